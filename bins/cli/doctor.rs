@@ -1,0 +1,135 @@
+//! `git pcc doctor`: check that parallel-cc can work on this machine.
+
+use clap::Args;
+use pcc::{db::Database, migrations, paths};
+use serde::Serialize;
+
+use crate::render;
+use crate::{Output, EXIT_FAILURE};
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {}
+
+/// One check and its outcome.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Check {
+    pub name: &'static str,
+    pub ok: bool,
+    pub essential: bool,
+    pub detail: String,
+    pub hint: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DoctorReport {
+    pub healthy: bool,
+    pub checks: Vec<Check>,
+}
+
+pub fn run(_args: DoctorArgs) -> anyhow::Result<Output> {
+    let checks = vec![check_git(), check_data_dir(), check_database()];
+    let healthy = checks.iter().all(|c| c.ok || !c.essential);
+    let report = DoctorReport { healthy, checks };
+    let human = human(&report);
+    let code = if healthy { 0 } else { EXIT_FAILURE };
+    Ok(Output::new(&report, human).with_exit_code(code))
+}
+
+fn check_git() -> Check {
+    let output = std::process::Command::new("git").arg("--version").output();
+    match output {
+        Ok(out) if out.status.success() => {
+            let text = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+            let version = text.trim_start_matches("git version ").to_owned();
+            let numbers: Vec<u32> = version
+                .split(|c: char| !c.is_ascii_digit())
+                .filter_map(|p| p.parse().ok())
+                .take(2)
+                .collect();
+            let recent = matches!(numbers.as_slice(), [major, minor, ..] if (*major, *minor) >= (2, 17));
+            Check {
+                name: "git",
+                ok: recent,
+                essential: true,
+                detail: text,
+                hint: (!recent).then(|| "install git 2.17 or newer".to_owned()),
+            }
+        }
+        _ => Check {
+            name: "git",
+            ok: false,
+            essential: true,
+            detail: "git not found on PATH".to_owned(),
+            hint: Some("install git".to_owned()),
+        },
+    }
+}
+
+fn check_data_dir() -> Check {
+    let result = (|| -> anyhow::Result<String> {
+        let dir = paths::data_dir()?;
+        paths::ensure_data_dir(&dir)?;
+        let probe = dir.join(format!(".doctor-{}", std::process::id()));
+        std::fs::write(&probe, b"ok")?;
+        std::fs::remove_file(&probe)?;
+        Ok(dir.display().to_string())
+    })();
+    match result {
+        Ok(dir) => Check { name: "data directory", ok: true, essential: true, detail: format!("{dir} (writable)"), hint: None },
+        Err(err) => Check {
+            name: "data directory",
+            ok: false,
+            essential: true,
+            detail: format!("{err:#}"),
+            hint: Some("make it writable or set PARALLEL_CC_DATA_DIR".to_owned()),
+        },
+    }
+}
+
+fn check_database() -> Check {
+    let result = (|| -> anyhow::Result<String> {
+        let dir = paths::data_dir()?;
+        let db = Database::open_unmigrated(&dir)?;
+        let version = migrations::schema_version(db.conn())?;
+        let current = migrations::current_version();
+        match version.as_deref() {
+            Some(v) if v == current => Ok(format!("{} (schema {v})", db.path().display())),
+            Some(v) => anyhow::bail!("schema {v} is behind {current}"),
+            None => Ok(format!("{} (new; created on first use)", db.path().display())),
+        }
+    })();
+    match result {
+        Ok(detail) => Check { name: "database", ok: true, essential: true, detail, hint: None },
+        Err(err) => {
+            let behind = format!("{err:#}").contains("is behind");
+            Check {
+                name: "database",
+                ok: false,
+                essential: true,
+                detail: format!("{err:#}"),
+                hint: Some(if behind {
+                    "run 'git pcc update'".to_owned()
+                } else {
+                    "move the broken file away or set PARALLEL_CC_DATA_DIR".to_owned()
+                }),
+            }
+        }
+    }
+}
+
+fn human(report: &DoctorReport) -> String {
+    let mut rows = Vec::new();
+    for check in &report.checks {
+        let mark = if check.ok { "ok" } else if check.essential { "FAIL" } else { "warn" };
+        let mut detail = check.detail.clone();
+        if let Some(hint) = &check.hint {
+            detail.push_str(&format!(" -> {hint}"));
+        }
+        rows.push(vec![mark.to_owned(), check.name.to_owned(), detail]);
+    }
+    let mut out = render::table(&rows);
+    out.push_str(if report.healthy { "all essential checks passed\n" } else { "something essential is broken\n" });
+    out
+}

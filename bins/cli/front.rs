@@ -1,0 +1,106 @@
+//! `git-pcc`, the front door: `git pcc <sub>` reaches it. It runs its own
+//! subcommands and hands any other `<sub>` to `git-pcc-<sub>` found on PATH
+//! (or beside this executable), as git and cargo do.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::{cleanup, config, doctor, heartbeat, migrate, status, Output};
+
+/// Coordinate parallel AI coding-agent sessions in one git repository.
+#[derive(Debug, Parser)]
+#[command(
+    name = "git-pcc",
+    bin_name = "git pcc",
+    version,
+    allow_external_subcommands = true,
+    after_help = "Other commands run git-pcc-<command> from PATH: register, release, and those of later installs."
+)]
+pub struct FrontArgs {
+    /// Print results as JSON
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: FrontCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FrontCommand {
+    /// Show sessions, their worktrees, liveness and held work
+    Status(status::StatusArgs),
+    /// Mark a session alive (also the Claude Code hook entry point)
+    Heartbeat(heartbeat::HeartbeatArgs),
+    /// Remove stale sessions and clean worktrees; report what is kept
+    Cleanup(cleanup::CleanupArgs),
+    /// Check that parallel-cc can work here
+    Doctor(doctor::DoctorArgs),
+    /// Bring the database schema up to date
+    Update(migrate::UpdateArgs),
+    /// Migrate the database schema to a version
+    Migrate(migrate::MigrateArgs),
+    /// Read and change settings
+    Config(config::ConfigArgs),
+    #[command(external_subcommand)]
+    External(Vec<OsString>),
+}
+
+pub fn run(args: FrontArgs) -> anyhow::Result<Output> {
+    let json = args.json;
+    match args.command {
+        FrontCommand::Status(sub) => status::run(sub),
+        FrontCommand::Heartbeat(sub) => heartbeat::run(sub),
+        FrontCommand::Cleanup(sub) => cleanup::run(sub),
+        FrontCommand::Doctor(sub) => doctor::run(sub),
+        FrontCommand::Update(_) => migrate::run(None),
+        FrontCommand::Migrate(sub) => migrate::run(sub.version.as_deref()),
+        FrontCommand::Config(sub) => config::run(sub),
+        FrontCommand::External(words) => dispatch(words, json),
+    }
+}
+
+/// Replaces this process with `git-pcc-<sub>`, passing the rest along.
+fn dispatch(words: Vec<OsString>, json: bool) -> anyhow::Result<Output> {
+    let mut words = words.into_iter();
+    let sub = words.next().unwrap_or_default();
+    let name = sub.to_string_lossy().into_owned();
+    let Some(program) = find_subcommand(&name) else {
+        return Err(pcc::UserError::with_hint(
+            format!("'{name}' is not a git pcc command"),
+            "see 'git pcc --help'",
+        )
+        .into());
+    };
+    let mut rest: Vec<OsString> = words.collect();
+    if json && !rest.iter().any(|a| a == "--json") {
+        rest.push("--json".into());
+    }
+    exec(program, rest)
+}
+
+/// Finds `git-pcc-<name>` on PATH, then beside this executable.
+pub fn find_subcommand(name: &str) -> Option<PathBuf> {
+    if name.is_empty() || name.contains(['/', '\\']) || name.starts_with('-') {
+        return None;
+    }
+    let program = format!("git-pcc-{name}");
+    if let Ok(found) = which::which(&program) {
+        return Some(found);
+    }
+    let beside = std::env::current_exe().ok()?.parent()?.join(&program);
+    beside.is_file().then_some(beside)
+}
+
+#[cfg(unix)]
+fn exec(program: PathBuf, args: Vec<OsString>) -> anyhow::Result<Output> {
+    use std::os::unix::process::CommandExt;
+    let err = std::process::Command::new(&program).args(args).exec();
+    Err(anyhow::Error::new(err).context(format!("cannot run {}", program.display())))
+}
+
+#[cfg(not(unix))]
+fn exec(program: PathBuf, args: Vec<OsString>) -> anyhow::Result<Output> {
+    let status = std::process::Command::new(&program).args(args).status()?;
+    std::process::exit(status.code().unwrap_or(crate::EXIT_FAILURE))
+}

@@ -1,0 +1,78 @@
+//! `git pcc heartbeat`: mark a session alive. Claude Code runs it after
+//! every tool call (`--hook`), so it does one SQLite write and nothing else,
+//! and as a hook it is silent and succeeds whatever happens.
+
+use std::io::Read;
+use std::path::PathBuf;
+
+use clap::Args;
+use pcc::session::{self, HeartbeatTarget};
+
+use crate::Output;
+
+#[derive(Debug, Args)]
+pub struct HeartbeatArgs {
+    /// PID the session was registered with
+    #[arg(long, value_name = "PID")]
+    pub pid: Option<i64>,
+    /// Id of the session
+    #[arg(long, value_name = "ID")]
+    pub session_id: Option<String>,
+    /// Run as a Claude Code hook: read the hook's JSON on stdin, print
+    /// nothing, always exit 0
+    #[arg(long)]
+    pub hook: bool,
+}
+
+/// The most of a hook payload we read; payloads are a few hundred bytes.
+const HOOK_INPUT_LIMIT: u64 = 1 << 20;
+
+pub fn run(args: HeartbeatArgs) -> anyhow::Result<Output> {
+    if args.hook {
+        let _ = run_hook(&args);
+        return Ok(Output::silent());
+    }
+    let data_dir = crate::data_dir()?;
+    let target = HeartbeatTarget {
+        session_id: args.session_id.clone(),
+        env_session_id: env_session_id(),
+        pid: args.pid,
+        ancestors: true,
+        cwd: std::env::current_dir().ok(),
+    };
+    match session::heartbeat(&data_dir, &target)? {
+        Some(beat) => {
+            let human = format!("heartbeat recorded for session {} (pid {})\n", beat.session_id, beat.pid);
+            Ok(Output::new(&beat, human))
+        }
+        None => Err(pcc::UserError::with_hint(
+            "no session found for this heartbeat",
+            "pass --session-id or --pid, or run it inside a registered session",
+        )
+        .into()),
+    }
+}
+
+fn run_hook(args: &HeartbeatArgs) -> anyhow::Result<()> {
+    let mut input = String::new();
+    std::io::stdin().take(HOOK_INPUT_LIMIT).read_to_string(&mut input)?;
+    let payload: serde_json::Value = serde_json::from_str(&input).unwrap_or(serde_json::Value::Null);
+    let cwd = payload
+        .get("cwd")
+        .and_then(|v| v.as_str())
+        .map(PathBuf::from)
+        .or_else(|| std::env::current_dir().ok());
+    let target = HeartbeatTarget {
+        session_id: args.session_id.clone(),
+        env_session_id: env_session_id(),
+        pid: args.pid,
+        ancestors: true,
+        cwd,
+    };
+    session::heartbeat(&crate::data_dir()?, &target)?;
+    Ok(())
+}
+
+fn env_session_id() -> Option<String> {
+    std::env::var("PARALLEL_CC_SESSION_ID").ok().filter(|s| !s.is_empty())
+}

@@ -1,0 +1,144 @@
+//! Command-line front ends of parallel-cc: the clap definitions of every
+//! executable, the rendering of results for people and for scripts
+//! (`--json`), and the mapping of errors to exit codes. The work itself is
+//! done by the `pcc` library; binaries in `bins/` are one call into here.
+
+pub mod cleanup;
+pub mod config;
+pub mod docs;
+pub mod doctor;
+pub mod front;
+pub mod heartbeat;
+pub mod migrate;
+pub mod register;
+pub mod release;
+pub mod render;
+pub mod status;
+
+use std::ffi::OsString;
+use std::io::Write;
+
+use clap::Parser;
+use serde::Serialize;
+
+/// Exit code of a failed command.
+pub const EXIT_FAILURE: i32 = 1;
+/// Exit code of a command line that could not be understood.
+pub const EXIT_USAGE: i32 = 2;
+
+/// What a command produced: the structure `--json` prints and the text a
+/// person reads, plus the exit code.
+pub struct Output {
+    pub json: serde_json::Value,
+    pub human: String,
+    pub exit_code: i32,
+}
+
+impl Output {
+    pub fn new(value: &impl Serialize, human: String) -> Output {
+        Output {
+            json: serde_json::to_value(value).unwrap_or(serde_json::Value::Null),
+            human,
+            exit_code: 0,
+        }
+    }
+
+    /// Nothing to print (hooks and `--quiet`).
+    pub fn silent() -> Output {
+        Output { json: serde_json::Value::Null, human: String::new(), exit_code: 0 }
+    }
+
+    pub fn with_exit_code(mut self, code: i32) -> Output {
+        self.exit_code = code;
+        self
+    }
+}
+
+/// Parses the command line as `A`, runs `body`, prints its output or its
+/// error, and exits. Errors are one line on stderr; with `--json` a
+/// `{"success": false, "error": ...}` object also goes to stdout.
+pub fn main_with<A: Parser>(json_flag: fn(&A) -> bool, body: fn(A) -> anyhow::Result<Output>) -> ! {
+    let raw: Vec<OsString> = std::env::args_os().collect();
+    let args = parse_or_exit::<A>(&raw);
+    let json = json_flag(&args);
+    let code = match body(args) {
+        Ok(output) => {
+            print_output(&output, json);
+            output.exit_code
+        }
+        Err(err) => report_error(&err, json),
+    };
+    std::process::exit(code)
+}
+
+/// Parses arguments, turning clap's errors into one line and exit code 2.
+pub fn parse_or_exit<A: Parser>(raw: &[OsString]) -> A {
+    match A::try_parse_from(raw) {
+        Ok(args) => args,
+        Err(err) => {
+            use clap::error::ErrorKind;
+            if matches!(
+                err.kind(),
+                ErrorKind::DisplayHelp
+                    | ErrorKind::DisplayVersion
+                    | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            ) {
+                err.exit();
+            }
+            let rendered = err.render().to_string();
+            let first = rendered
+                .lines()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("error: invalid arguments")
+                .trim()
+                .to_owned();
+            let line = if first.starts_with("error:") { first } else { format!("error: {first}") };
+            eprintln!("{line} (see --help)");
+            if raw.iter().any(|a| a == "--json") {
+                let message = line.trim_start_matches("error: ").to_owned();
+                println!("{}", serde_json::json!({"success": false, "error": message}));
+            }
+            std::process::exit(EXIT_USAGE)
+        }
+    }
+}
+
+/// Prints a command's output as JSON or as text.
+pub fn print_output(output: &Output, json: bool) {
+    let mut stdout = std::io::stdout().lock();
+    if json {
+        if !output.json.is_null() {
+            let text = serde_json::to_string_pretty(&output.json).unwrap_or_default();
+            let _ = writeln!(stdout, "{text}");
+        }
+    } else if !output.human.is_empty() {
+        let _ = write!(stdout, "{}", output.human);
+        if !output.human.ends_with('\n') {
+            let _ = writeln!(stdout);
+        }
+    }
+    let _ = stdout.flush();
+}
+
+/// Prints an error as one line (plus a hint line for user errors) and
+/// returns the exit code.
+pub fn report_error(err: &anyhow::Error, json: bool) -> i32 {
+    let (message, hint) = match err.downcast_ref::<pcc::UserError>() {
+        Some(user) => (user.message.clone(), user.hint.clone()),
+        None => (format!("{err:#}"), None),
+    };
+    let message = message.replace('\n', " ");
+    match &hint {
+        Some(hint) => eprintln!("error: {message} (hint: {hint})"),
+        None => eprintln!("error: {message}"),
+    }
+    if json {
+        println!("{}", serde_json::json!({"success": false, "error": message}));
+    }
+    EXIT_FAILURE
+}
+
+/// The data directory, as every command finds it.
+pub fn data_dir() -> anyhow::Result<std::path::PathBuf> {
+    pcc::paths::data_dir()
+}

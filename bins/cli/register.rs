@@ -1,0 +1,73 @@
+//! `git-pcc-register`: start a session for an agent process.
+
+use std::path::PathBuf;
+
+use clap::Parser;
+use pcc::session::{self, Registration};
+
+use crate::render::{self, shell_quote};
+use crate::Output;
+
+/// Register an agent session in a repository.
+///
+/// The first live session in a repository works in its main checkout; every
+/// further one gets its own git worktree on its own branch, ready at once.
+#[derive(Debug, Parser)]
+#[command(name = "git-pcc-register", version, after_help = "Usually run by the claude-parallel wrapper, not by hand.")]
+pub struct RegisterArgs {
+    /// Any path inside the repository (or one of its worktrees)
+    #[arg(long, value_name = "PATH", default_value = ".")]
+    pub repo: PathBuf,
+    /// PID of the agent process that owns the session
+    #[arg(long, value_name = "PID")]
+    pub pid: i64,
+    /// Print the result as JSON
+    #[arg(long, conflicts_with = "shell")]
+    pub json: bool,
+    /// Print shell assignments (session_id, worktree_path, ...) for eval
+    #[arg(long)]
+    pub shell: bool,
+}
+
+pub fn run(args: RegisterArgs) -> anyhow::Result<Output> {
+    let data_dir = crate::data_dir()?;
+    let registration = session::register(&data_dir, &args.repo, args.pid)?;
+    let human = if args.shell { shell_lines(&registration) } else { human(&registration) };
+    Ok(Output::new(&registration, human))
+}
+
+fn shell_lines(r: &Registration) -> String {
+    format!(
+        "session_id={}\nworktree_path={}\nworktree_name={}\nis_main_repo={}\nis_new={}\nparallel_sessions={}\n",
+        shell_quote(&r.session_id),
+        shell_quote(&r.worktree_path),
+        shell_quote(r.worktree_name.as_deref().unwrap_or("")),
+        u8::from(r.is_main_repo),
+        u8::from(r.is_new),
+        r.parallel_sessions,
+    )
+}
+
+fn human(r: &Registration) -> String {
+    let headline = match (r.is_new, r.is_main_repo) {
+        (false, _) => "already registered",
+        (true, true) => "registered in the main checkout",
+        (true, false) => "registered in a new worktree",
+    };
+    let mut pairs = vec![
+        ("session", r.session_id.clone()),
+        ("path", r.worktree_path.clone()),
+    ];
+    if let Some(branch) = &r.branch {
+        pairs.push(("branch", branch.clone()));
+    }
+    pairs.push(("sessions", format!("{} in {}", r.parallel_sessions, r.repo_path)));
+    if !r.copied_files.is_empty() {
+        pairs.push(("copied", r.copied_files.join(", ")));
+    }
+    for failure in &r.setup_failures {
+        let code = failure.exit_code.map_or("a signal".to_owned(), |c| format!("exit {c}"));
+        pairs.push(("setup failed", format!("{} ({code}; see the session log)", failure.command)));
+    }
+    format!("{headline}\n{}", render::fields(&pairs))
+}

@@ -1,0 +1,73 @@
+//! `git-pcc-release`: end a session and tidy up after it.
+
+use clap::{ArgGroup, Parser};
+use pcc::session::{self, ReleaseReport, SessionSelector};
+
+use crate::render;
+use crate::Output;
+
+/// Release an agent session.
+///
+/// Removes the session and, for a worktree session, its worktree and branch,
+/// unless they hold work (uncommitted files, or commits not on the branch it
+/// started from): those are kept, and the reason is reported.
+#[derive(Debug, Parser)]
+#[command(name = "git-pcc-release", version, group(ArgGroup::new("target").required(true).args(["pid", "session_id"])))]
+pub struct ReleaseArgs {
+    /// PID the session was registered with
+    #[arg(long, value_name = "PID")]
+    pub pid: Option<i64>,
+    /// Id of the session
+    #[arg(long, value_name = "ID")]
+    pub session_id: Option<String>,
+    /// Also remove a worktree and branch that hold work
+    #[arg(long)]
+    pub force: bool,
+    /// Print nothing, and treat an unknown session as success (for hooks)
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Print the result as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(args: ReleaseArgs) -> anyhow::Result<Output> {
+    let data_dir = crate::data_dir()?;
+    let selector = match (&args.session_id, args.pid) {
+        (Some(id), _) => SessionSelector::Id(id.clone()),
+        (None, Some(pid)) => SessionSelector::Pid(pid),
+        (None, None) => unreachable!("clap requires --pid or --session-id"),
+    };
+    match session::release(&data_dir, &selector, args.force) {
+        Ok(report) if args.quiet => {
+            // Kept work is worth a line even in quiet mode: it is on disk.
+            if let Some(kept) = &report.kept {
+                eprintln!("parallel-cc: kept worktree {} ({})", kept.worktree_path, kept.reason);
+            }
+            Ok(Output::new(&report, String::new()))
+        }
+        Ok(report) => Ok(Output::new(&report, human(&report))),
+        Err(err) if args.quiet && err.downcast_ref::<pcc::UserError>().is_some() => Ok(Output::silent()),
+        Err(err) => Err(err),
+    }
+}
+
+fn human(r: &ReleaseReport) -> String {
+    let mut out = format!("released session {} (pid {})\n", render::short_id(&r.session_id), r.pid);
+    if let Some(kept) = &r.kept {
+        out.push_str(&render::fields(&[
+            ("kept", kept.worktree_path.clone()),
+            ("branch", kept.branch.clone().unwrap_or_default()),
+            ("because", kept.reason.clone()),
+        ]));
+        out.push_str("remove it with 'git pcc cleanup --force' once the work is safe\n");
+    } else if r.worktree_removed {
+        let mut removed = format!("removed worktree {}", r.worktree_path);
+        if r.branch_deleted {
+            removed.push_str(" and its branch");
+        }
+        out.push_str(&removed);
+        out.push('\n');
+    }
+    out
+}

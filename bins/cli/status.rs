@@ -1,0 +1,87 @@
+//! `git pcc status`: who works where.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use pcc::session::{self, StatusReport};
+
+use crate::render;
+use crate::Output;
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Only sessions of the repository containing this path
+    #[arg(long, value_name = "PATH")]
+    pub repo: Option<PathBuf>,
+}
+
+pub fn run(args: StatusArgs) -> anyhow::Result<Output> {
+    let data_dir = crate::data_dir()?;
+    let report = session::status(&data_dir, args.repo.as_deref())?;
+    Ok(Output::new(&report, human(&report)))
+}
+
+fn human(report: &StatusReport) -> String {
+    if report.sessions.is_empty() && report.kept_worktrees.is_empty() {
+        return "no sessions\n".to_owned();
+    }
+    let mut out = String::new();
+    let mut current_repo: Option<&str> = None;
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    let flush = |out: &mut String, rows: &mut Vec<Vec<String>>| {
+        if rows.len() > 1 {
+            out.push_str(&render::table(rows));
+        }
+        rows.clear();
+    };
+    for s in &report.sessions {
+        if current_repo != Some(s.repo_path.as_str()) {
+            flush(&mut out, &mut rows);
+            if current_repo.is_some() {
+                out.push('\n');
+            }
+            out.push_str(&format!("{}\n", s.repo_path));
+            current_repo = Some(&s.repo_path);
+            rows.push(["PID", "SESSION", "WHERE", "BRANCH", "AGE", "BEAT", "STATE"].map(String::from).to_vec());
+        }
+        let place = if s.is_main_repo {
+            "main checkout".to_owned()
+        } else {
+            s.worktree_path.clone()
+        };
+        let mut state = if s.is_alive { "alive".to_owned() } else { "stale".to_owned() };
+        if let Some(held) = &s.held_work {
+            state.push_str(&format!(", holds work: {held}"));
+        }
+        rows.push(vec![
+            s.pid.to_string(),
+            render::short_id(&s.session_id),
+            place,
+            s.branch.clone().unwrap_or_else(|| "-".to_owned()),
+            render::minutes(s.duration_minutes),
+            format!("{} ago", render::minutes(s.heartbeat_age_minutes)),
+            state,
+        ]);
+    }
+    flush(&mut out, &mut rows);
+    if !report.kept_worktrees.is_empty() {
+        if !out.is_empty() {
+            out.push('\n');
+        }
+        out.push_str("kept worktrees (released, hold work)\n");
+        let mut kept_rows = vec![["PATH", "BRANCH", "REASON"].map(String::from).to_vec()];
+        for kept in &report.kept_worktrees {
+            kept_rows.push(vec![
+                kept.worktree_path.clone(),
+                kept.branch.clone().unwrap_or_else(|| "-".to_owned()),
+                kept.reason.clone(),
+            ]);
+        }
+        out.push_str(&render::table(&kept_rows));
+    }
+    out.push_str(&format!(
+        "{}\n",
+        render::count(report.total_sessions, "session", "sessions")
+    ));
+    out
+}

@@ -1,0 +1,341 @@
+//! User settings in `<data dir>/config.json`, addressed by dot keys
+//! (`worktree.branchPrefix` is `{"worktree": {"branchPrefix": ...}}`). Every
+//! setting the product reads is declared once in [`SETTINGS`] with its type
+//! and default; unknown keys and wrong types are refused. Keys in the file
+//! that we do not know (written by another version) are kept as they are.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::{paths, UserError};
+
+/// The type of a setting's value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Kind {
+    /// A whole number within bounds.
+    Integer { min: i64, max: i64 },
+    /// A text value.
+    Text,
+    /// A text value or nothing (`null`).
+    OptionalText,
+    /// A list of text values.
+    TextList,
+}
+
+/// One declared setting.
+pub struct Setting {
+    pub key: &'static str,
+    pub kind: Kind,
+    pub description: &'static str,
+    default: fn() -> Value,
+}
+
+impl Setting {
+    pub fn default_value(&self) -> Value {
+        (self.default)()
+    }
+}
+
+/// Every setting the product reads.
+pub const SETTINGS: &[Setting] = &[
+    Setting {
+        key: "session.staleMinutes",
+        kind: Kind::Integer { min: 1, max: 10_080 },
+        description: "minutes without a heartbeat after which a session whose process is gone is stale",
+        default: || Value::from(10),
+    },
+    Setting {
+        key: "worktree.root",
+        kind: Kind::OptionalText,
+        description: "directory for new worktrees (default: <repo parent>/<repo>-worktrees; relative to the repository)",
+        default: || Value::Null,
+    },
+    Setting {
+        key: "worktree.branchPrefix",
+        kind: Kind::Text,
+        description: "prefix of the branch each worktree session gets",
+        default: || Value::from("parallel/"),
+    },
+    Setting {
+        key: "worktree.copy",
+        kind: Kind::TextList,
+        description: "gitignore-style patterns of untracked files copied from the main checkout into new worktrees",
+        default: || Value::from(vec![".env", ".env.*"]),
+    },
+    Setting {
+        key: "worktree.setup",
+        kind: Kind::TextList,
+        description: "shell commands run inside each new worktree (output to the session log)",
+        default: || Value::Array(Vec::new()),
+    },
+];
+
+/// Looks up a declared setting.
+pub fn find_setting(key: &str) -> Result<&'static Setting> {
+    SETTINGS.iter().find(|s| s.key == key).ok_or_else(|| {
+        UserError::with_hint(
+            format!("unknown config key '{key}'"),
+            "run 'git pcc config list' to see the keys",
+        )
+        .into()
+    })
+}
+
+/// The settings as loaded from disk.
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    root: Map<String, Value>,
+    path: PathBuf,
+}
+
+/// One row of `config list`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConfigEntry {
+    pub key: String,
+    pub value: Value,
+    pub is_default: bool,
+    pub description: String,
+}
+
+impl Config {
+    /// Loads `config.json` from the data directory; a missing file means
+    /// all defaults, a broken one is an error that names the file.
+    pub fn load(data_dir: &Path) -> Result<Config> {
+        let path = paths::config_path(data_dir);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(Config { root: Map::new(), path })
+            }
+            Err(err) => {
+                return Err(UserError::new(format!("cannot read {}: {err}", path.display())).into())
+            }
+        };
+        let root = match serde_json::from_str::<Value>(&text) {
+            Ok(Value::Object(map)) => map,
+            Ok(_) => {
+                return Err(UserError::with_hint(
+                    format!("{} does not hold a JSON object", path.display()),
+                    "fix or remove the file; 'git pcc config list' shows the keys",
+                )
+                .into())
+            }
+            Err(err) => {
+                return Err(UserError::with_hint(
+                    format!("{} is not valid JSON: {err}", path.display()),
+                    "fix or remove the file; 'git pcc config list' shows the keys",
+                )
+                .into())
+            }
+        };
+        Ok(Config { root, path })
+    }
+
+    /// The value of a declared key, or its default.
+    pub fn get(&self, key: &str) -> Result<Value> {
+        let setting = find_setting(key)?;
+        Ok(self.stored(key).cloned().unwrap_or_else(|| setting.default_value()))
+    }
+
+    fn stored(&self, key: &str) -> Option<&Value> {
+        let mut parts = key.split('.');
+        let mut current = self.root.get(parts.next()?)?;
+        for part in parts {
+            current = current.as_object()?.get(part)?;
+        }
+        Some(current)
+    }
+
+    /// Every declared setting with its value.
+    pub fn list(&self) -> Vec<ConfigEntry> {
+        SETTINGS
+            .iter()
+            .map(|setting| {
+                let stored = self.stored(setting.key).filter(|v| validate(setting, v).is_ok());
+                ConfigEntry {
+                    key: setting.key.to_owned(),
+                    value: stored.cloned().unwrap_or_else(|| setting.default_value()),
+                    is_default: stored.is_none(),
+                    description: setting.description.to_owned(),
+                }
+            })
+            .collect()
+    }
+
+    /// Parses `raw` for `key`, stores it and writes the file atomically
+    /// (temporary file, then rename), keeping the previous file as `.bak`.
+    pub fn set(&mut self, key: &str, raw: &str) -> Result<Value> {
+        let setting = find_setting(key)?;
+        let value = parse_value(setting, raw)?;
+        let mut parts: Vec<&str> = key.split('.').collect();
+        let leaf = parts.pop().context("empty config key")?;
+        let mut current = &mut self.root;
+        for part in parts {
+            let entry = current
+                .entry(part.to_owned())
+                .or_insert_with(|| Value::Object(Map::new()));
+            if !entry.is_object() {
+                *entry = Value::Object(Map::new());
+            }
+            current = entry.as_object_mut().context("config section is not an object")?;
+        }
+        current.insert(leaf.to_owned(), value.clone());
+        self.save()?;
+        Ok(value)
+    }
+
+    fn save(&self) -> Result<()> {
+        let text = serde_json::to_string_pretty(&Value::Object(self.root.clone()))? + "\n";
+        if let Some(dir) = self.path.parent() {
+            paths::ensure_data_dir(dir)?;
+        }
+        if self.path.exists() {
+            let mut backup = self.path.clone().into_os_string();
+            backup.push(".bak");
+            std::fs::copy(&self.path, &backup)
+                .with_context(|| format!("cannot back up {}", self.path.display()))?;
+        }
+        write_atomically(&self.path, text.as_bytes())
+    }
+
+    /// Minutes after which a dead session is stale.
+    pub fn stale_minutes(&self) -> i64 {
+        self.typed("session.staleMinutes", Value::as_i64).unwrap_or(10)
+    }
+
+    /// The configured worktree root, if any.
+    pub fn worktree_root(&self) -> Option<String> {
+        self.typed("worktree.root", |v| v.as_str().map(str::to_owned)).filter(|s| !s.is_empty())
+    }
+
+    /// The branch prefix of worktree sessions.
+    pub fn branch_prefix(&self) -> String {
+        self.typed("worktree.branchPrefix", |v| v.as_str().map(str::to_owned))
+            .unwrap_or_else(|| "parallel/".to_owned())
+    }
+
+    /// Patterns of untracked files copied into new worktrees.
+    pub fn copy_patterns(&self) -> Vec<String> {
+        self.typed("worktree.copy", string_list).unwrap_or_default()
+    }
+
+    /// Commands run in each new worktree.
+    pub fn setup_commands(&self) -> Vec<String> {
+        self.typed("worktree.setup", string_list).unwrap_or_default()
+    }
+
+    fn typed<T>(&self, key: &str, convert: impl Fn(&Value) -> Option<T>) -> Option<T> {
+        let setting = find_setting(key).ok()?;
+        match self.stored(key) {
+            Some(value) if validate(setting, value).is_ok() => convert(value),
+            _ => convert(&setting.default_value()),
+        }
+    }
+}
+
+fn string_list(value: &Value) -> Option<Vec<String>> {
+    value
+        .as_array()?
+        .iter()
+        .map(|v| v.as_str().map(str::to_owned))
+        .collect()
+}
+
+/// Parses a command-line value for a setting.
+fn parse_value(setting: &Setting, raw: &str) -> Result<Value> {
+    let invalid = |expected: &str| -> anyhow::Error {
+        UserError::new(format!(
+            "invalid value '{raw}' for {}: expected {expected}",
+            setting.key
+        ))
+        .into()
+    };
+    let value = match setting.kind {
+        Kind::Integer { min, max } => {
+            let number: i64 = raw
+                .trim()
+                .parse()
+                .map_err(|_| invalid(&format!("a whole number from {min} to {max}")))?;
+            if !(min..=max).contains(&number) {
+                return Err(invalid(&format!("a whole number from {min} to {max}")));
+            }
+            Value::from(number)
+        }
+        Kind::Text => {
+            if raw.is_empty() {
+                return Err(invalid("a non-empty text"));
+            }
+            Value::from(raw)
+        }
+        Kind::OptionalText => {
+            if raw.is_empty() || raw == "null" {
+                Value::Null
+            } else {
+                Value::from(raw)
+            }
+        }
+        Kind::TextList => {
+            if raw.trim_start().starts_with('[') {
+                let parsed: Value = serde_json::from_str(raw)
+                    .map_err(|_| invalid("a JSON list of strings or comma-separated text"))?;
+                if string_list(&parsed).is_none() {
+                    return Err(invalid("a JSON list of strings"));
+                }
+                parsed
+            } else if raw.trim().is_empty() {
+                Value::Array(Vec::new())
+            } else {
+                Value::from(
+                    raw.split(',')
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_owned)
+                        .collect::<Vec<_>>(),
+                )
+            }
+        }
+    };
+    validate(setting, &value)?;
+    Ok(value)
+}
+
+fn validate(setting: &Setting, value: &Value) -> Result<()> {
+    let ok = match setting.kind {
+        Kind::Integer { min, max } => value.as_i64().is_some_and(|n| (min..=max).contains(&n)),
+        Kind::Text => value.as_str().is_some_and(|s| !s.is_empty()),
+        Kind::OptionalText => value.is_null() || value.is_string(),
+        Kind::TextList => string_list(value).is_some(),
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(UserError::new(format!("invalid value for {}", setting.key)).into())
+    }
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same directory
+/// and a rename, so readers see the old content or the new, never a mix.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let dir = path.parent().context("file has no parent directory")?;
+    let file_name = path.file_name().context("file has no name")?.to_string_lossy();
+    let temp = dir.join(format!(".{file_name}.tmp-{}", std::process::id()));
+    let result = (|| -> Result<()> {
+        let mut file = std::fs::File::create(&temp)
+            .with_context(|| format!("cannot write {}", temp.display()))?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&temp, path)
+            .with_context(|| format!("cannot replace {}", path.display()))?;
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
+    result
+}

@@ -1,0 +1,17 @@
+//! The parallel-cc library: everything the executables do, with no argument
+//! parsing and no printing. Each module owns one concept; the binaries in
+//! `bins/` parse flags, call one function here and render its result.
+
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod git;
+pub mod lock;
+pub mod migrations;
+pub mod paths;
+pub mod process;
+pub mod session;
+pub mod time;
+pub mod worktree;
+
+pub use error::UserError;

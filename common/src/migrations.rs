@@ -1,0 +1,321 @@
+//! Versioned schema migrations. The version lives where the TypeScript tool
+//! kept it (`schema_metadata.key = 'version'`), so its databases open here and
+//! are migrated in place; SQLite's `user_version` mirrors it as a number so a
+//! current database is recognised without a query.
+//!
+//! Invariants: each migration runs once, inside one `BEGIN IMMEDIATE`
+//! transaction, under a file lock shared by every process; a database that
+//! already holds data is copied to a backup before the first change.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
+use serde::Serialize;
+
+use crate::{lock::FileLock, time, UserError};
+
+/// One step of the schema.
+struct Migration {
+    version: &'static str,
+    description: &'static str,
+    apply: fn(&Connection) -> Result<()>,
+}
+
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: "1.1.0",
+        description: "sessions and schema metadata as the TypeScript tool 1.1.0 has them",
+        apply: baseline_1_1_0,
+    },
+    Migration {
+        version: "2.0.0",
+        description: "session branches, base commits, process start times, kept worktrees",
+        apply: sessions_2_0_0,
+    },
+];
+
+/// The schema version this build writes.
+pub fn current_version() -> &'static str {
+    MIGRATIONS[MIGRATIONS.len() - 1].version
+}
+
+/// Every version this build knows, oldest first.
+pub fn known_versions() -> Vec<&'static str> {
+    MIGRATIONS.iter().map(|m| m.version).collect()
+}
+
+/// What a migration run did.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MigrationReport {
+    pub from_version: Option<String>,
+    pub to_version: String,
+    pub applied: Vec<String>,
+    pub backup_path: Option<String>,
+}
+
+/// Brings the schema to the current version when it is not there yet.
+pub fn ensure_current(conn: &Connection, db_path: &Path) -> Result<()> {
+    if user_version(conn)? == version_number(current_version()) {
+        return Ok(());
+    }
+    migrate(conn, db_path, None)?;
+    Ok(())
+}
+
+/// Migrates to `target` (default: the current version), taking a backup
+/// first when the database already holds data. Idempotent.
+pub fn migrate(conn: &Connection, db_path: &Path, target: Option<&str>) -> Result<MigrationReport> {
+    let target = match target {
+        Some(wanted) => MIGRATIONS
+            .iter()
+            .find(|m| m.version == wanted)
+            .map(|m| m.version)
+            .ok_or_else(|| {
+                UserError::with_hint(
+                    format!("unknown schema version {wanted}"),
+                    format!("known versions: {}", known_versions().join(", ")),
+                )
+            })?,
+        None => current_version(),
+    };
+    let _lock = FileLock::acquire(&lock_path(db_path))?;
+
+    let from_version = schema_version(conn)?;
+    let from_number = from_version.as_deref().map(version_number).unwrap_or(0);
+    let pending: Vec<&Migration> = MIGRATIONS
+        .iter()
+        .filter(|m| version_number(m.version) > from_number)
+        .filter(|m| version_number(m.version) <= version_number(target))
+        .collect();
+    let mut report = MigrationReport {
+        from_version: from_version.clone(),
+        to_version: from_version.clone().unwrap_or_default(),
+        applied: Vec::new(),
+        backup_path: None,
+    };
+    if pending.is_empty() {
+        if from_number >= version_number(current_version()) {
+            set_user_version(conn, version_number(current_version()))?;
+        }
+        return Ok(report);
+    }
+
+    if has_user_tables(conn)? {
+        report.backup_path = Some(backup(conn, db_path, from_version.as_deref())?);
+    }
+    conn.execute_batch("PRAGMA journal_mode = WAL;")
+        .context("cannot switch the database to WAL mode")?;
+
+    for migration in pending {
+        let tx = rusqlite::Transaction::new_unchecked(conn, TransactionBehavior::Immediate)
+            .context("cannot start the migration transaction")?;
+        (migration.apply)(&tx)
+            .with_context(|| format!("migration to schema {} failed", migration.version))?;
+        tx.execute(
+            "INSERT INTO schema_metadata (key, value, updated_at) VALUES ('version', ?1, datetime('now'))
+             ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+            [migration.version],
+        )?;
+        tx.commit()
+            .with_context(|| format!("cannot commit schema {}", migration.version))?;
+        report.applied.push(format!("{} ({})", migration.version, migration.description));
+        report.to_version = migration.version.to_owned();
+    }
+    if report.to_version == current_version() {
+        set_user_version(conn, version_number(current_version()))?;
+    }
+    Ok(report)
+}
+
+/// The version recorded in `schema_metadata`, if any.
+pub fn schema_version(conn: &Connection) -> Result<Option<String>> {
+    let has_table: bool = conn
+        .query_row(
+            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_metadata')",
+            [],
+            |row| row.get(0),
+        )
+        .context("cannot read the database schema")?;
+    if has_table {
+        return conn
+            .query_row("SELECT value FROM schema_metadata WHERE key = 'version'", [], |row| row.get(0))
+            .optional()
+            .context("cannot read the schema version");
+    }
+    // A database from before versioning: sessions exists but no metadata.
+    let has_sessions: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sessions')",
+        [],
+        |row| row.get(0),
+    )?;
+    Ok(has_sessions.then(|| "0.4.0".to_owned()))
+}
+
+fn user_version(conn: &Connection) -> Result<i64> {
+    conn.query_row("PRAGMA user_version", [], |row| row.get(0))
+        .context("cannot read the database header")
+}
+
+fn set_user_version(conn: &Connection, value: i64) -> Result<()> {
+    conn.execute_batch(&format!("PRAGMA user_version = {value};"))
+        .context("cannot record the schema version")
+}
+
+/// `major.minor.patch` as one comparable number.
+fn version_number(version: &str) -> i64 {
+    let mut parts = version.split('.').map(|p| p.parse::<i64>().unwrap_or(0));
+    let major = parts.next().unwrap_or(0);
+    let minor = parts.next().unwrap_or(0);
+    let patch = parts.next().unwrap_or(0);
+    major * 10_000 + minor * 100 + patch
+}
+
+fn lock_path(db_path: &Path) -> PathBuf {
+    let mut name = db_path.file_name().unwrap_or_default().to_os_string();
+    name.push(".migrate.lock");
+    db_path.with_file_name(name)
+}
+
+fn has_user_tables(conn: &Connection) -> Result<bool> {
+    Ok(conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%')",
+        [],
+        |row| row.get(0),
+    )?)
+}
+
+fn backup(conn: &Connection, db_path: &Path, from_version: Option<&str>) -> Result<String> {
+    let stamp = time::format_sqlite_datetime(time::unix_now()).replace([' ', ':'], "-");
+    let mut name = db_path.file_name().unwrap_or_default().to_os_string();
+    name.push(format!(".backup-{}-{stamp}", from_version.unwrap_or("unversioned")));
+    let mut backup_path = db_path.with_file_name(&name);
+    let mut counter = 1;
+    while backup_path.exists() {
+        let mut numbered = name.clone();
+        numbered.push(format!("-{counter}"));
+        backup_path = db_path.with_file_name(numbered);
+        counter += 1;
+    }
+    let target = backup_path
+        .to_str()
+        .context("backup path is not valid UTF-8")?
+        .to_owned();
+    conn.execute("VACUUM INTO ?1", [&target])
+        .with_context(|| format!("cannot back up the database to {target}"))?;
+    Ok(target)
+}
+
+fn column_names(conn: &Connection, table: &str) -> Result<Vec<String>> {
+    let mut stmt = conn.prepare(&format!("PRAGMA table_info({table})"))?;
+    let names = stmt
+        .query_map([], |row| row.get::<_, String>(1))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(names)
+}
+
+/// Adds each `(name, definition)` column that `table` lacks.
+fn add_missing_columns(conn: &Connection, table: &str, columns: &[(&str, &str)]) -> Result<()> {
+    let existing = column_names(conn, table)?;
+    for (name, definition) in columns {
+        if !existing.iter().any(|c| c == name) {
+            conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {name} {definition};"))
+                .with_context(|| format!("cannot add column {table}.{name}"))?;
+        }
+    }
+    Ok(())
+}
+
+/// The sessions table and metadata as the TypeScript tool 1.1.0 defines
+/// them; older databases of that tool gain the columns they lack.
+fn baseline_1_1_0(conn: &Connection) -> Result<()> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS sessions (
+            id TEXT PRIMARY KEY,
+            pid INTEGER NOT NULL,
+            repo_path TEXT NOT NULL,
+            worktree_path TEXT NOT NULL,
+            worktree_name TEXT,
+            is_main_repo INTEGER NOT NULL DEFAULT 0,
+            created_at TEXT NOT NULL DEFAULT (datetime('now')),
+            last_heartbeat TEXT NOT NULL DEFAULT (datetime('now'))
+        );
+        CREATE TABLE IF NOT EXISTS schema_metadata (
+            key TEXT PRIMARY KEY,
+            value TEXT NOT NULL,
+            updated_at TEXT NOT NULL DEFAULT (datetime('now'))
+        );",
+    )?;
+    add_missing_columns(
+        conn,
+        "sessions",
+        &[
+            ("execution_mode", "TEXT DEFAULT 'local' CHECK(execution_mode IN ('local', 'e2b'))"),
+            ("sandbox_id", "TEXT"),
+            ("prompt", "TEXT"),
+            (
+                "status",
+                "TEXT CHECK(status IS NULL OR status IN ('INITIALIZING', 'RUNNING', 'COMPLETED', 'FAILED', 'TIMEOUT'))",
+            ),
+            ("output_log", "TEXT"),
+            ("git_user", "TEXT"),
+            ("git_email", "TEXT"),
+            ("ssh_key_provided", "INTEGER DEFAULT 0"),
+            ("budget_limit", "REAL"),
+            ("cost_estimate", "REAL"),
+            ("actual_cost", "REAL"),
+            ("template_name", "TEXT"),
+        ],
+    )?;
+    conn.execute_batch(
+        "CREATE INDEX IF NOT EXISTS idx_sessions_repo ON sessions(repo_path);
+         CREATE INDEX IF NOT EXISTS idx_sessions_pid ON sessions(pid);
+         CREATE INDEX IF NOT EXISTS idx_sessions_heartbeat ON sessions(last_heartbeat);",
+    )?;
+    Ok(())
+}
+
+/// What this implementation adds: each worktree session's branch and the
+/// commit it started from (to tell held work from none), the process start
+/// time (to tell a reused PID from the original), and the worktrees a release
+/// kept because they hold work.
+fn sessions_2_0_0(conn: &Connection) -> Result<()> {
+    add_missing_columns(
+        conn,
+        "sessions",
+        &[
+            ("branch", "TEXT"),
+            ("base_branch", "TEXT"),
+            ("base_commit", "TEXT"),
+            ("process_start", "INTEGER"),
+        ],
+    )?;
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS kept_worktrees (
+            worktree_path TEXT PRIMARY KEY,
+            repo_path TEXT NOT NULL,
+            worktree_name TEXT,
+            branch TEXT,
+            base_branch TEXT,
+            base_commit TEXT,
+            session_id TEXT,
+            reason TEXT NOT NULL,
+            kept_at TEXT NOT NULL DEFAULT (datetime('now'))
+        );
+        CREATE INDEX IF NOT EXISTS idx_kept_worktrees_repo ON kept_worktrees(repo_path);",
+    )?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_compare_numerically() {
+        assert!(version_number("1.10.0") > version_number("1.9.3"));
+        assert!(version_number("2.0.0") > version_number("1.99.99"));
+        assert_eq!(version_number(current_version()), version_number("2.0.0"));
+    }
+}

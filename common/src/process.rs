@@ -1,0 +1,105 @@
+//! Processes as sessions see them: whether a PID is alive, when it started
+//! (so a reused PID is not mistaken for the original), and its ancestors
+//! (so a hook run deep inside an agent finds the session that owns it).
+
+/// Whether a process with this PID exists (it may belong to another user).
+pub fn is_alive(pid: i64) -> bool {
+    if pid <= 0 || pid > i64::from(i32::MAX) {
+        return false;
+    }
+    // SAFETY: kill with signal 0 sends nothing; it only checks for existence.
+    let result = unsafe { libc::kill(pid as libc::pid_t, 0) };
+    if result == 0 {
+        return !is_zombie(pid);
+    }
+    std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+/// Whether a session's process is still the one that registered: alive, and
+/// when a start time was recorded, started at that same time.
+pub fn is_same_process_alive(pid: i64, recorded_start: Option<u64>) -> bool {
+    if !is_alive(pid) {
+        return false;
+    }
+    match (recorded_start, start_time(pid)) {
+        (Some(recorded), Some(current)) => recorded == current,
+        _ => true,
+    }
+}
+
+/// The fields of `/proc/<pid>/stat` after the command name.
+#[cfg(target_os = "linux")]
+fn stat_fields(pid: i64) -> Option<Vec<String>> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name is in parentheses and may itself contain spaces or ')'.
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    Some(after_name.split_whitespace().map(str::to_owned).collect())
+}
+
+#[cfg(target_os = "linux")]
+fn is_zombie(pid: i64) -> bool {
+    stat_fields(pid).is_some_and(|fields| fields.first().is_some_and(|state| state == "Z"))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn is_zombie(_pid: i64) -> bool {
+    false
+}
+
+/// The process start time in clock ticks since boot, where the platform
+/// exposes it.
+#[cfg(target_os = "linux")]
+pub fn start_time(pid: i64) -> Option<u64> {
+    // Field 22 of stat; after the name, index 19.
+    stat_fields(pid)?.get(19)?.parse().ok()
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn start_time(_pid: i64) -> Option<u64> {
+    None
+}
+
+/// The parent PID of a process.
+#[cfg(target_os = "linux")]
+pub fn parent_pid(pid: i64) -> Option<i64> {
+    stat_fields(pid)?.get(1)?.parse().ok()
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn parent_pid(pid: i64) -> Option<i64> {
+    let output = std::process::Command::new("ps")
+        .args(["-o", "ppid=", "-p", &pid.to_string()])
+        .output()
+        .ok()?;
+    String::from_utf8_lossy(&output.stdout).trim().parse().ok()
+}
+
+/// This process's ancestors, nearest first, stopping before PID 1.
+pub fn ancestors() -> Vec<i64> {
+    let mut chain = Vec::new();
+    let mut current = i64::from(std::process::id());
+    while let Some(parent) = parent_pid(current) {
+        if parent <= 1 || chain.contains(&parent) || chain.len() >= 64 {
+            break;
+        }
+        chain.push(parent);
+        current = parent;
+    }
+    chain
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn own_process_is_alive_and_has_ancestors() {
+        let me = i64::from(std::process::id());
+        assert!(is_alive(me));
+        assert!(is_same_process_alive(me, start_time(me)));
+        assert!(!is_same_process_alive(me, start_time(me).map(|t| t + 1)));
+        assert!(!is_alive(-5));
+        assert!(!is_alive(i64::from(i32::MAX) + 1));
+        assert!(!ancestors().is_empty());
+    }
+}

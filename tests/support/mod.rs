@@ -1,0 +1,217 @@
+//! Shared test fixtures: a `TestEnv` that owns a temporary HOME and data
+//! directory and runs the freshly built binaries inside it, a repository
+//! builder with fixed commit dates, and a guard that keeps a live PID for a
+//! session and kills it when dropped.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+use serde_json::Value;
+
+/// The directory holding the built executables.
+pub fn bin_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_git-pcc"))
+        .parent()
+        .expect("binary has a directory")
+        .to_path_buf()
+}
+
+/// The path of one built executable.
+pub fn bin(name: &str) -> PathBuf {
+    bin_dir().join(name)
+}
+
+/// A temporary world: HOME, a data directory, a place for repositories.
+pub struct TestEnv {
+    pub root: tempfile::TempDir,
+    pub home: PathBuf,
+    pub data_dir: PathBuf,
+}
+
+impl TestEnv {
+    pub fn new() -> TestEnv {
+        let root = tempfile::Builder::new().prefix("pcc-test-").tempdir().expect("temp dir");
+        let home = root.path().join("home");
+        let data_dir = home.join(".parallel-cc");
+        std::fs::create_dir_all(&home).unwrap();
+        TestEnv { root, home, data_dir }
+    }
+
+    /// The canonical path of the temporary root (no symlinks).
+    pub fn path(&self) -> PathBuf {
+        std::fs::canonicalize(self.root.path()).unwrap()
+    }
+
+    /// The PATH our processes get: the built binaries first.
+    pub fn path_var(&self) -> String {
+        format!("{}:{}", bin_dir().display(), std::env::var("PATH").unwrap_or_default())
+    }
+
+    /// A command for a built executable (or any program) inside this world.
+    pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut command = Command::new(program);
+        self.apply_env(&mut command);
+        command
+    }
+
+    /// A command for one of our binaries by name (`git-pcc`, ...).
+    pub fn pcc(&self, name: &str) -> Command {
+        self.command(bin(name))
+    }
+
+    pub fn apply_env(&self, command: &mut Command) {
+        command
+            .env("HOME", &self.home)
+            .env("PARALLEL_CC_DATA_DIR", &self.data_dir)
+            .env("PATH", self.path_var())
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_AUTHOR_NAME", "Test Author")
+            .env("GIT_AUTHOR_EMAIL", "author@example.com")
+            .env("GIT_COMMITTER_NAME", "Test Author")
+            .env("GIT_COMMITTER_EMAIL", "author@example.com")
+            .env("GIT_AUTHOR_DATE", "2026-01-01T00:00:00Z")
+            .env("GIT_COMMITTER_DATE", "2026-01-01T00:00:00Z")
+            .env_remove("PARALLEL_CC_SESSION_ID")
+            .stdin(Stdio::null());
+    }
+
+    /// Runs `git` with `args` in `dir`, panicking on failure; returns stdout.
+    pub fn git(&self, dir: &Path, args: &[&str]) -> String {
+        let output = self.command("git").current_dir(dir).args(args).output().expect("run git");
+        assert!(
+            output.status.success(),
+            "git {args:?} failed in {}: {}",
+            dir.display(),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    /// Creates a repository `name` under the root with `files` (path,
+    /// content) committed on `main`.
+    pub fn repo_with(&self, name: &str, files: &[(&str, &str)]) -> PathBuf {
+        let dir = self.path().join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        self.git(&dir, &["init", "-q", "-b", "main"]);
+        for (path, content) in files {
+            let file = dir.join(path);
+            std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+            std::fs::write(file, content).unwrap();
+        }
+        self.git(&dir, &["add", "-A"]);
+        self.git(&dir, &["commit", "-q", "-m", "initial"]);
+        dir
+    }
+
+    /// A repository with one committed README.
+    pub fn repo(&self, name: &str) -> PathBuf {
+        self.repo_with(name, &[("README.md", "hello\n")])
+    }
+
+    /// Runs a command and parses its stdout as JSON.
+    pub fn json(&self, command: &mut Command) -> (Output, Value) {
+        let output = command.output().expect("run command");
+        let value = serde_json::from_slice(&output.stdout).unwrap_or(Value::Null);
+        (output, value)
+    }
+
+    /// Registers `pid` in `repo` and returns the JSON, asserting success.
+    pub fn register(&self, repo: &Path, pid: u32) -> Value {
+        let (output, value) = self.json(
+            self.pcc("git-pcc-register")
+                .args(["--repo"])
+                .arg(repo)
+                .args(["--pid", &pid.to_string(), "--json"]),
+        );
+        assert!(output.status.success(), "register failed: {}", String::from_utf8_lossy(&output.stderr));
+        value
+    }
+
+    /// `git pcc status --json`.
+    pub fn status(&self) -> Value {
+        let (output, value) = self.json(self.pcc("git-pcc").args(["status", "--json"]));
+        assert!(output.status.success(), "status failed: {}", String::from_utf8_lossy(&output.stderr));
+        value
+    }
+
+    /// Opens the database with SQLite directly.
+    pub fn db(&self) -> rusqlite::Connection {
+        rusqlite::Connection::open(self.data_dir.join("coordinator.db")).expect("open database")
+    }
+
+    /// Number of rows in `sessions`.
+    pub fn session_rows(&self) -> i64 {
+        if !self.data_dir.join("coordinator.db").exists() {
+            return 0;
+        }
+        self.db().query_row("SELECT COUNT(*) FROM sessions", [], |r| r.get(0)).unwrap_or(0)
+    }
+}
+
+/// A process that stays alive until dropped; its PID stands for an agent.
+pub struct LiveProcess {
+    pub child: Child,
+}
+
+impl LiveProcess {
+    pub fn spawn() -> LiveProcess {
+        let child = Command::new("sleep")
+            .arg("1000")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn sleep");
+        LiveProcess { child }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Kills the process with SIGKILL and reaps it, so its PID is dead.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for LiveProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Lists a directory's entry names, sorted (empty when it does not exist).
+pub fn list_dir(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map(|entries| entries.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+/// A snapshot of every file under `dir` (path and bytes), skipping `.git`.
+pub fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut files = Vec::new();
+    fn walk(base: &Path, dir: &Path, files: &mut Vec<(String, Vec<u8>)>) {
+        let Ok(entries) = std::fs::read_dir(dir) else { return };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if entry.file_name() == ".git" {
+                continue;
+            }
+            if path.is_dir() {
+                walk(base, &path, files);
+            } else {
+                let rel = path.strip_prefix(base).unwrap().to_string_lossy().into_owned();
+                files.push((rel, std::fs::read(&path).unwrap_or_default()));
+            }
+        }
+    }
+    walk(dir, dir, &mut files);
+    files.sort();
+    files
+}
