@@ -1,5 +1,8 @@
 //! `git-pcc-register`: register an agent session.
 
 fn main() {
-    pcc_cli::main_with(|args: &pcc_cli::register::RegisterArgs| args.json, pcc_cli::register::run)
+    pcc_cli::main_with(
+        |args: &pcc_cli::register::RegisterArgs| args.json,
+        pcc_cli::register::run,
+    )
 }

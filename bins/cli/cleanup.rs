@@ -28,14 +28,22 @@ pub fn run(args: CleanupArgs) -> anyhow::Result<Output> {
 }
 
 fn human(report: &CleanupReport) -> String {
-    let verb = if report.dry_run { "would remove" } else { "removed" };
+    let verb = if report.dry_run {
+        "would remove"
+    } else {
+        "removed"
+    };
     let mut out = String::new();
     for s in &report.removed_sessions {
         out.push_str(&format!(
             "{verb} stale session {} (pid {}, {})\n",
             render::short_id(&s.session_id),
             s.pid,
-            if s.is_main_repo { "main checkout".to_owned() } else { s.worktree_path.clone() }
+            if s.is_main_repo {
+                "main checkout".to_owned()
+            } else {
+                s.worktree_path.clone()
+            }
         ));
     }
     for path in &report.removed_worktrees {

@@ -29,11 +29,17 @@ pub fn run(args: ConfigArgs) -> anyhow::Result<Output> {
     match args.action {
         ConfigAction::Set { key, value } => {
             let stored = config.set(&key, &value)?;
-            Ok(Output::new(&json!({"key": key, "value": stored}), format!("{key} = {}\n", show(&stored))))
+            Ok(Output::new(
+                &json!({"key": key, "value": stored}),
+                format!("{key} = {}\n", show(&stored)),
+            ))
         }
         ConfigAction::Get { key } => {
             let value = config.get(&key)?;
-            Ok(Output::new(&json!({"key": key, "value": value}), format!("{}\n", show(&value))))
+            Ok(Output::new(
+                &json!({"key": key, "value": value}),
+                format!("{}\n", show(&value)),
+            ))
         }
         ConfigAction::List => {
             let entries = config.list();
@@ -44,7 +50,10 @@ pub fn run(args: ConfigArgs) -> anyhow::Result<Output> {
                     vec![e.key.clone(), show(&e.value), source.to_owned()]
                 })
                 .collect();
-            Ok(Output::new(&json!({"settings": entries}), render::table(&rows)))
+            Ok(Output::new(
+                &json!({"settings": entries}),
+                render::table(&rows),
+            ))
         }
     }
 }

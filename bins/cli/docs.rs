@@ -12,7 +12,11 @@ use crate::release::ReleaseArgs;
 
 /// The clap command of every executable, by binary name.
 pub fn executables() -> Vec<clap::Command> {
-    vec![FrontArgs::command(), RegisterArgs::command(), ReleaseArgs::command()]
+    vec![
+        FrontArgs::command(),
+        RegisterArgs::command(),
+        ReleaseArgs::command(),
+    ]
 }
 
 /// Every man page as `(file name, roff text)`: one per executable and one
@@ -25,7 +29,10 @@ pub fn man_pages() -> Result<Vec<(String, Vec<u8>)>> {
         if name == "git-pcc" {
             for sub in command.get_subcommands() {
                 let sub_name = format!("git-pcc-{}", sub.get_name());
-                let page = sub.clone().name(sub_name.clone()).bin_name(format!("git pcc {}", sub.get_name()));
+                let page = sub
+                    .clone()
+                    .name(sub_name.clone())
+                    .bin_name(format!("git pcc {}", sub.get_name()));
                 pages.push((format!("{sub_name}.1"), render_man(page)?));
             }
         }

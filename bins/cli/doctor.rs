@@ -48,7 +48,8 @@ fn check_git() -> Check {
                 .filter_map(|p| p.parse().ok())
                 .take(2)
                 .collect();
-            let recent = matches!(numbers.as_slice(), [major, minor, ..] if (*major, *minor) >= (2, 17));
+            let recent =
+                matches!(numbers.as_slice(), [major, minor, ..] if (*major, *minor) >= (2, 17));
             Check {
                 name: "git",
                 ok: recent,
@@ -77,7 +78,13 @@ fn check_data_dir() -> Check {
         Ok(dir.display().to_string())
     })();
     match result {
-        Ok(dir) => Check { name: "data directory", ok: true, essential: true, detail: format!("{dir} (writable)"), hint: None },
+        Ok(dir) => Check {
+            name: "data directory",
+            ok: true,
+            essential: true,
+            detail: format!("{dir} (writable)"),
+            hint: None,
+        },
         Err(err) => Check {
             name: "data directory",
             ok: false,
@@ -97,11 +104,20 @@ fn check_database() -> Check {
         match version.as_deref() {
             Some(v) if v == current => Ok(format!("{} (schema {v})", db.path().display())),
             Some(v) => anyhow::bail!("schema {v} is behind {current}"),
-            None => Ok(format!("{} (new; created on first use)", db.path().display())),
+            None => Ok(format!(
+                "{} (new; created on first use)",
+                db.path().display()
+            )),
         }
     })();
     match result {
-        Ok(detail) => Check { name: "database", ok: true, essential: true, detail, hint: None },
+        Ok(detail) => Check {
+            name: "database",
+            ok: true,
+            essential: true,
+            detail,
+            hint: None,
+        },
         Err(err) => {
             let behind = format!("{err:#}").contains("is behind");
             Check {
@@ -122,7 +138,13 @@ fn check_database() -> Check {
 fn human(report: &DoctorReport) -> String {
     let mut rows = Vec::new();
     for check in &report.checks {
-        let mark = if check.ok { "ok" } else if check.essential { "FAIL" } else { "warn" };
+        let mark = if check.ok {
+            "ok"
+        } else if check.essential {
+            "FAIL"
+        } else {
+            "warn"
+        };
         let mut detail = check.detail.clone();
         if let Some(hint) = &check.hint {
             detail.push_str(&format!(" -> {hint}"));
@@ -130,6 +152,10 @@ fn human(report: &DoctorReport) -> String {
         rows.push(vec![mark.to_owned(), check.name.to_owned(), detail]);
     }
     let mut out = render::table(&rows);
-    out.push_str(if report.healthy { "all essential checks passed\n" } else { "something essential is broken\n" });
+    out.push_str(if report.healthy {
+        "all essential checks passed\n"
+    } else {
+        "something essential is broken\n"
+    });
     out
 }

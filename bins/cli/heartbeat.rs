@@ -42,7 +42,10 @@ pub fn run(args: HeartbeatArgs) -> anyhow::Result<Output> {
     };
     match session::heartbeat(&data_dir, &target)? {
         Some(beat) => {
-            let human = format!("heartbeat recorded for session {} (pid {})\n", beat.session_id, beat.pid);
+            let human = format!(
+                "heartbeat recorded for session {} (pid {})\n",
+                beat.session_id, beat.pid
+            );
             Ok(Output::new(&beat, human))
         }
         None => Err(pcc::UserError::with_hint(
@@ -55,8 +58,11 @@ pub fn run(args: HeartbeatArgs) -> anyhow::Result<Output> {
 
 fn run_hook(args: &HeartbeatArgs) -> anyhow::Result<()> {
     let mut input = String::new();
-    std::io::stdin().take(HOOK_INPUT_LIMIT).read_to_string(&mut input)?;
-    let payload: serde_json::Value = serde_json::from_str(&input).unwrap_or(serde_json::Value::Null);
+    std::io::stdin()
+        .take(HOOK_INPUT_LIMIT)
+        .read_to_string(&mut input)?;
+    let payload: serde_json::Value =
+        serde_json::from_str(&input).unwrap_or(serde_json::Value::Null);
     let cwd = payload
         .get("cwd")
         .and_then(|v| v.as_str())
@@ -74,5 +80,7 @@ fn run_hook(args: &HeartbeatArgs) -> anyhow::Result<()> {
 }
 
 fn env_session_id() -> Option<String> {
-    std::env::var("PARALLEL_CC_SESSION_ID").ok().filter(|s| !s.is_empty())
+    std::env::var("PARALLEL_CC_SESSION_ID")
+        .ok()
+        .filter(|s| !s.is_empty())
 }

@@ -45,7 +45,11 @@ impl Output {
 
     /// Nothing to print (hooks and `--quiet`).
     pub fn silent() -> Output {
-        Output { json: serde_json::Value::Null, human: String::new(), exit_code: 0 }
+        Output {
+            json: serde_json::Value::Null,
+            human: String::new(),
+            exit_code: 0,
+        }
     }
 
     pub fn with_exit_code(mut self, code: i32) -> Output {
@@ -92,11 +96,18 @@ pub fn parse_or_exit<A: Parser>(raw: &[OsString]) -> A {
                 .unwrap_or("error: invalid arguments")
                 .trim()
                 .to_owned();
-            let line = if first.starts_with("error:") { first } else { format!("error: {first}") };
+            let line = if first.starts_with("error:") {
+                first
+            } else {
+                format!("error: {first}")
+            };
             eprintln!("{line} (see --help)");
             if raw.iter().any(|a| a == "--json") {
                 let message = line.trim_start_matches("error: ").to_owned();
-                println!("{}", serde_json::json!({"success": false, "error": message}));
+                println!(
+                    "{}",
+                    serde_json::json!({"success": false, "error": message})
+                );
             }
             std::process::exit(EXIT_USAGE)
         }
@@ -133,7 +144,10 @@ pub fn report_error(err: &anyhow::Error, json: bool) -> i32 {
         None => eprintln!("error: {message}"),
     }
     if json {
-        println!("{}", serde_json::json!({"success": false, "error": message}));
+        println!(
+            "{}",
+            serde_json::json!({"success": false, "error": message})
+        );
     }
     EXIT_FAILURE
 }

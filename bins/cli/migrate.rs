@@ -25,7 +25,13 @@ pub fn run(version: Option<&str>) -> anyhow::Result<Output> {
         format!("schema already at {}\n", report.to_version)
     } else {
         let mut pairs = vec![
-            ("from", report.from_version.clone().unwrap_or_else(|| "new database".to_owned())),
+            (
+                "from",
+                report
+                    .from_version
+                    .clone()
+                    .unwrap_or_else(|| "new database".to_owned()),
+            ),
             ("to", report.to_version.clone()),
         ];
         if let Some(backup) = &report.backup_path {

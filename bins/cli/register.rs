@@ -13,7 +13,11 @@ use crate::Output;
 /// The first live session in a repository works in its main checkout; every
 /// further one gets its own git worktree on its own branch, ready at once.
 #[derive(Debug, Parser)]
-#[command(name = "git-pcc-register", version, after_help = "Usually run by the claude-parallel wrapper, not by hand.")]
+#[command(
+    name = "git-pcc-register",
+    version,
+    after_help = "Usually run by the claude-parallel wrapper, not by hand."
+)]
 pub struct RegisterArgs {
     /// Any path inside the repository (or one of its worktrees)
     #[arg(long, value_name = "PATH", default_value = ".")]
@@ -32,7 +36,11 @@ pub struct RegisterArgs {
 pub fn run(args: RegisterArgs) -> anyhow::Result<Output> {
     let data_dir = crate::data_dir()?;
     let registration = session::register(&data_dir, &args.repo, args.pid)?;
-    let human = if args.shell { shell_lines(&registration) } else { human(&registration) };
+    let human = if args.shell {
+        shell_lines(&registration)
+    } else {
+        human(&registration)
+    };
     Ok(Output::new(&registration, human))
 }
 
@@ -61,13 +69,21 @@ fn human(r: &Registration) -> String {
     if let Some(branch) = &r.branch {
         pairs.push(("branch", branch.clone()));
     }
-    pairs.push(("sessions", format!("{} in {}", r.parallel_sessions, r.repo_path)));
+    pairs.push((
+        "sessions",
+        format!("{} in {}", r.parallel_sessions, r.repo_path),
+    ));
     if !r.copied_files.is_empty() {
         pairs.push(("copied", r.copied_files.join(", ")));
     }
     for failure in &r.setup_failures {
-        let code = failure.exit_code.map_or("a signal".to_owned(), |c| format!("exit {c}"));
-        pairs.push(("setup failed", format!("{} ({code}; see the session log)", failure.command)));
+        let code = failure
+            .exit_code
+            .map_or("a signal".to_owned(), |c| format!("exit {c}"));
+        pairs.push((
+            "setup failed",
+            format!("{} ({code}; see the session log)", failure.command),
+        ));
     }
     format!("{headline}\n{}", render::fields(&pairs))
 }

@@ -42,18 +42,27 @@ pub fn run(args: ReleaseArgs) -> anyhow::Result<Output> {
         Ok(report) if args.quiet => {
             // Kept work is worth a line even in quiet mode: it is on disk.
             if let Some(kept) = &report.kept {
-                eprintln!("parallel-cc: kept worktree {} ({})", kept.worktree_path, kept.reason);
+                eprintln!(
+                    "parallel-cc: kept worktree {} ({})",
+                    kept.worktree_path, kept.reason
+                );
             }
             Ok(Output::new(&report, String::new()))
         }
         Ok(report) => Ok(Output::new(&report, human(&report))),
-        Err(err) if args.quiet && err.downcast_ref::<pcc::UserError>().is_some() => Ok(Output::silent()),
+        Err(err) if args.quiet && err.downcast_ref::<pcc::UserError>().is_some() => {
+            Ok(Output::silent())
+        }
         Err(err) => Err(err),
     }
 }
 
 fn human(r: &ReleaseReport) -> String {
-    let mut out = format!("released session {} (pid {})\n", render::short_id(&r.session_id), r.pid);
+    let mut out = format!(
+        "released session {} (pid {})\n",
+        render::short_id(&r.session_id),
+        r.pid
+    );
     if let Some(kept) = &r.kept {
         out.push_str(&render::fields(&[
             ("kept", kept.worktree_path.clone()),

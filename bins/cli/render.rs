@@ -29,7 +29,10 @@ pub fn table(rows: &[Vec<String>]) -> String {
 
 /// Key-value lines with the keys aligned.
 pub fn fields(pairs: &[(&str, String)]) -> String {
-    let rows: Vec<Vec<String>> = pairs.iter().map(|(k, v)| vec![k.to_string(), v.clone()]).collect();
+    let rows: Vec<Vec<String>> = pairs
+        .iter()
+        .map(|(k, v)| vec![k.to_string(), v.clone()])
+        .collect();
     table(&rows)
 }
 

@@ -42,14 +42,22 @@ fn human(report: &StatusReport) -> String {
             }
             out.push_str(&format!("{}\n", s.repo_path));
             current_repo = Some(&s.repo_path);
-            rows.push(["PID", "SESSION", "WHERE", "BRANCH", "AGE", "BEAT", "STATE"].map(String::from).to_vec());
+            rows.push(
+                ["PID", "SESSION", "WHERE", "BRANCH", "AGE", "BEAT", "STATE"]
+                    .map(String::from)
+                    .to_vec(),
+            );
         }
         let place = if s.is_main_repo {
             "main checkout".to_owned()
         } else {
             s.worktree_path.clone()
         };
-        let mut state = if s.is_alive { "alive".to_owned() } else { "stale".to_owned() };
+        let mut state = if s.is_alive {
+            "alive".to_owned()
+        } else {
+            "stale".to_owned()
+        };
         if let Some(held) = &s.held_work {
             state.push_str(&format!(", holds work: {held}"));
         }

@@ -110,7 +110,10 @@ impl Config {
         let text = match std::fs::read_to_string(&path) {
             Ok(text) => text,
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-                return Ok(Config { root: Map::new(), path })
+                return Ok(Config {
+                    root: Map::new(),
+                    path,
+                })
             }
             Err(err) => {
                 return Err(UserError::new(format!("cannot read {}: {err}", path.display())).into())
@@ -139,7 +142,10 @@ impl Config {
     /// The value of a declared key, or its default.
     pub fn get(&self, key: &str) -> Result<Value> {
         let setting = find_setting(key)?;
-        Ok(self.stored(key).cloned().unwrap_or_else(|| setting.default_value()))
+        Ok(self
+            .stored(key)
+            .cloned()
+            .unwrap_or_else(|| setting.default_value()))
     }
 
     fn stored(&self, key: &str) -> Option<&Value> {
@@ -156,7 +162,9 @@ impl Config {
         SETTINGS
             .iter()
             .map(|setting| {
-                let stored = self.stored(setting.key).filter(|v| validate(setting, v).is_ok());
+                let stored = self
+                    .stored(setting.key)
+                    .filter(|v| validate(setting, v).is_ok());
                 ConfigEntry {
                     key: setting.key.to_owned(),
                     value: stored.cloned().unwrap_or_else(|| setting.default_value()),
@@ -182,7 +190,9 @@ impl Config {
             if !entry.is_object() {
                 *entry = Value::Object(Map::new());
             }
-            current = entry.as_object_mut().context("config section is not an object")?;
+            current = entry
+                .as_object_mut()
+                .context("config section is not an object")?;
         }
         current.insert(leaf.to_owned(), value.clone());
         self.save()?;
@@ -205,12 +215,14 @@ impl Config {
 
     /// Minutes after which a dead session is stale.
     pub fn stale_minutes(&self) -> i64 {
-        self.typed("session.staleMinutes", Value::as_i64).unwrap_or(10)
+        self.typed("session.staleMinutes", Value::as_i64)
+            .unwrap_or(10)
     }
 
     /// The configured worktree root, if any.
     pub fn worktree_root(&self) -> Option<String> {
-        self.typed("worktree.root", |v| v.as_str().map(str::to_owned)).filter(|s| !s.is_empty())
+        self.typed("worktree.root", |v| v.as_str().map(str::to_owned))
+            .filter(|s| !s.is_empty())
     }
 
     /// The branch prefix of worktree sessions.
@@ -226,7 +238,8 @@ impl Config {
 
     /// Commands run in each new worktree.
     pub fn setup_commands(&self) -> Vec<String> {
-        self.typed("worktree.setup", string_list).unwrap_or_default()
+        self.typed("worktree.setup", string_list)
+            .unwrap_or_default()
     }
 
     fn typed<T>(&self, key: &str, convert: impl Fn(&Value) -> Option<T>) -> Option<T> {
@@ -323,7 +336,10 @@ fn validate(setting: &Setting, value: &Value) -> Result<()> {
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write;
     let dir = path.parent().context("file has no parent directory")?;
-    let file_name = path.file_name().context("file has no name")?.to_string_lossy();
+    let file_name = path
+        .file_name()
+        .context("file has no name")?
+        .to_string_lossy();
     let temp = dir.join(format!(".{file_name}.tmp-{}", std::process::id()));
     let result = (|| -> Result<()> {
         let mut file = std::fs::File::create(&temp)

@@ -35,7 +35,8 @@ impl Database {
             .with_context(|| format!("cannot open database {}", path.display()))?;
         configure(&conn)?;
         let db = Database { conn, path };
-        migrations::ensure_current(&db.conn, &db.path).map_err(|err| not_a_database(err, &db.path))?;
+        migrations::ensure_current(&db.conn, &db.path)
+            .map_err(|err| not_a_database(err, &db.path))?;
         Ok(db)
     }
 
@@ -88,7 +89,8 @@ impl Database {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .context("cannot start a database transaction")?;
         let value = body(&tx)?;
-        tx.commit().context("cannot commit a database transaction")?;
+        tx.commit()
+            .context("cannot commit a database transaction")?;
         Ok(value)
     }
 }
@@ -108,7 +110,9 @@ fn ensure_sqlite_file(path: &Path) -> Result<()> {
         Ok(file) => file,
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(()),
         Err(err) => {
-            return Err(UserError::new(format!("cannot read database {}: {err}", path.display())).into())
+            return Err(
+                UserError::new(format!("cannot read database {}: {err}", path.display())).into(),
+            )
         }
     };
     let mut header = [0u8; 16];
@@ -124,7 +128,10 @@ fn ensure_sqlite_file(path: &Path) -> Result<()> {
 
 fn not_a_database_error(path: &Path) -> anyhow::Error {
     UserError::with_hint(
-        format!("{} is not a SQLite database (left untouched)", path.display()),
+        format!(
+            "{} is not a SQLite database (left untouched)",
+            path.display()
+        ),
         "move it away or point PARALLEL_CC_DATA_DIR elsewhere",
     )
     .into()

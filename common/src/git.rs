@@ -25,8 +25,9 @@ pub fn resolve_repository(path: &Path) -> Result<PathBuf> {
         return Err(bare_repository(&canonical));
     }
     let main = if repo.is_worktree() {
-        let common = Repository::open(repo.commondir())
-            .with_context(|| format!("cannot open the main repository of {}", canonical.display()))?;
+        let common = Repository::open(repo.commondir()).with_context(|| {
+            format!("cannot open the main repository of {}", canonical.display())
+        })?;
         if common.is_bare() {
             return Err(bare_repository(&canonical));
         }
@@ -163,11 +164,17 @@ pub fn uncommitted_files(repo: &Repository) -> Result<usize> {
         .recurse_untracked_dirs(true)
         .include_ignored(false)
         .exclude_submodules(true);
-    let statuses = repo.statuses(Some(&mut options)).context("cannot read status")?;
+    let statuses = repo
+        .statuses(Some(&mut options))
+        .context("cannot read status")?;
     Ok(statuses.len())
 }
 
-fn unmerged_commits(main: &Repository, worktree: Option<&Repository>, base: &WorktreeBase) -> Result<usize> {
+fn unmerged_commits(
+    main: &Repository,
+    worktree: Option<&Repository>,
+    base: &WorktreeBase,
+) -> Result<usize> {
     let mut walk = main.revwalk()?;
     let mut tips = 0;
     if let Some(branch) = base.branch {

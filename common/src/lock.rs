@@ -50,11 +50,19 @@ pub fn repository_lock_path(data_dir: &Path, repo_path: &Path) -> PathBuf {
         .unwrap_or_else(|| "root".to_owned());
     let safe_name: String = name
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
         .take(40)
         .collect();
     let hash = fnv1a(repo_path.as_os_str().as_encoded_bytes());
-    data_dir.join("locks").join(format!("{safe_name}-{hash:016x}.lock"))
+    data_dir
+        .join("locks")
+        .join(format!("{safe_name}-{hash:016x}.lock"))
 }
 
 /// Takes the lock of one repository.

@@ -120,7 +120,9 @@ pub fn migrate(conn: &Connection, db_path: &Path, target: Option<&str>) -> Resul
         )?;
         tx.commit()
             .with_context(|| format!("cannot commit schema {}", migration.version))?;
-        report.applied.push(format!("{} ({})", migration.version, migration.description));
+        report
+            .applied
+            .push(format!("{} ({})", migration.version, migration.description));
         report.to_version = migration.version.to_owned();
     }
     if report.to_version == current_version() {
@@ -140,7 +142,11 @@ pub fn schema_version(conn: &Connection) -> Result<Option<String>> {
         .context("cannot read the database schema")?;
     if has_table {
         return conn
-            .query_row("SELECT value FROM schema_metadata WHERE key = 'version'", [], |row| row.get(0))
+            .query_row(
+                "SELECT value FROM schema_metadata WHERE key = 'version'",
+                [],
+                |row| row.get(0),
+            )
             .optional()
             .context("cannot read the schema version");
     }
@@ -189,7 +195,10 @@ fn has_user_tables(conn: &Connection) -> Result<bool> {
 fn backup(conn: &Connection, db_path: &Path, from_version: Option<&str>) -> Result<String> {
     let stamp = time::format_sqlite_datetime(time::unix_now()).replace([' ', ':'], "-");
     let mut name = db_path.file_name().unwrap_or_default().to_os_string();
-    name.push(format!(".backup-{}-{stamp}", from_version.unwrap_or("unversioned")));
+    name.push(format!(
+        ".backup-{}-{stamp}",
+        from_version.unwrap_or("unversioned")
+    ));
     let mut backup_path = db_path.with_file_name(&name);
     let mut counter = 1;
     while backup_path.exists() {
@@ -220,8 +229,10 @@ fn add_missing_columns(conn: &Connection, table: &str, columns: &[(&str, &str)])
     let existing = column_names(conn, table)?;
     for (name, definition) in columns {
         if !existing.iter().any(|c| c == name) {
-            conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {name} {definition};"))
-                .with_context(|| format!("cannot add column {table}.{name}"))?;
+            conn.execute_batch(&format!(
+                "ALTER TABLE {table} ADD COLUMN {name} {definition};"
+            ))
+            .with_context(|| format!("cannot add column {table}.{name}"))?;
         }
     }
     Ok(())

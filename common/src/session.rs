@@ -75,7 +75,11 @@ impl Session {
     }
 }
 
-fn sessions_where(conn: &Connection, condition: &str, args: impl rusqlite::Params) -> Result<Vec<Session>> {
+fn sessions_where(
+    conn: &Connection,
+    condition: &str,
+    args: impl rusqlite::Params,
+) -> Result<Vec<Session>> {
     let sql = format!("SELECT {SESSION_COLUMNS} FROM sessions {condition}");
     let mut stmt = conn.prepare_cached(&sql).context("cannot query sessions")?;
     let rows = stmt.query_map(args, Session::from_row)?;
@@ -83,13 +87,17 @@ fn sessions_where(conn: &Connection, condition: &str, args: impl rusqlite::Param
 }
 
 fn session_by_id(conn: &Connection, id: &str) -> Result<Option<Session>> {
-    Ok(sessions_where(conn, "WHERE id = ?1", [id])?.into_iter().next())
+    Ok(sessions_where(conn, "WHERE id = ?1", [id])?
+        .into_iter()
+        .next())
 }
 
 fn live_session_by_pid(conn: &Connection, pid: i64) -> Result<Option<Session>> {
-    Ok(sessions_where(conn, "WHERE pid = ?1 ORDER BY created_at", [pid])?
-        .into_iter()
-        .find(Session::is_alive))
+    Ok(
+        sessions_where(conn, "WHERE pid = ?1 ORDER BY created_at", [pid])?
+            .into_iter()
+            .find(Session::is_alive),
+    )
 }
 
 // ---------------------------------------------------------------- register
@@ -155,7 +163,12 @@ pub fn register(data_dir: &Path, repo: &Path, pid: i64) -> Result<Registration> 
         }
     }
 
-    let main_taken = !sessions_where(db.conn(), "WHERE repo_path = ?1 AND is_main_repo = 1", [&repo_key])?.is_empty();
+    let main_taken = !sessions_where(
+        db.conn(),
+        "WHERE repo_path = ?1 AND is_main_repo = 1",
+        [&repo_key],
+    )?
+    .is_empty();
     let session_id = uuid::Uuid::new_v4().to_string();
     let process_start = process::start_time(pid).map(|t| t as i64);
     let (worktree, branch) = if main_taken {
@@ -163,7 +176,9 @@ pub fn register(data_dir: &Path, repo: &Path, pid: i64) -> Result<Registration> 
         let branch = Some(created.branch.clone());
         (Some(created), branch)
     } else {
-        let branch = git::open(&repo_path).ok().and_then(|r| git::head_branch_name(&r));
+        let branch = git::open(&repo_path)
+            .ok()
+            .and_then(|r| git::head_branch_name(&r));
         (None, branch)
     };
     let worktree_path = match &worktree {
@@ -195,7 +210,12 @@ pub fn register(data_dir: &Path, repo: &Path, pid: i64) -> Result<Registration> 
         Err(err) => {
             if let Some(created) = &worktree {
                 if let Ok(repo) = git::open(&repo_path) {
-                    if let Ok(removal) = worktree::remove(&repo, &created.path, Some(&created.name), Some(&created.branch)) {
+                    if let Ok(removal) = worktree::remove(
+                        &repo,
+                        &created.path,
+                        Some(&created.name),
+                        Some(&created.branch),
+                    ) {
                         removal.finish();
                     }
                 }
@@ -222,15 +242,21 @@ pub fn register(data_dir: &Path, repo: &Path, pid: i64) -> Result<Registration> 
         cleaned_sessions: cleaned,
     };
     if let Some(created) = &worktree {
-        registration.copied_files = worktree::copy_included_files(&repo_path, &created.path, &config)?;
+        registration.copied_files =
+            worktree::copy_included_files(&repo_path, &created.path, &config)?;
         let log_path = paths::logs_dir(data_dir).join(format!("session-{session_id}.log"));
-        registration.setup_failures = worktree::run_setup(&created.path, &config.setup_commands(), &log_path);
+        registration.setup_failures =
+            worktree::run_setup(&created.path, &config.setup_commands(), &log_path);
     }
     Ok(registration)
 }
 
 fn count_sessions(conn: &Connection, repo_key: &str) -> Result<i64> {
-    Ok(conn.query_row("SELECT COUNT(*) FROM sessions WHERE repo_path = ?1", [repo_key], |row| row.get(0))?)
+    Ok(conn.query_row(
+        "SELECT COUNT(*) FROM sessions WHERE repo_path = ?1",
+        [repo_key],
+        |row| row.get(0),
+    )?)
 }
 
 // ---------------------------------------------------------------- release
@@ -335,7 +361,10 @@ fn no_session(selector: &SessionSelector) -> anyhow::Error {
 
 /// Releases one session; the caller holds its repository's lock.
 fn release_locked(db: &mut Database, session: &Session, force: bool) -> Result<ReleaseOutcome> {
-    let mut outcome = ReleaseOutcome { removal: None, kept: None };
+    let mut outcome = ReleaseOutcome {
+        removal: None,
+        kept: None,
+    };
     if !session.is_main_repo {
         let worktree_path = PathBuf::from(&session.worktree_path);
         match git::open(Path::new(&session.repo_path)) {
@@ -366,7 +395,10 @@ fn release_locked(db: &mut Database, session: &Session, force: bool) -> Result<R
         match &kept {
             Some(kept) => record_kept(tx, kept, session)?,
             None => {
-                tx.execute("DELETE FROM kept_worktrees WHERE worktree_path = ?1", [&session.worktree_path])?;
+                tx.execute(
+                    "DELETE FROM kept_worktrees WHERE worktree_path = ?1",
+                    [&session.worktree_path],
+                )?;
             }
         }
         Ok(())
@@ -375,7 +407,9 @@ fn release_locked(db: &mut Database, session: &Session, force: bool) -> Result<R
 }
 
 fn branch_of_worktree(path: &Path) -> Option<String> {
-    git::open(path).ok().and_then(|repo| git::current_branch(&repo))
+    git::open(path)
+        .ok()
+        .and_then(|repo| git::current_branch(&repo))
 }
 
 fn kept_from_session(session: &Session, held: &HeldWork) -> KeptWorktree {
@@ -385,7 +419,9 @@ fn kept_from_session(session: &Session, held: &HeldWork) -> KeptWorktree {
         branch: session.branch.clone(),
         repo_path: session.repo_path.clone(),
         session_id: Some(session.id.clone()),
-        reason: held.reason(session.base_branch.as_deref()).unwrap_or_default(),
+        reason: held
+            .reason(session.base_branch.as_deref())
+            .unwrap_or_default(),
         uncommitted_files: held.uncommitted_files,
         unmerged_commits: held.unmerged_commits,
     }
@@ -451,7 +487,12 @@ pub fn heartbeat(data_dir: &Path, target: &HeartbeatTarget) -> Result<Option<Hea
         )?;
         let beat = stmt
             .query_row([id], |row| {
-                Ok(Heartbeat { session_id: row.get(0)?, pid: row.get(1)?, last_heartbeat: row.get(2)?, matched_by })
+                Ok(Heartbeat {
+                    session_id: row.get(0)?,
+                    pid: row.get(1)?,
+                    last_heartbeat: row.get(2)?,
+                    matched_by,
+                })
             })
             .optional()?;
         Ok(beat)
@@ -470,7 +511,12 @@ pub fn heartbeat(data_dir: &Path, target: &HeartbeatTarget) -> Result<Option<Hea
         )?;
         let beat = stmt
             .query_row([pid], |row| {
-                Ok(Heartbeat { session_id: row.get(0)?, pid: row.get(1)?, last_heartbeat: row.get(2)?, matched_by: "pid" })
+                Ok(Heartbeat {
+                    session_id: row.get(0)?,
+                    pid: row.get(1)?,
+                    last_heartbeat: row.get(2)?,
+                    matched_by: "pid",
+                })
             })
             .optional()?;
         return Ok(beat);
@@ -478,14 +524,23 @@ pub fn heartbeat(data_dir: &Path, target: &HeartbeatTarget) -> Result<Option<Hea
     if target.ancestors {
         let chain = process::ancestors();
         if !chain.is_empty() {
-            let list = chain.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
-            let mut stmt = conn.prepare(&format!("SELECT id, pid FROM sessions WHERE pid IN ({list})"))?;
+            let list = chain
+                .iter()
+                .map(i64::to_string)
+                .collect::<Vec<_>>()
+                .join(",");
+            let mut stmt = conn.prepare(&format!(
+                "SELECT id, pid FROM sessions WHERE pid IN ({list})"
+            ))?;
             let found: Vec<(String, i64)> = stmt
                 .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
                 .collect::<rusqlite::Result<_>>()?;
-            let nearest = chain
-                .iter()
-                .find_map(|pid| found.iter().find(|(_, p)| p == pid).map(|(id, _)| id.clone()));
+            let nearest = chain.iter().find_map(|pid| {
+                found
+                    .iter()
+                    .find(|(_, p)| p == pid)
+                    .map(|(id, _)| id.clone())
+            });
             if let Some(id) = nearest {
                 return touch_id(&id, "ancestor");
             }
@@ -546,14 +601,25 @@ pub fn status(data_dir: &Path, repo: Option<&Path>) -> Result<StatusReport> {
         None => None,
     };
     let Some(db) = Database::open_existing(data_dir)? else {
-        return Ok(StatusReport { sessions: Vec::new(), total_sessions: 0, kept_worktrees: Vec::new() });
+        return Ok(StatusReport {
+            sessions: Vec::new(),
+            total_sessions: 0,
+            kept_worktrees: Vec::new(),
+        });
     };
     crate::migrations::ensure_current(db.conn(), &paths::database_path(data_dir))?;
     let (condition, args): (&str, Vec<String>) = match &repo_key {
-        Some(key) => ("WHERE repo_path = ?1 ORDER BY created_at, rowid", vec![key.clone()]),
+        Some(key) => (
+            "WHERE repo_path = ?1 ORDER BY created_at, rowid",
+            vec![key.clone()],
+        ),
         None => ("ORDER BY repo_path, created_at, rowid", Vec::new()),
     };
-    let sessions = sessions_where(db.conn(), condition, rusqlite::params_from_iter(args.iter()))?;
+    let sessions = sessions_where(
+        db.conn(),
+        condition,
+        rusqlite::params_from_iter(args.iter()),
+    )?;
     let kept = kept_worktrees(db.conn(), repo_key.as_deref())?;
     let now = time::unix_now();
     let minutes_since = |stamp: &str| {
@@ -565,9 +631,9 @@ pub fn status(data_dir: &Path, repo: Option<&Path>) -> Result<StatusReport> {
             let held = if session.is_main_repo {
                 None
             } else {
-                git::open(Path::new(&session.repo_path))
-                    .ok()
-                    .map(|repo| git::held_work(&repo, Path::new(&session.worktree_path), &session.base()))
+                git::open(Path::new(&session.repo_path)).ok().map(|repo| {
+                    git::held_work(&repo, Path::new(&session.worktree_path), &session.base())
+                })
             };
             let branch = if session.is_main_repo {
                 read_head_branch(Path::new(&session.repo_path)).or_else(|| session.branch.clone())
@@ -584,7 +650,9 @@ pub fn status(data_dir: &Path, repo: Option<&Path>) -> Result<StatusReport> {
                 is_main_repo: session.is_main_repo,
                 is_alive: session.is_alive(),
                 holds_work: held.as_ref().is_some_and(HeldWork::holds_work),
-                held_work: held.as_ref().and_then(|h| h.reason(session.base_branch.as_deref())),
+                held_work: held
+                    .as_ref()
+                    .and_then(|h| h.reason(session.base_branch.as_deref())),
                 created_at: session.created_at.clone(),
                 last_heartbeat: session.last_heartbeat.clone(),
                 duration_minutes: minutes_since(&session.created_at),
@@ -592,14 +660,20 @@ pub fn status(data_dir: &Path, repo: Option<&Path>) -> Result<StatusReport> {
             }
         })
         .collect();
-    Ok(StatusReport { total_sessions: rows.len(), sessions: rows, kept_worktrees: kept })
+    Ok(StatusReport {
+        total_sessions: rows.len(),
+        sessions: rows,
+        kept_worktrees: kept,
+    })
 }
 
 /// The branch named by a checkout's HEAD file, read without opening the
 /// repository.
 fn read_head_branch(repo_path: &Path) -> Option<String> {
     let head = std::fs::read_to_string(repo_path.join(".git").join("HEAD")).ok()?;
-    head.trim().strip_prefix("ref: refs/heads/").map(str::to_owned)
+    head.trim()
+        .strip_prefix("ref: refs/heads/")
+        .map(str::to_owned)
 }
 
 fn kept_worktrees(conn: &Connection, repo_key: Option<&str>) -> Result<Vec<KeptWorktree>> {
@@ -648,12 +722,21 @@ pub struct CleanedSession {
 /// Removes stale sessions and their clean worktrees, looks again at kept
 /// worktrees, and reports what stays and why. `force` removes held work too;
 /// `dry_run` changes nothing.
-pub fn cleanup(data_dir: &Path, repo: Option<&Path>, dry_run: bool, force: bool) -> Result<CleanupReport> {
+pub fn cleanup(
+    data_dir: &Path,
+    repo: Option<&Path>,
+    dry_run: bool,
+    force: bool,
+) -> Result<CleanupReport> {
     let repo_key = match repo {
         Some(path) => Some(paths::to_db_string(&git::resolve_repository(path)?)?),
         None => None,
     };
-    let mut report = CleanupReport { dry_run, force, ..CleanupReport::default() };
+    let mut report = CleanupReport {
+        dry_run,
+        force,
+        ..CleanupReport::default()
+    };
     let Some(mut db) = Database::open_existing(data_dir)? else {
         return Ok(report);
     };
@@ -686,7 +769,13 @@ pub fn cleanup(data_dir: &Path, repo: Option<&Path>, dry_run: bool, force: bool)
             if dry_run {
                 if !session.is_main_repo {
                     let held = git::open(&repo_dir)
-                        .map(|repo| git::held_work(&repo, Path::new(&session.worktree_path), &session.base()))
+                        .map(|repo| {
+                            git::held_work(
+                                &repo,
+                                Path::new(&session.worktree_path),
+                                &session.base(),
+                            )
+                        })
                         .unwrap_or_default();
                     if held.holds_work() && !force {
                         report.kept.push(kept_from_session(&session, &held));
@@ -706,14 +795,19 @@ pub fn cleanup(data_dir: &Path, repo: Option<&Path>, dry_run: bool, force: bool)
             report.kept.extend(outcome.kept);
         }
         for kept in kept_worktrees(db.conn(), Some(&repo_path))? {
-            if report.kept.iter().any(|k| k.worktree_path == kept.worktree_path) {
+            if report
+                .kept
+                .iter()
+                .any(|k| k.worktree_path == kept.worktree_path)
+            {
                 continue;
             }
-            let (base_branch, base_commit): (Option<String>, Option<String>) = db.conn().query_row(
-                "SELECT base_branch, base_commit FROM kept_worktrees WHERE worktree_path = ?1",
-                [&kept.worktree_path],
-                |row| Ok((row.get(0)?, row.get(1)?)),
-            )?;
+            let (base_branch, base_commit): (Option<String>, Option<String>) =
+                db.conn().query_row(
+                    "SELECT base_branch, base_commit FROM kept_worktrees WHERE worktree_path = ?1",
+                    [&kept.worktree_path],
+                    |row| Ok((row.get(0)?, row.get(1)?)),
+                )?;
             let base = WorktreeBase {
                 branch: kept.branch.as_deref(),
                 base_branch: base_branch.as_deref(),
@@ -726,7 +820,9 @@ pub fn cleanup(data_dir: &Path, repo: Option<&Path>, dry_run: bool, force: bool)
                 .unwrap_or_default();
             if held.holds_work() && !force {
                 report.kept.push(KeptWorktree {
-                    reason: held.reason(base_branch.as_deref()).unwrap_or(kept.reason.clone()),
+                    reason: held
+                        .reason(base_branch.as_deref())
+                        .unwrap_or(kept.reason.clone()),
                     uncommitted_files: held.uncommitted_files,
                     unmerged_commits: held.unmerged_commits,
                     ..kept
@@ -745,7 +841,10 @@ pub fn cleanup(data_dir: &Path, repo: Option<&Path>, dry_run: bool, force: bool)
                     kept.branch.as_deref(),
                 )?);
             }
-            db.conn().execute("DELETE FROM kept_worktrees WHERE worktree_path = ?1", [&kept.worktree_path])?;
+            db.conn().execute(
+                "DELETE FROM kept_worktrees WHERE worktree_path = ?1",
+                [&kept.worktree_path],
+            )?;
         }
         drop(repo_lock);
         let mut roots: Vec<PathBuf> = Vec::new();

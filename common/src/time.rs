@@ -54,7 +54,11 @@ pub fn format_sqlite_datetime(unix: i64) -> String {
     let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
     let shifted_month = (5 * day_of_year + 2) / 153;
     let day = day_of_year - (153 * shifted_month + 2) / 5 + 1;
-    let month = if shifted_month < 10 { shifted_month + 3 } else { shifted_month - 9 };
+    let month = if shifted_month < 10 {
+        shifted_month + 3
+    } else {
+        shifted_month - 9
+    };
     let year = year_of_era + era * 400 + i64::from(month <= 2);
     format!(
         "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}",
@@ -78,7 +82,10 @@ mod tests {
             assert_eq!(parse_sqlite_datetime(text), Some(unix), "{text}");
             assert_eq!(format_sqlite_datetime(unix), text);
         }
-        assert_eq!(parse_sqlite_datetime("2026-11-24T19:57:14Z"), Some(1_795_550_234));
+        assert_eq!(
+            parse_sqlite_datetime("2026-11-24T19:57:14Z"),
+            Some(1_795_550_234)
+        );
         assert_eq!(parse_sqlite_datetime("yesterday"), None);
     }
 }

@@ -34,7 +34,11 @@ pub struct NewWorktree {
 pub fn worktrees_root(repo_path: &Path, config: &Config) -> Result<PathBuf> {
     if let Some(root) = config.worktree_root() {
         let root = paths::expand_home(&root)?;
-        let root = if root.is_absolute() { root } else { repo_path.join(root) };
+        let root = if root.is_absolute() {
+            root
+        } else {
+            repo_path.join(root)
+        };
         return Ok(paths::canonicalize_lenient(&root));
     }
     let name = repo_path
@@ -42,7 +46,9 @@ pub fn worktrees_root(repo_path: &Path, config: &Config) -> Result<PathBuf> {
         .context("the repository has no directory name")?
         .to_string_lossy()
         .into_owned();
-    let parent = repo_path.parent().context("the repository has no parent directory")?;
+    let parent = repo_path
+        .parent()
+        .context("the repository has no parent directory")?;
     Ok(parent.join(format!("{name}-worktrees")))
 }
 
@@ -56,7 +62,9 @@ pub fn create(repo_path: &Path, config: &Config) -> Result<NewWorktree> {
             "make a first commit, then start the session again",
         )
     })?;
-    let base_commit = head.peel_to_commit().context("HEAD does not point at a commit")?;
+    let base_commit = head
+        .peel_to_commit()
+        .context("HEAD does not point at a commit")?;
     let base_branch = git::current_branch(&repo);
     let root = worktrees_root(repo_path, config)?;
     std::fs::create_dir_all(&root)
@@ -64,7 +72,10 @@ pub fn create(repo_path: &Path, config: &Config) -> Result<NewWorktree> {
     let prefix = config.branch_prefix();
 
     let (name, path, branch_name) = loop {
-        let name = format!("parallel-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+        let name = format!(
+            "parallel-{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        );
         let path = root.join(&name);
         let branch_name = format!("{prefix}{name}");
         let taken = path.exists()
@@ -87,7 +98,9 @@ pub fn create(repo_path: &Path, config: &Config) -> Result<NewWorktree> {
         if let Ok(mut branch) = repo.find_branch(&branch_name, BranchType::Local) {
             let _ = branch.delete();
         }
-        return Err(anyhow::Error::new(err).context(format!("cannot create worktree {}", path.display())));
+        return Err(
+            anyhow::Error::new(err).context(format!("cannot create worktree {}", path.display()))
+        );
     }
     Ok(NewWorktree {
         name,
@@ -112,12 +125,25 @@ pub struct Removal {
 /// Unregisters a worktree and deletes its branch; its files are moved to a
 /// trash directory that [`Removal::finish`] deletes. The caller has checked
 /// for held work (or the user forced it) and holds the repository lock.
-pub fn remove(repo: &Repository, worktree_path: &Path, worktree_name: Option<&str>, branch: Option<&str>) -> Result<Removal> {
+pub fn remove(
+    repo: &Repository,
+    worktree_path: &Path,
+    worktree_name: Option<&str>,
+    branch: Option<&str>,
+) -> Result<Removal> {
     let mut removal = Removal::default();
     if worktree_path.exists() {
-        let parent = worktree_path.parent().context("worktree has no parent directory")?;
-        let leaf = worktree_path.file_name().unwrap_or_default().to_string_lossy();
-        let trash = parent.join(format!("{TRASH_PREFIX}{leaf}-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]));
+        let parent = worktree_path
+            .parent()
+            .context("worktree has no parent directory")?;
+        let leaf = worktree_path
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy();
+        let trash = parent.join(format!(
+            "{TRASH_PREFIX}{leaf}-{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        ));
         std::fs::rename(worktree_path, &trash)
             .with_context(|| format!("cannot move worktree {} away", worktree_path.display()))?;
         removal.trash = Some(trash);
@@ -136,7 +162,9 @@ pub fn remove(repo: &Repository, worktree_path: &Path, worktree_name: Option<&st
     if let Some(branch) = branch {
         if let Ok(mut found) = repo.find_branch(branch, BranchType::Local) {
             if !found.is_head() {
-                found.delete().with_context(|| format!("cannot delete branch {branch}"))?;
+                found
+                    .delete()
+                    .with_context(|| format!("cannot delete branch {branch}"))?;
                 removal.branch_deleted = true;
             }
         }
@@ -172,9 +200,15 @@ impl Removal {
 
 /// Deletes trash left by a removal that crashed before it finished.
 pub fn purge_trash(root: &Path) {
-    let Ok(entries) = std::fs::read_dir(root) else { return };
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return;
+    };
     for entry in entries.flatten() {
-        if entry.file_name().to_string_lossy().starts_with(TRASH_PREFIX) {
+        if entry
+            .file_name()
+            .to_string_lossy()
+            .starts_with(TRASH_PREFIX)
+        {
             let _ = std::fs::remove_dir_all(entry.path());
         }
     }
@@ -190,20 +224,28 @@ pub fn remove_root_if_empty(root: &Path) {
 /// new worktree, as Claude Code does with `.worktreeinclude`. Only ignored
 /// files qualify, so a copy never shows up as uncommitted work. Returns the
 /// repository-relative paths copied.
-pub fn copy_included_files(repo_path: &Path, worktree_path: &Path, config: &Config) -> Result<Vec<String>> {
+pub fn copy_included_files(
+    repo_path: &Path,
+    worktree_path: &Path,
+    config: &Config,
+) -> Result<Vec<String>> {
     let mut builder = ignore::gitignore::GitignoreBuilder::new(repo_path);
     let include_file = repo_path.join(".worktreeinclude");
     if include_file.is_file() {
         if let Some(err) = builder.add(&include_file) {
-            return Err(UserError::new(format!("cannot read {}: {err}", include_file.display())).into());
+            return Err(
+                UserError::new(format!("cannot read {}: {err}", include_file.display())).into(),
+            );
         }
     }
     for pattern in config.copy_patterns() {
-        builder
-            .add_line(None, &pattern)
-            .map_err(|err| UserError::new(format!("invalid worktree.copy pattern '{pattern}': {err}")))?;
+        builder.add_line(None, &pattern).map_err(|err| {
+            UserError::new(format!("invalid worktree.copy pattern '{pattern}': {err}"))
+        })?;
     }
-    let matcher = builder.build().context("cannot build the include patterns")?;
+    let matcher = builder
+        .build()
+        .context("cannot build the include patterns")?;
     if matcher.is_empty() {
         return Ok(Vec::new());
     }
@@ -215,18 +257,25 @@ pub fn copy_included_files(repo_path: &Path, worktree_path: &Path, config: &Conf
         .include_ignored(true)
         .recurse_ignored_dirs(false)
         .exclude_submodules(true);
-    let statuses = repo.statuses(Some(&mut options)).context("cannot list untracked files")?;
+    let statuses = repo
+        .statuses(Some(&mut options))
+        .context("cannot list untracked files")?;
     let mut copied = Vec::new();
     for entry in statuses.iter() {
         let status = entry.status();
         if !status.is_ignored() {
             continue;
         }
-        let Some(relative) = entry.path() else { continue };
+        let Some(relative) = entry.path() else {
+            continue;
+        };
         let relative = relative.trim_end_matches('/');
         let source = repo_path.join(relative);
         let is_dir = source.is_dir();
-        if !matcher.matched_path_or_any_parents(relative, is_dir).is_ignore() {
+        if !matcher
+            .matched_path_or_any_parents(relative, is_dir)
+            .is_ignore()
+        {
             continue;
         }
         let target = worktree_path.join(relative);
@@ -277,7 +326,10 @@ pub fn run_setup(worktree_path: &Path, commands: &[String], log_path: &Path) -> 
         let _ = std::fs::create_dir_all(parent);
     }
     for command in commands {
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(log_path);
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log_path);
         let (stdout, stderr) = match log.and_then(|f| Ok((f.try_clone()?, f))) {
             Ok((out, err)) => (Stdio::from(out), Stdio::from(err)),
             Err(_) => (Stdio::null(), Stdio::null()),
@@ -292,8 +344,14 @@ pub fn run_setup(worktree_path: &Path, commands: &[String], log_path: &Path) -> 
             .status();
         match status {
             Ok(status) if status.success() => {}
-            Ok(status) => failures.push(SetupFailure { command: command.clone(), exit_code: status.code() }),
-            Err(_) => failures.push(SetupFailure { command: command.clone(), exit_code: None }),
+            Ok(status) => failures.push(SetupFailure {
+                command: command.clone(),
+                exit_code: status.code(),
+            }),
+            Err(_) => failures.push(SetupFailure {
+                command: command.clone(),
+                exit_code: None,
+            }),
         }
     }
     failures

@@ -32,11 +32,18 @@ pub struct TestEnv {
 
 impl TestEnv {
     pub fn new() -> TestEnv {
-        let root = tempfile::Builder::new().prefix("pcc-test-").tempdir().expect("temp dir");
+        let root = tempfile::Builder::new()
+            .prefix("pcc-test-")
+            .tempdir()
+            .expect("temp dir");
         let home = root.path().join("home");
         let data_dir = home.join(".parallel-cc");
         std::fs::create_dir_all(&home).unwrap();
-        TestEnv { root, home, data_dir }
+        TestEnv {
+            root,
+            home,
+            data_dir,
+        }
     }
 
     /// The canonical path of the temporary root (no symlinks).
@@ -46,7 +53,11 @@ impl TestEnv {
 
     /// The PATH our processes get: the built binaries first.
     pub fn path_var(&self) -> String {
-        format!("{}:{}", bin_dir().display(), std::env::var("PATH").unwrap_or_default())
+        format!(
+            "{}:{}",
+            bin_dir().display(),
+            std::env::var("PATH").unwrap_or_default()
+        )
     }
 
     /// A command for a built executable (or any program) inside this world.
@@ -79,7 +90,12 @@ impl TestEnv {
 
     /// Runs `git` with `args` in `dir`, panicking on failure; returns stdout.
     pub fn git(&self, dir: &Path, args: &[&str]) -> String {
-        let output = self.command("git").current_dir(dir).args(args).output().expect("run git");
+        let output = self
+            .command("git")
+            .current_dir(dir)
+            .args(args)
+            .output()
+            .expect("run git");
         assert!(
             output.status.success(),
             "git {args:?} failed in {}: {}",
@@ -125,14 +141,22 @@ impl TestEnv {
                 .arg(repo)
                 .args(["--pid", &pid.to_string(), "--json"]),
         );
-        assert!(output.status.success(), "register failed: {}", String::from_utf8_lossy(&output.stderr));
+        assert!(
+            output.status.success(),
+            "register failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
         value
     }
 
     /// `git pcc status --json`.
     pub fn status(&self) -> Value {
         let (output, value) = self.json(self.pcc("git-pcc").args(["status", "--json"]));
-        assert!(output.status.success(), "status failed: {}", String::from_utf8_lossy(&output.stderr));
+        assert!(
+            output.status.success(),
+            "status failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
         value
     }
 
@@ -146,7 +170,9 @@ impl TestEnv {
         if !self.data_dir.join("coordinator.db").exists() {
             return 0;
         }
-        self.db().query_row("SELECT COUNT(*) FROM sessions", [], |r| r.get(0)).unwrap_or(0)
+        self.db()
+            .query_row("SELECT COUNT(*) FROM sessions", [], |r| r.get(0))
+            .unwrap_or(0)
     }
 }
 
@@ -187,7 +213,12 @@ impl Drop for LiveProcess {
 /// Lists a directory's entry names, sorted (empty when it does not exist).
 pub fn list_dir(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
-        .map(|entries| entries.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
         .unwrap_or_default();
     names.sort();
     names
@@ -197,7 +228,9 @@ pub fn list_dir(dir: &Path) -> Vec<String> {
 pub fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
     let mut files = Vec::new();
     fn walk(base: &Path, dir: &Path, files: &mut Vec<(String, Vec<u8>)>) {
-        let Ok(entries) = std::fs::read_dir(dir) else { return };
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
         for entry in entries.flatten() {
             let path = entry.path();
             if entry.file_name() == ".git" {
@@ -206,7 +239,11 @@ pub fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
             if path.is_dir() {
                 walk(base, &path, files);
             } else {
-                let rel = path.strip_prefix(base).unwrap().to_string_lossy().into_owned();
+                let rel = path
+                    .strip_prefix(base)
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned();
                 files.push((rel, std::fs::read(&path).unwrap_or_default()));
             }
         }
