@@ -55,7 +55,7 @@ impl Database {
                     .context(format!("cannot open database {}", path.display())))
             }
         };
-        configure(&conn)?;
+        configure(&conn).map_err(|err| not_a_database(err, &path))?;
         Ok(Some(Database { conn, path }))
     }
 
