@@ -16,7 +16,7 @@ record="$STAND_IN_RECORD.$$"
   echo "pwd=$PWD"
   echo "pid=$$"
   echo "session=$PARALLEL_CC_SESSION_ID"
-  for arg in "$@"; do echo "arg=$arg"; done
+  for arg in "$@"; do echo "arg=${arg//$'\n'/\\n}"; done
 } > "$record.tmp"
 mv "$record.tmp" "$record"
 trap 'echo signal=TERM >> "$record"; exit 143' TERM
@@ -190,8 +190,7 @@ fn first_runs_in_the_main_checkout_second_in_a_worktree_both_released() {
         second_record.pwd
     );
     assert_ne!(second_record.session, first_record.session);
-    // The stand-in records one argument per line, so the multi-line one
-    // comes back split: `new` then `line`.
+    // The stand-in records newlines inside an argument as `\n`.
     assert_eq!(
         second_record.args,
         [
@@ -199,8 +198,7 @@ fn first_runs_in_the_main_checkout_second_in_a_worktree_both_released() {
             "it's \"quoted\"",
             "$(touch pwned)",
             "`id`",
-            "new",
-            "line"
+            "new\\nline"
         ]
     );
     assert!(!w.repo.join("pwned").exists());
