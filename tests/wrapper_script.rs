@@ -22,7 +22,8 @@ mv "$record.tmp" "$record"
 trap 'echo signal=TERM >> "$record"; exit 143' TERM
 trap 'echo signal=INT >> "$record"; exit 130' INT
 if [ "${STAND_IN_MODE:-exit}" = wait ]; then
-  while :; do sleep 0.05; done
+  # Bounded, so a failed test leaves no process behind for long.
+  for _ in $(seq 600); do sleep 0.05; done
 fi
 exit "${STAND_IN_EXIT:-0}"
 "#;
