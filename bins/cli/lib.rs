@@ -29,7 +29,8 @@ pub const EXIT_USAGE: i32 = 2;
 /// What a command produced: the structure `--json` prints and the text a
 /// person reads, plus the exit code.
 pub struct Output {
-    pub json: serde_json::Value,
+    /// The `--json` rendering, already serialised (empty: print nothing).
+    pub json: String,
     pub human: String,
     pub exit_code: i32,
 }
@@ -37,7 +38,7 @@ pub struct Output {
 impl Output {
     pub fn new(value: &impl Serialize, human: String) -> Output {
         Output {
-            json: serde_json::to_value(value).unwrap_or(serde_json::Value::Null),
+            json: serde_json::to_string_pretty(value).unwrap_or_default(),
             human,
             exit_code: 0,
         }
@@ -46,7 +47,7 @@ impl Output {
     /// Nothing to print (hooks and `--quiet`).
     pub fn silent() -> Output {
         Output {
-            json: serde_json::Value::Null,
+            json: String::new(),
             human: String::new(),
             exit_code: 0,
         }
@@ -118,9 +119,8 @@ pub fn parse_or_exit<A: Parser>(raw: &[OsString]) -> A {
 pub fn print_output(output: &Output, json: bool) {
     let mut stdout = std::io::stdout().lock();
     if json {
-        if !output.json.is_null() {
-            let text = serde_json::to_string_pretty(&output.json).unwrap_or_default();
-            let _ = writeln!(stdout, "{text}");
+        if !output.json.is_empty() {
+            let _ = writeln!(stdout, "{}", output.json);
         }
     } else if !output.human.is_empty() {
         let _ = write!(stdout, "{}", output.human);

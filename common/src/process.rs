@@ -4,27 +4,51 @@
 
 /// Whether a process with this PID exists (it may belong to another user).
 pub fn is_alive(pid: i64) -> bool {
-    if pid <= 0 || pid > i64::from(i32::MAX) {
-        return false;
-    }
-    // SAFETY: kill with signal 0 sends nothing; it only checks for existence.
-    let result = unsafe { libc::kill(pid as libc::pid_t, 0) };
-    if result == 0 {
-        return !is_zombie(pid);
-    }
-    std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+    probe(pid).is_some()
 }
 
 /// Whether a session's process is still the one that registered: alive, and
 /// when a start time was recorded, started at that same time.
 pub fn is_same_process_alive(pid: i64, recorded_start: Option<u64>) -> bool {
-    if !is_alive(pid) {
-        return false;
+    match (probe(pid), recorded_start) {
+        (None, _) => false,
+        (Some(current), Some(recorded)) => current.is_none_or(|start| start == recorded),
+        (Some(_), None) => true,
     }
-    match (recorded_start, start_time(pid)) {
-        (Some(recorded), Some(current)) => recorded == current,
-        _ => true,
+}
+
+/// Checks that a process exists and is not a zombie, returning its start
+/// time where the platform tells it (`Some(None)` when it does not).
+fn probe(pid: i64) -> Option<Option<u64>> {
+    if pid <= 0 || pid > i64::from(i32::MAX) {
+        return None;
     }
+    // SAFETY: kill with signal 0 sends nothing; it only checks for existence.
+    let result = unsafe { libc::kill(pid as libc::pid_t, 0) };
+    if result != 0 && std::io::Error::last_os_error().raw_os_error() != Some(libc::EPERM) {
+        return None;
+    }
+    probe_details(pid)
+}
+
+#[cfg(target_os = "linux")]
+fn probe_details(pid: i64) -> Option<Option<u64>> {
+    let Some(fields) = stat_fields(pid) else {
+        // Either it ended between the two looks, or /proc is not mounted
+        // and kill's answer is all we have.
+        let has_procfs = std::path::Path::new("/proc/self/stat").exists();
+        return if has_procfs { None } else { Some(None) };
+    };
+    if fields.first().is_some_and(|state| state == "Z") {
+        return None;
+    }
+    // Field 22 of stat is the start time; after the name it is index 19.
+    Some(fields.get(19).and_then(|v| v.parse().ok()))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn probe_details(_pid: i64) -> Option<Option<u64>> {
+    Some(None)
 }
 
 /// The fields of `/proc/<pid>/stat` after the command name.
@@ -34,16 +58,6 @@ fn stat_fields(pid: i64) -> Option<Vec<String>> {
     // The command name is in parentheses and may itself contain spaces or ')'.
     let after_name = &stat[stat.rfind(')')? + 1..];
     Some(after_name.split_whitespace().map(str::to_owned).collect())
-}
-
-#[cfg(target_os = "linux")]
-fn is_zombie(pid: i64) -> bool {
-    stat_fields(pid).is_some_and(|fields| fields.first().is_some_and(|state| state == "Z"))
-}
-
-#[cfg(not(target_os = "linux"))]
-fn is_zombie(_pid: i64) -> bool {
-    false
 }
 
 /// The process start time in clock ticks since boot, where the platform

@@ -10,6 +10,7 @@
 //!   lacks) is never removed unless forced; it is recorded in
 //!   `kept_worktrees` with the reason, for `cleanup` to look at again.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -625,16 +626,12 @@ pub fn status(data_dir: &Path, repo: Option<&Path>) -> Result<StatusReport> {
     let minutes_since = |stamp: &str| {
         time::parse_sqlite_datetime(stamp).map_or(0, |then| ((now - then).max(0)) / 60)
     };
+    let alive = liveness(&sessions);
+    let held = inspect_worktrees(&sessions);
     let rows: Vec<SessionStatus> = sessions
-        .par_iter()
-        .map(|session| {
-            let held = if session.is_main_repo {
-                None
-            } else {
-                git::open(Path::new(&session.repo_path)).ok().map(|repo| {
-                    git::held_work(&repo, Path::new(&session.worktree_path), &session.base())
-                })
-            };
+        .iter()
+        .zip(held)
+        .map(|(session, held)| {
             let branch = if session.is_main_repo {
                 read_head_branch(Path::new(&session.repo_path)).or_else(|| session.branch.clone())
             } else {
@@ -648,7 +645,7 @@ pub fn status(data_dir: &Path, repo: Option<&Path>) -> Result<StatusReport> {
                 worktree_name: session.worktree_name.clone(),
                 branch,
                 is_main_repo: session.is_main_repo,
-                is_alive: session.is_alive(),
+                is_alive: alive[&(session.pid, session.process_start)],
                 holds_work: held.as_ref().is_some_and(HeldWork::holds_work),
                 held_work: held
                     .as_ref()
@@ -665,6 +662,59 @@ pub fn status(data_dir: &Path, repo: Option<&Path>) -> Result<StatusReport> {
         sessions: rows,
         kept_worktrees: kept,
     })
+}
+
+/// Whether each distinct (PID, start time) of `sessions` is alive, checked
+/// once each.
+fn liveness(sessions: &[Session]) -> HashMap<(i64, Option<u64>), bool> {
+    let mut alive = HashMap::new();
+    for session in sessions {
+        alive
+            .entry((session.pid, session.process_start))
+            .or_insert_with(|| session.is_alive());
+    }
+    alive
+}
+
+/// The held work of each worktree session (`None` for main sessions and
+/// sessions whose repository is gone), opening each repository once and
+/// inspecting repositories in parallel.
+fn inspect_worktrees(sessions: &[Session]) -> Vec<Option<HeldWork>> {
+    let mut by_repo: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (index, session) in sessions.iter().enumerate() {
+        if !session.is_main_repo && Path::new(&session.repo_path).exists() {
+            by_repo
+                .entry(session.repo_path.as_str())
+                .or_default()
+                .push(index);
+        }
+    }
+    let inspect = |(repo_path, indexes): (&str, Vec<usize>)| -> Vec<(usize, HeldWork)> {
+        let Ok(repo) = git::open(Path::new(repo_path)) else {
+            return Vec::new();
+        };
+        indexes
+            .into_iter()
+            .map(|index| {
+                let session = &sessions[index];
+                (
+                    index,
+                    git::held_work(&repo, Path::new(&session.worktree_path), &session.base()),
+                )
+            })
+            .collect()
+    };
+    let groups: Vec<(&str, Vec<usize>)> = by_repo.into_iter().collect();
+    let found: Vec<(usize, HeldWork)> = if groups.len() > 1 {
+        groups.into_par_iter().flat_map_iter(inspect).collect()
+    } else {
+        groups.into_iter().flat_map(inspect).collect()
+    };
+    let mut held = vec![None; sessions.len()];
+    for (index, work) in found {
+        held[index] = Some(work);
+    }
+    held
 }
 
 /// The branch named by a checkout's HEAD file, read without opening the

@@ -1,0 +1,217 @@
+#!/usr/bin/env python3
+"""Benchmarks of the session commands against their floors.
+
+Each benchmark runs our command and the floor alternately in one run (so
+both see the same machine state), then prints the median of each and the
+ratio ours/floor against its target:
+
+  heartbeat  `git-pcc heartbeat --pid P`        vs `sqlite3 DB "UPDATE sessions ..."`  <= 1.0
+  hook       the PostToolUse hook as Claude Code runs it (sh -c, JSON on stdin)
+                                                 vs the same sqlite3 UPDATE             <= 1.5
+  worktree   `git-pcc-register` (new worktree) + `git-pcc-release`
+                                                 vs `git worktree add -b` + `git worktree remove`
+                                                    + `git branch -D`, repo of 2,000 files <= 1.0
+  status     `git-pcc status --json`, 1,000 sessions
+                                                 vs `sqlite3 -json DB "SELECT * FROM sessions"` <= 2.0
+
+Usage: sessions.py [--bin DIR] [--runs N] [--json] [--only NAME ...]
+"""
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+
+def run(cmd, **kwargs):
+    return subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **kwargs)
+
+
+def timed(cmds, input_bytes=None, env=None, cwd=None):
+    """Runs a sequence of commands, failing loudly; returns seconds taken."""
+    start = time.perf_counter()
+    for cmd in cmds:
+        result = subprocess.run(cmd, input=input_bytes, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, env=env, cwd=cwd)
+        if result.returncode != 0:
+            sys.exit(f"benchmark command failed: {cmd}: {result.stderr.decode(errors='replace')}")
+    return time.perf_counter() - start
+
+
+def alternate(ours, floor, runs, warmup=3):
+    for _ in range(warmup):
+        ours()
+        floor()
+    a, b = [], []
+    for _ in range(runs):
+        a.append(ours())
+        b.append(floor())
+    return statistics.median(a), statistics.median(b)
+
+
+class World:
+    def __init__(self, bin_dir):
+        self.bin = bin_dir
+        self.root = tempfile.mkdtemp(prefix="pcc-bench-")
+        self.data = os.path.join(self.root, "data")
+        self.env = dict(os.environ, PARALLEL_CC_DATA_DIR=self.data, HOME=self.root,
+                        GIT_AUTHOR_NAME="bench", GIT_AUTHOR_EMAIL="bench@example.com",
+                        GIT_COMMITTER_NAME="bench", GIT_COMMITTER_EMAIL="bench@example.com")
+        self.env.pop("PARALLEL_CC_SESSION_ID", None)
+        self.sleepers = []
+
+    def exe(self, name):
+        return os.path.join(self.bin, name)
+
+    def db(self):
+        return os.path.join(self.data, "coordinator.db")
+
+    def live_pid(self):
+        proc = subprocess.Popen(["sleep", "100000"])
+        self.sleepers.append(proc)
+        return proc.pid
+
+    def repo(self, name, files):
+        path = os.path.join(self.root, name)
+        os.makedirs(path)
+        for i in range(files):
+            directory = os.path.join(path, f"dir{i % 100:03d}")
+            os.makedirs(directory, exist_ok=True)
+            with open(os.path.join(directory, f"file{i:05d}.txt"), "w") as f:
+                f.write(f"line {i}\n" * 4)
+        git = ["git", "-C", path]
+        subprocess.run(git + ["init", "-q", "-b", "main"], check=True)
+        subprocess.run(git + ["add", "-A"], check=True)
+        subprocess.run(git + ["commit", "-q", "-m", "initial"], check=True, env=self.env)
+        return path
+
+    def register(self, repo, pid):
+        out = subprocess.run([self.exe("git-pcc-register"), "--repo", repo, "--pid", str(pid), "--json"],
+                             env=self.env, capture_output=True, check=True)
+        return json.loads(out.stdout)
+
+    def close(self):
+        for proc in self.sleepers:
+            proc.kill()
+            proc.wait()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def bench_heartbeat(world, runs):
+    repo = world.repo("hb", 10)
+    pid = world.live_pid()
+    world.register(repo, pid)
+    ours = [world.exe("git-pcc"), "heartbeat", "--pid", str(pid)]
+    floor = ["sqlite3", world.db(), f"UPDATE sessions SET last_heartbeat = datetime('now') WHERE pid = {pid}"]
+    return alternate(lambda: timed([ours], env=world.env), lambda: timed([floor], env=world.env), runs)
+
+
+def bench_hook(world, runs):
+    repo = world.repo("hook", 10)
+    pid = world.live_pid()
+    session = world.register(repo, pid)
+    payload = json.dumps({
+        "session_id": "4d1c9a6e-0000-4000-8000-000000000000",
+        "transcript_path": os.path.join(world.root, "transcript.jsonl"),
+        "cwd": session["worktreePath"],
+        "hook_event_name": "PostToolUse",
+        "tool_name": "Bash",
+        "tool_input": {"command": "ls"},
+        "tool_response": {"stdout": "", "stderr": "", "interrupted": False},
+    }).encode()
+    env = dict(world.env, PARALLEL_CC_SESSION_ID=session["sessionId"])
+    ours = ["sh", "-c", f"{world.exe('git-pcc')} heartbeat --hook"]
+    floor = ["sqlite3", world.db(), f"UPDATE sessions SET last_heartbeat = datetime('now') WHERE pid = {pid}"]
+    return alternate(lambda: timed([ours], input_bytes=payload, env=env),
+                     lambda: timed([floor], env=env), runs)
+
+
+def bench_worktree(world, runs):
+    repo = world.repo("wt", 2000)
+    world.register(repo, world.live_pid())
+    agent = world.live_pid()
+    register = [world.exe("git-pcc-register"), "--repo", repo, "--pid", str(agent)]
+    release = [world.exe("git-pcc-release"), "--pid", str(agent)]
+    target = os.path.join(world.root, "wt-floor")
+    add = ["git", "-C", repo, "worktree", "add", "-q", "-b", "bench-floor", target, "HEAD"]
+    remove = ["git", "-C", repo, "worktree", "remove", target]
+    delete = ["git", "-C", repo, "branch", "-q", "-D", "bench-floor"]
+    return alternate(lambda: timed([register, release], env=world.env),
+                     lambda: timed([add, remove, delete], env=world.env), runs)
+
+
+def bench_status(world, runs):
+    repo = world.repo("st", 10)
+    world.register(repo, world.live_pid())
+    live = world.live_pid()
+    rows = []
+    for i in range(999):
+        fake_repo = f"/nonexistent/bench/repo{i % 50:02d}"
+        is_main = i < 50
+        name = None if is_main else f"parallel-{i:08x}"
+        worktree = fake_repo if is_main else f"{fake_repo}-worktrees/{name}"
+        pid = live if i % 3 == 0 else 4_000_000 + i
+        branch = "main" if is_main else f"parallel/{name}"
+        rows.append(f"('bench-{i:04d}', {pid}, '{fake_repo}', '{worktree}', "
+                    f"{'NULL' if name is None else repr(name)}, {int(is_main)}, '{branch}')")
+    sql = ("INSERT INTO sessions (id, pid, repo_path, worktree_path, worktree_name, is_main_repo, branch) VALUES "
+           + ",".join(rows) + ";")
+    subprocess.run(["sqlite3", world.db()], input=sql.encode(), check=True)
+    ours = [world.exe("git-pcc"), "status", "--json"]
+    floor = ["sqlite3", "-json", world.db(), "SELECT * FROM sessions"]
+    out = subprocess.run(ours, env=world.env, capture_output=True, check=True)
+    assert json.loads(out.stdout)["totalSessions"] == 1000
+    return alternate(lambda: timed([ours], env=world.env), lambda: timed([floor], env=world.env), runs)
+
+
+BENCHMARKS = [
+    ("heartbeat", "git pcc heartbeat vs sqlite3 UPDATE", bench_heartbeat, 1.0, 1.0),
+    ("hook", "PostToolUse hook (sh -c, JSON stdin) vs sqlite3 UPDATE", bench_hook, 1.5, 1.0),
+    ("worktree", "register+release vs git worktree add+remove+branch -D (2,000 files)", bench_worktree, 1.0, 0.25),
+    ("status", "status --json, 1,000 sessions vs sqlite3 -json SELECT", bench_status, 2.0, 1.0),
+]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    default_bin = os.path.join(os.path.dirname(__file__), "..", "..", "target", "release")
+    parser.add_argument("--bin", default=default_bin, help="directory of the built executables")
+    parser.add_argument("--runs", type=int, default=40, help="timed runs of each side")
+    parser.add_argument("--json", action="store_true", help="print results as JSON")
+    parser.add_argument("--only", nargs="*", help="run only these benchmarks")
+    args = parser.parse_args()
+    if not shutil.which("sqlite3"):
+        sys.exit("the sqlite3 command-line tool is needed as the floor (apt-get install sqlite3)")
+    args.bin = os.path.abspath(args.bin)
+
+    results = []
+    for name, title, function, target, run_share in BENCHMARKS:
+        if args.only and name not in args.only:
+            continue
+        world = World(args.bin)
+        try:
+            ours, floor = function(world, max(5, int(args.runs * run_share)))
+        finally:
+            world.close()
+        ratio = ours / floor
+        results.append({"name": name, "title": title, "oursMs": round(ours * 1000, 3),
+                        "floorMs": round(floor * 1000, 3), "ratio": round(ratio, 3),
+                        "target": target, "pass": ratio <= target})
+    if args.json:
+        print(json.dumps(results, indent=2))
+    else:
+        print(f"{'benchmark':<10} {'ours ms':>9} {'floor ms':>9} {'ratio':>7} {'target':>7}  result")
+        for r in results:
+            verdict = "PASS" if r["pass"] else "FAIL"
+            print(f"{r['name']:<10} {r['oursMs']:>9.2f} {r['floorMs']:>9.2f} {r['ratio']:>7.3f} "
+                  f"{'<= ' + str(r['target']):>7}  {verdict}  ({r['title']})")
+    sys.exit(0 if all(r["pass"] for r in results) else 1)
+
+
+if __name__ == "__main__":
+    main()
