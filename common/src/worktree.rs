@@ -15,7 +15,7 @@ use anyhow::{Context, Result};
 use git2::{BranchType, Repository, WorktreeAddOptions, WorktreePruneOptions};
 use serde::Serialize;
 
-use crate::{config::Config, git, paths, UserError};
+use crate::{checkout, config::Config, git, paths, UserError};
 
 /// Prefix of directories that are being deleted.
 const TRASH_PREFIX: &str = ".pcc-trash-";
@@ -89,18 +89,24 @@ pub fn create(repo_path: &Path, config: &Config) -> Result<NewWorktree> {
     let branch = repo
         .branch(&branch_name, &base_commit, false)
         .with_context(|| format!("cannot create branch {branch_name}"))?;
-    let mut options = WorktreeAddOptions::new();
-    options.reference(Some(branch.get()));
-    if let Err(err) = repo.worktree(&name, &path, Some(&options)) {
+    let tree = base_commit.tree().context("cannot read the tree of HEAD")?;
+    let added = if checkout::needs_no_filters(&repo, &tree) {
+        add_worktree_directly(&repo, &name, &path, &branch_name, &tree)
+    } else {
+        let mut options = WorktreeAddOptions::new();
+        options.reference(Some(branch.get()));
+        repo.worktree(&name, &path, Some(&options))
+            .map(drop)
+            .map_err(anyhow::Error::new)
+    };
+    if let Err(err) = added {
         // Undo whatever libgit2 managed to write before failing.
         let _ = std::fs::remove_dir_all(&path);
         let _ = std::fs::remove_dir_all(repo.path().join("worktrees").join(&name));
         if let Ok(mut branch) = repo.find_branch(&branch_name, BranchType::Local) {
             let _ = branch.delete();
         }
-        return Err(
-            anyhow::Error::new(err).context(format!("cannot create worktree {}", path.display()))
-        );
+        return Err(err.context(format!("cannot create worktree {}", path.display())));
     }
     Ok(NewWorktree {
         name,
@@ -109,6 +115,36 @@ pub fn create(repo_path: &Path, config: &Config) -> Result<NewWorktree> {
         base_branch,
         base_commit: base_commit.id().to_string(),
     })
+}
+
+/// Registers a worktree the way git lays one out (`.git/worktrees/<name>/`
+/// with `gitdir`, `commondir` and `HEAD`, and a `.git` file in the worktree
+/// pointing back), then writes the tree with [`checkout::write_tree`].
+fn add_worktree_directly(
+    repo: &Repository,
+    name: &str,
+    path: &Path,
+    branch: &str,
+    tree: &git2::Tree,
+) -> Result<()> {
+    let admin = repo.path().join("worktrees").join(name);
+    std::fs::create_dir_all(admin.parent().unwrap_or(repo.path()))?;
+    std::fs::create_dir(&admin).with_context(|| format!("cannot create {}", admin.display()))?;
+    std::fs::create_dir(path).with_context(|| format!("cannot create {}", path.display()))?;
+    let workdir = paths::canonicalize_existing(path)?;
+    let admin = paths::canonicalize_existing(&admin)?;
+    std::fs::write(
+        admin.join("gitdir"),
+        format!("{}\n", workdir.join(".git").display()),
+    )?;
+    std::fs::write(admin.join("commondir"), "../..\n")?;
+    std::fs::write(admin.join("HEAD"), format!("ref: refs/heads/{branch}\n"))?;
+    std::fs::write(
+        workdir.join(".git"),
+        format!("gitdir: {}\n", admin.display()),
+    )?;
+    let worktree = git::open(&workdir)?;
+    checkout::write_tree(&worktree, &workdir, tree)
 }
 
 /// What removing a worktree did.
