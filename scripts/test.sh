@@ -11,6 +11,11 @@ if ! need git; then
   exit 1
 fi
 
+# man renders the generated pages in tests/man_pages.rs.
+if ! need man && need apt-get; then
+  apt-get update -qq && apt-get install -y -qq man-db >/dev/null
+fi
+
 cargo fmt --all -- --check
 cargo clippy --locked --workspace --all-targets -- -D warnings
 cargo test --locked --workspace --all-targets

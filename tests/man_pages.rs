@@ -55,3 +55,19 @@ fn every_executable_has_a_page() {
         assert!(names.contains(&binary), "{binary} missing from {names:?}");
     }
 }
+
+#[test]
+fn pages_render_without_warnings() {
+    for (name, _) in pcc_cli::docs::man_pages().unwrap() {
+        let output = std::process::Command::new("man")
+            .args(["--warnings", "-l"])
+            .arg(man_dir().join(&name))
+            .env("MANWIDTH", "80")
+            .env("LC_ALL", "C.UTF-8")
+            .output()
+            .expect("run man (install man-db)");
+        assert!(output.status.success(), "{name}: {}", String::from_utf8_lossy(&output.stderr));
+        assert_eq!(String::from_utf8_lossy(&output.stderr), "", "{name} renders with warnings");
+        assert!(String::from_utf8_lossy(&output.stdout).contains("NAME"), "{name}");
+    }
+}

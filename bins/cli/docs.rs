@@ -57,6 +57,32 @@ pub fn write_man_pages(dir: &Path) -> Result<()> {
     Ok(())
 }
 
+#[derive(Debug, clap::Args)]
+pub struct CompletionArgs {
+    /// The shell to complete for
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+    /// The executable to complete (git-pcc, git-pcc-register, git-pcc-release)
+    #[arg(long, default_value = "git-pcc")]
+    pub command: String,
+}
+
+/// Prints the completion script of one executable for one shell.
+pub fn print_completions(args: CompletionArgs) -> Result<crate::Output> {
+    let mut command = executables()
+        .into_iter()
+        .find(|c| c.get_name() == args.command)
+        .ok_or_else(|| pcc::UserError::new(format!("no executable named {}", args.command)))?;
+    let mut script = Vec::new();
+    clap_complete::generate(args.shell, &mut command, args.command.clone(), &mut script);
+    let text = String::from_utf8(script).context("completion script is not UTF-8")?;
+    Ok(crate::Output {
+        json: String::new(),
+        human: text,
+        exit_code: 0,
+    })
+}
+
 /// Writes bash, zsh and fish completions of every executable into `dir`.
 pub fn write_completions(dir: &Path) -> Result<()> {
     use clap_complete::Shell;

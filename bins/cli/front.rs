@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use crate::{cleanup, config, doctor, heartbeat, migrate, status, Output};
+use crate::{cleanup, config, docs, doctor, heartbeat, hook, install, migrate, status, Output};
 
 /// Coordinate parallel AI coding-agent sessions in one git repository.
 #[derive(Debug, Parser)]
@@ -42,6 +42,12 @@ pub enum FrontCommand {
     Migrate(migrate::MigrateArgs),
     /// Read and change settings
     Config(config::ConfigArgs),
+    /// Wire parallel-cc into Claude Code (hooks, MCP server) and the shell
+    Install(install::InstallArgs),
+    /// Claude Code hook entry points (run by the installed hooks)
+    Hook(hook::HookArgs),
+    /// Print a shell completion script
+    Completions(docs::CompletionArgs),
     #[command(external_subcommand)]
     External(Vec<OsString>),
 }
@@ -56,6 +62,9 @@ pub fn run(args: FrontArgs) -> anyhow::Result<Output> {
         FrontCommand::Update(_) => migrate::run(None),
         FrontCommand::Migrate(sub) => migrate::run(sub.version.as_deref()),
         FrontCommand::Config(sub) => config::run(sub),
+        FrontCommand::Install(sub) => install::run(sub),
+        FrontCommand::Hook(sub) => hook::run(sub),
+        FrontCommand::Completions(sub) => docs::print_completions(sub),
         FrontCommand::External(words) => dispatch(words, json),
     }
 }

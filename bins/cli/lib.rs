@@ -9,6 +9,8 @@ pub mod docs;
 pub mod doctor;
 pub mod front;
 pub mod heartbeat;
+pub mod hook;
+pub mod install;
 pub mod migrate;
 pub mod register;
 pub mod release;

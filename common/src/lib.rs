@@ -7,6 +7,8 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod git;
+pub mod hooks;
+pub mod install;
 pub mod lock;
 pub mod migrations;
 pub mod paths;

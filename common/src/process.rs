@@ -102,6 +102,20 @@ pub fn ancestors() -> Vec<i64> {
     chain
 }
 
+/// Programs that stand between an agent and the hooks it runs.
+const INTERMEDIATES: &[&str] = &[
+    "sh", "bash", "dash", "zsh", "fish", "ksh", "env", "timeout", "git-pcc",
+];
+
+/// The nearest ancestor that is not a shell or one of our programs: the
+/// agent process that ran the hook.
+pub fn agent_ancestor() -> Option<i64> {
+    ancestors().into_iter().find(|pid| {
+        let name = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+        !INTERMEDIATES.contains(&name.trim())
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

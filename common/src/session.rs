@@ -120,10 +120,31 @@ pub struct Registration {
     pub cleaned_sessions: Vec<String>,
 }
 
+/// Where a new session should work.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Placement {
+    /// The main checkout when it is free, else a new worktree.
+    Auto,
+    /// Always a new worktree, named after `name` when it is free.
+    Worktree { name: Option<String> },
+    /// The main checkout only; an error when another session has it.
+    MainCheckoutOnly,
+}
+
 /// Registers the process `pid` as a session in the repository containing
 /// `repo`. The first live session takes the main checkout; later ones get a
 /// new worktree. Registering a PID again returns its existing session.
 pub fn register(data_dir: &Path, repo: &Path, pid: i64) -> Result<Registration> {
+    register_with(data_dir, repo, pid, &Placement::Auto)
+}
+
+/// [`register`] with a choice of where the session works.
+pub fn register_with(
+    data_dir: &Path,
+    repo: &Path,
+    pid: i64,
+    placement: &Placement,
+) -> Result<Registration> {
     if !process::is_alive(pid) {
         return Err(UserError::with_hint(
             format!("process {pid} is not running"),
@@ -137,7 +158,13 @@ pub fn register(data_dir: &Path, repo: &Path, pid: i64) -> Result<Registration> 
     let config = Config::load(data_dir)?;
 
     let repo_lock = lock::lock_repository(data_dir, &repo_path)?;
-    if let Some(existing) = live_session_by_pid(db.conn(), pid)? {
+    let reusable = if matches!(placement, Placement::Worktree { .. }) {
+        // One agent may ask for several worktrees (one per subagent).
+        None
+    } else {
+        live_session_by_pid(db.conn(), pid)?
+    };
+    if let Some(existing) = reusable {
         let parallel = count_sessions(db.conn(), &existing.repo_path)?;
         return Ok(Registration {
             session_id: existing.id,
@@ -164,16 +191,35 @@ pub fn register(data_dir: &Path, repo: &Path, pid: i64) -> Result<Registration> 
         }
     }
 
-    let main_taken = !sessions_where(
+    let session_id = uuid::Uuid::new_v4().to_string();
+    let process_start = process::start_time(pid).map(|t| t as i64);
+    let main_holder = sessions_where(
         db.conn(),
         "WHERE repo_path = ?1 AND is_main_repo = 1",
         [&repo_key],
     )?
-    .is_empty();
-    let session_id = uuid::Uuid::new_v4().to_string();
-    let process_start = process::start_time(pid).map(|t| t as i64);
-    let (worktree, branch) = if main_taken {
-        let created = worktree::create(&repo_path, &config)?;
+    .into_iter()
+    .next();
+    let wants_worktree = match placement {
+        Placement::Auto => main_holder.is_some(),
+        Placement::Worktree { .. } => true,
+        Placement::MainCheckoutOnly => {
+            if let Some(holder) = main_holder {
+                return Err(UserError::new(format!(
+                    "another session (pid {}) works in the main checkout of {}",
+                    holder.pid, repo_key
+                ))
+                .into());
+            }
+            false
+        }
+    };
+    let requested_name = match placement {
+        Placement::Worktree { name } => name.as_deref(),
+        _ => None,
+    };
+    let (worktree, branch) = if wants_worktree {
+        let created = worktree::create(&repo_path, &config, requested_name)?;
         let branch = Some(created.branch.clone());
         (Some(created), branch)
     } else {
@@ -446,6 +492,33 @@ fn record_kept(conn: &Connection, kept: &KeptWorktree, session: &Session) -> Res
         ],
     )?;
     Ok(())
+}
+
+/// Live-or-not sessions registered with `pid`.
+pub fn sessions_of_pid(data_dir: &Path, pid: i64) -> Result<Vec<String>> {
+    let Some(db) = Database::open_existing(data_dir)? else {
+        return Ok(Vec::new());
+    };
+    Ok(sessions_where(db.conn(), "WHERE pid = ?1", [pid])?
+        .into_iter()
+        .map(|s| s.id)
+        .collect())
+}
+
+/// The session working in exactly this worktree path, if any.
+pub fn session_at_worktree(data_dir: &Path, worktree_path: &Path) -> Result<Option<String>> {
+    let Some(db) = Database::open_existing(data_dir)? else {
+        return Ok(None);
+    };
+    let key = paths::to_db_string(&paths::canonicalize_lenient(worktree_path))?;
+    Ok(sessions_where(
+        db.conn(),
+        "WHERE worktree_path = ?1 AND is_main_repo = 0",
+        [key],
+    )?
+    .into_iter()
+    .next()
+    .map(|s| s.id))
 }
 
 // ---------------------------------------------------------------- heartbeat

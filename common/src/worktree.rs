@@ -54,7 +54,12 @@ pub fn worktrees_root(repo_path: &Path, config: &Config) -> Result<PathBuf> {
 
 /// Creates a new worktree on a new branch from the main checkout's HEAD.
 /// Leaves nothing behind when it fails.
-pub fn create(repo_path: &Path, config: &Config) -> Result<NewWorktree> {
+/// A requested name is used when free, else with a numeric suffix.
+pub fn create(
+    repo_path: &Path,
+    config: &Config,
+    requested_name: Option<&str>,
+) -> Result<NewWorktree> {
     let repo = git::open(repo_path)?;
     let head = repo.head().map_err(|_| {
         UserError::with_hint(
@@ -71,11 +76,18 @@ pub fn create(repo_path: &Path, config: &Config) -> Result<NewWorktree> {
         .with_context(|| format!("cannot create worktree directory {}", root.display()))?;
     let prefix = config.branch_prefix();
 
+    let requested = requested_name.map(sanitize_name).filter(|n| !n.is_empty());
+    let mut attempt = 0;
     let (name, path, branch_name) = loop {
-        let name = format!(
-            "parallel-{}",
-            &uuid::Uuid::new_v4().simple().to_string()[..8]
-        );
+        attempt += 1;
+        let name = match (&requested, attempt) {
+            (Some(name), 1) => name.clone(),
+            (Some(name), n) if n <= 20 => format!("{name}-{n}"),
+            _ => format!(
+                "parallel-{}",
+                &uuid::Uuid::new_v4().simple().to_string()[..8]
+            ),
+        };
         let path = root.join(&name);
         let branch_name = format!("{prefix}{name}");
         let taken = path.exists()
@@ -115,6 +127,25 @@ pub fn create(repo_path: &Path, config: &Config) -> Result<NewWorktree> {
         base_branch,
         base_commit: base_commit.id().to_string(),
     })
+}
+
+/// Turns a suggested name into a safe directory and branch name component.
+fn sanitize_name(name: &str) -> String {
+    let cleaned: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    cleaned
+        .trim_matches(|c| c == '-' || c == '.')
+        .chars()
+        .take(64)
+        .collect()
 }
 
 /// Registers a worktree the way git lays one out (`.git/worktrees/<name>/`

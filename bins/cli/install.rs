@@ -1,0 +1,209 @@
+//! `git pcc install`: wire parallel-cc into Claude Code and the shell.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use pcc::install::{self, FileChange, HookScope};
+use serde::Serialize;
+
+use crate::render;
+use crate::Output;
+
+#[derive(Debug, Args)]
+pub struct InstallArgs {
+    /// Hooks (global), alias, MCP server, and the database schema
+    #[arg(long)]
+    pub all: bool,
+    /// Claude Code hooks: heartbeat, session start/end, worktree create/remove
+    #[arg(long)]
+    pub hooks: bool,
+    /// Hooks go into ~/.claude/settings.json (the default)
+    #[arg(long, conflicts_with = "local")]
+    pub global: bool,
+    /// Hooks go into <repo>/.claude/settings.json
+    #[arg(long)]
+    pub local: bool,
+    /// Repository for --local (default: the current one)
+    #[arg(long, value_name = "PATH", requires = "local")]
+    pub repo: Option<PathBuf>,
+    /// With --local: add .claude/ to the repository's .gitignore
+    #[arg(long, requires = "local")]
+    pub gitignore: bool,
+    /// alias claude=claude-parallel in the shell's rc file
+    #[arg(long)]
+    pub alias: bool,
+    /// Register pcc-mcp as the parallel-cc MCP server in ~/.claude.json
+    #[arg(long)]
+    pub mcp: bool,
+    /// Show what is installed
+    #[arg(long)]
+    pub status: bool,
+    /// Remove what the other flags name (all of it when none is given)
+    #[arg(long)]
+    pub uninstall: bool,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct InstallReport {
+    success: bool,
+    changes: Vec<FileChange>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct InstallStatus {
+    global_hooks: Vec<String>,
+    global_settings: String,
+    local_hooks: Option<Vec<String>>,
+    local_settings: Option<String>,
+    mcp_command: Option<String>,
+    alias_installed: bool,
+    alias_file: String,
+}
+
+/// The absolute path of a sibling executable (`git-pcc`, `pcc-mcp`).
+fn sibling(name: &str) -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    let exe = std::fs::canonicalize(&exe).unwrap_or(exe);
+    Ok(exe
+        .parent()
+        .map(|dir| dir.join(name))
+        .unwrap_or_else(|| PathBuf::from(name)))
+}
+
+fn local_scope(args: &InstallArgs) -> anyhow::Result<HookScope> {
+    let start = match &args.repo {
+        Some(path) => path.clone(),
+        None => std::env::current_dir()?,
+    };
+    Ok(HookScope::Local(pcc::git::resolve_repository(&start)?))
+}
+
+pub fn run(args: InstallArgs) -> anyhow::Result<Output> {
+    if args.status {
+        return status(&args);
+    }
+    let nothing_named =
+        !(args.all || args.hooks || args.alias || args.mcp || args.local || args.global);
+    if nothing_named && !args.uninstall {
+        return Err(pcc::UserError::with_hint(
+            "nothing to install",
+            "pass --all, --hooks, --alias or --mcp (or --status)",
+        )
+        .into());
+    }
+    let everything = args.all || (args.uninstall && nothing_named);
+    let scope = if args.local {
+        local_scope(&args)?
+    } else {
+        HookScope::Global
+    };
+    let mut changes = Vec::new();
+    if everything || args.hooks || args.local || args.global {
+        changes.push(if args.uninstall {
+            install::uninstall_hooks(&scope)?
+        } else {
+            install::install_hooks(&scope, &sibling("git-pcc")?)?
+        });
+        if let (HookScope::Local(repo), true, false) = (&scope, args.gitignore, args.uninstall) {
+            changes.push(install::ignore_claude_dir(repo)?);
+        }
+    }
+    if everything || args.mcp {
+        changes.push(if args.uninstall {
+            install::uninstall_mcp()?
+        } else {
+            install::install_mcp(&sibling("pcc-mcp")?)?
+        });
+    }
+    if everything || args.alias {
+        changes.push(if args.uninstall {
+            install::uninstall_alias()?
+        } else {
+            install::install_alias()?
+        });
+    }
+    if args.all && !args.uninstall {
+        let data_dir = crate::data_dir()?;
+        pcc::db::Database::open(&data_dir)?;
+    }
+    let mut rows = Vec::new();
+    for change in &changes {
+        let state = match (change.changed, args.uninstall) {
+            (false, _) => "unchanged",
+            (true, false) => "installed",
+            (true, true) => "removed",
+        };
+        rows.push(vec![
+            change.component.clone(),
+            state.to_owned(),
+            change.path.clone(),
+        ]);
+    }
+    let report = InstallReport {
+        success: true,
+        changes,
+    };
+    Ok(Output::new(&report, render::table(&rows)))
+}
+
+fn status(args: &InstallArgs) -> anyhow::Result<Output> {
+    let (alias_file, _) = install::alias_target()?;
+    let local = if args.local || args.repo.is_some() {
+        let scope = local_scope(args)?;
+        Some((
+            install::installed_hook_events(&scope)?,
+            scope.settings_path()?.display().to_string(),
+        ))
+    } else {
+        None
+    };
+    let report = InstallStatus {
+        global_hooks: install::installed_hook_events(&HookScope::Global)?,
+        global_settings: HookScope::Global.settings_path()?.display().to_string(),
+        local_hooks: local.as_ref().map(|(events, _)| events.clone()),
+        local_settings: local.map(|(_, path)| path),
+        mcp_command: install::installed_mcp_command()?,
+        alias_installed: install::alias_installed()?,
+        alias_file: alias_file.display().to_string(),
+    };
+    let listed = |events: &[String]| {
+        if events.is_empty() {
+            "not installed".to_owned()
+        } else {
+            events.join(", ")
+        }
+    };
+    let mut rows = vec![vec![
+        "hooks (global)".to_owned(),
+        listed(&report.global_hooks),
+        report.global_settings.clone(),
+    ]];
+    if let (Some(events), Some(path)) = (&report.local_hooks, &report.local_settings) {
+        rows.push(vec![
+            "hooks (local)".to_owned(),
+            listed(events),
+            path.clone(),
+        ]);
+    }
+    rows.push(vec![
+        "mcp".to_owned(),
+        report
+            .mcp_command
+            .clone()
+            .unwrap_or_else(|| "not installed".to_owned()),
+        install::claude_json_path()?.display().to_string(),
+    ]);
+    rows.push(vec![
+        "alias".to_owned(),
+        if report.alias_installed {
+            "installed"
+        } else {
+            "not installed"
+        }
+        .to_owned(),
+        report.alias_file.clone(),
+    ]);
+    Ok(Output::new(&report, render::table(&rows)))
+}

@@ -1,0 +1,380 @@
+//! `git pcc install` into a temporary HOME that already holds other
+//! settings; the Claude Code hook entry points fed real payloads.
+
+mod support;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use serde_json::{json, Value};
+use support::{LiveProcess, TestEnv};
+
+fn read_json(path: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+fn theirs_settings() -> Value {
+    json!({
+        "model": "opus",
+        "env": {"FOO": "bar"},
+        "permissions": {"allow": ["Bash(ls:*)"], "deny": []},
+        "hooks": {
+            "PostToolUse": [{"matcher": "Edit|Write", "hooks": [{"type": "command", "command": "prettier --write", "timeout": 30}]}],
+            "Stop": [{"hooks": [{"type": "command", "command": "notify-send done"}]}]
+        }
+    })
+}
+
+fn theirs_claude_json() -> Value {
+    json!({
+        "numStartups": 12,
+        "projects": {"/home/me/app": {"allowedTools": []}},
+        "mcpServers": {"github": {"type": "stdio", "command": "gh-mcp", "args": ["--x"], "env": {"T": "1"}}}
+    })
+}
+
+fn install(env: &TestEnv, args: &[&str]) -> (std::process::Output, Value) {
+    env.json(
+        env.pcc("git-pcc")
+            .arg("install")
+            .args(args)
+            .arg("--json")
+            .env("SHELL", "/bin/bash"),
+    )
+}
+
+#[test]
+fn install_all_adds_ours_keeps_theirs_and_uninstall_restores() {
+    let env = TestEnv::new();
+    let settings = env.home.join(".claude/settings.json");
+    let claude_json = env.home.join(".claude.json");
+    std::fs::create_dir_all(settings.parent().unwrap()).unwrap();
+    // Compact formatting on purpose: our rewrite changes bytes but not meaning.
+    std::fs::write(&settings, theirs_settings().to_string()).unwrap();
+    std::fs::write(&claude_json, theirs_claude_json().to_string()).unwrap();
+    std::fs::write(env.home.join(".bashrc"), "export EDITOR=vim\n").unwrap();
+
+    let (output, report) = install(&env, &["--all"]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(report["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|c| c["changed"] == true));
+
+    let installed = read_json(&settings);
+    let git_pcc = std::fs::canonicalize(support::bin("git-pcc")).unwrap();
+    let ours = |args: &str| format!("{} {args}", git_pcc.display());
+    // Theirs, unchanged.
+    for key in ["model", "env", "permissions"] {
+        assert_eq!(installed[key], theirs_settings()[key], "{key}");
+    }
+    assert_eq!(
+        installed["hooks"]["Stop"],
+        theirs_settings()["hooks"]["Stop"]
+    );
+    let post = installed["hooks"]["PostToolUse"].as_array().unwrap();
+    assert_eq!(post[0], theirs_settings()["hooks"]["PostToolUse"][0]);
+    // Ours, added.
+    assert_eq!(
+        post[1],
+        json!({"matcher": "*", "hooks": [{"type": "command", "command": ours("heartbeat --hook")}]})
+    );
+    for (event, args) in [
+        ("SessionStart", "hook session-start"),
+        ("SessionEnd", "hook session-end"),
+        ("WorktreeCreate", "hook worktree-create"),
+        ("WorktreeRemove", "hook worktree-remove"),
+    ] {
+        assert_eq!(
+            installed["hooks"][event],
+            json!([{"hooks": [{"type": "command", "command": ours(args)}]}]),
+            "{event}"
+        );
+    }
+    let mcp = read_json(&claude_json);
+    assert_eq!(mcp["numStartups"], 12);
+    assert_eq!(mcp["projects"], theirs_claude_json()["projects"]);
+    assert_eq!(
+        mcp["mcpServers"]["github"],
+        theirs_claude_json()["mcpServers"]["github"]
+    );
+    let pcc_mcp = git_pcc.parent().unwrap().join("pcc-mcp");
+    assert_eq!(
+        mcp["mcpServers"]["parallel-cc"],
+        json!({"type": "stdio", "command": pcc_mcp.to_str().unwrap(), "args": [], "env": {}})
+    );
+    let bashrc = std::fs::read_to_string(env.home.join(".bashrc")).unwrap();
+    assert!(bashrc.starts_with("export EDITOR=vim\n"));
+    assert_eq!(bashrc.matches("alias claude=claude-parallel").count(), 1);
+    assert!(
+        env.data_dir.join("coordinator.db").exists(),
+        "--all also sets up the database"
+    );
+
+    // A second run changes nothing, byte for byte.
+    let before: Vec<Vec<u8>> = [&settings, &claude_json, &env.home.join(".bashrc")]
+        .iter()
+        .map(|p| std::fs::read(p).unwrap())
+        .collect();
+    let (output, report) = install(&env, &["--all"]);
+    assert!(output.status.success());
+    assert!(
+        report["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["changed"] == false),
+        "{report}"
+    );
+    let after: Vec<Vec<u8>> = [&settings, &claude_json, &env.home.join(".bashrc")]
+        .iter()
+        .map(|p| std::fs::read(p).unwrap())
+        .collect();
+    assert_eq!(before, after);
+
+    let (output, status) = env.json(
+        env.pcc("git-pcc")
+            .args(["install", "--status", "--json"])
+            .env("SHELL", "/bin/bash"),
+    );
+    assert!(output.status.success());
+    assert_eq!(status["globalHooks"].as_array().unwrap().len(), 5);
+    assert_eq!(status["aliasInstalled"], true);
+
+    let (output, _) = install(&env, &["--uninstall"]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(read_json(&settings), theirs_settings());
+    assert_eq!(read_json(&claude_json), theirs_claude_json());
+    assert_eq!(
+        std::fs::read_to_string(env.home.join(".bashrc")).unwrap(),
+        "export EDITOR=vim\n"
+    );
+}
+
+#[test]
+fn local_hooks_go_into_the_repository_and_can_ignore_it() {
+    let env = TestEnv::new();
+    let repo = env.repo("app");
+    let (output, _) = install(
+        &env,
+        &[
+            "--hooks",
+            "--local",
+            "--gitignore",
+            "--repo",
+            repo.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let settings = read_json(&repo.join(".claude/settings.json"));
+    assert_eq!(settings["hooks"].as_object().unwrap().len(), 5);
+    assert_eq!(
+        std::fs::read_to_string(repo.join(".gitignore")).unwrap(),
+        ".claude/\n"
+    );
+    assert!(!env.home.join(".claude/settings.json").exists());
+    assert_eq!(
+        env.git(&repo, &["status", "--porcelain"]),
+        "?? .gitignore\n"
+    );
+}
+
+#[test]
+fn a_settings_file_that_is_not_json_is_left_alone() {
+    let env = TestEnv::new();
+    let settings = env.home.join(".claude/settings.json");
+    std::fs::create_dir_all(settings.parent().unwrap()).unwrap();
+    std::fs::write(&settings, "{ \"model\": \"opus\", oops").unwrap();
+    let output = env
+        .pcc("git-pcc")
+        .args(["install", "--hooks"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("is not valid JSON"), "{stderr}");
+    assert_eq!(
+        std::fs::read_to_string(&settings).unwrap(),
+        "{ \"model\": \"opus\", oops"
+    );
+    assert!(!env.home.join(".claude/settings.json.pcc-backup").exists());
+}
+
+fn run_hook(env: &TestEnv, event: &str, payload: &Value, cwd: &Path) -> std::process::Output {
+    let mut command: Command = env.pcc("git-pcc");
+    command
+        .args(["hook", event])
+        .current_dir(cwd)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(payload.to_string().as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn worktree_create_and_remove_hooks_coordinate_claude_worktrees() {
+    let env = TestEnv::new();
+    let repo = env.repo("app");
+    let main = LiveProcess::spawn();
+    env.register(&repo, main.pid());
+    let payload = json!({
+        "session_id": "0b7e4c9a-1111-4222-8333-944455556666",
+        "transcript_path": "/tmp/transcript.jsonl",
+        "cwd": repo,
+        "hook_event_name": "WorktreeCreate",
+        "name": "fix login/bug"
+    });
+    let output = run_hook(&env, "worktree-create", &payload, &repo);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let worktree = PathBuf::from(stdout.trim_end());
+    assert_eq!(
+        stdout,
+        format!("{}\n", worktree.display()),
+        "only the path is printed"
+    );
+    assert!(worktree.is_absolute());
+    assert_eq!(worktree, env.path().join("app-worktrees/fix-login-bug"));
+    assert_eq!(
+        env.git(&worktree, &["branch", "--show-current"]).trim(),
+        "parallel/fix-login-bug"
+    );
+    let status = env.status();
+    let session = status["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["worktreePath"] == worktree.to_str().unwrap())
+        .cloned();
+    let session = session.expect("the worktree is a registered session");
+    assert_eq!(session["isMainRepo"], false);
+    // The session belongs to the process that ran the hook: this test.
+    assert_eq!(session["pid"], std::process::id());
+
+    // Work in it, then remove: kept.
+    std::fs::write(worktree.join("wip.txt"), "half done\n").unwrap();
+    let remove = json!({"session_id": "x", "transcript_path": "/tmp/t", "cwd": repo, "hook_event_name": "WorktreeRemove", "worktree_path": worktree});
+    let output = run_hook(&env, "worktree-remove", &remove, &repo);
+    assert!(output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("kept worktree"));
+    assert_eq!(
+        std::fs::read_to_string(worktree.join("wip.txt")).unwrap(),
+        "half done\n"
+    );
+    assert_eq!(
+        env.status()["keptWorktrees"][0]["worktreePath"],
+        worktree.to_str().unwrap()
+    );
+
+    // A clean one goes entirely.
+    let second = run_hook(
+        &env,
+        "worktree-create",
+        &json!({"cwd": repo, "hook_event_name": "WorktreeCreate", "name": "docs"}),
+        &repo,
+    );
+    assert!(second.status.success());
+    let clean = PathBuf::from(String::from_utf8(second.stdout).unwrap().trim_end());
+    let output = run_hook(
+        &env,
+        "worktree-remove",
+        &json!({"hook_event_name": "WorktreeRemove", "worktree_path": clean}),
+        &repo,
+    );
+    assert!(output.status.success());
+    assert!(!clean.exists());
+    assert_eq!(env.git(&repo, &["branch", "--list", "parallel/docs"]), "");
+
+    // Outside a repository the creation fails with a message.
+    let outside = env.path().join("plain");
+    std::fs::create_dir_all(&outside).unwrap();
+    let failed = run_hook(
+        &env,
+        "worktree-create",
+        &json!({"cwd": outside, "name": "x"}),
+        &outside,
+    );
+    assert_eq!(failed.status.code(), Some(1));
+    assert!(failed.stdout.is_empty());
+    assert!(String::from_utf8_lossy(&failed.stderr).contains("not a git repository"));
+}
+
+#[test]
+fn session_hooks_register_in_a_free_checkout_and_warn_in_a_busy_one() {
+    let env = TestEnv::new();
+    let repo = env.repo("app");
+    let start = json!({"session_id": "s1", "transcript_path": "/tmp/t", "cwd": repo, "hook_event_name": "SessionStart", "source": "startup"});
+    let output = run_hook(&env, "session-start", &start, &repo);
+    assert!(output.status.success());
+    assert!(output.stdout.is_empty());
+    let status = env.status();
+    assert_eq!(status["totalSessions"], 1);
+    assert_eq!(status["sessions"][0]["isMainRepo"], true);
+    assert_eq!(status["sessions"][0]["pid"], std::process::id());
+
+    // The same agent starting again (resume) is already known: nothing said.
+    let output = run_hook(&env, "session-start", &start, &repo);
+    assert!(output.status.success());
+    assert!(output.stdout.is_empty());
+    assert_eq!(env.status()["totalSessions"], 1);
+
+    let end = json!({"session_id": "s1", "cwd": repo, "hook_event_name": "SessionEnd", "reason": "clear"});
+    run_hook(&env, "session-end", &end, &repo);
+    assert_eq!(env.status()["totalSessions"], 1, "/clear keeps the session");
+    let end = json!({"session_id": "s1", "cwd": repo, "hook_event_name": "SessionEnd", "reason": "prompt_input_exit"});
+    let output = run_hook(&env, "session-end", &end, &repo);
+    assert!(output.status.success());
+    assert_eq!(env.status()["totalSessions"], 0);
+}
+
+#[test]
+fn a_second_agent_in_a_busy_checkout_is_warned() {
+    let env = TestEnv::new();
+    let repo = env.repo("app");
+    let holder = LiveProcess::spawn();
+    env.register(&repo, holder.pid());
+    let start = json!({"session_id": "s2", "cwd": repo, "hook_event_name": "SessionStart", "source": "startup"});
+    let output = run_hook(&env, "session-start", &start, &repo);
+    assert!(output.status.success());
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains(&format!(
+            "another session (pid {}) works in the main checkout",
+            holder.pid()
+        )),
+        "{stdout}"
+    );
+    assert_eq!(env.status()["totalSessions"], 1);
+    for garbage in [json!("nonsense"), json!({})] {
+        for event in ["session-start", "session-end", "worktree-remove"] {
+            let output = run_hook(&env, event, &garbage, &env.path());
+            assert_eq!(output.status.code(), Some(0), "{event}");
+        }
+    }
+}
