@@ -16,6 +16,18 @@ if ! need man && need apt-get; then
   apt-get update -qq && apt-get install -y -qq man-db >/dev/null
 fi
 
+# The end-to-end tests run the real Claude Code CLI (offline, against a
+# scripted model server); install the pinned version once per checkout.
+claude_code_version=2.1.197
+if [ -z "${PCC_CLAUDE:-}" ] && [ ! -x target/claude-code/node_modules/.bin/claude ]; then
+  if ! need npm && need apt-get; then
+    apt-get update -qq && apt-get install -y -qq nodejs npm >/dev/null
+  fi
+  npm install --prefix target/claude-code --no-audit --no-fund --loglevel=error \
+    "@anthropic-ai/claude-code@$claude_code_version"
+fi
+need python3 || { echo "test.sh: python3 is required (scripted model server)" >&2; exit 1; }
+
 cargo fmt --all -- --check
 cargo clippy --locked --workspace --all-targets -- -D warnings
 cargo test --locked --workspace --all-targets

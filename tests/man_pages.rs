@@ -66,8 +66,19 @@ fn pages_render_without_warnings() {
             .env("LC_ALL", "C.UTF-8")
             .output()
             .expect("run man (install man-db)");
-        assert!(output.status.success(), "{name}: {}", String::from_utf8_lossy(&output.stderr));
-        assert_eq!(String::from_utf8_lossy(&output.stderr), "", "{name} renders with warnings");
-        assert!(String::from_utf8_lossy(&output.stdout).contains("NAME"), "{name}");
+        assert!(
+            output.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&output.stderr),
+            "",
+            "{name} renders with warnings"
+        );
+        assert!(
+            String::from_utf8_lossy(&output.stdout).contains("NAME"),
+            "{name}"
+        );
     }
 }

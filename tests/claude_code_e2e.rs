@@ -1,0 +1,198 @@
+//! End to end with the real Claude Code CLI: it runs offline against the
+//! scripted model server, makes real Bash tool calls and fires the hooks
+//! that `git pcc install --hooks` configured.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use serde_json::Value;
+use support::claude::{claude_bin, files_with_prefix, path_with_claude, wait_for, ModelServer};
+use support::TestEnv;
+
+/// Step 1 ages this agent's session heartbeat (found by its working
+/// directory) and overlaps with other agents; after it, the PostToolUse hook
+/// must move the heartbeat. Step 2 records what the agent sees.
+fn scripted_steps() -> Vec<String> {
+    let age = r#"python3 -c 'import os, sqlite3; c = sqlite3.connect(os.environ["PARALLEL_CC_DATA_DIR"] + "/coordinator.db"); c.execute("UPDATE sessions SET last_heartbeat = ? WHERE worktree_path = ?", ("2000-01-01 00:00:00", os.getcwd())); c.commit()'; sleep 2"#;
+    let record =
+        r#"git-pcc status --json > "$E2E_OUT/status-$$.json"; pwd -P > "$E2E_OUT/pwd-$$.txt""#;
+    vec![age.to_owned(), record.to_owned()]
+}
+
+fn install_hooks(env: &TestEnv) {
+    let output = env
+        .pcc("git-pcc")
+        .args(["install", "--hooks", "--global"])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+fn agent_command(
+    env: &TestEnv,
+    server: &ModelServer,
+    program: &Path,
+    cwd: &Path,
+    out: &Path,
+) -> Command {
+    let mut command = env.command(program);
+    server.configure(&mut command);
+    command
+        .current_dir(cwd)
+        .env("PATH", path_with_claude(env))
+        .env("E2E_OUT", out)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    command
+}
+
+fn snapshots(out: &Path) -> Vec<Value> {
+    files_with_prefix(out, "status-")
+        .iter()
+        .map(|t| serde_json::from_str(t).unwrap())
+        .collect()
+}
+
+fn session_at<'a>(snapshot: &'a Value, path: &str) -> Option<&'a Value> {
+    snapshot["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["worktreePath"] == path)
+}
+
+#[test]
+fn two_claude_parallel_sessions_at_once() {
+    let env = TestEnv::new();
+    let repo = env.repo("app");
+    let out = env.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    install_hooks(&env);
+    let server = ModelServer::start(&env, &scripted_steps(), "all done");
+    let wrapper = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/claude-parallel");
+
+    let mut agents: Vec<_> = (0..2)
+        .map(|_| {
+            let child = agent_command(&env, &server, &wrapper, &repo, &out)
+                .args([
+                    "-p",
+                    "do the scripted steps",
+                    "--dangerously-skip-permissions",
+                ])
+                .spawn()
+                .unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            child
+        })
+        .collect();
+    for agent in &mut agents {
+        let status = wait_for(agent, 120);
+        let mut stderr = String::new();
+        std::io::Read::read_to_string(agent.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+        assert!(status.success(), "claude-parallel failed: {stderr}");
+    }
+    assert!(
+        server.requests() >= 6,
+        "each agent made its three model requests"
+    );
+
+    let mut places: Vec<String> = files_with_prefix(&out, "pwd-")
+        .iter()
+        .map(|p| p.trim().to_owned())
+        .collect();
+    places.sort();
+    assert_eq!(places.len(), 2);
+    let repo_path = repo.to_str().unwrap().to_owned();
+    assert!(places.contains(&repo_path), "{places:?}");
+    let worktree = places.iter().find(|p| **p != repo_path).unwrap().clone();
+    assert!(
+        worktree.starts_with(env.path().join("app-worktrees").to_str().unwrap()),
+        "{worktree}"
+    );
+
+    // Each agent saw its own session with a heartbeat its hook had moved.
+    let snapshots = snapshots(&out);
+    assert_eq!(snapshots.len(), 2);
+    for place in &places {
+        let seen = snapshots
+            .iter()
+            .filter_map(|s| session_at(s, place))
+            .collect::<Vec<_>>();
+        assert!(!seen.is_empty(), "no snapshot shows the session at {place}");
+        for session in seen {
+            assert_ne!(
+                session["lastHeartbeat"], "2000-01-01 00:00:00",
+                "PostToolUse hook moved {place}"
+            );
+        }
+    }
+    // While both ran, both sessions were registered: one main, one worktree.
+    let both = snapshots
+        .iter()
+        .find(|s| s["totalSessions"] == 2)
+        .expect("a snapshot with both sessions");
+    assert!(session_at(both, &repo_path).is_some_and(|s| s["isMainRepo"] == true));
+    assert!(session_at(both, &worktree).is_some_and(|s| s["isMainRepo"] == false));
+
+    // Both released at exit; the clean worktree is gone.
+    assert_eq!(env.status()["totalSessions"], 0);
+    assert!(!Path::new(&worktree).exists());
+    assert_eq!(env.git(&repo, &["branch", "--list", "parallel/*"]), "");
+}
+
+#[test]
+fn claude_worktree_flag_goes_through_parallel_cc() {
+    let env = TestEnv::new();
+    let repo = env.repo("app");
+    let out = env.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    install_hooks(&env);
+    let server = ModelServer::start(&env, &scripted_steps(), "done in the worktree");
+
+    let mut agent = agent_command(&env, &server, &claude_bin(), &repo, &out)
+        .args([
+            "-w",
+            "feature-x",
+            "-p",
+            "do the scripted steps",
+            "--dangerously-skip-permissions",
+        ])
+        .spawn()
+        .unwrap();
+    let status = wait_for(&mut agent, 120);
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(agent.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    assert!(status.success(), "claude -w failed: {stderr}");
+
+    let expected = env.path().join("app-worktrees/feature-x");
+    let places = files_with_prefix(&out, "pwd-");
+    assert_eq!(places.len(), 1);
+    assert_eq!(
+        places[0].trim(),
+        expected.to_str().unwrap(),
+        "the Bash tool ran in our worktree"
+    );
+    let snapshot = &snapshots(&out)[0];
+    let session = session_at(snapshot, expected.to_str().unwrap())
+        .expect("the worktree was a registered session");
+    assert_eq!(session["isMainRepo"], false);
+    assert_eq!(session["branch"], "parallel/feature-x");
+    assert_ne!(session["lastHeartbeat"], "2000-01-01 00:00:00");
+    let listed = env.git(&repo, &["worktree", "list", "--porcelain"]);
+    if expected.exists() {
+        assert!(listed.contains(expected.to_str().unwrap()), "{listed}");
+    }
+    // Whatever Claude Code did at exit, no session outlives the agent.
+    let after = env.status();
+    assert!(after["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|s| s["isAlive"] == true));
+}
