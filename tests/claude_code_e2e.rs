@@ -59,6 +59,26 @@ fn snapshots(out: &Path) -> Vec<Value> {
         .collect()
 }
 
+/// Each agent's working directory with the status it recorded, paired by
+/// the shell PID both file names carry.
+fn own_snapshots(out: &Path) -> Vec<(String, Value)> {
+    support::list_dir(out)
+        .into_iter()
+        .filter_map(|name| {
+            name.strip_prefix("pwd-")
+                .map(|rest| rest.trim_end_matches(".txt").to_owned())
+        })
+        .map(|pid| {
+            let place = std::fs::read_to_string(out.join(format!("pwd-{pid}.txt")))
+                .unwrap()
+                .trim()
+                .to_owned();
+            let status = std::fs::read_to_string(out.join(format!("status-{pid}.json"))).unwrap();
+            (place, serde_json::from_str(&status).unwrap())
+        })
+        .collect()
+}
+
 fn session_at<'a>(snapshot: &'a Value, path: &str) -> Option<&'a Value> {
     snapshot["sessions"]
         .as_array()
@@ -116,21 +136,16 @@ fn two_claude_parallel_sessions_at_once() {
         "{worktree}"
     );
 
-    // Each agent saw its own session with a heartbeat its hook had moved.
+    // Each agent saw its own session with a heartbeat its hook had moved
+    // (another agent's session may still be aged in that snapshot).
     let snapshots = snapshots(&out);
     assert_eq!(snapshots.len(), 2);
-    for place in &places {
-        let seen = snapshots
-            .iter()
-            .filter_map(|s| session_at(s, place))
-            .collect::<Vec<_>>();
-        assert!(!seen.is_empty(), "no snapshot shows the session at {place}");
-        for session in seen {
-            assert_ne!(
-                session["lastHeartbeat"], "2000-01-01 00:00:00",
-                "PostToolUse hook moved {place}"
-            );
-        }
+    for (place, snapshot) in own_snapshots(&out) {
+        let own = session_at(&snapshot, &place).expect("the agent's own session is registered");
+        assert_ne!(
+            own["lastHeartbeat"], "2000-01-01 00:00:00",
+            "PostToolUse hook moved {place}"
+        );
     }
     // While both ran, both sessions were registered: one main, one worktree.
     let both = snapshots
@@ -178,9 +193,9 @@ fn claude_worktree_flag_goes_through_parallel_cc() {
         expected.to_str().unwrap(),
         "the Bash tool ran in our worktree"
     );
-    let snapshot = &snapshots(&out)[0];
-    let session = session_at(snapshot, expected.to_str().unwrap())
-        .expect("the worktree was a registered session");
+    let (place, snapshot) = own_snapshots(&out).remove(0);
+    assert_eq!(place, expected.to_str().unwrap());
+    let session = session_at(&snapshot, &place).expect("the worktree was a registered session");
     assert_eq!(session["isMainRepo"], false);
     assert_eq!(session["branch"], "parallel/feature-x");
     assert_ne!(session["lastHeartbeat"], "2000-01-01 00:00:00");

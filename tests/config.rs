@@ -213,7 +213,42 @@ fn doctor_reports_health_and_breakage() {
         .iter()
         .map(|c| c["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["git", "data directory", "database"]);
+    assert_eq!(
+        names,
+        [
+            "git",
+            "data directory",
+            "database",
+            "git-pcc",
+            "git-pcc-register",
+            "git-pcc-release",
+            "wrapper",
+            "git pcc",
+            "hooks",
+            "mcp server",
+            "alias",
+            "claude"
+        ]
+    );
+    let hooks = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "hooks")
+        .unwrap();
+    assert_eq!(hooks["ok"], false);
+    env.pcc("git-pcc")
+        .args(["install", "--hooks"])
+        .output()
+        .unwrap();
+    let (_, report) = env.json(env.pcc("git-pcc").args(["doctor", "--json"]));
+    let hooks = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "hooks")
+        .unwrap();
+    assert_eq!(hooks["ok"], true, "{hooks}");
 
     let broken = TestEnv::new();
     std::fs::create_dir_all(&broken.data_dir).unwrap();

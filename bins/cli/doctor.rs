@@ -1,6 +1,7 @@
 //! `git pcc doctor`: check that parallel-cc can work on this machine.
 
 use clap::Args;
+use pcc::install::{self, HookScope};
 use pcc::{db::Database, migrations, paths};
 use serde::Serialize;
 
@@ -29,7 +30,13 @@ pub struct DoctorReport {
 }
 
 pub fn run(_args: DoctorArgs) -> anyhow::Result<Output> {
-    let checks = vec![check_git(), check_data_dir(), check_database()];
+    let mut checks = vec![check_git(), check_data_dir(), check_database()];
+    checks.extend(check_binaries());
+    checks.push(check_dispatch());
+    checks.push(check_hooks());
+    checks.push(check_mcp());
+    checks.push(check_alias());
+    checks.push(check_claude());
     let healthy = checks.iter().all(|c| c.ok || !c.essential);
     let report = DoctorReport { healthy, checks };
     let human = human(&report);
@@ -133,6 +140,132 @@ fn check_database() -> Check {
             }
         }
     }
+}
+
+fn found(name: &'static str, essential: bool, what: &str, hint: &str) -> Check {
+    match which::which(what) {
+        Ok(path) => Check {
+            name,
+            ok: true,
+            essential,
+            detail: path.display().to_string(),
+            hint: None,
+        },
+        Err(_) => Check {
+            name,
+            ok: false,
+            essential,
+            detail: format!("{what} is not on PATH"),
+            hint: Some(hint.to_owned()),
+        },
+    }
+}
+
+fn check_binaries() -> Vec<Check> {
+    let hint = "run scripts/install.sh and put its bin directory on PATH";
+    vec![
+        found("git-pcc", true, "git-pcc", hint),
+        found("git-pcc-register", true, "git-pcc-register", hint),
+        found("git-pcc-release", true, "git-pcc-release", hint),
+        found("wrapper", false, "claude-parallel", hint),
+    ]
+}
+
+fn check_dispatch() -> Check {
+    let output = std::process::Command::new("git")
+        .args(["pcc", "--version"])
+        .output();
+    match output {
+        Ok(out) if out.status.success() => Check {
+            name: "git pcc",
+            ok: true,
+            essential: false,
+            detail: String::from_utf8_lossy(&out.stdout).trim().to_owned(),
+            hint: None,
+        },
+        _ => Check {
+            name: "git pcc",
+            ok: false,
+            essential: false,
+            detail: "git does not find git-pcc".to_owned(),
+            hint: Some("put git-pcc on PATH so 'git pcc' reaches it".to_owned()),
+        },
+    }
+}
+
+fn check_hooks() -> Check {
+    let global = install::installed_hook_events(&HookScope::Global).unwrap_or_default();
+    let local = std::env::current_dir()
+        .ok()
+        .and_then(|dir| pcc::git::resolve_repository(&dir).ok())
+        .map(|repo| install::installed_hook_events(&HookScope::Local(repo)).unwrap_or_default())
+        .unwrap_or_default();
+    let ok = global.iter().chain(&local).any(|e| e == "PostToolUse");
+    let detail = match (global.is_empty(), local.is_empty()) {
+        (false, _) => format!("global: {}", global.join(", ")),
+        (true, false) => format!("this repository: {}", local.join(", ")),
+        (true, true) => "no Claude Code hooks installed".to_owned(),
+    };
+    Check {
+        name: "hooks",
+        ok,
+        essential: false,
+        detail,
+        hint: (!ok).then(|| "run 'git pcc install --hooks'".to_owned()),
+    }
+}
+
+fn check_mcp() -> Check {
+    match install::installed_mcp_command().ok().flatten() {
+        Some(command) if std::path::Path::new(&command).exists() => Check {
+            name: "mcp server",
+            ok: true,
+            essential: false,
+            detail: command,
+            hint: None,
+        },
+        Some(command) => Check {
+            name: "mcp server",
+            ok: false,
+            essential: false,
+            detail: format!("registered command {command} does not exist"),
+            hint: Some("run 'git pcc install --mcp' again".to_owned()),
+        },
+        None => Check {
+            name: "mcp server",
+            ok: false,
+            essential: false,
+            detail: "not registered in ~/.claude.json".to_owned(),
+            hint: Some("run 'git pcc install --mcp'".to_owned()),
+        },
+    }
+}
+
+fn check_alias() -> Check {
+    let installed = install::alias_installed().unwrap_or(false);
+    let file = install::alias_target()
+        .map(|(p, _)| p.display().to_string())
+        .unwrap_or_default();
+    Check {
+        name: "alias",
+        ok: installed,
+        essential: false,
+        detail: if installed {
+            format!("claude=claude-parallel in {file}")
+        } else {
+            format!("not in {file}")
+        },
+        hint: (!installed).then(|| "run 'git pcc install --alias'".to_owned()),
+    }
+}
+
+fn check_claude() -> Check {
+    found(
+        "claude",
+        false,
+        "claude",
+        "install Claude Code: npm install -g @anthropic-ai/claude-code",
+    )
 }
 
 fn human(report: &DoctorReport) -> String {
