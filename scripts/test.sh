@@ -26,7 +26,12 @@ if [ -z "${PCC_CLAUDE:-}" ] && [ ! -x target/claude-code/node_modules/.bin/claud
   npm install --prefix target/claude-code --no-audit --no-fund --loglevel=error \
     "@anthropic-ai/claude-code@$claude_code_version"
 fi
-need python3 || { echo "test.sh: python3 is required (scripted model server)" >&2; exit 1; }
+need python3 || { echo "test.sh: python3 is required (scripted model server, MCP client)" >&2; exit 1; }
+# The MCP tests drive pcc-mcp with the official MCP Python SDK.
+mcp_version=2.3.0
+if ! python3 -c "import mcp" 2>/dev/null; then
+  python3 -m pip install --quiet --disable-pip-version-check "mcp==$mcp_version"
+fi
 
 cargo fmt --all -- --check
 cargo clippy --locked --workspace --all-targets -- -D warnings

@@ -211,3 +211,40 @@ fn claude_worktree_flag_goes_through_parallel_cc() {
         .iter()
         .all(|s| s["isAlive"] == true));
 }
+
+#[test]
+fn claude_mcp_list_reports_our_server_connected() {
+    let env = TestEnv::new();
+    let repo = env.repo("app");
+    let output = env
+        .pcc("git-pcc")
+        .args(["install", "--mcp"])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let server = ModelServer::start(&env, &[], "unused");
+    let mut command = env.command(claude_bin());
+    server.configure(&mut command);
+    let output = command
+        .args(["mcp", "list"])
+        .current_dir(&repo)
+        .env("PATH", path_with_claude(&env))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("parallel-cc"))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(line.contains("pcc-mcp"), "{line}");
+    assert!(line.contains("Connected"), "{line}");
+}

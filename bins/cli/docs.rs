@@ -7,6 +7,7 @@ use anyhow::{Context, Result};
 use clap::CommandFactory;
 
 use crate::front::FrontArgs;
+use crate::mcp::McpArgs;
 use crate::register::RegisterArgs;
 use crate::release::ReleaseArgs;
 
@@ -16,6 +17,7 @@ pub fn executables() -> Vec<clap::Command> {
         FrontArgs::command(),
         RegisterArgs::command(),
         ReleaseArgs::command(),
+        McpArgs::command(),
     ]
 }
 

@@ -48,6 +48,12 @@ pub enum FrontCommand {
     Hook(hook::HookArgs),
     /// Print a shell completion script
     Completions(docs::CompletionArgs),
+    /// The MCP server (`git pcc mcp serve` runs pcc-mcp)
+    #[command(disable_help_flag = true)]
+    Mcp {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<OsString>,
+    },
     #[command(external_subcommand)]
     External(Vec<OsString>),
 }
@@ -65,6 +71,7 @@ pub fn run(args: FrontArgs) -> anyhow::Result<Output> {
         FrontCommand::Install(sub) => install::run(sub),
         FrontCommand::Hook(sub) => hook::run(sub),
         FrontCommand::Completions(sub) => docs::print_completions(sub),
+        FrontCommand::Mcp { args } => run_program("pcc-mcp", args),
         FrontCommand::External(words) => dispatch(words, json),
     }
 }
@@ -86,6 +93,22 @@ fn dispatch(words: Vec<OsString>, json: bool) -> anyhow::Result<Output> {
         rest.push("--json".into());
     }
     exec(program, rest)
+}
+
+/// Replaces this process with one of our other executables.
+fn run_program(program: &str, args: Vec<OsString>) -> anyhow::Result<Output> {
+    let found = which::which(program).ok().or_else(|| {
+        let beside = std::env::current_exe().ok()?.parent()?.join(program);
+        beside.is_file().then_some(beside)
+    });
+    match found {
+        Some(path) => exec(path, args),
+        None => Err(pcc::UserError::with_hint(
+            format!("{program} is not installed"),
+            "run scripts/install.sh",
+        )
+        .into()),
+    }
 }
 
 /// Finds `git-pcc-<name>` on PATH, then beside this executable.

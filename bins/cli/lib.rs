@@ -11,6 +11,7 @@ pub mod front;
 pub mod heartbeat;
 pub mod hook;
 pub mod install;
+pub mod mcp;
 pub mod migrate;
 pub mod register;
 pub mod release;

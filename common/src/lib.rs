@@ -10,6 +10,7 @@ pub mod git;
 pub mod hooks;
 pub mod install;
 pub mod lock;
+pub mod mcp;
 pub mod migrations;
 pub mod paths;
 pub mod process;

@@ -554,46 +554,67 @@ pub fn heartbeat(data_dir: &Path, target: &HeartbeatTarget) -> Result<Option<Hea
     let Some(db) = Database::open_existing(data_dir)? else {
         return Ok(None);
     };
-    let conn = db.conn();
-    let touch_id = |id: &str, matched_by: &'static str| -> Result<Option<Heartbeat>> {
-        let mut stmt = conn.prepare_cached(
-            "UPDATE sessions SET last_heartbeat = datetime('now') WHERE id = ?1 RETURNING id, pid, last_heartbeat",
-        )?;
-        let beat = stmt
-            .query_row([id], |row| {
-                Ok(Heartbeat {
-                    session_id: row.get(0)?,
-                    pid: row.get(1)?,
-                    last_heartbeat: row.get(2)?,
-                    matched_by,
-                })
+    let Some((id, matched_by)) = locate(db.conn(), target)? else {
+        return Ok(None);
+    };
+    let mut stmt = db.conn().prepare_cached(
+        "UPDATE sessions SET last_heartbeat = datetime('now') WHERE id = ?1 RETURNING id, pid, last_heartbeat",
+    )?;
+    let beat = stmt
+        .query_row([&id], |row| {
+            Ok(Heartbeat {
+                session_id: row.get(0)?,
+                pid: row.get(1)?,
+                last_heartbeat: row.get(2)?,
+                matched_by,
             })
-            .optional()?;
-        Ok(beat)
+        })
+        .optional()?;
+    Ok(beat)
+}
+
+/// The session `target` points at, described as `status` describes it.
+pub fn find_session(data_dir: &Path, target: &HeartbeatTarget) -> Result<Option<SessionStatus>> {
+    let Some(db) = Database::open_existing(data_dir)? else {
+        return Ok(None);
+    };
+    let Some((id, _)) = locate(db.conn(), target)? else {
+        return Ok(None);
+    };
+    let Some(session) = session_by_id(db.conn(), &id)? else {
+        return Ok(None);
+    };
+    let held = if session.is_main_repo {
+        None
+    } else {
+        git::open(Path::new(&session.repo_path))
+            .ok()
+            .map(|repo| git::held_work(&repo, Path::new(&session.worktree_path), &session.base()))
+    };
+    let alive = session.is_alive();
+    Ok(Some(describe(&session, alive, held, time::unix_now())))
+}
+
+/// Finds the id of the session a target points at, and how it was found.
+fn locate(conn: &Connection, target: &HeartbeatTarget) -> Result<Option<(String, &'static str)>> {
+    let by_id = |id: &str| -> Result<Option<String>> {
+        let mut stmt = conn.prepare_cached("SELECT id FROM sessions WHERE id = ?1")?;
+        Ok(stmt.query_row([id], |row| row.get(0)).optional()?)
     };
     if let Some(id) = &target.session_id {
-        return touch_id(id, "session-id");
+        return Ok(by_id(id)?.map(|id| (id, "session-id")));
     }
     if let Some(id) = &target.env_session_id {
-        if let Some(beat) = touch_id(id, "environment")? {
-            return Ok(Some(beat));
+        if let Some(id) = by_id(id)? {
+            return Ok(Some((id, "environment")));
         }
     }
     if let Some(pid) = target.pid {
         let mut stmt = conn.prepare_cached(
-            "UPDATE sessions SET last_heartbeat = datetime('now') WHERE pid = ?1 RETURNING id, pid, last_heartbeat",
+            "SELECT id FROM sessions WHERE pid = ?1 ORDER BY created_at DESC, rowid DESC",
         )?;
-        let beat = stmt
-            .query_row([pid], |row| {
-                Ok(Heartbeat {
-                    session_id: row.get(0)?,
-                    pid: row.get(1)?,
-                    last_heartbeat: row.get(2)?,
-                    matched_by: "pid",
-                })
-            })
-            .optional()?;
-        return Ok(beat);
+        let id: Option<String> = stmt.query_row([pid], |row| row.get(0)).optional()?;
+        return Ok(id.map(|id| (id, "pid")));
     }
     if target.ancestors {
         let chain = process::ancestors();
@@ -616,7 +637,7 @@ pub fn heartbeat(data_dir: &Path, target: &HeartbeatTarget) -> Result<Option<Hea
                     .map(|(id, _)| id.clone())
             });
             if let Some(id) = nearest {
-                return touch_id(&id, "ancestor");
+                return Ok(Some((id, "ancestor")));
             }
         }
     }
@@ -627,11 +648,11 @@ pub fn heartbeat(data_dir: &Path, target: &HeartbeatTarget) -> Result<Option<Hea
             .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
             .collect::<rusqlite::Result<_>>()?;
         let best = candidates
-            .iter()
+            .into_iter()
             .filter(|(_, path)| cwd.starts_with(path))
             .max_by_key(|(_, path)| path.len());
         if let Some((id, _)) = best {
-            return touch_id(id, "cwd");
+            return Ok(Some((id, "cwd")));
         }
     }
     Ok(None)
@@ -695,39 +716,19 @@ pub fn status(data_dir: &Path, repo: Option<&Path>) -> Result<StatusReport> {
         rusqlite::params_from_iter(args.iter()),
     )?;
     let kept = kept_worktrees(db.conn(), repo_key.as_deref())?;
-    let now = time::unix_now();
-    let minutes_since = |stamp: &str| {
-        time::parse_sqlite_datetime(stamp).map_or(0, |then| ((now - then).max(0)) / 60)
-    };
     let alive = liveness(&sessions);
     let held = inspect_worktrees(&sessions);
+    let now = time::unix_now();
     let rows: Vec<SessionStatus> = sessions
         .iter()
         .zip(held)
         .map(|(session, held)| {
-            let branch = if session.is_main_repo {
-                read_head_branch(Path::new(&session.repo_path)).or_else(|| session.branch.clone())
-            } else {
-                session.branch.clone()
-            };
-            SessionStatus {
-                session_id: session.id.clone(),
-                pid: session.pid,
-                repo_path: session.repo_path.clone(),
-                worktree_path: session.worktree_path.clone(),
-                worktree_name: session.worktree_name.clone(),
-                branch,
-                is_main_repo: session.is_main_repo,
-                is_alive: alive[&(session.pid, session.process_start)],
-                holds_work: held.as_ref().is_some_and(HeldWork::holds_work),
-                held_work: held
-                    .as_ref()
-                    .and_then(|h| h.reason(session.base_branch.as_deref())),
-                created_at: session.created_at.clone(),
-                last_heartbeat: session.last_heartbeat.clone(),
-                duration_minutes: minutes_since(&session.created_at),
-                heartbeat_age_minutes: minutes_since(&session.last_heartbeat),
-            }
+            describe(
+                session,
+                alive[&(session.pid, session.process_start)],
+                held,
+                now,
+            )
         })
         .collect();
     Ok(StatusReport {
@@ -735,6 +736,36 @@ pub fn status(data_dir: &Path, repo: Option<&Path>) -> Result<StatusReport> {
         sessions: rows,
         kept_worktrees: kept,
     })
+}
+
+/// One session as `status` shows it.
+fn describe(session: &Session, is_alive: bool, held: Option<HeldWork>, now: i64) -> SessionStatus {
+    let minutes_since = |stamp: &str| {
+        time::parse_sqlite_datetime(stamp).map_or(0, |then| ((now - then).max(0)) / 60)
+    };
+    let branch = if session.is_main_repo {
+        read_head_branch(Path::new(&session.repo_path)).or_else(|| session.branch.clone())
+    } else {
+        session.branch.clone()
+    };
+    SessionStatus {
+        session_id: session.id.clone(),
+        pid: session.pid,
+        repo_path: session.repo_path.clone(),
+        worktree_path: session.worktree_path.clone(),
+        worktree_name: session.worktree_name.clone(),
+        branch,
+        is_main_repo: session.is_main_repo,
+        is_alive,
+        holds_work: held.as_ref().is_some_and(HeldWork::holds_work),
+        held_work: held
+            .as_ref()
+            .and_then(|h| h.reason(session.base_branch.as_deref())),
+        created_at: session.created_at.clone(),
+        last_heartbeat: session.last_heartbeat.clone(),
+        duration_minutes: minutes_since(&session.created_at),
+        heartbeat_age_minutes: minutes_since(&session.last_heartbeat),
+    }
 }
 
 /// Whether each distinct (PID, start time) of `sessions` is alive, checked
