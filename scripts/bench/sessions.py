@@ -13,6 +13,9 @@ ratio ours/floor against its target:
                                                     + `git branch -D`, repo of 2,000 files <= 1.0
   status     `git-pcc status --json`, 1,000 sessions
                                                  vs `sqlite3 -json DB "SELECT * FROM sessions"` <= 2.0
+  mcp        pcc-mcp from process start to the tools/list response
+                                                 vs `pcc-mcp --version`                 <= 5.0
+             (also reports the server's resident memory while serving; target < 10 MiB)
 
 Usage: sessions.py [--bin DIR] [--runs N] [--json] [--only NAME ...]
 """
@@ -169,11 +172,42 @@ def bench_status(world, runs):
     return alternate(lambda: timed([ours], env=world.env), lambda: timed([floor], env=world.env), runs)
 
 
+def bench_mcp(world, runs):
+    requests = "\n".join(json.dumps(m) for m in [
+        {"jsonrpc": "2.0", "id": 1, "method": "initialize",
+         "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "bench", "version": "1"}}},
+        {"jsonrpc": "2.0", "method": "notifications/initialized"},
+        {"jsonrpc": "2.0", "id": 2, "method": "tools/list"},
+    ]).encode() + b"\n"
+
+    def serve_once():
+        start = time.perf_counter()
+        proc = subprocess.Popen([world.exe("pcc-mcp")], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.DEVNULL, env=world.env)
+        proc.stdin.write(requests)
+        proc.stdin.flush()
+        proc.stdout.readline()
+        line = proc.stdout.readline()
+        elapsed = time.perf_counter() - start
+        if b'"tools"' not in line:
+            sys.exit(f"pcc-mcp did not answer tools/list: {line!r}")
+        with open(f"/proc/{proc.pid}/status") as status:
+            rss = next(int(l.split()[1]) for l in status if l.startswith("VmRSS:"))
+        world.rss_kib = max(getattr(world, "rss_kib", 0), rss)
+        proc.stdin.close()
+        proc.wait()
+        return elapsed
+
+    version = [world.exe("pcc-mcp"), "--version"]
+    return alternate(serve_once, lambda: timed([version], env=world.env), runs)
+
+
 BENCHMARKS = [
     ("heartbeat", "git pcc heartbeat vs sqlite3 UPDATE", bench_heartbeat, 1.0, 1.0),
     ("hook", "PostToolUse hook (sh -c, JSON stdin) vs sqlite3 UPDATE", bench_hook, 1.5, 1.0),
     ("worktree", "register+release vs git worktree add+remove+branch -D (2,000 files)", bench_worktree, 1.0, 0.25),
     ("status", "status --json, 1,000 sessions vs sqlite3 -json SELECT", bench_status, 2.0, 1.0),
+    ("mcp", "pcc-mcp start to tools/list vs pcc-mcp --version", bench_mcp, 5.0, 1.0),
 ]
 
 
@@ -198,18 +232,21 @@ def main():
             ours, floor = function(world, max(5, int(args.runs * run_share)))
         finally:
             world.close()
+            rss_kib = getattr(world, "rss_kib", None)
         ratio = ours / floor
+        passed = ratio <= target and (rss_kib is None or rss_kib < 10 * 1024)
         results.append({"name": name, "title": title, "oursMs": round(ours * 1000, 3),
                         "floorMs": round(floor * 1000, 3), "ratio": round(ratio, 3),
-                        "target": target, "pass": ratio <= target})
+                        "target": target, "pass": passed, "rssKiB": rss_kib})
     if args.json:
         print(json.dumps(results, indent=2))
     else:
         print(f"{'benchmark':<10} {'ours ms':>9} {'floor ms':>9} {'ratio':>7} {'target':>7}  result")
         for r in results:
             verdict = "PASS" if r["pass"] else "FAIL"
+            memory = f", RSS {r['rssKiB'] / 1024:.1f} MiB" if r["rssKiB"] else ""
             print(f"{r['name']:<10} {r['oursMs']:>9.2f} {r['floorMs']:>9.2f} {r['ratio']:>7.3f} "
-                  f"{'<= ' + str(r['target']):>7}  {verdict}  ({r['title']})")
+                  f"{'<= ' + str(r['target']):>7}  {verdict}  ({r['title']}{memory})")
     sys.exit(0 if all(r["pass"] for r in results) else 1)
 
 
