@@ -18,6 +18,19 @@ pub struct MigrateArgs {
 }
 
 pub fn run(version: Option<&str>) -> anyhow::Result<Output> {
+    if let Some(wanted) = version {
+        // Refuse an unknown version before anything is created on disk.
+        if !migrations::known_versions().contains(&wanted) {
+            return Err(pcc::UserError::with_hint(
+                format!("unknown schema version {wanted}"),
+                format!(
+                    "known versions: {}",
+                    migrations::known_versions().join(", ")
+                ),
+            )
+            .into());
+        }
+    }
     let data_dir = crate::data_dir()?;
     let db = Database::open_unmigrated(&data_dir)?;
     let report = migrations::migrate(db.conn(), db.path(), version)?;

@@ -271,9 +271,7 @@ pub fn register_with(
         }
     };
     drop(repo_lock);
-    for removal in &removals {
-        removal.finish();
-    }
+    finish_removals(data_dir, &repo_path, &removals)?;
 
     let mut registration = Registration {
         session_id: session_id.clone(),
@@ -296,6 +294,29 @@ pub fn register_with(
             worktree::run_setup(&created.path, &config.setup_commands(), &log_path);
     }
     Ok(registration)
+}
+
+/// Deletes the files of removed worktrees (outside the repository lock),
+/// then, under the lock again, any trash a crash left and worktree roots
+/// that are now empty.
+fn finish_removals(data_dir: &Path, repo_path: &Path, removals: &[Removal]) -> Result<()> {
+    let mut roots: Vec<PathBuf> = Vec::new();
+    for removal in removals {
+        removal.finish();
+        if let Some(root) = removal.trash.as_ref().and_then(|t| t.parent()) {
+            if !roots.iter().any(|r| r == root) {
+                roots.push(root.to_path_buf());
+            }
+        }
+    }
+    if !roots.is_empty() {
+        let _relock = lock::lock_repository(data_dir, repo_path)?;
+        for root in roots {
+            worktree::purge_trash(&root);
+            worktree::remove_root_if_empty(&root);
+        }
+    }
+    Ok(())
 }
 
 fn count_sessions(conn: &Connection, repo_key: &str) -> Result<i64> {
@@ -363,15 +384,7 @@ pub fn release(data_dir: &Path, selector: &SessionSelector, force: bool) -> Resu
     let session = session_by_id(db.conn(), &found.id)?.ok_or_else(|| no_session(selector))?;
     let outcome = release_locked(&mut db, &session, force)?;
     drop(repo_lock);
-    if let Some(removal) = &outcome.removal {
-        removal.finish();
-        if removal.worktree_removed {
-            if let Some(root) = Path::new(&session.worktree_path).parent() {
-                let _relock = lock::lock_repository(data_dir, &repo_path)?;
-                worktree::remove_root_if_empty(root);
-            }
-        }
-    }
+    finish_removals(data_dir, &repo_path, outcome.removal.as_slice())?;
     let removal = outcome.removal.unwrap_or_default();
     Ok(ReleaseReport {
         success: true,
@@ -416,14 +429,10 @@ fn release_locked(db: &mut Database, session: &Session, force: bool) -> Result<R
         let worktree_path = PathBuf::from(&session.worktree_path);
         match git::open(Path::new(&session.repo_path)) {
             Ok(repo) => {
-                let held = git::held_work(&repo, &worktree_path, &session.base());
+                let (branch, held) = inspect_session(&repo, session);
                 if held.holds_work() && !force {
-                    outcome.kept = Some(kept_from_session(session, &held));
+                    outcome.kept = Some(kept_from_session(session, &held, branch));
                 } else {
-                    let branch = session
-                        .branch
-                        .clone()
-                        .or_else(|| branch_of_worktree(&worktree_path));
                     outcome.removal = Some(worktree::remove(
                         &repo,
                         &worktree_path,
@@ -453,17 +462,33 @@ fn release_locked(db: &mut Database, session: &Session, force: bool) -> Result<R
     Ok(outcome)
 }
 
+/// A worktree session's branch and held work. Rows written by the
+/// TypeScript tool have no branch column: the worktree's own branch stands in.
+fn inspect_session(repo: &git2::Repository, session: &Session) -> (Option<String>, HeldWork) {
+    let worktree_path = Path::new(&session.worktree_path);
+    let branch = session
+        .branch
+        .clone()
+        .or_else(|| branch_of_worktree(worktree_path));
+    let base = WorktreeBase {
+        branch: branch.as_deref(),
+        ..session.base()
+    };
+    let held = git::held_work(repo, worktree_path, &base);
+    (branch, held)
+}
+
 fn branch_of_worktree(path: &Path) -> Option<String> {
     git::open(path)
         .ok()
         .and_then(|repo| git::current_branch(&repo))
 }
 
-fn kept_from_session(session: &Session, held: &HeldWork) -> KeptWorktree {
+fn kept_from_session(session: &Session, held: &HeldWork, branch: Option<String>) -> KeptWorktree {
     KeptWorktree {
         worktree_path: session.worktree_path.clone(),
         worktree_name: session.worktree_name.clone(),
-        branch: session.branch.clone(),
+        branch,
         repo_path: session.repo_path.clone(),
         session_id: Some(session.id.clone()),
         reason: held
@@ -715,7 +740,10 @@ pub fn status(data_dir: &Path, repo: Option<&Path>) -> Result<StatusReport> {
         condition,
         rusqlite::params_from_iter(args.iter()),
     )?;
-    let kept = kept_worktrees(db.conn(), repo_key.as_deref())?;
+    let kept = kept_worktrees(db.conn(), repo_key.as_deref())?
+        .iter()
+        .map(|record| inspect_kept(record).0)
+        .collect();
     let alive = liveness(&sessions);
     let held = inspect_worktrees(&sessions);
     let now = time::unix_now();
@@ -830,23 +858,56 @@ fn read_head_branch(repo_path: &Path) -> Option<String> {
         .map(str::to_owned)
 }
 
-fn kept_worktrees(conn: &Connection, repo_key: Option<&str>) -> Result<Vec<KeptWorktree>> {
-    let sql = "SELECT worktree_path, worktree_name, branch, repo_path, session_id, reason
+/// A row of `kept_worktrees`.
+struct KeptRecord {
+    kept: KeptWorktree,
+    base_branch: Option<String>,
+    base_commit: Option<String>,
+}
+
+fn kept_worktrees(conn: &Connection, repo_key: Option<&str>) -> Result<Vec<KeptRecord>> {
+    let sql = "SELECT worktree_path, worktree_name, branch, repo_path, session_id, reason, base_branch, base_commit
                FROM kept_worktrees WHERE ?1 IS NULL OR repo_path = ?1 ORDER BY kept_at, worktree_path";
     let mut stmt = conn.prepare_cached(sql)?;
     let rows = stmt.query_map([repo_key], |row| {
-        Ok(KeptWorktree {
-            worktree_path: row.get(0)?,
-            worktree_name: row.get(1)?,
-            branch: row.get(2)?,
-            repo_path: row.get(3)?,
-            session_id: row.get(4)?,
-            reason: row.get(5)?,
-            uncommitted_files: 0,
-            unmerged_commits: 0,
+        Ok(KeptRecord {
+            kept: KeptWorktree {
+                worktree_path: row.get(0)?,
+                worktree_name: row.get(1)?,
+                branch: row.get(2)?,
+                repo_path: row.get(3)?,
+                session_id: row.get(4)?,
+                reason: row.get(5)?,
+                uncommitted_files: 0,
+                unmerged_commits: 0,
+            },
+            base_branch: row.get(6)?,
+            base_commit: row.get(7)?,
         })
     })?;
     Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+}
+
+/// Looks at a kept worktree again: its held work now, with the counts and
+/// reason brought up to date (`None` when its repository is gone).
+fn inspect_kept(record: &KeptRecord) -> (KeptWorktree, Option<HeldWork>) {
+    let base = WorktreeBase {
+        branch: record.kept.branch.as_deref(),
+        base_branch: record.base_branch.as_deref(),
+        base_commit: record.base_commit.as_deref(),
+    };
+    let held = git::open(Path::new(&record.kept.repo_path))
+        .ok()
+        .map(|repo| git::held_work(&repo, Path::new(&record.kept.worktree_path), &base));
+    let mut kept = record.kept.clone();
+    if let Some(held) = &held {
+        kept.uncommitted_files = held.uncommitted_files;
+        kept.unmerged_commits = held.unmerged_commits;
+        if let Some(reason) = held.reason(record.base_branch.as_deref()) {
+            kept.reason = reason;
+        }
+    }
+    (kept, held)
 }
 
 // ---------------------------------------------------------------- cleanup
@@ -922,17 +983,11 @@ pub fn cleanup(
             });
             if dry_run {
                 if !session.is_main_repo {
-                    let held = git::open(&repo_dir)
-                        .map(|repo| {
-                            git::held_work(
-                                &repo,
-                                Path::new(&session.worktree_path),
-                                &session.base(),
-                            )
-                        })
-                        .unwrap_or_default();
+                    let inspected =
+                        git::open(&repo_dir).map(|repo| inspect_session(&repo, &session));
+                    let (branch, held) = inspected.unwrap_or_default();
                     if held.holds_work() && !force {
-                        report.kept.push(kept_from_session(&session, &held));
+                        report.kept.push(kept_from_session(&session, &held, branch));
                     } else {
                         report.removed_worktrees.push(session.worktree_path.clone());
                     }
@@ -948,41 +1003,20 @@ pub fn cleanup(
             }
             report.kept.extend(outcome.kept);
         }
-        for kept in kept_worktrees(db.conn(), Some(&repo_path))? {
+        for record in kept_worktrees(db.conn(), Some(&repo_path))? {
             if report
                 .kept
                 .iter()
-                .any(|k| k.worktree_path == kept.worktree_path)
+                .any(|k| k.worktree_path == record.kept.worktree_path)
             {
                 continue;
             }
-            let (base_branch, base_commit): (Option<String>, Option<String>) =
-                db.conn().query_row(
-                    "SELECT base_branch, base_commit FROM kept_worktrees WHERE worktree_path = ?1",
-                    [&kept.worktree_path],
-                    |row| Ok((row.get(0)?, row.get(1)?)),
-                )?;
-            let base = WorktreeBase {
-                branch: kept.branch.as_deref(),
-                base_branch: base_branch.as_deref(),
-                base_commit: base_commit.as_deref(),
-            };
-            let repo = git::open(&repo_dir).ok();
-            let held = repo
-                .as_ref()
-                .map(|repo| git::held_work(repo, Path::new(&kept.worktree_path), &base))
-                .unwrap_or_default();
-            if held.holds_work() && !force {
-                report.kept.push(KeptWorktree {
-                    reason: held
-                        .reason(base_branch.as_deref())
-                        .unwrap_or(kept.reason.clone()),
-                    uncommitted_files: held.uncommitted_files,
-                    unmerged_commits: held.unmerged_commits,
-                    ..kept
-                });
+            let (kept, held) = inspect_kept(&record);
+            if held.as_ref().is_some_and(HeldWork::holds_work) && !force {
+                report.kept.push(kept);
                 continue;
             }
+            let repo = git::open(&repo_dir).ok();
             report.removed_worktrees.push(kept.worktree_path.clone());
             if dry_run {
                 continue;
@@ -1001,22 +1035,7 @@ pub fn cleanup(
             )?;
         }
         drop(repo_lock);
-        let mut roots: Vec<PathBuf> = Vec::new();
-        for removal in &removals {
-            removal.finish();
-            if let Some(root) = removal.trash.as_ref().and_then(|t| t.parent()) {
-                if !roots.iter().any(|r| r == root) {
-                    roots.push(root.to_path_buf());
-                }
-            }
-        }
-        if !dry_run {
-            let _relock = lock::lock_repository(data_dir, &repo_dir)?;
-            for root in roots {
-                worktree::purge_trash(&root);
-                worktree::remove_root_if_empty(&root);
-            }
-        }
+        finish_removals(data_dir, &repo_dir, &removals)?;
     }
     Ok(report)
 }

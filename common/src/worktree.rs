@@ -257,7 +257,7 @@ fn admin_name(repo: &Repository, path: &Path, hint: Option<&str>) -> Option<Stri
 }
 
 impl Removal {
-    /// Deletes the moved-away files and the worktree root when it is empty.
+    /// Deletes the moved-away files.
     pub fn finish(&self) {
         if let Some(trash) = &self.trash {
             let _ = std::fs::remove_dir_all(trash);
