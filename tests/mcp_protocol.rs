@@ -239,3 +239,37 @@ fn end_of_input_ends_the_server_cleanly() {
     let status = session.child.wait().unwrap();
     assert_eq!(status.code(), Some(0));
 }
+
+#[test]
+fn the_front_door_serves_mcp_and_keeps_the_old_name() {
+    let env = TestEnv::new();
+    for (args, deprecated) in [(vec!["mcp", "serve"], false), (vec!["mcp-serve"], true)] {
+        let mut child = env
+            .pcc("git-pcc")
+            .args(&args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(b"{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"ping\"}\n")
+            .unwrap();
+        let output = child.wait_with_output().unwrap();
+        assert!(output.status.success());
+        let response: Value = serde_json::from_slice(&output.stdout).unwrap();
+        assert_eq!(response, json!({"jsonrpc": "2.0", "id": 7, "result": {}}));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        if deprecated {
+            assert_eq!(
+                stderr,
+                "warning: 'git pcc mcp-serve' is deprecated; use 'git pcc mcp serve'\n"
+            );
+        } else {
+            assert_eq!(stderr, "");
+        }
+    }
+}

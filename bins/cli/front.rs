@@ -81,6 +81,12 @@ fn dispatch(words: Vec<OsString>, json: bool) -> anyhow::Result<Output> {
     let mut words = words.into_iter();
     let sub = words.next().unwrap_or_default();
     let name = sub.to_string_lossy().into_owned();
+    if let Some((program, replacement)) = deprecated(&name) {
+        eprintln!("warning: 'git pcc {name}' is deprecated; use 'git pcc {replacement}'");
+        let mut rest: Vec<OsString> = replacement.split(' ').skip(1).map(OsString::from).collect();
+        rest.extend(words);
+        return run_program(program, rest);
+    }
     let Some(program) = find_subcommand(&name) else {
         return Err(pcc::UserError::with_hint(
             format!("'{name}' is not a git pcc command"),
@@ -93,6 +99,15 @@ fn dispatch(words: Vec<OsString>, json: bool) -> anyhow::Result<Output> {
         rest.push("--json".into());
     }
     exec(program, rest)
+}
+
+/// Hyphenated command names of the TypeScript tool that still work: the
+/// program that serves them and the command that replaces them.
+fn deprecated(name: &str) -> Option<(&'static str, &'static str)> {
+    match name {
+        "mcp-serve" => Some(("pcc-mcp", "mcp serve")),
+        _ => None,
+    }
 }
 
 /// Replaces this process with one of our other executables.
