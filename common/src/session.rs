@@ -579,23 +579,47 @@ pub fn heartbeat(data_dir: &Path, target: &HeartbeatTarget) -> Result<Option<Hea
     let Some(db) = Database::open_existing(data_dir)? else {
         return Ok(None);
     };
-    let Some((id, matched_by)) = locate(db.conn(), target)? else {
-        return Ok(None);
+    let conn = db.conn();
+    // One statement per lookup: this runs after every tool call.
+    let touch = |condition: &str,
+                 key: &dyn rusqlite::ToSql,
+                 matched_by: &'static str|
+     -> Result<Option<Heartbeat>> {
+        let sql = format!(
+            "UPDATE sessions SET last_heartbeat = datetime('now') WHERE {condition} RETURNING id, pid, last_heartbeat"
+        );
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let mut rows = stmt.query([key])?;
+        let Some(row) = rows.next()? else {
+            return Ok(None);
+        };
+        Ok(Some(Heartbeat {
+            session_id: row.get(0)?,
+            pid: row.get(1)?,
+            last_heartbeat: row.get(2)?,
+            matched_by,
+        }))
     };
-    let mut stmt = db.conn().prepare_cached(
-        "UPDATE sessions SET last_heartbeat = datetime('now') WHERE id = ?1 RETURNING id, pid, last_heartbeat",
-    )?;
-    let beat = stmt
-        .query_row([&id], |row| {
-            Ok(Heartbeat {
-                session_id: row.get(0)?,
-                pid: row.get(1)?,
-                last_heartbeat: row.get(2)?,
-                matched_by,
-            })
-        })
-        .optional()?;
-    Ok(beat)
+    if let Some(id) = &target.session_id {
+        return touch("id = ?1", id, "session-id");
+    }
+    if let Some(id) = &target.env_session_id {
+        if let Some(beat) = touch("id = ?1", id, "environment")? {
+            return Ok(Some(beat));
+        }
+    }
+    if let Some(pid) = target.pid {
+        return touch("pid = ?1", &pid, "pid");
+    }
+    let rest = HeartbeatTarget {
+        ancestors: target.ancestors,
+        cwd: target.cwd.clone(),
+        ..HeartbeatTarget::default()
+    };
+    match locate(conn, &rest)? {
+        Some((id, matched_by)) => touch("id = ?1", &id, matched_by),
+        None => Ok(None),
+    }
 }
 
 /// The session `target` points at, described as `status` describes it.
