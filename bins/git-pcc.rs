@@ -1,6 +1,16 @@
 //! `git-pcc`: the front door (`git pcc <command>`).
 
 fn main() {
+    // The heartbeat hook is the hot path: parse only its own flags.
+    if std::env::args_os()
+        .nth(1)
+        .is_some_and(|sub| sub == "heartbeat")
+    {
+        let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+        let command = pcc_cli::parse_or_exit::<pcc_cli::heartbeat::HeartbeatCommand>(&args);
+        let json = command.json;
+        pcc_cli::finish(pcc_cli::heartbeat::run(command.args), json);
+    }
     pcc_cli::main_with(
         |args: &pcc_cli::front::FrontArgs| args.json,
         pcc_cli::front::run,

@@ -10,6 +10,24 @@ use pcc::session::{self, HeartbeatTarget};
 
 use crate::Output;
 
+// `git pcc heartbeat` parsed on its own: the hook runs it after every tool
+// call, and building the whole front-door command tree for that is
+// measurable. Same flags as the `heartbeat` subcommand of `FrontArgs`.
+#[derive(Debug, clap::Parser)]
+#[command(
+    name = "git-pcc heartbeat",
+    bin_name = "git pcc heartbeat",
+    version,
+    about = "Mark a session alive (also the Claude Code hook entry point)"
+)]
+pub struct HeartbeatCommand {
+    /// Print results as JSON
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub args: HeartbeatArgs,
+}
+
 #[derive(Debug, Args)]
 pub struct HeartbeatArgs {
     /// PID the session was registered with

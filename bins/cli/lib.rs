@@ -69,7 +69,12 @@ pub fn main_with<A: Parser>(json_flag: fn(&A) -> bool, body: fn(A) -> anyhow::Re
     let raw: Vec<OsString> = std::env::args_os().collect();
     let args = parse_or_exit::<A>(&raw);
     let json = json_flag(&args);
-    let code = match body(args) {
+    finish(body(args), json)
+}
+
+/// Prints a command's outcome and exits with its code.
+pub fn finish(outcome: anyhow::Result<Output>, json: bool) -> ! {
+    let code = match outcome {
         Ok(output) => {
             print_output(&output, json);
             output.exit_code
