@@ -180,13 +180,14 @@ fn unknown_keys_and_wrong_types_are_refused() {
 }
 
 #[test]
-fn broken_config_is_reported_and_left_alone() {
+fn broken_config_is_backed_up_and_reported() {
     let env = TestEnv::new();
     std::fs::create_dir_all(&env.data_dir).unwrap();
     std::fs::write(env.data_dir.join("config.json"), "{ not json").unwrap();
+    // Reading commands refuse it and leave it alone.
     let out = env
         .pcc("git-pcc")
-        .args(["config", "set", "session.staleMinutes", "5"])
+        .args(["config", "list"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
@@ -195,6 +196,39 @@ fn broken_config_is_reported_and_left_alone() {
         std::fs::read_to_string(env.data_dir.join("config.json")).unwrap(),
         "{ not json"
     );
+    // A bad key does not touch it either.
+    let out = env
+        .pcc("git-pcc")
+        .args(["config", "set", "no.such", "1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        std::fs::read_to_string(env.data_dir.join("config.json")).unwrap(),
+        "{ not json"
+    );
+    // Setting a key keeps the broken file as a backup, says so, and starts anew.
+    let (out, value) =
+        env.json(
+            env.pcc("git-pcc")
+                .args(["config", "set", "session.staleMinutes", "5", "--json"]),
+        );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.starts_with("warning: config.json was not valid JSON; kept it as "),
+        "{stderr}"
+    );
+    let backup = std::path::PathBuf::from(value["brokenConfigBackup"].as_str().unwrap());
+    assert_eq!(std::fs::read_to_string(&backup).unwrap(), "{ not json");
+    let fresh: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(env.data_dir.join("config.json")).unwrap())
+            .unwrap();
+    assert_eq!(fresh, serde_json::json!({"session": {"staleMinutes": 5}}));
 }
 
 #[test]

@@ -25,15 +25,25 @@ pub enum ConfigAction {
 
 pub fn run(args: ConfigArgs) -> anyhow::Result<Output> {
     let data_dir = crate::data_dir()?;
-    let mut config = Config::load(&data_dir)?;
-    match args.action {
-        ConfigAction::Set { key, value } => {
-            let stored = config.set(&key, &value)?;
-            Ok(Output::new(
-                &json!({"key": key, "value": stored}),
-                format!("{key} = {}\n", show(&stored)),
-            ))
+    if let ConfigAction::Set { key, value } = &args.action {
+        // Validate before touching a broken file.
+        pcc::config::find_setting(key)?;
+        let (mut config, backup) = Config::load_for_update(&data_dir)?;
+        if let Some(backup) = &backup {
+            eprintln!(
+                "warning: config.json was not valid JSON; kept it as {} and started a new one",
+                backup.display()
+            );
         }
+        let stored = config.set(key, value)?;
+        return Ok(Output::new(
+            &json!({"key": key, "value": stored, "brokenConfigBackup": backup}),
+            format!("{key} = {}\n", show(&stored)),
+        ));
+    }
+    let config = Config::load(&data_dir)?;
+    match args.action {
+        ConfigAction::Set { .. } => unreachable!("handled above"),
         ConfigAction::Get { key } => {
             let value = config.get(&key)?;
             Ok(Output::new(

@@ -139,6 +139,36 @@ impl Config {
         Ok(Config { root, path })
     }
 
+    /// For `config set`: like [`Config::load`], but a file that is not a
+    /// JSON object is first copied to `config.json.broken-<time>` and then
+    /// treated as empty, so setting a key repairs it without losing what
+    /// was there. Returns the backup's path when one was made.
+    pub fn load_for_update(data_dir: &Path) -> Result<(Config, Option<PathBuf>)> {
+        match Config::load(data_dir) {
+            Ok(config) => Ok((config, None)),
+            Err(err)
+                if err
+                    .downcast_ref::<UserError>()
+                    .is_some_and(|e| e.message.contains("JSON")) =>
+            {
+                let path = paths::config_path(data_dir);
+                let stamp = crate::time::format_sqlite_datetime(crate::time::unix_now())
+                    .replace([' ', ':'], "-");
+                let backup = path.with_file_name(format!("config.json.broken-{stamp}"));
+                std::fs::copy(&path, &backup)
+                    .with_context(|| format!("cannot back up the broken {}", path.display()))?;
+                Ok((
+                    Config {
+                        root: Map::new(),
+                        path,
+                    },
+                    Some(backup),
+                ))
+            }
+            Err(err) => Err(err),
+        }
+    }
+
     /// The value of a declared key, or its default.
     pub fn get(&self, key: &str) -> Result<Value> {
         let setting = find_setting(key)?;
