@@ -85,6 +85,11 @@ fn install_all_adds_ours_keeps_theirs_and_uninstall_restores() {
         post[1],
         json!({"matcher": "*", "hooks": [{"type": "command", "command": ours("heartbeat --hook")}]})
     );
+    assert_eq!(
+        installed["hooks"]["PreToolUse"],
+        json!([{"matcher": "Edit|Write|MultiEdit|NotebookEdit",
+                "hooks": [{"type": "command", "command": ours("hook pre-tool-use")}]}])
+    );
     for (event, args) in [
         ("SessionStart", "hook session-start"),
         ("SessionEnd", "hook session-end"),
@@ -144,7 +149,7 @@ fn install_all_adds_ours_keeps_theirs_and_uninstall_restores() {
             .env("SHELL", "/bin/bash"),
     );
     assert!(output.status.success());
-    assert_eq!(status["globalHooks"].as_array().unwrap().len(), 5);
+    assert_eq!(status["globalHooks"].as_array().unwrap().len(), 6);
     assert_eq!(status["aliasInstalled"], true);
 
     let (output, _) = install(&env, &["--uninstall"]);
@@ -181,7 +186,7 @@ fn local_hooks_go_into_the_repository_and_can_ignore_it() {
         String::from_utf8_lossy(&output.stderr)
     );
     let settings = read_json(&repo.join(".claude/settings.json"));
-    assert_eq!(settings["hooks"].as_object().unwrap().len(), 5);
+    assert_eq!(settings["hooks"].as_object().unwrap().len(), 6);
     assert_eq!(
         std::fs::read_to_string(repo.join(".gitignore")).unwrap(),
         ".claude/\n"

@@ -51,7 +51,13 @@ fn the_python_sdk_sees_the_same_sessions_as_git_pcc_status() {
     assert_eq!(seen["serverName"], "parallel-cc");
     assert_eq!(
         seen["tools"],
-        serde_json::json!(["get_parallel_status", "get_my_session"])
+        serde_json::json!([
+            "get_parallel_status",
+            "get_my_session",
+            "claim_file",
+            "release_file",
+            "list_file_claims"
+        ])
     );
     assert_eq!(seen["status"]["isError"], false);
     let expected = env.status();

@@ -117,11 +117,25 @@ fn tools_are_listed_with_schemas_and_annotations() {
         .iter()
         .map(|t| t["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["get_parallel_status", "get_my_session"]);
+    assert_eq!(
+        names,
+        [
+            "get_parallel_status",
+            "get_my_session",
+            "claim_file",
+            "release_file",
+            "list_file_claims"
+        ]
+    );
     for tool in tools.as_array().unwrap() {
         assert_eq!(tool["inputSchema"]["type"], "object");
         assert_eq!(tool["outputSchema"]["type"], "object");
-        assert_eq!(tool["annotations"]["readOnlyHint"], true);
+        let writes = ["claim_file", "release_file"].contains(&tool["name"].as_str().unwrap());
+        assert_eq!(
+            tool["annotations"]["readOnlyHint"], !writes,
+            "{}",
+            tool["name"]
+        );
         assert!(tool["description"].as_str().unwrap().len() > 40);
     }
 }

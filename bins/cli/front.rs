@@ -7,7 +7,9 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use crate::{cleanup, config, docs, doctor, heartbeat, hook, install, migrate, status, Output};
+use crate::{
+    claims, cleanup, config, docs, doctor, heartbeat, hook, install, migrate, status, Output,
+};
 
 /// Coordinate parallel AI coding-agent sessions in one git repository.
 #[derive(Debug, Parser)]
@@ -42,6 +44,8 @@ pub enum FrontCommand {
     Migrate(migrate::MigrateArgs),
     /// Read and change settings
     Config(config::ConfigArgs),
+    /// List file claims
+    Claims(claims::ClaimsArgs),
     /// Wire parallel-cc into Claude Code (hooks, MCP server) and the shell
     Install(install::InstallArgs),
     /// Claude Code hook entry points (run by the installed hooks)
@@ -68,6 +72,7 @@ pub fn run(args: FrontArgs) -> anyhow::Result<Output> {
         FrontCommand::Update(_) => migrate::run(None),
         FrontCommand::Migrate(sub) => migrate::run(sub.version.as_deref()),
         FrontCommand::Config(sub) => config::run(sub),
+        FrontCommand::Claims(sub) => claims::run(sub),
         FrontCommand::Install(sub) => install::run(sub),
         FrontCommand::Hook(sub) => hook::run(sub),
         FrontCommand::Completions(sub) => docs::print_completions(sub),

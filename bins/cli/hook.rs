@@ -25,6 +25,8 @@ pub enum HookEvent {
     WorktreeCreate,
     /// Release the session of a worktree Claude Code removes
     WorktreeRemove,
+    /// Deny an edit of a file another session holds EXCLUSIVE
+    PreToolUse,
 }
 
 /// The most of a hook payload we read; payloads are a few hundred bytes.
@@ -43,6 +45,7 @@ pub fn run(args: HookArgs) -> anyhow::Result<Output> {
             HookEvent::SessionEnd => hooks::session_end(&data_dir, &payload),
             HookEvent::WorktreeCreate => hooks::worktree_create(&data_dir, &payload),
             HookEvent::WorktreeRemove => hooks::worktree_remove(&data_dir, &payload),
+            HookEvent::PreToolUse => hooks::pre_tool_use(&data_dir, &payload),
         },
         Err(err) => match args.event {
             HookEvent::WorktreeCreate => HookOutcome {

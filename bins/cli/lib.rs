@@ -3,6 +3,7 @@
 //! (`--json`), and the mapping of errors to exit codes. The work itself is
 //! done by the `pcc` library; binaries in `bins/` are one call into here.
 
+pub mod claims;
 pub mod cleanup;
 pub mod config;
 pub mod docs;

@@ -8,6 +8,8 @@
 //!   is created through parallel-cc as a registered session; its absolute path
 //!   is the hook's only output, and a failure fails the creation.
 //! - `WorktreeRemove`: the session of that worktree is released.
+//! - `PreToolUse` (edit tools): an edit of a file another live session holds
+//!   EXCLUSIVE is denied, with the reason.
 //!
 //! Hooks other than `WorktreeCreate` never fail the agent: whatever goes
 //! wrong, they exit 0.
@@ -128,6 +130,67 @@ pub fn worktree_create(data_dir: &Path, payload: &Value) -> HookOutcome {
             ..HookOutcome::default()
         },
         Err(err) => fail(format!("{err:#}")),
+    }
+}
+
+/// The tools whose edits a claim guards, and where each names its file.
+const EDIT_TOOLS: &[(&str, &str)] = &[
+    ("Edit", "file_path"),
+    ("Write", "file_path"),
+    ("MultiEdit", "file_path"),
+    ("NotebookEdit", "notebook_path"),
+];
+
+/// `PreToolUse` for edit tools: denies an edit of a file that another live
+/// session holds EXCLUSIVE, with a reason the agent can read.
+pub fn pre_tool_use(data_dir: &Path, payload: &Value) -> HookOutcome {
+    let tool = text_field(payload, "tool_name").unwrap_or_default();
+    let Some((_, field)) = EDIT_TOOLS.iter().find(|(name, _)| *name == tool) else {
+        return HookOutcome::quiet();
+    };
+    let Some(file) = payload
+        .get("tool_input")
+        .and_then(|input| text_field(input, field))
+    else {
+        return HookOutcome::quiet();
+    };
+    let target = HeartbeatTarget {
+        env_session_id: env_session_id(),
+        ancestors: true,
+        cwd: payload_cwd(payload),
+        ..HeartbeatTarget::default()
+    };
+    let Ok(Some(me)) = session::find_session(data_dir, &target) else {
+        return HookOutcome::quiet();
+    };
+    let claimant = crate::claims::Claimant {
+        session_id: me.session_id,
+        repo_path: PathBuf::from(me.repo_path),
+        worktree_path: PathBuf::from(me.worktree_path),
+    };
+    match crate::claims::exclusive_blocker(data_dir, &claimant, file) {
+        Ok(Some(blocker)) => {
+            let reason = format!(
+                "{} is claimed EXCLUSIVE by another parallel-cc session ({}){} until {}. Do not edit it now: \
+                 work on something else, or coordinate (list_file_claims shows the claim).",
+                blocker.file_path,
+                blocker.session_id,
+                blocker.reason.as_deref().map(|r| format!(" for: {r}")).unwrap_or_default(),
+                blocker.expires_at
+            );
+            let decision = serde_json::json!({
+                "hookSpecificOutput": {
+                    "hookEventName": "PreToolUse",
+                    "permissionDecision": "deny",
+                    "permissionDecisionReason": reason
+                }
+            });
+            HookOutcome {
+                stdout: format!("{decision}\n"),
+                ..HookOutcome::default()
+            }
+        }
+        _ => HookOutcome::quiet(),
     }
 }
 

@@ -19,13 +19,18 @@ use crate::config::write_atomically;
 use crate::{paths, UserError};
 
 /// The hook events we install, with the `git-pcc` arguments each runs and
-/// whether the event takes a tool matcher.
-pub const HOOK_EVENTS: &[(&str, &str, bool)] = &[
-    ("PostToolUse", "heartbeat --hook", true),
-    ("SessionStart", "hook session-start", false),
-    ("SessionEnd", "hook session-end", false),
-    ("WorktreeCreate", "hook worktree-create", false),
-    ("WorktreeRemove", "hook worktree-remove", false),
+/// the tool matcher of the events that take one.
+pub const HOOK_EVENTS: &[(&str, &str, Option<&str>)] = &[
+    ("PostToolUse", "heartbeat --hook", Some("*")),
+    (
+        "PreToolUse",
+        "hook pre-tool-use",
+        Some("Edit|Write|MultiEdit|NotebookEdit"),
+    ),
+    ("SessionStart", "hook session-start", None),
+    ("SessionEnd", "hook session-end", None),
+    ("WorktreeCreate", "hook worktree-create", None),
+    ("WorktreeRemove", "hook worktree-remove", None),
 ];
 
 /// Name of our server in `mcpServers`.
@@ -229,10 +234,10 @@ fn with_our_hooks(settings: Map<String, Value>, git_pcc: &Path) -> Map<String, V
         *hooks = Value::Object(Map::new());
     }
     let hooks = hooks.as_object_mut().expect("hooks is an object");
-    for (event, arguments, takes_matcher) in HOOK_EVENTS {
+    for (event, arguments, matcher) in HOOK_EVENTS {
         let mut group = Map::new();
-        if *takes_matcher {
-            group.insert("matcher".to_owned(), json!("*"));
+        if let Some(matcher) = matcher {
+            group.insert("matcher".to_owned(), json!(matcher));
         }
         group.insert(
             "hooks".to_owned(),

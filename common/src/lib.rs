@@ -3,6 +3,7 @@
 //! `bins/` parse flags, call one function here and render its result.
 
 pub mod checkout;
+pub mod claims;
 pub mod config;
 pub mod db;
 pub mod error;

@@ -33,6 +33,11 @@ const MIGRATIONS: &[Migration] = &[
         description: "session branches, base commits, process start times, kept worktrees",
         apply: sessions_2_0_0,
     },
+    Migration {
+        version: "2.1.0",
+        description: "file claims, as the TypeScript tool 0.5.0 defined them",
+        apply: file_claims_2_1_0,
+    },
 ];
 
 /// The schema version this build writes.
@@ -319,6 +324,33 @@ fn sessions_2_0_0(conn: &Connection) -> Result<()> {
     Ok(())
 }
 
+/// File claims with the TypeScript tool's table (present already in its
+/// databases from 0.5.0 on).
+fn file_claims_2_1_0(conn: &Connection) -> Result<()> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS file_claims (
+            id TEXT PRIMARY KEY,
+            session_id TEXT NOT NULL,
+            repo_path TEXT NOT NULL,
+            file_path TEXT NOT NULL,
+            claim_mode TEXT NOT NULL CHECK (claim_mode IN ('EXCLUSIVE', 'SHARED', 'INTENT')),
+            claimed_at TEXT NOT NULL DEFAULT (datetime('now')),
+            expires_at TEXT NOT NULL,
+            last_heartbeat TEXT NOT NULL DEFAULT (datetime('now')),
+            escalated_from TEXT CHECK (escalated_from IS NULL OR escalated_from IN ('EXCLUSIVE', 'SHARED', 'INTENT')),
+            metadata TEXT,
+            is_active INTEGER NOT NULL DEFAULT 1,
+            released_at TEXT,
+            deleted_at TEXT,
+            deleted_reason TEXT
+        );
+        CREATE INDEX IF NOT EXISTS idx_file_claims_session ON file_claims(session_id);
+        CREATE INDEX IF NOT EXISTS idx_file_claims_repo_file ON file_claims(repo_path, file_path);
+        CREATE INDEX IF NOT EXISTS idx_file_claims_active ON file_claims(is_active) WHERE is_active = 1;",
+    )?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -327,6 +359,6 @@ mod tests {
     fn versions_compare_numerically() {
         assert!(version_number("1.10.0") > version_number("1.9.3"));
         assert!(version_number("2.0.0") > version_number("1.99.99"));
-        assert_eq!(version_number(current_version()), version_number("2.0.0"));
+        assert_eq!(version_number(current_version()), version_number("2.1.0"));
     }
 }

@@ -5,6 +5,7 @@
 //! malformed input into the JSON-RPC error the specification names, so no
 //! input stops the server; end of input ends it cleanly.
 
+pub mod claim_tools;
 pub mod schema;
 pub mod session_tools;
 pub mod tools;
@@ -28,7 +29,8 @@ pub const INTERNAL_ERROR: i64 = -32603;
 /// The registry of every tool the product offers.
 pub fn all_tools(data_dir: std::path::PathBuf) -> tools::Registry {
     let mut registry = tools::Registry::default();
-    session_tools::register(&mut registry, data_dir);
+    session_tools::register(&mut registry, data_dir.clone());
+    claim_tools::register(&mut registry, data_dir);
     registry
 }
 

@@ -34,7 +34,7 @@ fn session_schema() -> Value {
 }
 
 /// Where the server looks for the calling agent's session.
-fn caller() -> HeartbeatTarget {
+pub(crate) fn caller() -> HeartbeatTarget {
     HeartbeatTarget {
         env_session_id: std::env::var("PARALLEL_CC_SESSION_ID")
             .ok()
