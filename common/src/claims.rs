@@ -55,11 +55,10 @@ impl ClaimMode {
     /// Whether a new claim in `self` may coexist with another session's
     /// active claim in `other`.
     fn compatible_with(self, other: ClaimMode) -> bool {
-        match (self, other) {
-            (_, ClaimMode::Exclusive) => false,
-            (ClaimMode::Exclusive, ClaimMode::Shared) => false,
-            _ => true,
-        }
+        !matches!(
+            (self, other),
+            (_, ClaimMode::Exclusive) | (ClaimMode::Exclusive, ClaimMode::Shared)
+        )
     }
 }
 
