@@ -56,7 +56,10 @@ fn the_python_sdk_sees_the_same_sessions_as_git_pcc_status() {
             "get_my_session",
             "claim_file",
             "release_file",
-            "list_file_claims"
+            "list_file_claims",
+            "notify_when_merged",
+            "check_merge_status",
+            "get_merge_events"
         ])
     );
     assert_eq!(seen["status"]["isError"], false);

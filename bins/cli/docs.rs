@@ -10,6 +10,7 @@ use crate::front::FrontArgs;
 use crate::mcp::McpArgs;
 use crate::register::RegisterArgs;
 use crate::release::ReleaseArgs;
+use crate::watch::WatchArgs;
 
 /// The clap command of every executable, by binary name.
 pub fn executables() -> Vec<clap::Command> {
@@ -18,6 +19,7 @@ pub fn executables() -> Vec<clap::Command> {
         RegisterArgs::command(),
         ReleaseArgs::command(),
         McpArgs::command(),
+        WatchArgs::command(),
     ]
 }
 

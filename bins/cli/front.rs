@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 use crate::{
-    claims, cleanup, config, docs, doctor, heartbeat, hook, install, migrate, status, Output,
+    claims, cleanup, config, docs, doctor, heartbeat, hook, install, merge, migrate, status, Output,
 };
 
 /// Coordinate parallel AI coding-agent sessions in one git repository.
@@ -46,6 +46,8 @@ pub enum FrontCommand {
     Config(config::ConfigArgs),
     /// List file claims
     Claims(claims::ClaimsArgs),
+    /// Merge events and subscriptions
+    Merge(merge::MergeArgs),
     /// Wire parallel-cc into Claude Code (hooks, MCP server) and the shell
     Install(install::InstallArgs),
     /// Claude Code hook entry points (run by the installed hooks)
@@ -73,6 +75,7 @@ pub fn run(args: FrontArgs) -> anyhow::Result<Output> {
         FrontCommand::Migrate(sub) => migrate::run(sub.version.as_deref()),
         FrontCommand::Config(sub) => config::run(sub),
         FrontCommand::Claims(sub) => claims::run(sub),
+        FrontCommand::Merge(sub) => merge::run(sub),
         FrontCommand::Install(sub) => install::run(sub),
         FrontCommand::Hook(sub) => hook::run(sub),
         FrontCommand::Completions(sub) => docs::print_completions(sub),
@@ -111,6 +114,8 @@ fn dispatch(words: Vec<OsString>, json: bool) -> anyhow::Result<Output> {
 fn deprecated(name: &str) -> Option<(&'static str, &'static str)> {
     match name {
         "mcp-serve" => Some(("pcc-mcp", "mcp serve")),
+        "watch-merges" => Some(("git-pcc-watch", "watch merges")),
+        "merge-status" => Some(("git-pcc", "merge status")),
         _ => None,
     }
 }

@@ -57,6 +57,7 @@ pub fn run(args: HeartbeatArgs) -> anyhow::Result<Output> {
         pid: args.pid,
         ancestors: true,
         cwd: std::env::current_dir().ok(),
+        take_notices: false,
     };
     match session::heartbeat(&data_dir, &target)? {
         Some(beat) => {
@@ -92,8 +93,20 @@ fn run_hook(args: &HeartbeatArgs) -> anyhow::Result<()> {
         pid: args.pid,
         ancestors: true,
         cwd,
+        take_notices: true,
     };
-    session::heartbeat(&crate::data_dir()?, &target)?;
+    if let Some(beat) = session::heartbeat(&crate::data_dir()?, &target)? {
+        if !beat.notices.is_empty() {
+            // Claude Code passes additionalContext on to the agent.
+            let output = serde_json::json!({
+                "hookSpecificOutput": {
+                    "hookEventName": "PostToolUse",
+                    "additionalContext": beat.notices.join("\n")
+                }
+            });
+            println!("{output}");
+        }
+    }
     Ok(())
 }
 

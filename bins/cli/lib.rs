@@ -13,11 +13,13 @@ pub mod heartbeat;
 pub mod hook;
 pub mod install;
 pub mod mcp;
+pub mod merge;
 pub mod migrate;
 pub mod register;
 pub mod release;
 pub mod render;
 pub mod status;
+pub mod watch;
 
 use std::ffi::OsString;
 use std::io::Write;

@@ -12,6 +12,7 @@ pub mod hooks;
 pub mod install;
 pub mod lock;
 pub mod mcp;
+pub mod merge;
 pub mod migrations;
 pub mod paths;
 pub mod process;

@@ -35,7 +35,7 @@ const MIGRATIONS: &[Migration] = &[
     },
     Migration {
         version: "2.1.0",
-        description: "file claims, as the TypeScript tool 0.5.0 defined them",
+        description: "file claims, merge events and subscriptions (the TypeScript tool's tables), merge notices",
         apply: file_claims_2_1_0,
     },
 ];
@@ -346,8 +346,44 @@ fn file_claims_2_1_0(conn: &Connection) -> Result<()> {
         );
         CREATE INDEX IF NOT EXISTS idx_file_claims_session ON file_claims(session_id);
         CREATE INDEX IF NOT EXISTS idx_file_claims_repo_file ON file_claims(repo_path, file_path);
-        CREATE INDEX IF NOT EXISTS idx_file_claims_active ON file_claims(is_active) WHERE is_active = 1;",
+        CREATE INDEX IF NOT EXISTS idx_file_claims_active ON file_claims(is_active) WHERE is_active = 1;
+        CREATE TABLE IF NOT EXISTS merge_events (
+            id TEXT PRIMARY KEY,
+            repo_path TEXT NOT NULL,
+            branch_name TEXT NOT NULL,
+            source_commit TEXT NOT NULL,
+            target_branch TEXT NOT NULL DEFAULT 'main',
+            target_commit TEXT NOT NULL,
+            merged_at TEXT NOT NULL DEFAULT (datetime('now')),
+            detected_at TEXT NOT NULL DEFAULT (datetime('now')),
+            notification_sent INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE TABLE IF NOT EXISTS subscriptions (
+            id TEXT PRIMARY KEY,
+            session_id TEXT NOT NULL,
+            repo_path TEXT NOT NULL,
+            branch_name TEXT NOT NULL,
+            target_branch TEXT NOT NULL DEFAULT 'main',
+            created_at TEXT NOT NULL DEFAULT (datetime('now')),
+            notified_at TEXT,
+            is_active INTEGER NOT NULL DEFAULT 1
+        );
+        CREATE INDEX IF NOT EXISTS idx_merge_events_repo ON merge_events(repo_path);
+        CREATE INDEX IF NOT EXISTS idx_subscriptions_repo ON subscriptions(repo_path);
+        CREATE INDEX IF NOT EXISTS idx_merge_events_branch
+            ON merge_events(repo_path, branch_name, target_branch, source_commit);
+        CREATE TABLE IF NOT EXISTS merge_notices (
+            id TEXT PRIMARY KEY,
+            event_id TEXT NOT NULL,
+            session_id TEXT NOT NULL,
+            message TEXT NOT NULL,
+            created_at TEXT NOT NULL DEFAULT (datetime('now')),
+            delivered_at TEXT,
+            UNIQUE (event_id, session_id)
+        );
+        CREATE INDEX IF NOT EXISTS idx_merge_notices_pending ON merge_notices(session_id) WHERE delivered_at IS NULL;",
     )?;
+    add_missing_columns(conn, "subscriptions", &[("base_commit", "TEXT")])?;
     Ok(())
 }
 

@@ -561,6 +561,9 @@ pub struct HeartbeatTarget {
     pub ancestors: bool,
     /// The working directory of the agent (from the hook's JSON or our own).
     pub cwd: Option<PathBuf>,
+    /// Also take the session's undelivered merge notices (the hook prints
+    /// them for the agent).
+    pub take_notices: bool,
 }
 
 /// The session a heartbeat was recorded for.
@@ -571,6 +574,8 @@ pub struct Heartbeat {
     pub pid: i64,
     pub last_heartbeat: String,
     pub matched_by: &'static str,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notices: Vec<String>,
 }
 
 /// Records that a session is alive. `Ok(None)` when no session matches (or
@@ -598,28 +603,37 @@ pub fn heartbeat(data_dir: &Path, target: &HeartbeatTarget) -> Result<Option<Hea
             pid: row.get(1)?,
             last_heartbeat: row.get(2)?,
             matched_by,
+            notices: Vec::new(),
         }))
     };
-    if let Some(id) = &target.session_id {
-        return touch("id = ?1", id, "session-id");
-    }
-    if let Some(id) = &target.env_session_id {
-        if let Some(beat) = touch("id = ?1", id, "environment")? {
-            return Ok(Some(beat));
+    let beat = if let Some(id) = &target.session_id {
+        touch("id = ?1", id, "session-id")?
+    } else if let Some(beat) = match &target.env_session_id {
+        Some(id) => touch("id = ?1", id, "environment")?,
+        None => None,
+    } {
+        Some(beat)
+    } else if let Some(pid) = target.pid {
+        touch("pid = ?1", &pid, "pid")?
+    } else {
+        let rest = HeartbeatTarget {
+            ancestors: target.ancestors,
+            cwd: target.cwd.clone(),
+            ..HeartbeatTarget::default()
+        };
+        match locate(conn, &rest)? {
+            Some((id, matched_by)) => touch("id = ?1", &id, matched_by)?,
+            None => None,
         }
-    }
-    if let Some(pid) = target.pid {
-        return touch("pid = ?1", &pid, "pid");
-    }
-    let rest = HeartbeatTarget {
-        ancestors: target.ancestors,
-        cwd: target.cwd.clone(),
-        ..HeartbeatTarget::default()
     };
-    match locate(conn, &rest)? {
-        Some((id, matched_by)) => touch("id = ?1", &id, matched_by),
-        None => Ok(None),
+    let Some(mut beat) = beat else {
+        return Ok(None);
+    };
+    if target.take_notices {
+        // Databases from before merge notices have no such table yet.
+        beat.notices = crate::merge::take_notices(conn, &beat.session_id).unwrap_or_default();
     }
+    Ok(Some(beat))
 }
 
 /// The session `target` points at, described as `status` describes it.

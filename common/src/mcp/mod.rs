@@ -6,6 +6,7 @@
 //! input stops the server; end of input ends it cleanly.
 
 pub mod claim_tools;
+pub mod merge_tools;
 pub mod schema;
 pub mod session_tools;
 pub mod tools;
@@ -30,7 +31,8 @@ pub const INTERNAL_ERROR: i64 = -32603;
 pub fn all_tools(data_dir: std::path::PathBuf) -> tools::Registry {
     let mut registry = tools::Registry::default();
     session_tools::register(&mut registry, data_dir.clone());
-    claim_tools::register(&mut registry, data_dir);
+    claim_tools::register(&mut registry, data_dir.clone());
+    merge_tools::register(&mut registry, data_dir);
     registry
 }
 
