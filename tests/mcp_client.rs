@@ -59,7 +59,10 @@ fn the_python_sdk_sees_the_same_sessions_as_git_pcc_status() {
             "list_file_claims",
             "notify_when_merged",
             "check_merge_status",
-            "get_merge_events"
+            "get_merge_events",
+            "check_conflicts",
+            "predict_conflicts",
+            "rebase_assist"
         ])
     );
     assert_eq!(seen["status"]["isError"], false);

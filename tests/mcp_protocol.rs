@@ -127,14 +127,22 @@ fn tools_are_listed_with_schemas_and_annotations() {
             "list_file_claims",
             "notify_when_merged",
             "check_merge_status",
-            "get_merge_events"
+            "get_merge_events",
+            "check_conflicts",
+            "predict_conflicts",
+            "rebase_assist"
         ]
     );
     for tool in tools.as_array().unwrap() {
         assert_eq!(tool["inputSchema"]["type"], "object");
         assert_eq!(tool["outputSchema"]["type"], "object");
-        let writes = ["claim_file", "release_file", "notify_when_merged"]
-            .contains(&tool["name"].as_str().unwrap());
+        let writes = [
+            "claim_file",
+            "release_file",
+            "notify_when_merged",
+            "rebase_assist",
+        ]
+        .contains(&tool["name"].as_str().unwrap());
         assert_eq!(
             tool["annotations"]["readOnlyHint"], !writes,
             "{}",

@@ -8,7 +8,8 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 use crate::{
-    claims, cleanup, config, docs, doctor, heartbeat, hook, install, merge, migrate, status, Output,
+    claims, cleanup, config, conflicts, docs, doctor, heartbeat, hook, install, merge, migrate,
+    status, Output,
 };
 
 /// Coordinate parallel AI coding-agent sessions in one git repository.
@@ -48,6 +49,8 @@ pub enum FrontCommand {
     Claims(claims::ClaimsArgs),
     /// Merge events and subscriptions
     Merge(merge::MergeArgs),
+    /// Conflicts between sessions, predicted in memory
+    Conflicts(conflicts::ConflictsArgs),
     /// Wire parallel-cc into Claude Code (hooks, MCP server) and the shell
     Install(install::InstallArgs),
     /// Claude Code hook entry points (run by the installed hooks)
@@ -76,6 +79,7 @@ pub fn run(args: FrontArgs) -> anyhow::Result<Output> {
         FrontCommand::Config(sub) => config::run(sub),
         FrontCommand::Claims(sub) => claims::run(sub),
         FrontCommand::Merge(sub) => merge::run(sub),
+        FrontCommand::Conflicts(sub) => conflicts::run(sub),
         FrontCommand::Install(sub) => install::run(sub),
         FrontCommand::Hook(sub) => hook::run(sub),
         FrontCommand::Completions(sub) => docs::print_completions(sub),

@@ -6,6 +6,7 @@
 pub mod claims;
 pub mod cleanup;
 pub mod config;
+pub mod conflicts;
 pub mod docs;
 pub mod doctor;
 pub mod front;

@@ -5,6 +5,7 @@
 pub mod checkout;
 pub mod claims;
 pub mod config;
+pub mod conflicts;
 pub mod db;
 pub mod error;
 pub mod git;
@@ -16,6 +17,7 @@ pub mod merge;
 pub mod migrations;
 pub mod paths;
 pub mod process;
+pub mod rebase;
 pub mod session;
 pub mod time;
 pub mod worktree;

@@ -519,6 +519,19 @@ fn record_kept(conn: &Connection, kept: &KeptWorktree, session: &Session) -> Res
     Ok(())
 }
 
+/// The live sessions of a repository, oldest first.
+pub fn live_sessions(data_dir: &Path, repo_key: &str) -> Result<Vec<Session>> {
+    let Some(db) = Database::open_existing(data_dir)? else {
+        return Ok(Vec::new());
+    };
+    let all = sessions_where(
+        db.conn(),
+        "WHERE repo_path = ?1 ORDER BY created_at, rowid",
+        [repo_key],
+    )?;
+    Ok(all.into_iter().filter(Session::is_alive).collect())
+}
+
 /// Live-or-not sessions registered with `pid`.
 pub fn sessions_of_pid(data_dir: &Path, pid: i64) -> Result<Vec<String>> {
     let Some(db) = Database::open_existing(data_dir)? else {

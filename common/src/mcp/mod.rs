@@ -6,6 +6,7 @@
 //! input stops the server; end of input ends it cleanly.
 
 pub mod claim_tools;
+pub mod conflict_tools;
 pub mod merge_tools;
 pub mod schema;
 pub mod session_tools;
@@ -32,7 +33,8 @@ pub fn all_tools(data_dir: std::path::PathBuf) -> tools::Registry {
     let mut registry = tools::Registry::default();
     session_tools::register(&mut registry, data_dir.clone());
     claim_tools::register(&mut registry, data_dir.clone());
-    merge_tools::register(&mut registry, data_dir);
+    merge_tools::register(&mut registry, data_dir.clone());
+    conflict_tools::register(&mut registry, data_dir);
     registry
 }
 

@@ -1,0 +1,318 @@
+//! Conflict prediction: merging two lines of work in memory, with libgit2's
+//! tree merge, to find the files (and line ranges) where they collide —
+//! without a checkout and without touching any working tree, index or HEAD.
+//!
+//! A side is a commit, or a checkout's current state: its HEAD plus its
+//! uncommitted changes, captured in a fresh in-memory index (the blobs and
+//! trees go into the object database, where `git gc` reclaims them; the
+//! checkout's own index is never written).
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use git2::{Index, IndexEntry, IndexTime, Oid, Patch, Repository, StatusOptions};
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::{paths, UserError};
+
+/// One line of work to merge.
+#[derive(Debug, Clone)]
+pub enum Side {
+    /// A branch or any revision, as committed.
+    Revision(String),
+    /// A checkout's HEAD plus its uncommitted changes.
+    Checkout(std::path::PathBuf),
+}
+
+/// A range of lines in the common base that both sides change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LineRange {
+    pub start: u32,
+    pub end: u32,
+}
+
+/// One file both sides change incompatibly.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FileConflict {
+    pub path: String,
+    /// `content` (both edit lines), `add/add`, `modify/delete`.
+    pub kind: String,
+    pub base_lines: Vec<LineRange>,
+}
+
+/// The result of merging two sides.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConflictCheck {
+    pub ours: String,
+    pub theirs: String,
+    pub base_commit: String,
+    pub has_conflicts: bool,
+    pub conflicts: Vec<FileConflict>,
+}
+
+/// The tree of a side, and the commit it stands on.
+fn side_tree(repo: &Repository, side: &Side) -> Result<(Oid, Oid)> {
+    match side {
+        Side::Revision(spec) => {
+            let commit = repo
+                .revparse_single(spec)
+                .map_err(|_| UserError::new(format!("no branch or revision named {spec}")))?
+                .peel_to_commit()?;
+            Ok((commit.tree_id(), commit.id()))
+        }
+        Side::Checkout(path) => {
+            let checkout = Repository::open(path)
+                .with_context(|| format!("cannot open {}", path.display()))?;
+            let head = checkout.head()?.peel_to_commit()?;
+            Ok((state_tree(&checkout, &head)?, head.id()))
+        }
+    }
+}
+
+/// HEAD's tree with the checkout's uncommitted changes (tracked and
+/// untracked, not ignored) laid over it, in a fresh in-memory index.
+fn state_tree(checkout: &Repository, head: &git2::Commit) -> Result<Oid> {
+    let mut options = StatusOptions::new();
+    options
+        .include_untracked(true)
+        .recurse_untracked_dirs(true)
+        .include_ignored(false)
+        .exclude_submodules(true);
+    let statuses = checkout.statuses(Some(&mut options))?;
+    if statuses.is_empty() {
+        return Ok(head.tree_id());
+    }
+    let workdir = checkout
+        .workdir()
+        .context("the checkout has no working tree")?
+        .to_path_buf();
+    let mut index = Index::new()?;
+    index.read_tree(&head.tree()?)?;
+    for entry in statuses.iter() {
+        let Some(path) = entry.path() else { continue };
+        let file = workdir.join(path);
+        match std::fs::symlink_metadata(&file) {
+            Ok(meta) if meta.is_file() => {
+                let content = std::fs::read(&file)?;
+                let blob = checkout.blob(&content)?;
+                let executable =
+                    std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o111 != 0;
+                let entry = IndexEntry {
+                    ctime: IndexTime::new(0, 0),
+                    mtime: IndexTime::new(0, 0),
+                    dev: 0,
+                    ino: 0,
+                    mode: if executable { 0o100755 } else { 0o100644 },
+                    uid: 0,
+                    gid: 0,
+                    file_size: content.len() as u32,
+                    id: blob,
+                    flags: path.len().min(0xfff) as u16,
+                    flags_extended: 0,
+                    path: path.as_bytes().to_vec(),
+                };
+                index.add(&entry)?;
+            }
+            Ok(_) => {}
+            Err(_) => {
+                let _ = index.remove_path(Path::new(path));
+            }
+        }
+    }
+    Ok(index.write_tree_to(checkout)?)
+}
+
+/// Merges two sides in memory and reports where they conflict.
+pub fn check(repo: &Repository, ours: &Side, theirs: &Side) -> Result<ConflictCheck> {
+    let (our_tree, our_commit) = side_tree(repo, ours)?;
+    let (their_tree, their_commit) = side_tree(repo, theirs)?;
+    let base = repo
+        .merge_base(our_commit, their_commit)
+        .context("the two sides share no history")?;
+    let base_tree = repo.find_commit(base)?.tree()?;
+    let our_tree = repo.find_tree(our_tree)?;
+    let their_tree = repo.find_tree(their_tree)?;
+    let index = repo.merge_trees(&base_tree, &our_tree, &their_tree, None)?;
+    let mut conflicts = Vec::new();
+    if index.has_conflicts() {
+        for conflict in index.conflicts()? {
+            let conflict = conflict?;
+            let any = conflict
+                .our
+                .as_ref()
+                .or(conflict.their.as_ref())
+                .or(conflict.ancestor.as_ref());
+            let Some(any) = any else { continue };
+            let path = String::from_utf8_lossy(&any.path).into_owned();
+            let (kind, base_lines) = match (&conflict.ancestor, &conflict.our, &conflict.their) {
+                (Some(a), Some(o), Some(t)) => {
+                    ("content", overlapping_lines(repo, a.id, o.id, t.id)?)
+                }
+                (None, Some(_), Some(_)) => ("add/add", Vec::new()),
+                _ => ("modify/delete", Vec::new()),
+            };
+            conflicts.push(FileConflict {
+                path,
+                kind: kind.to_owned(),
+                base_lines,
+            });
+        }
+    }
+    conflicts.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(ConflictCheck {
+        ours: describe(ours),
+        theirs: describe(theirs),
+        base_commit: base.to_string(),
+        has_conflicts: !conflicts.is_empty(),
+        conflicts,
+    })
+}
+
+fn describe(side: &Side) -> String {
+    match side {
+        Side::Revision(spec) => spec.clone(),
+        Side::Checkout(path) => path.display().to_string(),
+    }
+}
+
+/// Base line ranges that both sides' changes touch.
+fn overlapping_lines(
+    repo: &Repository,
+    base: Oid,
+    ours: Oid,
+    theirs: Oid,
+) -> Result<Vec<LineRange>> {
+    let base_blob = repo.find_blob(base)?;
+    let hunks = |other: Oid| -> Result<Vec<(u32, u32)>> {
+        let other = repo.find_blob(other)?;
+        let mut options = git2::DiffOptions::new();
+        options.context_lines(0);
+        let patch = Patch::from_blobs(&base_blob, None, &other, None, Some(&mut options))?;
+        let mut ranges = Vec::new();
+        for index in 0..patch.num_hunks() {
+            let (hunk, _) = patch.hunk(index)?;
+            let start = hunk.old_start().max(1);
+            ranges.push((start, start + hunk.old_lines().max(1) - 1));
+        }
+        Ok(ranges)
+    };
+    let (ours, theirs) = (hunks(ours)?, hunks(theirs)?);
+    let mut overlaps = Vec::new();
+    for (a_start, a_end) in &ours {
+        for (b_start, b_end) in &theirs {
+            // Adjacent edits conflict in git too.
+            if a_start <= &(b_end + 1) && b_start <= &(a_end + 1) {
+                overlaps.push(LineRange {
+                    start: *a_start.min(b_start),
+                    end: *a_end.max(b_end),
+                });
+            }
+        }
+    }
+    overlaps.sort_by_key(|r| r.start);
+    overlaps.dedup();
+    Ok(overlaps)
+}
+
+/// One pair in the conflict matrix.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PairConflicts {
+    pub a: String,
+    pub b: String,
+    pub a_path: String,
+    pub b_path: String,
+    pub has_conflicts: bool,
+    pub conflicts: Vec<FileConflict>,
+}
+
+/// Every pair of live sessions, and each against its target branch.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Prediction {
+    pub repo_path: String,
+    pub sessions: usize,
+    pub pairs: Vec<PairConflicts>,
+    pub against_target: Vec<PairConflicts>,
+    pub total_conflicts: usize,
+}
+
+struct LiveSession {
+    id: String,
+    checkout: String,
+    target: Option<String>,
+}
+
+/// Predicts conflicts between all live sessions of a repository.
+pub fn predict(data_dir: &Path, repo_path: &Path) -> Result<Prediction> {
+    let repo_key = paths::to_db_string(repo_path)?;
+    let sessions: Vec<LiveSession> = crate::session::live_sessions(data_dir, &repo_key)?
+        .into_iter()
+        .map(|session| LiveSession {
+            target: (!session.is_main_repo).then(|| {
+                session
+                    .base_branch
+                    .clone()
+                    .unwrap_or_else(|| "main".to_owned())
+            }),
+            id: session.id,
+            checkout: session.worktree_path,
+        })
+        .collect();
+    let mut jobs: Vec<(usize, Option<usize>)> = Vec::new();
+    for i in 0..sessions.len() {
+        for j in i + 1..sessions.len() {
+            jobs.push((i, Some(j)));
+        }
+        if sessions[i].target.is_some() {
+            jobs.push((i, None));
+        }
+    }
+    let results: Vec<Result<(usize, Option<usize>, ConflictCheck)>> = jobs
+        .par_iter()
+        .map_init(
+            || Repository::open(repo_path),
+            |repo, (i, j)| {
+                let repo = repo
+                    .as_ref()
+                    .map_err(|e| anyhow::anyhow!("cannot open repository: {e}"))?;
+                let ours = Side::Checkout(sessions[*i].checkout.clone().into());
+                let theirs = match j {
+                    Some(j) => Side::Checkout(sessions[*j].checkout.clone().into()),
+                    None => Side::Revision(sessions[*i].target.clone().unwrap_or_default()),
+                };
+                Ok((*i, *j, check(repo, &ours, &theirs)?))
+            },
+        )
+        .collect();
+    let mut prediction = Prediction {
+        repo_path: repo_key,
+        sessions: sessions.len(),
+        pairs: Vec::new(),
+        against_target: Vec::new(),
+        total_conflicts: 0,
+    };
+    for result in results {
+        let (i, j, check) = result?;
+        prediction.total_conflicts += check.conflicts.len();
+        let pair = PairConflicts {
+            a: sessions[i].id.clone(),
+            a_path: sessions[i].checkout.clone(),
+            b: j.map(|j| sessions[j].id.clone())
+                .unwrap_or_else(|| sessions[i].target.clone().unwrap_or_default()),
+            b_path: j.map(|j| sessions[j].checkout.clone()).unwrap_or_default(),
+            has_conflicts: check.has_conflicts,
+            conflicts: check.conflicts,
+        };
+        if j.is_some() {
+            prediction.pairs.push(pair);
+        } else {
+            prediction.against_target.push(pair);
+        }
+    }
+    Ok(prediction)
+}
