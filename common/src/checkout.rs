@@ -139,10 +139,20 @@ fn write_item(repo: &Repository, workdir: &Path, item: &Item) -> Result<()> {
             .with_context(|| format!("cannot create symlink {}", item.path))?;
         return Ok(());
     }
-    std::fs::write(&target, blob.content())
-        .with_context(|| format!("cannot write {}", item.path))?;
-    if item.mode == i32::from(FileMode::BlobExecutable) {
-        std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o755))?;
-    }
-    Ok(())
+    let write = || -> std::io::Result<()> {
+        let mut file = std::fs::File::create(&target)?;
+        std::io::Write::write_all(&mut file, blob.content())?;
+        // Dated a moment before the index is written, the entry is not
+        // "racily clean": otherwise every status (ours and git's) would
+        // rehash each file until the index happened to be rewritten.
+        file.set_modified(std::time::SystemTime::now() - RACY_MARGIN)?;
+        if item.mode == i32::from(FileMode::BlobExecutable) {
+            file.set_permissions(std::fs::Permissions::from_mode(0o755))?;
+        }
+        Ok(())
+    };
+    write().with_context(|| format!("cannot write {}", item.path))
 }
+
+/// How far before the index a fresh file's modification time is set.
+const RACY_MARGIN: std::time::Duration = std::time::Duration::from_secs(2);

@@ -7,6 +7,7 @@
 //! trees go into the object database, where `git gc` reclaims them; the
 //! checkout's own index is never written).
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use anyhow::{Context, Result};
@@ -128,48 +129,183 @@ fn state_tree(checkout: &Repository, head: &git2::Commit) -> Result<Oid> {
 
 /// Merges two sides in memory and reports where they conflict.
 pub fn check(repo: &Repository, ours: &Side, theirs: &Side) -> Result<ConflictCheck> {
-    let (our_tree, our_commit) = side_tree(repo, ours)?;
-    let (their_tree, their_commit) = side_tree(repo, theirs)?;
+    let our_state = side_tree(repo, ours)?;
+    let their_state = side_tree(repo, theirs)?;
+    check_states(
+        repo,
+        (describe(ours), our_state),
+        (describe(theirs), their_state),
+    )
+}
+
+/// Merges two captured states (label, (tree, commit)) in memory.
+fn check_states(
+    repo: &Repository,
+    ours: (String, (Oid, Oid)),
+    theirs: (String, (Oid, Oid)),
+) -> Result<ConflictCheck> {
+    let (our_label, (our_tree, our_commit)) = ours;
+    let (their_label, (their_tree, their_commit)) = theirs;
     let base = repo
         .merge_base(our_commit, their_commit)
         .context("the two sides share no history")?;
     let base_tree = repo.find_commit(base)?.tree()?;
     let our_tree = repo.find_tree(our_tree)?;
     let their_tree = repo.find_tree(their_tree)?;
-    let index = repo.merge_trees(&base_tree, &our_tree, &their_tree, None)?;
     let mut conflicts = Vec::new();
-    if index.has_conflicts() {
-        for conflict in index.conflicts()? {
-            let conflict = conflict?;
-            let any = conflict
-                .our
-                .as_ref()
-                .or(conflict.their.as_ref())
-                .or(conflict.ancestor.as_ref());
-            let Some(any) = any else { continue };
-            let path = String::from_utf8_lossy(&any.path).into_owned();
-            let (kind, base_lines) = match (&conflict.ancestor, &conflict.our, &conflict.their) {
-                (Some(a), Some(o), Some(t)) => {
-                    ("content", overlapping_lines(repo, a.id, o.id, t.id)?)
-                }
-                (None, Some(_), Some(_)) => ("add/add", Vec::new()),
-                _ => ("modify/delete", Vec::new()),
-            };
-            conflicts.push(FileConflict {
-                path,
-                kind: kind.to_owned(),
-                base_lines,
-            });
+    // Sides that change no common path cannot conflict; finding that out
+    // walks only the subtrees that differ, much cheaper than a tree merge.
+    let trivial = our_tree.id() == their_tree.id()
+        || our_tree.id() == base_tree.id()
+        || their_tree.id() == base_tree.id()
+        || !paths_overlap(
+            &changed_paths(repo, &base_tree, &our_tree, "")?,
+            &changed_paths(repo, &base_tree, &their_tree, "")?,
+        );
+    if !trivial {
+        let index = repo.merge_trees(&base_tree, &our_tree, &their_tree, None)?;
+        if index.has_conflicts() {
+            for conflict in index.conflicts()? {
+                let conflict = conflict?;
+                let any = conflict
+                    .our
+                    .as_ref()
+                    .or(conflict.their.as_ref())
+                    .or(conflict.ancestor.as_ref());
+                let Some(any) = any else { continue };
+                let path = String::from_utf8_lossy(&any.path).into_owned();
+                let (kind, base_lines) = match (&conflict.ancestor, &conflict.our, &conflict.their)
+                {
+                    (Some(a), Some(o), Some(t)) => {
+                        ("content", overlapping_lines(repo, a.id, o.id, t.id)?)
+                    }
+                    (None, Some(_), Some(_)) => ("add/add", Vec::new()),
+                    _ => ("modify/delete", Vec::new()),
+                };
+                conflicts.push(FileConflict {
+                    path,
+                    kind: kind.to_owned(),
+                    base_lines,
+                });
+            }
         }
     }
     conflicts.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(ConflictCheck {
-        ours: describe(ours),
-        theirs: describe(theirs),
+        ours: our_label,
+        theirs: their_label,
         base_commit: base.to_string(),
         has_conflicts: !conflicts.is_empty(),
         conflicts,
     })
+}
+
+/// The paths (files, and directories that appear or vanish whole) where
+/// `tree` differs from `base`, descending only into subtrees that differ.
+fn changed_paths(
+    repo: &Repository,
+    base: &git2::Tree,
+    tree: &git2::Tree,
+    prefix: &str,
+) -> Result<Vec<String>> {
+    type Entries = std::collections::BTreeMap<Vec<u8>, (Oid, i32)>;
+    let entries = |t: &git2::Tree| -> Entries {
+        t.iter()
+            .map(|e| (e.name_bytes().to_vec(), (e.id(), e.filemode())))
+            .collect()
+    };
+    let (before, after) = (entries(base), entries(tree));
+    let tree_mode = i32::from(git2::FileMode::Tree);
+    let mut changed = Vec::new();
+    for name in before
+        .keys()
+        .chain(after.keys().filter(|k| !before.contains_key(*k)))
+    {
+        let path = format!("{prefix}{}", String::from_utf8_lossy(name));
+        match (before.get(name), after.get(name)) {
+            (Some(b), Some(a)) if b == a => {}
+            (Some((b, bm)), Some((a, am))) if *bm == tree_mode && *am == tree_mode => {
+                let (b, a) = (repo.find_tree(*b)?, repo.find_tree(*a)?);
+                changed.extend(changed_paths(repo, &b, &a, &format!("{path}/"))?);
+            }
+            _ => changed.push(path),
+        }
+    }
+    Ok(changed)
+}
+
+/// A side's label and its (tree, commit).
+type Label = (String, (Oid, Oid));
+
+/// Decides cheaply whether two states may conflict, caching merge bases
+/// and changed-path sets across many pairs.
+struct Screen<'r> {
+    repo: &'r Repository,
+    bases: HashMap<(Oid, Oid), Oid>,
+    changed: HashMap<(Oid, Oid), Vec<String>>,
+}
+
+impl<'r> Screen<'r> {
+    fn new(repo: &'r Repository) -> Screen<'r> {
+        Screen {
+            repo,
+            bases: HashMap::new(),
+            changed: HashMap::new(),
+        }
+    }
+
+    fn changed(&mut self, base_tree: Oid, tree: Oid) -> Result<Vec<String>> {
+        if let Some(found) = self.changed.get(&(base_tree, tree)) {
+            return Ok(found.clone());
+        }
+        let found = changed_paths(
+            self.repo,
+            &self.repo.find_tree(base_tree)?,
+            &self.repo.find_tree(tree)?,
+            "",
+        )?;
+        self.changed.insert((base_tree, tree), found.clone());
+        Ok(found)
+    }
+
+    fn may_conflict(
+        &mut self,
+        (our_tree, our_commit): (Oid, Oid),
+        (their_tree, their_commit): (Oid, Oid),
+    ) -> Result<bool> {
+        let key = if our_commit < their_commit {
+            (our_commit, their_commit)
+        } else {
+            (their_commit, our_commit)
+        };
+        let base = match self.bases.get(&key) {
+            Some(base) => *base,
+            None => {
+                let base = self.repo.merge_base(our_commit, their_commit)?;
+                self.bases.insert(key, base);
+                base
+            }
+        };
+        let base_tree = self.repo.find_commit(base)?.tree_id();
+        if our_tree == their_tree || our_tree == base_tree || their_tree == base_tree {
+            return Ok(false);
+        }
+        let ours = self.changed(base_tree, our_tree)?;
+        let theirs = self.changed(base_tree, their_tree)?;
+        Ok(paths_overlap(&ours, &theirs))
+    }
+}
+
+/// Whether two sets of changed paths touch a common path, or one touches a
+/// directory the other changes inside.
+fn paths_overlap(a: &[String], b: &[String]) -> bool {
+    let within = |outer: &str, inner: &str| {
+        inner.len() > outer.len()
+            && inner.starts_with(outer)
+            && inner.as_bytes()[outer.len()] == b'/'
+    };
+    a.iter()
+        .any(|x| b.iter().any(|y| x == y || within(x, y) || within(y, x)))
 }
 
 fn describe(side: &Side) -> String {
@@ -272,20 +408,67 @@ pub fn predict(data_dir: &Path, repo_path: &Path) -> Result<Prediction> {
             jobs.push((i, None));
         }
     }
+    // Each session's state once (HEAD plus uncommitted changes), in parallel.
+    let states: Vec<Result<(Oid, Oid)>> = sessions
+        .par_iter()
+        .map(|session| {
+            let repo = Repository::open(repo_path)?;
+            side_tree(&repo, &Side::Checkout(session.checkout.clone().into()))
+        })
+        .collect();
+    let states: Vec<(Oid, Oid)> = states.into_iter().collect::<Result<_>>()?;
+    // Each job's two labelled states; target branches are resolved once.
+    let repo = Repository::open(repo_path)?;
+    let mut target_states: HashMap<String, (Oid, Oid)> = HashMap::new();
+    let mut sides: Vec<(Label, Label)> = Vec::new();
+    for (i, j) in &jobs {
+        let ours = (sessions[*i].checkout.clone(), states[*i]);
+        let theirs = match j {
+            Some(j) => (sessions[*j].checkout.clone(), states[*j]),
+            None => {
+                let target = sessions[*i].target.clone().unwrap_or_default();
+                let state = match target_states.get(&target) {
+                    Some(state) => *state,
+                    None => {
+                        let state = side_tree(&repo, &Side::Revision(target.clone()))?;
+                        target_states.insert(target.clone(), state);
+                        state
+                    }
+                };
+                (target, state)
+            }
+        };
+        sides.push((ours, theirs));
+    }
+    // Screen out, cheaply and with shared caches, the pairs that change no
+    // common path; only the rest are merged, in parallel.
+    let mut screen = Screen::new(&repo);
+    let mut needs_merge = Vec::new();
+    for (ours, theirs) in &sides {
+        needs_merge.push(screen.may_conflict(ours.1, theirs.1)?);
+    }
     let results: Vec<Result<(usize, Option<usize>, ConflictCheck)>> = jobs
         .par_iter()
+        .zip(sides.par_iter())
+        .zip(needs_merge.par_iter())
         .map_init(
             || Repository::open(repo_path),
-            |repo, (i, j)| {
+            |repo, (((i, j), (ours, theirs)), needed)| {
                 let repo = repo
                     .as_ref()
                     .map_err(|e| anyhow::anyhow!("cannot open repository: {e}"))?;
-                let ours = Side::Checkout(sessions[*i].checkout.clone().into());
-                let theirs = match j {
-                    Some(j) => Side::Checkout(sessions[*j].checkout.clone().into()),
-                    None => Side::Revision(sessions[*i].target.clone().unwrap_or_default()),
+                let check = if *needed {
+                    check_states(repo, ours.clone(), theirs.clone())?
+                } else {
+                    ConflictCheck {
+                        ours: ours.0.clone(),
+                        theirs: theirs.0.clone(),
+                        base_commit: String::new(),
+                        has_conflicts: false,
+                        conflicts: Vec::new(),
+                    }
                 };
-                Ok((*i, *j, check(repo, &ours, &theirs)?))
+                Ok((*i, *j, check))
             },
         )
         .collect();

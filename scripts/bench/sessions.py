@@ -13,6 +13,9 @@ ratio ours/floor against its target:
                                                     + `git branch -D`, repo of 2,000 files <= 1.0
   status     `git-pcc status --json`, 1,000 sessions
                                                  vs `sqlite3 -json DB "SELECT * FROM sessions"` <= 2.0
+  predict    `git pcc conflicts --predict`, 20 live sessions with a commit each, 5,000 files
+                                                 vs `git merge-tree --write-tree` per pair (190 + 19
+                                                    against main) in one shell loop        <= 0.5
   mcp        pcc-mcp from process start to the tools/list response
                                                  vs `pcc-mcp --version`                 <= 5.0
              (also reports the server's resident memory while serving; target < 10 MiB)
@@ -172,6 +175,30 @@ def bench_status(world, runs):
     return alternate(lambda: timed([ours], env=world.env), lambda: timed([floor], env=world.env), runs)
 
 
+def bench_predict(world, runs):
+    repo = world.repo("pr", 5000)
+    world.register(repo, world.live_pid())
+    branches = []
+    for i in range(19):
+        session = world.register(repo, world.live_pid())
+        worktree = session["worktreePath"]
+        path = os.path.join(worktree, f"dir{i:03d}", f"file{i:05d}.txt")
+        with open(path, "a") as f:
+            f.write(f"change by session {i}\n")
+        subprocess.run(["git", "-C", worktree, "commit", "-q", "-am", f"session {i}"], check=True, env=world.env)
+        branches.append(session["branch"])
+    refs = ["main"] + branches
+    pairs = [(refs[i], refs[j]) for i in range(len(refs)) for j in range(i + 1, len(refs))]
+    pairs += [(b, "main") for b in branches]
+    script = "\n".join(f"git merge-tree --write-tree {a} {b} >/dev/null" for a, b in pairs)
+    floor = ["sh", "-c", f"cd '{repo}' && {{ {script}\n}}"]
+    ours = [world.exe("git-pcc"), "conflicts", "--predict", "--json", "--repo", repo]
+    out = subprocess.run(ours, env=world.env, capture_output=True, check=True)
+    prediction = json.loads(out.stdout)
+    assert len(prediction["pairs"]) == 190 and len(prediction["againstTarget"]) == 19, prediction.keys()
+    return alternate(lambda: timed([ours], env=world.env), lambda: timed([floor], env=world.env), runs, warmup=1)
+
+
 def bench_mcp(world, runs):
     requests = "\n".join(json.dumps(m) for m in [
         {"jsonrpc": "2.0", "id": 1, "method": "initialize",
@@ -207,6 +234,7 @@ BENCHMARKS = [
     ("hook", "PostToolUse hook (sh -c, JSON stdin) vs sqlite3 UPDATE", bench_hook, 1.5, 1.0),
     ("worktree", "register+release vs git worktree add+remove+branch -D (2,000 files)", bench_worktree, 1.0, 0.25),
     ("status", "status --json, 1,000 sessions vs sqlite3 -json SELECT", bench_status, 2.0, 1.0),
+    ("predict", "conflicts --predict, 20 sessions, 5,000 files vs git merge-tree per pair", bench_predict, 0.5, 0.1),
     ("mcp", "pcc-mcp start to tools/list vs pcc-mcp --version", bench_mcp, 5.0, 1.0),
 ]
 
