@@ -223,3 +223,48 @@ fn a_conflicting_rebase_changes_nothing_and_a_clean_one_moves_the_branch() {
         .contains("line three, worktree"));
     assert!(!rebase_in_progress(&w, worktree));
 }
+
+#[test]
+fn every_kind_of_uncommitted_change_is_seen() {
+    let w = world(3);
+    // Shared by every worktree of the repository.
+    std::fs::write(w.repo.join(".git/info/exclude"), "*.log\n").unwrap();
+    let (a, b) = (&w.checkouts[1], &w.checkouts[2]);
+    // Untracked files on both sides, at the top and in a new directory.
+    std::fs::write(a.join("new.txt"), "from a\n").unwrap();
+    std::fs::write(b.join("new.txt"), "from b\n").unwrap();
+    std::fs::create_dir_all(a.join("docs/deep")).unwrap();
+    std::fs::create_dir_all(b.join("docs/deep")).unwrap();
+    std::fs::write(a.join("docs/deep/guide.md"), "a's guide\n").unwrap();
+    std::fs::write(b.join("docs/deep/guide.md"), "b's guide\n").unwrap();
+    // Ignored files never count.
+    std::fs::write(a.join("build.log"), "a\n").unwrap();
+    std::fs::write(b.join("build.log"), "b\n").unwrap();
+    // A staged change against an unstaged one on the same line.
+    edit_line(a, 7, "line seven, staged by a");
+    w.env.git(a, &["add", "src/list.txt"]);
+    edit_line(b, 7, "line seven, b");
+    // A deletion against a modification.
+    std::fs::remove_file(a.join("src/other.txt")).unwrap();
+    std::fs::write(b.join("src/other.txt"), "other, changed by b\n").unwrap();
+    let before = (state(&w.env, a), state(&w.env, b));
+
+    let prediction = predict(&w);
+    let clash = pair(&prediction, &w.ids[1], &w.ids[2]);
+    let found: Vec<(&str, &str)> = clash["conflicts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["path"].as_str().unwrap(), c["kind"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            ("docs/deep/guide.md", "add/add"),
+            ("new.txt", "add/add"),
+            ("src/list.txt", "content"),
+            ("src/other.txt", "modify/delete")
+        ]
+    );
+    assert_eq!((state(&w.env, a), state(&w.env, b)), before);
+}

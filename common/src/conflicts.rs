@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use git2::{Index, IndexEntry, IndexTime, Oid, Patch, Repository, StatusOptions};
+use git2::{Index, IndexEntry, IndexTime, Oid, Patch, Repository};
 use rayon::prelude::*;
 use serde::Serialize;
 
@@ -74,28 +74,28 @@ fn side_tree(repo: &Repository, side: &Side) -> Result<(Oid, Oid)> {
     }
 }
 
-/// HEAD's tree with the checkout's uncommitted changes (tracked and
-/// untracked, not ignored) laid over it, in a fresh in-memory index.
+/// The checkout's state as a tree: its index (HEAD plus staged changes)
+/// with the working tree's changes (modified, deleted and untracked files
+/// that are not ignored) laid over it, in a fresh in-memory index.
 fn state_tree(checkout: &Repository, head: &git2::Commit) -> Result<Oid> {
-    let mut options = StatusOptions::new();
-    options
-        .include_untracked(true)
-        .recurse_untracked_dirs(true)
-        .include_ignored(false)
-        .exclude_submodules(true);
-    let statuses = checkout.statuses(Some(&mut options))?;
-    if statuses.is_empty() {
-        return Ok(head.tree_id());
-    }
     let workdir = checkout
         .workdir()
         .context("the checkout has no working tree")?
         .to_path_buf();
+    let mut current = checkout.index()?;
+    let changed = worktree::changed_paths(checkout, &current, &workdir)?;
+    let index_tree = current.write_tree_to(checkout)?;
+    if changed.is_empty() {
+        return Ok(if index_tree == head.tree_id() {
+            head.tree_id()
+        } else {
+            index_tree
+        });
+    }
     let mut index = Index::new()?;
-    index.read_tree(&head.tree()?)?;
-    for entry in statuses.iter() {
-        let Some(path) = entry.path() else { continue };
-        let file = workdir.join(path);
+    index.read_tree(&checkout.find_tree(index_tree)?)?;
+    for path in changed {
+        let file = workdir.join(&path);
         match std::fs::symlink_metadata(&file) {
             Ok(meta) if meta.is_file() => {
                 let content = std::fs::read(&file)?;
@@ -120,11 +120,179 @@ fn state_tree(checkout: &Repository, head: &git2::Commit) -> Result<Oid> {
             }
             Ok(_) => {}
             Err(_) => {
-                let _ = index.remove_path(Path::new(path));
+                let _ = index.remove_path(Path::new(&path));
             }
         }
     }
     Ok(index.write_tree_to(checkout)?)
+}
+
+/// Finding a checkout's uncommitted changes quickly: `stat` every tracked
+/// file relative to its directory (one path lookup instead of the whole
+/// path), compare with the index, hash only what looks changed, and list
+/// untracked files that are not ignored.
+mod worktree {
+    use std::collections::{BTreeMap, HashSet};
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    use std::path::Path;
+
+    use anyhow::Result;
+    use git2::{Index, ObjectType, Oid, Repository};
+
+    struct Tracked {
+        name: Vec<u8>,
+        size: u32,
+        mtime: (i32, u32),
+        ino: u32,
+        id: Oid,
+    }
+
+    /// Repository-relative paths of files that differ from the index.
+    pub fn changed_paths(repo: &Repository, index: &Index, workdir: &Path) -> Result<Vec<String>> {
+        let mut dirs: BTreeMap<Vec<u8>, Vec<Tracked>> = BTreeMap::new();
+        let mut tracked_dirs: HashSet<Vec<u8>> = HashSet::new();
+        for entry in index.iter() {
+            if entry.mode == 0o160000 {
+                continue;
+            }
+            let path = entry.path.clone();
+            let (dir, name) = match path.iter().rposition(|b| *b == b'/') {
+                Some(at) => (path[..at].to_vec(), path[at + 1..].to_vec()),
+                None => (Vec::new(), path.clone()),
+            };
+            let mut parent = dir.clone();
+            loop {
+                tracked_dirs.insert(parent.clone());
+                match parent.iter().rposition(|b| *b == b'/') {
+                    Some(at) => parent.truncate(at),
+                    None if !parent.is_empty() => parent.clear(),
+                    None => break,
+                }
+            }
+            dirs.entry(dir).or_default().push(Tracked {
+                name,
+                size: entry.file_size,
+                mtime: (entry.mtime.seconds(), entry.mtime.nanoseconds()),
+                ino: entry.ino,
+                id: entry.id,
+            });
+        }
+        let index_mtime = index
+            .path()
+            .and_then(|p| std::fs::metadata(p).ok())
+            .map(|m| std::os::unix::fs::MetadataExt::mtime(&m))
+            .unwrap_or(i64::MAX);
+        let mut changed = Vec::new();
+        let join = |dir: &[u8], name: &[u8]| -> Vec<u8> {
+            if dir.is_empty() {
+                name.to_vec()
+            } else {
+                [dir, b"/", name].concat()
+            }
+        };
+        for dir in &tracked_dirs {
+            let full = workdir.join(std::ffi::OsStr::from_bytes(dir));
+            let files = dirs.get(dir).map(Vec::as_slice).unwrap_or(&[]);
+            let known: HashSet<&[u8]> = files.iter().map(|t| t.name.as_slice()).collect();
+            let Ok(c_dir) = CString::new(full.as_os_str().as_bytes()) else {
+                continue;
+            };
+            // SAFETY: a plain open of a directory path; the fd is closed below.
+            let fd = unsafe {
+                libc::open(
+                    c_dir.as_ptr(),
+                    libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+                )
+            };
+            for file in files {
+                let relative = join(dir, &file.name);
+                let stat = if fd < 0 {
+                    None
+                } else {
+                    stat_at(fd, &file.name)
+                };
+                let same = stat.is_some_and(|st| {
+                    st.st_size as u32 == file.size
+                        && st.st_mtime as i32 == file.mtime.0
+                        && st.st_mtime_nsec as u32 == file.mtime.1
+                        && st.st_ino as u32 == file.ino
+                        && (st.st_mtime) < index_mtime
+                });
+                if !same {
+                    let path = workdir.join(std::ffi::OsStr::from_bytes(&relative));
+                    let unchanged = stat.is_some()
+                        && Oid::hash_file(ObjectType::Blob, &path).is_ok_and(|id| id == file.id);
+                    if !unchanged {
+                        changed.push(String::from_utf8_lossy(&relative).into_owned());
+                    }
+                }
+            }
+            if fd >= 0 {
+                // SAFETY: fd came from open above.
+                unsafe { libc::close(fd) };
+            }
+            // Untracked entries of this directory.
+            let Ok(entries) = std::fs::read_dir(&full) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let name = entry.file_name().as_bytes().to_vec();
+                if (dir.is_empty() && name == b".git") || known.contains(name.as_slice()) {
+                    continue;
+                }
+                let relative = join(dir, &name);
+                if tracked_dirs.contains(&relative) {
+                    continue;
+                }
+                untracked(repo, workdir, &relative, &mut changed);
+            }
+        }
+        changed.sort();
+        changed.dedup();
+        Ok(changed)
+    }
+
+    /// Adds an untracked path (a file, or every file of a directory) unless
+    /// it is ignored.
+    fn untracked(repo: &Repository, workdir: &Path, relative: &[u8], changed: &mut Vec<String>) {
+        let text = String::from_utf8_lossy(relative).into_owned();
+        let full = workdir.join(&text);
+        let Ok(meta) = std::fs::symlink_metadata(&full) else {
+            return;
+        };
+        let probe = if meta.is_dir() {
+            format!("{text}/")
+        } else {
+            text.clone()
+        };
+        if repo.is_path_ignored(&probe).unwrap_or(false) {
+            return;
+        }
+        if meta.is_dir() {
+            if full.join(".git").exists() {
+                return;
+            }
+            let Ok(entries) = std::fs::read_dir(&full) else {
+                return;
+            };
+            for entry in entries.flatten() {
+                let child = [relative, b"/", entry.file_name().as_bytes()].concat();
+                untracked(repo, workdir, &child, changed);
+            }
+        } else {
+            changed.push(text);
+        }
+    }
+
+    fn stat_at(dir_fd: libc::c_int, name: &[u8]) -> Option<libc::stat> {
+        let name = CString::new(name).ok()?;
+        // SAFETY: stat is plain data; fstatat fills it or fails.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        let result =
+            unsafe { libc::fstatat(dir_fd, name.as_ptr(), &mut st, libc::AT_SYMLINK_NOFOLLOW) };
+        (result == 0).then_some(st)
+    }
 }
 
 /// Merges two sides in memory and reports where they conflict.
