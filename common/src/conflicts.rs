@@ -178,11 +178,16 @@ mod worktree {
                 id: entry.id,
             });
         }
+        // Entries not older than the index file are "racily clean": their
+        // stat data cannot prove them unchanged (nanoseconds compared).
         let index_mtime = index
             .path()
             .and_then(|p| std::fs::metadata(p).ok())
-            .map(|m| std::os::unix::fs::MetadataExt::mtime(&m))
-            .unwrap_or(i64::MAX);
+            .map(|m| {
+                use std::os::unix::fs::MetadataExt;
+                (m.mtime(), m.mtime_nsec())
+            })
+            .unwrap_or((i64::MAX, 0));
         let mut changed = Vec::new();
         let join = |dir: &[u8], name: &[u8]| -> Vec<u8> {
             if dir.is_empty() {
@@ -217,7 +222,7 @@ mod worktree {
                         && st.st_mtime as i32 == file.mtime.0
                         && st.st_mtime_nsec as u32 == file.mtime.1
                         && st.st_ino as u32 == file.ino
-                        && (st.st_mtime) < index_mtime
+                        && (st.st_mtime, st.st_mtime_nsec) < index_mtime
                 });
                 if !same {
                     let path = workdir.join(std::ffi::OsStr::from_bytes(&relative));
