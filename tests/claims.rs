@@ -3,51 +3,15 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 
 use serde_json::{json, Value};
 use support::{LiveProcess, TestEnv};
 
-/// Starts pcc-mcp as the agent of `session_id` and sends one tool call.
-fn start_call(env: &TestEnv, session_id: &str, tool: &str, arguments: Value) -> Child {
-    let mut child = env
-        .pcc("pcc-mcp")
-        .current_dir(env.path())
-        .env("PARALLEL_CC_SESSION_ID", session_id)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    for message in [
-        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize",
-               "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}),
-        json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
-        json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": tool, "arguments": arguments}}),
-    ] {
-        writeln!(stdin, "{message}").unwrap();
-    }
-    child
-}
-
-/// The tool result of a call started with [`start_call`].
-fn finish_call(mut child: Child) -> Value {
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    stdout.read_line(&mut line).unwrap();
-    line.clear();
-    stdout.read_line(&mut line).unwrap();
-    let _ = child.kill();
-    let _ = child.wait();
-    let response: Value = serde_json::from_str(&line).unwrap();
-    response["result"].clone()
-}
-
 fn call(env: &TestEnv, session_id: &str, tool: &str, arguments: Value) -> Value {
-    finish_call(start_call(env, session_id, tool, arguments))
+    support::mcp_call(env, session_id, tool, arguments)
 }
 
 fn error_text(result: &Value) -> String {
@@ -336,15 +300,20 @@ fn twenty_concurrent_exclusive_claims_grant_exactly_one() {
     let w = world(20);
     let calls: Vec<Child> = (0..20)
         .map(|i| {
-            start_call(
+            support::start_mcp_calls(
                 &w.env,
-                w.id(i),
-                "claim_file",
-                json!({"filePath": "src/lib.rs", "mode": "EXCLUSIVE"}),
+                Some(w.id(i)),
+                &[(
+                    "claim_file",
+                    json!({"filePath": "src/lib.rs", "mode": "EXCLUSIVE"}),
+                )],
             )
         })
         .collect();
-    let results: Vec<Value> = calls.into_iter().map(finish_call).collect();
+    let results: Vec<Value> = calls
+        .into_iter()
+        .map(|c| support::finish_mcp_calls(c).remove(0))
+        .collect();
     let grants = results.iter().filter(|r| r["isError"] == false).count();
     let refusals = results
         .iter()

@@ -3,9 +3,7 @@
 
 mod support;
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 
 use serde_json::{json, Value};
 use support::{snapshot, LiveProcess, TestEnv};
@@ -145,32 +143,9 @@ fn different_files_do_not_conflict() {
 }
 
 fn rebase_assist(w: &World, session: usize, arguments: Value) -> Value {
-    let mut child = w
-        .env
-        .pcc("pcc-mcp")
-        .env("PARALLEL_CC_SESSION_ID", &w.ids[session])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    for message in [
-        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}),
-        json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "rebase_assist", "arguments": arguments}}),
-    ] {
-        writeln!(stdin, "{message}").unwrap();
-    }
-    drop(stdin);
-    let output = child.wait_with_output().unwrap();
-    let last = String::from_utf8(output.stdout)
-        .unwrap()
-        .lines()
-        .last()
-        .unwrap()
-        .to_owned();
-    let response: Value = serde_json::from_str(&last).unwrap();
-    assert_eq!(response["result"]["isError"], false, "{response}");
-    response["result"]["structuredContent"].clone()
+    let result = support::mcp_call(&w.env, &w.ids[session], "rebase_assist", arguments);
+    assert_eq!(result["isError"], false, "{result}");
+    result["structuredContent"].clone()
 }
 
 fn rebase_in_progress(w: &World, worktree: &Path) -> bool {

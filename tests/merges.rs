@@ -199,34 +199,19 @@ fn subscribers_hear_of_the_merge_and_unmerged_work_stays_quiet() {
     let w = world();
     w.commit_in(&w.worktree, "feature.txt", "one\n", "feature one");
     // The main session subscribes through MCP.
-    let mut child = w
-        .env
-        .pcc("pcc-mcp")
-        .env("PARALLEL_CC_SESSION_ID", &w.main_id)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    for message in [
-        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}),
-        json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "notify_when_merged", "arguments": {"branch": w.branch}}}),
-        json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {"name": "check_merge_status", "arguments": {"branch": w.branch}}}),
-    ] {
-        writeln!(stdin, "{message}").unwrap();
-    }
-    drop(stdin);
-    let output = child.wait_with_output().unwrap();
-    let lines: Vec<Value> = String::from_utf8(output.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let results = support::finish_mcp_calls(support::start_mcp_calls(
+        &w.env,
+        Some(&w.main_id),
+        &[
+            ("notify_when_merged", json!({"branch": w.branch})),
+            ("check_merge_status", json!({"branch": w.branch})),
+        ],
+    ));
     assert_eq!(
-        lines[1]["result"]["structuredContent"]["subscription"]["branchName"],
+        results[0]["structuredContent"]["subscription"]["branchName"],
         w.branch.as_str()
     );
-    assert_eq!(lines[2]["result"]["structuredContent"]["isMerged"], false);
+    assert_eq!(results[1]["structuredContent"]["isMerged"], false);
     assert_eq!(w.poll()["newEvents"], json!([]));
     assert_eq!(w.hook_output(&w.main_id), "");
 

@@ -254,3 +254,58 @@ pub fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
     files.sort();
     files
 }
+
+/// Starts `pcc-mcp` as the agent of `session_id` and sends, after the
+/// handshake, one `tools/call` per `(tool, arguments)`; finish it with
+/// [`finish_mcp_calls`]. Several may run at once.
+pub fn start_mcp_calls(env: &TestEnv, session_id: Option<&str>, calls: &[(&str, Value)]) -> Child {
+    use std::io::Write;
+    let mut command = env.pcc("pcc-mcp");
+    command
+        .current_dir(env.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    if let Some(id) = session_id {
+        command.env("PARALLEL_CC_SESSION_ID", id);
+    }
+    let mut child = command.spawn().expect("start pcc-mcp");
+    let mut stdin = child.stdin.take().unwrap();
+    let mut messages = vec![
+        serde_json::json!({"jsonrpc": "2.0", "id": 0, "method": "initialize",
+        "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "test", "version": "1"}}}),
+    ];
+    for (index, (tool, arguments)) in calls.iter().enumerate() {
+        messages.push(
+            serde_json::json!({"jsonrpc": "2.0", "id": index + 1, "method": "tools/call",
+            "params": {"name": tool, "arguments": arguments}}),
+        );
+    }
+    for message in messages {
+        writeln!(stdin, "{message}").unwrap();
+    }
+    child
+}
+
+/// The `result` of each call sent by [`start_mcp_calls`] (null where the
+/// server answered with a JSON-RPC error).
+pub fn finish_mcp_calls(child: Child) -> Vec<Value> {
+    let output = child
+        .wait_with_output()
+        .expect("pcc-mcp ends when its input does");
+    let responses: Vec<Value> = String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    responses
+        .into_iter()
+        .skip(1)
+        .map(|r| r["result"].clone())
+        .collect()
+}
+
+/// One tool call as the agent of `session_id`: its `result`.
+pub fn mcp_call(env: &TestEnv, session_id: &str, tool: &str, arguments: Value) -> Value {
+    finish_mcp_calls(start_mcp_calls(env, Some(session_id), &[(tool, arguments)])).remove(0)
+}
