@@ -20,11 +20,11 @@ bin_dir="$prefix/bin"
 if [ -x "$bin_dir/git-pcc" ]; then
   "$bin_dir/git-pcc" install --uninstall
 fi
-for binary in git-pcc git-pcc-register git-pcc-release claude-parallel; do
+for binary in git-pcc git-pcc-register git-pcc-release git-pcc-watch pcc-mcp claude-parallel; do
   rm -f "$bin_dir/$binary" \
     "$prefix/share/bash-completion/completions/$binary" \
     "$prefix/share/zsh/site-functions/_$binary" \
     "$prefix/share/fish/vendor_completions.d/$binary.fish"
 done
-rm -f "$prefix"/share/man/man1/git-pcc.1 "$prefix"/share/man/man1/git-pcc-*.1
+rm -f "$prefix"/share/man/man1/git-pcc.1 "$prefix"/share/man/man1/git-pcc-*.1 "$prefix"/share/man/man1/pcc-mcp.1
 echo "removed parallel-cc from $prefix (data in ${PARALLEL_CC_DATA_DIR:-$HOME/.parallel-cc} kept)"

@@ -66,7 +66,7 @@ pub struct CompletionArgs {
     /// The shell to complete for
     #[arg(value_enum)]
     pub shell: clap_complete::Shell,
-    /// The executable to complete (git-pcc, git-pcc-register, git-pcc-release)
+    /// The executable to complete (git-pcc, git-pcc-register, git-pcc-release, git-pcc-watch, pcc-mcp)
     #[arg(long, default_value = "git-pcc")]
     pub command: String,
 }
