@@ -5,44 +5,19 @@
 mod support;
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
 use serde_json::{json, Value};
-use support::{LiveProcess, TestEnv};
+use support::{LiveProcess, Sessions, TestEnv};
 
 const OLD: &str = "2000-01-01 00:00:00";
 
-/// A repository with a main session and a worktree session.
-struct Sessions {
-    env: TestEnv,
-    repo: PathBuf,
-    main: LiveProcess,
-    main_id: String,
-    agent: LiveProcess,
-    agent_id: String,
-    worktree: PathBuf,
-}
-
 fn main_and_worktree() -> Sessions {
-    let env = TestEnv::new();
-    let repo = env.repo_with(
+    support::main_and_worktree(
         "api",
         &[("README.md", "api\n"), ("src/server.rs", "fn serve() {}\n")],
-    );
-    let main = LiveProcess::spawn();
-    let agent = LiveProcess::spawn();
-    let first = env.register(&repo, main.pid());
-    let second = env.register(&repo, agent.pid());
-    Sessions {
-        main_id: first["sessionId"].as_str().unwrap().to_owned(),
-        agent_id: second["sessionId"].as_str().unwrap().to_owned(),
-        worktree: PathBuf::from(second["worktreePath"].as_str().unwrap()),
-        env,
-        repo,
-        main,
-        agent,
-    }
+    )
 }
 
 fn age_all(env: &TestEnv) {

@@ -8,50 +8,16 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::types::Value as SqlValue;
 use serde_json::{json, Value};
-use support::{list_dir, snapshot, LiveProcess, TestEnv};
-
-/// A repository with a main session and one worktree session.
-struct Sessions {
-    env: TestEnv,
-    repo: PathBuf,
-    main: LiveProcess,
-    main_id: String,
-    agent: LiveProcess,
-    agent_id: String,
-    worktree: PathBuf,
-    name: String,
-    branch: String,
-}
+use support::{list_dir, snapshot, LiveProcess, Sessions, TestEnv};
 
 fn main_and_worktree() -> Sessions {
-    let env = TestEnv::new();
-    let repo = env.repo_with(
+    support::main_and_worktree(
         "shop",
         &[
             ("README.md", "shop\n"),
             ("src/cart.rs", "pub struct Cart;\n"),
         ],
-    );
-    let main = LiveProcess::spawn();
-    let agent = LiveProcess::spawn();
-    let first = env.register(&repo, main.pid());
-    assert_eq!(first["isMainRepo"], true);
-    let second = env.register(&repo, agent.pid());
-    assert_eq!(second["isMainRepo"], false);
-    let worktree = PathBuf::from(second["worktreePath"].as_str().unwrap());
-    let name = second["worktreeName"].as_str().unwrap().to_owned();
-    assert_eq!(worktree, env.path().join("shop-worktrees").join(&name));
-    Sessions {
-        main_id: first["sessionId"].as_str().unwrap().to_owned(),
-        agent_id: second["sessionId"].as_str().unwrap().to_owned(),
-        branch: second["branch"].as_str().unwrap().to_owned(),
-        env,
-        repo,
-        main,
-        agent,
-        worktree,
-        name,
-    }
+    )
 }
 
 impl Sessions {

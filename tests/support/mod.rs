@@ -309,3 +309,48 @@ pub fn finish_mcp_calls(child: Child) -> Vec<Value> {
 pub fn mcp_call(env: &TestEnv, session_id: &str, tool: &str, arguments: Value) -> Value {
     finish_mcp_calls(start_mcp_calls(env, Some(session_id), &[(tool, arguments)])).remove(0)
 }
+
+/// A repository with a main-checkout session and one worktree session.
+pub struct Sessions {
+    pub env: TestEnv,
+    pub repo: PathBuf,
+    pub main: LiveProcess,
+    pub main_id: String,
+    pub agent: LiveProcess,
+    pub agent_id: String,
+    pub worktree: PathBuf,
+    pub name: String,
+    pub branch: String,
+}
+
+/// Builds repository `repo_name` with `files` and registers two live
+/// processes: the first in the main checkout, the second in a worktree.
+pub fn main_and_worktree(repo_name: &str, files: &[(&str, &str)]) -> Sessions {
+    let env = TestEnv::new();
+    let repo = env.repo_with(repo_name, files);
+    let main = LiveProcess::spawn();
+    let agent = LiveProcess::spawn();
+    let first = env.register(&repo, main.pid());
+    assert_eq!(first["isMainRepo"], true);
+    let second = env.register(&repo, agent.pid());
+    assert_eq!(second["isMainRepo"], false);
+    let worktree = PathBuf::from(second["worktreePath"].as_str().unwrap());
+    let name = second["worktreeName"].as_str().unwrap().to_owned();
+    assert_eq!(
+        worktree,
+        env.path()
+            .join(format!("{repo_name}-worktrees"))
+            .join(&name)
+    );
+    Sessions {
+        main_id: first["sessionId"].as_str().unwrap().to_owned(),
+        agent_id: second["sessionId"].as_str().unwrap().to_owned(),
+        branch: second["branch"].as_str().unwrap().to_owned(),
+        env,
+        repo,
+        main,
+        agent,
+        worktree,
+        name,
+    }
+}
