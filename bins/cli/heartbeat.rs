@@ -2,7 +2,6 @@
 //! every tool call (`--hook`), so it does one SQLite write and nothing else,
 //! and as a hook it is silent and succeeds whatever happens.
 
-use std::io::Read;
 use std::path::PathBuf;
 
 use clap::Args;
@@ -42,9 +41,6 @@ pub struct HeartbeatArgs {
     pub hook: bool,
 }
 
-/// The most of a hook payload we read; payloads are a few hundred bytes.
-const HOOK_INPUT_LIMIT: u64 = 1 << 20;
-
 pub fn run(args: HeartbeatArgs) -> anyhow::Result<Output> {
     if args.hook {
         let _ = run_hook(&args);
@@ -76,12 +72,7 @@ pub fn run(args: HeartbeatArgs) -> anyhow::Result<Output> {
 }
 
 fn run_hook(args: &HeartbeatArgs) -> anyhow::Result<()> {
-    let mut input = String::new();
-    std::io::stdin()
-        .take(HOOK_INPUT_LIMIT)
-        .read_to_string(&mut input)?;
-    let payload: serde_json::Value =
-        serde_json::from_str(&input).unwrap_or(serde_json::Value::Null);
+    let payload = crate::hook::read_payload();
     let cwd = payload
         .get("cwd")
         .and_then(|v| v.as_str())

@@ -32,13 +32,18 @@ pub enum HookEvent {
 /// The most of a hook payload we read; payloads are a few hundred bytes.
 const HOOK_INPUT_LIMIT: u64 = 1 << 20;
 
-pub fn run(args: HookArgs) -> anyhow::Result<Output> {
+/// Reads a Claude Code hook payload from stdin: `Null` when it is missing
+/// or not JSON (hooks never fail the agent over their input).
+pub fn read_payload() -> serde_json::Value {
     let mut input = String::new();
     let _ = std::io::stdin()
         .take(HOOK_INPUT_LIMIT)
         .read_to_string(&mut input);
-    let payload: serde_json::Value =
-        serde_json::from_str(&input).unwrap_or(serde_json::Value::Null);
+    serde_json::from_str(&input).unwrap_or(serde_json::Value::Null)
+}
+
+pub fn run(args: HookArgs) -> anyhow::Result<Output> {
+    let payload = read_payload();
     let outcome = match crate::data_dir() {
         Ok(data_dir) => match args.event {
             HookEvent::SessionStart => hooks::session_start(&data_dir, &payload),

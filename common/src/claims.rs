@@ -339,10 +339,9 @@ pub struct ClaimFilter {
 
 /// Lists claims, retiring stale ones first.
 pub fn list(data_dir: &Path, filter: &ClaimFilter) -> Result<Vec<Claim>> {
-    let Some(mut db) = Database::open_existing(data_dir)? else {
+    let Some(mut db) = Database::open_existing_current(data_dir)? else {
         return Ok(Vec::new());
     };
-    crate::migrations::ensure_current(db.conn(), &paths::database_path(data_dir))?;
     let repos: Vec<String> = match &filter.repo_path {
         Some(repo) => vec![repo.clone()],
         None => {

@@ -60,6 +60,16 @@ impl Database {
         Ok(Some(Database { conn, path }))
     }
 
+    /// [`Database::open_existing`], brought to the current schema: for
+    /// commands that read what newer versions write.
+    pub fn open_existing_current(data_dir: &Path) -> Result<Option<Database>> {
+        let Some(db) = Database::open_existing(data_dir)? else {
+            return Ok(None);
+        };
+        migrations::ensure_current(&db.conn, &db.path)?;
+        Ok(Some(db))
+    }
+
     /// Opens the database for a migration command: like [`Database::open`]
     /// but leaves the schema as it is.
     pub fn open_unmigrated(data_dir: &Path) -> Result<Database> {

@@ -90,10 +90,9 @@ pub struct PollReport {
 
 /// Polls every repository with live sessions or active subscriptions once.
 pub fn poll(data_dir: &Path) -> Result<PollReport> {
-    let Some(db) = Database::open_existing(data_dir)? else {
+    let Some(db) = Database::open_existing_current(data_dir)? else {
         return Ok(PollReport::default());
     };
-    crate::migrations::ensure_current(db.conn(), &paths::database_path(data_dir))?;
     let plan = watch_plan(db.conn())?;
     drop(db);
     let checked: usize = plan.iter().map(|(_, w)| w.len()).sum();
@@ -348,10 +347,9 @@ pub fn events(
     branch: Option<&str>,
     limit: i64,
 ) -> Result<Vec<MergeEvent>> {
-    let Some(db) = Database::open_existing(data_dir)? else {
+    let Some(db) = Database::open_existing_current(data_dir)? else {
         return Ok(Vec::new());
     };
-    crate::migrations::ensure_current(db.conn(), &paths::database_path(data_dir))?;
     let mut stmt = db.conn().prepare(&format!(
         "SELECT {EVENT_COLUMNS} FROM merge_events WHERE (?1 IS NULL OR repo_path = ?1)
            AND (?2 IS NULL OR branch_name = ?2) ORDER BY detected_at DESC, rowid DESC LIMIT ?3"
@@ -362,27 +360,31 @@ pub fn events(
 
 /// Subscriptions, newest first.
 pub fn subscriptions(data_dir: &Path, repo: Option<&str>, limit: i64) -> Result<Vec<Subscription>> {
-    let Some(db) = Database::open_existing(data_dir)? else {
+    let Some(db) = Database::open_existing_current(data_dir)? else {
         return Ok(Vec::new());
     };
-    crate::migrations::ensure_current(db.conn(), &paths::database_path(data_dir))?;
-    let mut stmt = db.conn().prepare(
-        "SELECT id, session_id, repo_path, branch_name, target_branch, created_at, notified_at, is_active
-         FROM subscriptions WHERE (?1 IS NULL OR repo_path = ?1) ORDER BY created_at DESC, rowid DESC LIMIT ?2",
-    )?;
-    let rows = stmt.query_map(params![repo, limit], |r| {
-        Ok(Subscription {
-            id: r.get(0)?,
-            session_id: r.get(1)?,
-            repo_path: r.get(2)?,
-            branch_name: r.get(3)?,
-            target_branch: r.get(4)?,
-            created_at: r.get(5)?,
-            notified_at: r.get(6)?,
-            is_active: r.get::<_, i64>(7)? != 0,
-        })
-    })?;
+    let mut stmt = db.conn().prepare(&format!(
+        "SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE (?1 IS NULL OR repo_path = ?1)
+         ORDER BY created_at DESC, rowid DESC LIMIT ?2"
+    ))?;
+    let rows = stmt.query_map(params![repo, limit], subscription_from_row)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+const SUBSCRIPTION_COLUMNS: &str =
+    "id, session_id, repo_path, branch_name, target_branch, created_at, notified_at, is_active";
+
+fn subscription_from_row(r: &rusqlite::Row) -> rusqlite::Result<Subscription> {
+    Ok(Subscription {
+        id: r.get(0)?,
+        session_id: r.get(1)?,
+        repo_path: r.get(2)?,
+        branch_name: r.get(3)?,
+        target_branch: r.get(4)?,
+        created_at: r.get(5)?,
+        notified_at: r.get(6)?,
+        is_active: r.get::<_, i64>(7)? != 0,
+    })
 }
 
 /// Subscribes a session to the merge of `branch` into `target`.
@@ -409,12 +411,12 @@ pub fn subscribe(
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             params![id, session_id, repo_key, branch, target, base],
         )?;
-        Ok(())
-    })?;
-    subscriptions(data_dir, Some(&repo_key), i64::MAX)?
-        .into_iter()
-        .find(|s| s.id == id)
-        .context("subscription vanished")
+        Ok(tx.query_row(
+            &format!("SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE id = ?1"),
+            [&id],
+            subscription_from_row,
+        )?)
+    })
 }
 
 /// Takes the undelivered merge notices of a session, marking them delivered

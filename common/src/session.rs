@@ -373,10 +373,9 @@ struct ReleaseOutcome {
 /// Ends a session: its row goes; its worktree and branch go too unless they
 /// hold work (or `force` is set), in which case they are kept and recorded.
 pub fn release(data_dir: &Path, selector: &SessionSelector, force: bool) -> Result<ReleaseReport> {
-    let Some(mut db) = Database::open_existing(data_dir)? else {
+    let Some(mut db) = Database::open_existing_current(data_dir)? else {
         return Err(no_session(selector));
     };
-    crate::migrations::ensure_current(db.conn(), &paths::database_path(data_dir))?;
     let found = find_for_release(db.conn(), selector)?.ok_or_else(|| no_session(selector))?;
     let repo_path = PathBuf::from(&found.repo_path);
     let repo_lock = lock::lock_repository(data_dir, &repo_path)?;
@@ -771,14 +770,13 @@ pub fn status(data_dir: &Path, repo: Option<&Path>) -> Result<StatusReport> {
         Some(path) => Some(paths::to_db_string(&git::resolve_repository(path)?)?),
         None => None,
     };
-    let Some(db) = Database::open_existing(data_dir)? else {
+    let Some(db) = Database::open_existing_current(data_dir)? else {
         return Ok(StatusReport {
             sessions: Vec::new(),
             total_sessions: 0,
             kept_worktrees: Vec::new(),
         });
     };
-    crate::migrations::ensure_current(db.conn(), &paths::database_path(data_dir))?;
     let (condition, args): (&str, Vec<String>) = match &repo_key {
         Some(key) => (
             "WHERE repo_path = ?1 ORDER BY created_at, rowid",
@@ -1003,10 +1001,9 @@ pub fn cleanup(
         force,
         ..CleanupReport::default()
     };
-    let Some(mut db) = Database::open_existing(data_dir)? else {
+    let Some(mut db) = Database::open_existing_current(data_dir)? else {
         return Ok(report);
     };
-    crate::migrations::ensure_current(db.conn(), &paths::database_path(data_dir))?;
     let mut repos: Vec<String> = {
         let mut stmt = db.conn().prepare(
             "SELECT repo_path FROM sessions UNION SELECT repo_path FROM kept_worktrees ORDER BY 1",

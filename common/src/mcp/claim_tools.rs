@@ -3,9 +3,9 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
-use super::tools::{object_schema, Registry, Tool};
+use super::tools::{object_schema, text, Registry, Tool};
 use crate::claims::{self, ClaimFilter, ClaimMode, Claimant};
 use crate::session;
 
@@ -36,13 +36,6 @@ fn claim_schema() -> Value {
         },
         "required": ["claimId", "sessionId", "filePath", "mode", "expiresAt", "isActive"]
     })
-}
-
-fn text(arguments: &Map<String, Value>, key: &str) -> Option<String> {
-    arguments
-        .get(key)
-        .and_then(Value::as_str)
-        .map(str::to_owned)
 }
 
 /// Adds the claim tools.

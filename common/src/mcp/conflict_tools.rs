@@ -4,18 +4,11 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
-use super::tools::{object_schema, Registry, Tool};
+use super::tools::{object_schema, text, Registry, Tool};
 use crate::conflicts::{self, Side};
 use crate::session::{self, SessionStatus};
-
-fn text(arguments: &Map<String, Value>, key: &str) -> Option<String> {
-    arguments
-        .get(key)
-        .and_then(Value::as_str)
-        .map(str::to_owned)
-}
 
 fn me(data_dir: &Path) -> Result<SessionStatus> {
     session::find_session(data_dir, &super::session_tools::caller())?.ok_or_else(|| {

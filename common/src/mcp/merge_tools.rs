@@ -3,17 +3,10 @@
 
 use std::path::{Path, PathBuf};
 
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
-use super::tools::{object_schema, Registry, Tool};
+use super::tools::{object_schema, text, Registry, Tool};
 use crate::{merge, session};
-
-fn text(arguments: &Map<String, Value>, key: &str) -> Option<String> {
-    arguments
-        .get(key)
-        .and_then(Value::as_str)
-        .map(str::to_owned)
-}
 
 fn event_schema() -> Value {
     json!({"type": "object", "properties": {
