@@ -3,9 +3,8 @@
 
 mod support;
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
+use std::process::Child;
 
 use serde_json::{json, Value};
 use support::{LiveProcess, TestEnv};
@@ -353,22 +352,11 @@ fn pre_tool_use(
         "tool_name": tool,
         "tool_input": {"file_path": file, "old_string": "a", "new_string": "b"}
     });
-    let mut child = env
-        .pcc("git-pcc")
+    let mut command = env.pcc("git-pcc");
+    command
         .args(["hook", "pre-tool-use"])
-        .env("PARALLEL_CC_SESSION_ID", session_id)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(payload.to_string().as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
+        .env("PARALLEL_CC_SESSION_ID", session_id);
+    support::with_stdin(command, payload.to_string().as_bytes())
 }
 
 #[test]

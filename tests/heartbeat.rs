@@ -6,7 +6,7 @@ mod support;
 
 use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 
 use serde_json::{json, Value};
 use support::{LiveProcess, Sessions, TestEnv};
@@ -81,15 +81,7 @@ fn beat_ok(env: &TestEnv, args: &[&str], session_env: Option<&str>) -> Value {
     value
 }
 
-fn with_stdin(mut command: Command, input: &[u8]) -> Output {
-    command
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = command.spawn().unwrap();
-    child.stdin.take().unwrap().write_all(input).unwrap();
-    child.wait_with_output().unwrap()
-}
+use support::with_stdin;
 
 fn hook(env: &TestEnv, cwd: &Path, input: &[u8]) -> Output {
     let mut command = env.pcc("git-pcc");

@@ -3,9 +3,8 @@
 
 mod support;
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use serde_json::{json, Value};
 use support::{LiveProcess, TestEnv};
@@ -222,20 +221,8 @@ fn a_settings_file_that_is_not_json_is_left_alone() {
 
 fn run_hook(env: &TestEnv, event: &str, payload: &Value, cwd: &Path) -> std::process::Output {
     let mut command: Command = env.pcc("git-pcc");
-    command
-        .args(["hook", event])
-        .current_dir(cwd)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = command.spawn().unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(payload.to_string().as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
+    command.args(["hook", event]).current_dir(cwd);
+    support::with_stdin(command, payload.to_string().as_bytes())
 }
 
 #[test]

@@ -4,7 +4,6 @@
 
 mod support;
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
@@ -60,24 +59,13 @@ impl World {
     }
 
     fn hook_output(&self, session_id: &str) -> String {
-        let mut child = self
-            .env
-            .pcc("git-pcc")
+        let mut command = self.env.pcc("git-pcc");
+        command
             .args(["heartbeat", "--hook"])
-            .env("PARALLEL_CC_SESSION_ID", session_id)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
+            .env("PARALLEL_CC_SESSION_ID", session_id);
         let payload =
             json!({"hook_event_name": "PostToolUse", "tool_name": "Bash", "cwd": self.repo});
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(payload.to_string().as_bytes())
-            .unwrap();
-        let output = child.wait_with_output().unwrap();
+        let output = support::with_stdin(command, payload.to_string().as_bytes());
         assert!(output.status.success());
         String::from_utf8(output.stdout).unwrap()
     }

@@ -354,3 +354,15 @@ pub fn main_and_worktree(repo_name: &str, files: &[(&str, &str)]) -> Sessions {
         name,
     }
 }
+
+/// Runs `command` with `input` on its stdin, capturing stdout and stderr.
+pub fn with_stdin(mut command: Command, input: &[u8]) -> Output {
+    use std::io::Write;
+    command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().expect("spawn");
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child.wait_with_output().unwrap()
+}
