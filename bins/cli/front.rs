@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 
 use crate::{
     claims, cleanup, config, conflicts, docs, doctor, heartbeat, hook, install, merge, migrate,
-    status, Output,
+    status, suggestions, Output,
 };
 
 /// Coordinate parallel AI coding-agent sessions in one git repository.
@@ -49,8 +49,10 @@ pub enum FrontCommand {
     Claims(claims::ClaimsArgs),
     /// Merge events and subscriptions
     Merge(merge::MergeArgs),
-    /// Conflicts between sessions, predicted in memory
+    /// Conflict history, classified conflicts of a merge, predicted conflicts
     Conflicts(conflicts::ConflictsArgs),
+    /// Auto-fix suggestions for conflicts: list, make, apply, roll back
+    Suggestions(suggestions::SuggestionsArgs),
     /// Wire parallel-cc into Claude Code (hooks, MCP server) and the shell
     Install(install::InstallArgs),
     /// Claude Code hook entry points (run by the installed hooks)
@@ -80,6 +82,7 @@ pub fn run(args: FrontArgs) -> anyhow::Result<Output> {
         FrontCommand::Claims(sub) => claims::run(sub),
         FrontCommand::Merge(sub) => merge::run(sub),
         FrontCommand::Conflicts(sub) => conflicts::run(sub),
+        FrontCommand::Suggestions(sub) => suggestions::run(sub),
         FrontCommand::Install(sub) => install::run(sub),
         FrontCommand::Hook(sub) => hook::run(sub),
         FrontCommand::Completions(sub) => docs::print_completions(sub),

@@ -20,6 +20,7 @@ pub mod register;
 pub mod release;
 pub mod render;
 pub mod status;
+pub mod suggestions;
 pub mod watch;
 
 use std::ffi::OsString;

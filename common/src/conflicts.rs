@@ -336,31 +336,17 @@ fn check_states(
             &changed_paths(repo, &base_tree, &their_tree, "")?,
         );
     if !trivial {
-        let index = repo.merge_trees(&base_tree, &our_tree, &their_tree, None)?;
-        if index.has_conflicts() {
-            for conflict in index.conflicts()? {
-                let conflict = conflict?;
-                let any = conflict
-                    .our
-                    .as_ref()
-                    .or(conflict.their.as_ref())
-                    .or(conflict.ancestor.as_ref());
-                let Some(any) = any else { continue };
-                let path = String::from_utf8_lossy(&any.path).into_owned();
-                let (kind, base_lines) = match (&conflict.ancestor, &conflict.our, &conflict.their)
-                {
-                    (Some(a), Some(o), Some(t)) => {
-                        ("content", overlapping_lines(repo, a.id, o.id, t.id)?)
-                    }
-                    (None, Some(_), Some(_)) => ("add/add", Vec::new()),
-                    _ => ("modify/delete", Vec::new()),
-                };
-                conflicts.push(FileConflict {
-                    path,
-                    kind: kind.to_owned(),
-                    base_lines,
-                });
-            }
+        for entry in conflicting_entries(repo, &base_tree, &our_tree, &their_tree)? {
+            let (kind, base_lines) = match (entry.ancestor, entry.ours, entry.theirs) {
+                (Some(a), Some(o), Some(t)) => ("content", overlapping_lines(repo, a, o, t)?),
+                (None, Some(_), Some(_)) => ("add/add", Vec::new()),
+                _ => ("modify/delete", Vec::new()),
+            };
+            conflicts.push(FileConflict {
+                path: entry.path,
+                kind: kind.to_owned(),
+                base_lines,
+            });
         }
     }
     conflicts.sort_by(|a, b| a.path.cmp(&b.path));
@@ -371,6 +357,89 @@ fn check_states(
         has_conflicts: !conflicts.is_empty(),
         conflicts,
     })
+}
+
+/// One conflicting path of a tree merge: its blob in the base and on each
+/// side (`None` where the side has no such file).
+#[derive(Debug, Clone)]
+pub struct ConflictEntry {
+    pub path: String,
+    pub ancestor: Option<Oid>,
+    pub ours: Option<Oid>,
+    pub theirs: Option<Oid>,
+}
+
+/// Merges three trees in memory and lists the paths that conflict.
+pub fn conflicting_entries(
+    repo: &Repository,
+    base_tree: &git2::Tree,
+    our_tree: &git2::Tree,
+    their_tree: &git2::Tree,
+) -> Result<Vec<ConflictEntry>> {
+    let index = repo.merge_trees(base_tree, our_tree, their_tree, None)?;
+    let mut entries = Vec::new();
+    if !index.has_conflicts() {
+        return Ok(entries);
+    }
+    for conflict in index.conflicts()? {
+        let conflict = conflict?;
+        let any = conflict
+            .our
+            .as_ref()
+            .or(conflict.their.as_ref())
+            .or(conflict.ancestor.as_ref());
+        let Some(any) = any else { continue };
+        entries.push(ConflictEntry {
+            path: String::from_utf8_lossy(&any.path).into_owned(),
+            ancestor: conflict.ancestor.as_ref().map(|e| e.id),
+            ours: conflict.our.as_ref().map(|e| e.id),
+            theirs: conflict.their.as_ref().map(|e| e.id),
+        });
+    }
+    entries.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(entries)
+}
+
+/// The paths both sides change, each with its blob in the base and on each
+/// side: the candidates for a conflict, found by walking only the subtrees
+/// that differ. `None` when a directory appears or vanishes on both sides
+/// (then only a full tree merge tells).
+pub fn changed_on_both_sides(
+    repo: &Repository,
+    base_tree: &git2::Tree,
+    our_tree: &git2::Tree,
+    their_tree: &git2::Tree,
+) -> Result<Option<Vec<ConflictEntry>>> {
+    let ours = changed_paths(repo, base_tree, our_tree, "")?;
+    let theirs: std::collections::HashSet<String> = changed_paths(repo, base_tree, their_tree, "")?
+        .into_iter()
+        .collect();
+    let blob = |tree: &git2::Tree, path: &str| -> Result<Option<Oid>, ()> {
+        match tree.get_path(Path::new(path)) {
+            Ok(entry) if entry.kind() == Some(git2::ObjectType::Blob) => Ok(Some(entry.id())),
+            Ok(_) => Err(()),
+            Err(_) => Ok(None),
+        }
+    };
+    let mut entries = Vec::new();
+    for path in ours.into_iter().filter(|p| theirs.contains(p)) {
+        let (Ok(ancestor), Ok(our_blob), Ok(their_blob)) = (
+            blob(base_tree, &path),
+            blob(our_tree, &path),
+            blob(their_tree, &path),
+        ) else {
+            return Ok(None);
+        };
+        if our_blob != their_blob {
+            entries.push(ConflictEntry {
+                path,
+                ancestor,
+                ours: our_blob,
+                theirs: their_blob,
+            });
+        }
+    }
+    Ok(Some(entries))
 }
 
 /// The paths (files, and directories that appear or vanish whole) where

@@ -2,6 +2,8 @@
 //! parsing and no printing. Each module owns one concept; the binaries in
 //! `bins/` parse flags, call one function here and render its result.
 
+pub mod analysis;
+pub mod autofix;
 pub mod checkout;
 pub mod claims;
 pub mod config;
@@ -14,11 +16,14 @@ pub mod install;
 pub mod lock;
 pub mod mcp;
 pub mod merge;
+pub mod merge3;
 pub mod migrations;
 pub mod paths;
 pub mod process;
 pub mod rebase;
+pub mod resolutions;
 pub mod session;
+pub mod syntax;
 pub mod time;
 pub mod worktree;
 

@@ -38,6 +38,11 @@ const MIGRATIONS: &[Migration] = &[
         description: "file claims, merge events and subscriptions (the TypeScript tool's tables), merge notices",
         apply: file_claims_2_1_0,
     },
+    Migration {
+        version: "2.2.0",
+        description: "conflict resolutions and auto-fix suggestions (the TypeScript tool's tables)",
+        apply: conflict_resolutions_2_2_0,
+    },
 ];
 
 /// The schema version this build writes.
@@ -387,6 +392,57 @@ fn file_claims_2_1_0(conn: &Connection) -> Result<()> {
     Ok(())
 }
 
+/// Conflict history and auto-fix suggestions, with the TypeScript tool's
+/// tables (present already in its databases).
+fn conflict_resolutions_2_2_0(conn: &Connection) -> Result<()> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS conflict_resolutions (
+            id TEXT PRIMARY KEY,
+            session_id TEXT,
+            repo_path TEXT NOT NULL,
+            file_path TEXT NOT NULL,
+            conflict_type TEXT NOT NULL CHECK (conflict_type IN ('STRUCTURAL', 'SEMANTIC', 'CONCURRENT_EDIT', 'TRIVIAL', 'UNKNOWN')),
+            base_commit TEXT NOT NULL,
+            source_commit TEXT NOT NULL,
+            target_commit TEXT NOT NULL,
+            resolution_strategy TEXT NOT NULL CHECK (resolution_strategy IN ('AUTO_FIX', 'MANUAL', 'HYBRID', 'ABANDONED')),
+            confidence_score REAL CHECK (confidence_score IS NULL OR (confidence_score >= 0 AND confidence_score <= 1)),
+            conflict_markers TEXT NOT NULL,
+            resolved_content TEXT,
+            detected_at TEXT NOT NULL DEFAULT (datetime('now')),
+            resolved_at TEXT,
+            auto_fix_suggestion_id TEXT,
+            metadata TEXT,
+            deleted_at TEXT,
+            deleted_reason TEXT
+        );
+        CREATE TABLE IF NOT EXISTS auto_fix_suggestions (
+            id TEXT PRIMARY KEY,
+            conflict_resolution_id TEXT,
+            repo_path TEXT NOT NULL,
+            file_path TEXT NOT NULL,
+            conflict_type TEXT NOT NULL CHECK (conflict_type IN ('STRUCTURAL', 'SEMANTIC', 'CONCURRENT_EDIT', 'TRIVIAL', 'UNKNOWN')),
+            suggested_resolution TEXT NOT NULL,
+            confidence_score REAL NOT NULL CHECK (confidence_score >= 0 AND confidence_score <= 1),
+            explanation TEXT NOT NULL,
+            strategy_used TEXT NOT NULL,
+            base_content TEXT NOT NULL,
+            source_content TEXT NOT NULL,
+            target_content TEXT NOT NULL,
+            generated_at TEXT NOT NULL DEFAULT (datetime('now')),
+            applied_at TEXT,
+            was_auto_applied INTEGER NOT NULL DEFAULT 0,
+            metadata TEXT,
+            deleted_at TEXT,
+            deleted_reason TEXT
+        );
+        CREATE INDEX IF NOT EXISTS idx_conflict_resolutions_file
+            ON conflict_resolutions(repo_path, file_path, base_commit, source_commit, target_commit);
+        CREATE INDEX IF NOT EXISTS idx_auto_fix_suggestions_file ON auto_fix_suggestions(repo_path, file_path);",
+    )?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -395,6 +451,6 @@ mod tests {
     fn versions_compare_numerically() {
         assert!(version_number("1.10.0") > version_number("1.9.3"));
         assert!(version_number("2.0.0") > version_number("1.99.99"));
-        assert_eq!(version_number(current_version()), version_number("2.1.0"));
+        assert_eq!(version_number(current_version()), version_number("2.2.0"));
     }
 }

@@ -5,6 +5,7 @@
 //! malformed input into the JSON-RPC error the specification names, so no
 //! input stops the server; end of input ends it cleanly.
 
+pub mod analysis_tools;
 pub mod claim_tools;
 pub mod conflict_tools;
 pub mod merge_tools;
@@ -34,7 +35,8 @@ pub fn all_tools(data_dir: std::path::PathBuf) -> tools::Registry {
     session_tools::register(&mut registry, data_dir.clone());
     claim_tools::register(&mut registry, data_dir.clone());
     merge_tools::register(&mut registry, data_dir.clone());
-    conflict_tools::register(&mut registry, data_dir);
+    conflict_tools::register(&mut registry, data_dir.clone());
+    analysis_tools::register(&mut registry, data_dir);
     registry
 }
 

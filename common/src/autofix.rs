@@ -1,0 +1,549 @@
+//! Auto-fix suggestions for a conflicting file. Each strategy is small and
+//! separate and fixes one hunk or declines:
+//! - trivial merge: formatting-only differences keep ours; import
+//!   additions become ours' imports followed by theirs' new ones;
+//! - structural merge: when both sides only insert whole items declaring
+//!   different names, each insertion point gets ours' lines, then theirs';
+//! - concurrent edit: when one side's change contains the other's (the
+//!   other is a step on the shortest token edit path from the base to it),
+//!   the containing side wins.
+//!
+//! A file's suggestion fixes every hunk or none; when a hunk has no safe
+//! fix, the fallback explains why. A suggestion is auto-applicable only
+//! when every hunk is fixed, no conflict marker is left and, for a parsed
+//! language, the result parses.
+//!
+//! Confidence is the product of documented factors, each in 0..1:
+//! - strategy: how safe the weakest strategy used is (formatting 0.97,
+//!   imports 0.93, structural insertions 0.85, contained edit 0.80);
+//! - complexity: 1 − min(0.3, changed lines / 300);
+//! - similarity (contained edits only): 0.8 + 0.2 × the token similarity
+//!   of the two sides;
+//! - parse validity: 1 when the result parses, 0.9 for a language we do not
+//!   parse, 0 when it fails;
+//! - track record: 0.8 + 0.2 × (kept + 1) / (applied + 2), from this
+//!   strategy's applied fixes in `conflict_resolutions` (kept: not rolled
+//!   back).
+
+use serde::Serialize;
+
+use crate::analysis::{ConflictType, FileAnalysis, HunkAnalysis, HunkText};
+use crate::merge3::{self, Merge, Versions};
+use crate::syntax::{self, Language};
+
+/// How a suggestion resolves its file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Strategy {
+    TrivialMerge,
+    StructuralMerge,
+    ConcurrentEdit,
+    Fallback,
+}
+
+impl Strategy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Strategy::TrivialMerge => "TRIVIAL_MERGE",
+            Strategy::StructuralMerge => "STRUCTURAL_MERGE",
+            Strategy::ConcurrentEdit => "CONCURRENT_EDIT",
+            Strategy::Fallback => "FALLBACK",
+        }
+    }
+
+    fn weight(self) -> u8 {
+        match self {
+            Strategy::TrivialMerge => 0,
+            Strategy::StructuralMerge => 2,
+            Strategy::ConcurrentEdit => 1,
+            Strategy::Fallback => 3,
+        }
+    }
+}
+
+/// One hunk fixed by one strategy.
+#[derive(Debug, Clone)]
+pub struct HunkFix {
+    pub text: String,
+    pub strategy: Strategy,
+    /// The strategy factor of the confidence.
+    pub safety: f64,
+    /// The similarity factor (1 unless a contained edit).
+    pub similarity: f64,
+    pub explanation: String,
+    pub risks: Vec<String>,
+}
+
+/// The factors a confidence is the product of.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConfidenceFactors {
+    pub strategy: f64,
+    pub complexity: f64,
+    pub similarity: f64,
+    pub parse_validity: f64,
+    pub track_record: f64,
+}
+
+/// Before and after, for a reader.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Preview {
+    /// The conflicting hunks as git marks them.
+    pub before: String,
+    /// What replaces them.
+    pub after: String,
+    /// Lines of the file with conflict markers, and of the result.
+    pub lines_before: usize,
+    pub lines_after: usize,
+}
+
+/// A suggested resolution of one file.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Suggestion {
+    pub file_path: String,
+    pub conflict_type: ConflictType,
+    pub strategy: Strategy,
+    pub confidence: f64,
+    pub confidence_factors: ConfidenceFactors,
+    pub auto_applicable: bool,
+    pub explanation: String,
+    pub preview: Preview,
+    pub risks: Vec<String>,
+    /// The whole resolved file (with markers left where nothing is safe).
+    #[serde(skip)]
+    pub resolved: String,
+}
+
+/// Applied and kept counts of a strategy's past fixes.
+pub type TrackRecord = dyn Fn(Strategy) -> (u32, u32);
+
+/// The suggestions for one analysed file: the combined fix when every hunk
+/// has one, otherwise the fallback.
+pub fn suggest(
+    analysis: &FileAnalysis,
+    merge: &Merge,
+    versions: &Versions,
+    track_record: &TrackRecord,
+) -> Suggestion {
+    let language = Language::of_path(&analysis.file_path);
+    let mut fixes = Vec::new();
+    let mut declined = Vec::new();
+    for (index, hunk) in analysis.hunks.iter().enumerate() {
+        match fix_hunk(language, versions, hunk) {
+            Ok(fix) => fixes.push(fix),
+            Err(why) => declined.push(format!(
+                "hunk {} (base lines {}-{}, {}): {why}",
+                index + 1,
+                hunk.base_lines.start,
+                hunk.base_lines.end,
+                hunk.conflict_type.as_str()
+            )),
+        }
+    }
+    let marked = merge3::render(&merge.regions, versions, |_, _| None);
+    let before: String = analysis
+        .hunks
+        .iter()
+        .map(|h| {
+            let mut out = String::new();
+            let text = HunkText::of(versions, &h.hunk);
+            out.push_str(&format!(
+                "@@ base lines {}-{}\n",
+                h.base_lines.start, h.base_lines.end
+            ));
+            out.push_str("<<<<<<< ours\n");
+            out.push_str(&merge3::join(text.ours));
+            out.push_str("=======\n");
+            out.push_str(&merge3::join(text.theirs));
+            out.push_str(">>>>>>> theirs\n");
+            out
+        })
+        .collect();
+    let changed_lines: usize = analysis
+        .hunks
+        .iter()
+        .map(|h| h.hunk.ours.len() + h.hunk.theirs.len())
+        .sum();
+    let complexity = round(1.0 - (changed_lines as f64 / 300.0).min(0.3));
+    if !declined.is_empty() || analysis.hunks.is_empty() {
+        return Suggestion {
+            file_path: analysis.file_path.clone(),
+            conflict_type: analysis.conflict_type,
+            strategy: Strategy::Fallback,
+            confidence: 0.0,
+            confidence_factors: ConfidenceFactors {
+                strategy: 0.0,
+                complexity,
+                similarity: 1.0,
+                parse_validity: 0.0,
+                track_record: 1.0,
+            },
+            auto_applicable: false,
+            explanation: format!(
+                "No safe automatic fix: {}. Resolve by hand, keeping both sides' intent.",
+                declined.join("; ")
+            ),
+            preview: Preview {
+                before: before.clone(),
+                after: before,
+                lines_before: marked.lines().count(),
+                lines_after: marked.lines().count(),
+            },
+            risks: vec!["nothing is changed automatically".to_owned()],
+            resolved: marked,
+        };
+    }
+    let resolved = merge3::render(&merge.regions, versions, |index, _| {
+        Some(fixes[index].text.clone())
+    });
+    let after: String = fixes.iter().map(|f| f.text.clone()).collect();
+    let markers_left = merge3::has_conflict_markers(&resolved);
+    let parse_validity = match language {
+        Some(language) if syntax::parses_cleanly(language, &resolved) => 1.0,
+        Some(_) => 0.0,
+        None => 0.9,
+    };
+    let weakest = fixes
+        .iter()
+        .max_by_key(|f| f.strategy.weight())
+        .map(|f| f.strategy)
+        .unwrap_or(Strategy::TrivialMerge);
+    let (applied, kept) = track_record(weakest);
+    let factors = ConfidenceFactors {
+        strategy: fixes.iter().map(|f| f.safety).fold(1.0, f64::min),
+        complexity,
+        similarity: round(fixes.iter().map(|f| f.similarity).fold(1.0, f64::min)),
+        parse_validity,
+        track_record: round(0.8 + 0.2 * (f64::from(kept) + 1.0) / (f64::from(applied) + 2.0)),
+    };
+    let confidence = round(
+        factors.strategy
+            * factors.complexity
+            * factors.similarity
+            * factors.parse_validity
+            * factors.track_record,
+    );
+    let mut explanation: Vec<String> = fixes.iter().map(|f| f.explanation.clone()).collect();
+    explanation.dedup();
+    let mut risks: Vec<String> = Vec::new();
+    for risk in fixes.iter().flat_map(|f| f.risks.iter()) {
+        if !risks.contains(risk) {
+            risks.push(risk.clone());
+        }
+    }
+    let auto_applicable = !markers_left && parse_validity > 0.0;
+    if markers_left {
+        risks.push(
+            "the result still holds conflict markers; it is not applied automatically".to_owned(),
+        );
+    }
+    if parse_validity == 0.0 {
+        risks.push("the result does not parse; it is not applied automatically".to_owned());
+    }
+    if language.is_none() {
+        risks.push("the language is not parsed, so the result could not be checked".to_owned());
+    }
+    Suggestion {
+        file_path: analysis.file_path.clone(),
+        conflict_type: analysis.conflict_type,
+        strategy: weakest,
+        confidence: if auto_applicable { confidence } else { 0.0 },
+        confidence_factors: factors,
+        auto_applicable,
+        explanation: explanation.join(" "),
+        preview: Preview {
+            before,
+            after,
+            lines_before: marked.lines().count(),
+            lines_after: resolved.lines().count(),
+        },
+        risks,
+        resolved,
+    }
+}
+
+fn round(value: f64) -> f64 {
+    (value * 1000.0).round() / 1000.0
+}
+
+/// The first strategy that fixes the hunk, or why none does.
+fn fix_hunk(
+    language: Option<Language>,
+    versions: &Versions,
+    hunk: &HunkAnalysis,
+) -> Result<HunkFix, String> {
+    let text = HunkText::of(versions, &hunk.hunk);
+    match hunk.conflict_type {
+        ConflictType::Trivial => trivial_merge(hunk, &text),
+        ConflictType::Structural => structural_merge(language, versions, hunk, &text),
+        ConflictType::ConcurrentEdit => concurrent_edit(&text),
+        ConflictType::Semantic => Err(format!(
+            "{}; merging the text would leave code that uses the old definition",
+            hunk.reason
+        )),
+        ConflictType::Unknown => Err(format!("{}; nothing can be checked", hunk.reason)),
+    }
+}
+
+/// Formatting-only: ours. Imports: ours' lines, then theirs' lines ours
+/// lacks.
+fn trivial_merge(hunk: &HunkAnalysis, text: &HunkText) -> Result<HunkFix, String> {
+    if hunk.imports_only {
+        let mut lines: Vec<&str> = text.ours.to_vec();
+        let added = |side: &[&str]| -> Vec<String> {
+            side.iter()
+                .filter(|line| !text.base.iter().any(|b| b.trim_end() == line.trim_end()))
+                .flat_map(|line| bound_names(line))
+                .collect()
+        };
+        let ours_names = added(text.ours);
+        for line in text.theirs {
+            if !text.ours.iter().any(|l| l.trim_end() == line.trim_end()) {
+                if let Some(name) = bound_names(line)
+                    .into_iter()
+                    .find(|n| ours_names.contains(n))
+                {
+                    return Err(format!(
+                        "both sides import a `{name}` from different places"
+                    ));
+                }
+                lines.push(line);
+            }
+        }
+        return Ok(HunkFix {
+            text: merge3::join(&lines),
+            strategy: Strategy::TrivialMerge,
+            safety: 0.93,
+            similarity: 1.0,
+            explanation: "Both sides only add imports: keep ours' imports and add theirs' new ones after them."
+                .to_owned(),
+            risks: vec!["an import may now be unused, or the imports no longer sorted".to_owned()],
+        });
+    }
+    Ok(HunkFix {
+        text: merge3::join(text.ours),
+        strategy: Strategy::TrivialMerge,
+        safety: 0.97,
+        similarity: 1.0,
+        explanation: "The sides differ only in whitespace or formatting: keep ours.".to_owned(),
+        risks: vec!["theirs' formatting of these lines is not kept".to_owned()],
+    })
+}
+
+/// The names an import line binds: a name followed by `,`, `}`, `)`, `;`,
+/// `from` or the end of the line, or following `as`.
+fn bound_names(line: &str) -> Vec<String> {
+    let tokens = syntax::tokens(line);
+    let mut names = Vec::new();
+    for (index, token) in tokens.iter().enumerate() {
+        if !syntax::is_identifier(token)
+            || matches!(*token, "self" | "as" | "import" | "use" | "from")
+        {
+            continue;
+        }
+        let next = tokens.get(index + 1).copied();
+        let previous = index.checked_sub(1).map(|i| tokens[i]);
+        if matches!(next, None | Some("," | "}" | ")" | ";" | "from")) || previous == Some("as") {
+            names.push((*token).to_owned());
+        }
+    }
+    names
+}
+
+/// Both sides only insert whole items with different names: at each
+/// insertion point, ours' lines, then theirs'.
+fn structural_merge(
+    language: Option<Language>,
+    versions: &Versions,
+    hunk: &HunkAnalysis,
+    text: &HunkText,
+) -> Result<HunkFix, String> {
+    if !hunk.additions_only {
+        return Err(format!(
+            "{}; only independent insertions can be merged safely",
+            hunk.reason
+        ));
+    }
+    let language = language.ok_or("the language is not parsed")?;
+    let our_gaps = gaps(text.base, text.ours);
+    let their_gaps = gaps(text.base, text.theirs);
+    let mut declared = Vec::new();
+    for (side_lines, side_range, side_gaps) in [
+        (&versions.ours, hunk.hunk.ours, &our_gaps),
+        (&versions.theirs, hunk.hunk.theirs, &their_gaps),
+    ] {
+        let offset = side_range.start;
+        let parsed = syntax::parse_around(language, side_lines, side_range.start..side_range.end)
+            .ok_or("a side does not parse")?;
+        let mut names = std::collections::HashSet::new();
+        let mut used = std::collections::HashSet::new();
+        for gap in side_gaps {
+            let lines = offset + gap.start..offset + gap.end;
+            let span = parsed.span(lines.clone());
+            if !parsed.holds_whole_items(span.clone()) {
+                return Err("an insertion is not made of whole items".to_owned());
+            }
+            names.extend(parsed.declared_names(span));
+            for line in &side_lines[lines] {
+                used.extend(syntax::words(line).map(str::to_owned));
+            }
+        }
+        declared.push((names, used));
+    }
+    let (ours, theirs) = (&declared[0], &declared[1]);
+    let clash: Vec<&String> = ours
+        .0
+        .iter()
+        .filter(|name| theirs.1.contains(*name))
+        .chain(theirs.0.iter().filter(|name| ours.1.contains(*name)))
+        .collect();
+    if let Some(name) = clash.first() {
+        return Err(format!(
+            "both sides' insertions involve `{name}`; their order or one of them may be wrong"
+        ));
+    }
+    let mut lines: Vec<&str> = Vec::new();
+    for (index, (ours, theirs)) in our_gaps.iter().zip(&their_gaps).enumerate() {
+        lines.extend_from_slice(&text.ours[ours.start..ours.end]);
+        lines.extend_from_slice(&text.theirs[theirs.start..theirs.end]);
+        if index < text.base.len() {
+            lines.push(text.base[index]);
+        }
+    }
+    Ok(HunkFix {
+        text: merge3::join(&lines),
+        strategy: Strategy::StructuralMerge,
+        safety: 0.85,
+        similarity: 1.0,
+        explanation:
+            "Both sides insert different whole items at the same place: keep both, ours first."
+                .to_owned(),
+        risks: vec!["the items are placed ours first; check the order where it matters".to_owned()],
+    })
+}
+
+/// The lines a side inserts before each base line (and after the last), as
+/// ranges of the side's hunk lines; the side keeps every base line.
+fn gaps(base: &[&str], side: &[&str]) -> Vec<merge3::Lines> {
+    let mut gaps = Vec::with_capacity(base.len() + 1);
+    let mut at = 0;
+    for line in base {
+        let found = side[at..]
+            .iter()
+            .position(|s| s.trim_end() == line.trim_end())
+            .map_or(side.len(), |p| at + p);
+        gaps.push(merge3::Lines {
+            start: at,
+            end: found,
+        });
+        at = (found + 1).min(side.len());
+    }
+    gaps.push(merge3::Lines {
+        start: at,
+        end: side.len(),
+    });
+    gaps
+}
+
+/// One side's change contains the other's: the containing side wins.
+fn concurrent_edit(text: &HunkText) -> Result<HunkFix, String> {
+    let (base, ours, theirs) = (
+        merge3::join(text.base),
+        merge3::join(text.ours),
+        merge3::join(text.theirs),
+    );
+    let (base_tokens, our_tokens, their_tokens) = (
+        syntax::tokens(&base),
+        syntax::tokens(&ours),
+        syntax::tokens(&theirs),
+    );
+    let similarity = {
+        let common = lcs(&our_tokens, &their_tokens).ok_or("the hunk is too large to compare")?;
+        2.0 * common as f64 / (our_tokens.len() + their_tokens.len()).max(1) as f64
+    };
+    let contains = |inner: &[&str], outer: &[&str]| -> Option<bool> {
+        let distance = |a: &[&str], b: &[&str]| Some(a.len() + b.len() - 2 * lcs(a, b)?);
+        Some(
+            distance(&base_tokens, inner)? + distance(inner, outer)?
+                == distance(&base_tokens, outer)?,
+        )
+    };
+    let (winner, text, other) = if contains(&our_tokens, &their_tokens).unwrap_or(false) {
+        ("theirs", theirs, "ours")
+    } else if contains(&their_tokens, &our_tokens).unwrap_or(false) {
+        ("ours", ours, "theirs")
+    } else {
+        return Err(
+            "both sides rewrite the same code in different ways and neither change contains the other".to_owned(),
+        );
+    };
+    Ok(HunkFix {
+        text,
+        strategy: Strategy::ConcurrentEdit,
+        safety: 0.8,
+        similarity: 0.8 + 0.2 * similarity,
+        explanation: format!(
+            "{winner}' change contains every change {other} made here: keep {winner}."
+        ),
+        risks: vec![format!(
+            "assumes {other} wanted nothing beyond what {winner} also did"
+        )],
+    })
+}
+
+/// The length of the longest common subsequence, or `None` when the
+/// inputs are too large to compare here.
+fn lcs(a: &[&str], b: &[&str]) -> Option<usize> {
+    if a.len().saturating_mul(b.len()) > 4_000_000 {
+        return None;
+    }
+    let mut previous = vec![0usize; b.len() + 1];
+    let mut current = vec![0usize; b.len() + 1];
+    for x in a {
+        for (j, y) in b.iter().enumerate() {
+            current[j + 1] = if x == y {
+                previous[j] + 1
+            } else {
+                previous[j + 1].max(current[j])
+            };
+        }
+        std::mem::swap(&mut previous, &mut current);
+    }
+    Some(previous[b.len()])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn containment_follows_the_shortest_edit_path() {
+        let text = |b: &'static str, o: &'static str, t: &'static str| (vec![b], vec![o], vec![t]);
+        let (b, o, t) = text("retry(3);\n", "retry(5);\n", "retry(5, backoff);\n");
+        let fix = concurrent_edit(&HunkText {
+            base: &b,
+            ours: &o,
+            theirs: &t,
+        })
+        .unwrap();
+        assert_eq!(fix.text, "retry(5, backoff);\n");
+        let (b, o, t) = text("x = 1;\n", "x = 2;\n", "x = 3;\n");
+        assert!(concurrent_edit(&HunkText {
+            base: &b,
+            ours: &o,
+            theirs: &t
+        })
+        .is_err());
+    }
+
+    #[test]
+    fn gaps_split_insertions_around_kept_lines() {
+        let base = ["a\n"];
+        let side = ["x\n", "a\n", "y\n"];
+        let found = gaps(&base, &side);
+        assert_eq!((found[0].start, found[0].end), (0, 1));
+        assert_eq!((found[1].start, found[1].end), (2, 3));
+    }
+}

@@ -1,0 +1,909 @@
+//! Conflicts between two branches, the fixes suggested for them and the
+//! fixes applied: detection over a whole merge (recorded in
+//! `conflict_resolutions`), suggestions for one file (recorded in
+//! `auto_fix_suggestions`), applying and rolling back a fix, and history.
+//!
+//! Invariants: applying a fix happens under the repository's file lock,
+//! only when the file is byte for byte what it was when the suggestion was
+//! made, and only when the result has no conflict marker and (for a parsed
+//! language) parses; the file is replaced atomically, the previous version
+//! kept as a backup, and the database records it in one transaction — if
+//! that fails, the file is put back.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use git2::{ObjectType, Oid, Repository};
+use rayon::prelude::*;
+use rusqlite::{params, OptionalExtension};
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use crate::analysis::{self, ConflictType, FileAnalysis};
+use crate::autofix::{self, Strategy, Suggestion};
+use crate::db::Database;
+use crate::merge3::{self, Versions};
+use crate::syntax::{self, Language};
+use crate::{conflicts, lock, paths, UserError};
+
+/// Every conflict of merging `target` into `current`, classified.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Detection {
+    pub current_branch: String,
+    pub target_branch: String,
+    pub base_commit: String,
+    pub source_commit: String,
+    pub target_commit: String,
+    pub has_conflicts: bool,
+    pub total_conflicts: usize,
+    pub conflicts: Vec<FileAnalysis>,
+    /// Files per class.
+    pub summary: BTreeMap<&'static str, usize>,
+}
+
+/// Two revisions of a repository and their merge base.
+struct Sides<'r> {
+    base: git2::Commit<'r>,
+    ours: git2::Commit<'r>,
+    theirs: git2::Commit<'r>,
+}
+
+fn resolve_sides<'r>(repo: &'r Repository, current: &str, target: &str) -> Result<Sides<'r>> {
+    let commit = |spec: &str| -> Result<git2::Commit<'r>> {
+        repo.revparse_single(spec)
+            .map_err(|_| UserError::new(format!("no branch or revision named {spec}")))?
+            .peel_to_commit()
+            .with_context(|| format!("{spec} is not a commit"))
+    };
+    let (ours, theirs) = (commit(current)?, commit(target)?);
+    let base = repo
+        .merge_base(ours.id(), theirs.id())
+        .map_err(|_| UserError::new(format!("{current} and {target} share no history")))?;
+    Ok(Sides {
+        base: repo.find_commit(base)?,
+        ours,
+        theirs,
+    })
+}
+
+fn blob_text(repo: &Repository, id: Option<Oid>) -> Result<Option<String>> {
+    let Some(id) = id else { return Ok(None) };
+    let blob = repo.find_blob(id)?;
+    if blob.is_binary() {
+        return Ok(None);
+    }
+    Ok(std::str::from_utf8(blob.content()).ok().map(str::to_owned))
+}
+
+/// Analyses one conflicting path of a merge.
+fn analyze_entry(
+    repo: &Repository,
+    entry: &conflicts::ConflictEntry,
+    semantics: bool,
+) -> Result<(FileAnalysis, String)> {
+    if entry.ours.is_none() || entry.theirs.is_none() {
+        let analysis =
+            FileAnalysis::unknown(&entry.path, "one side deletes the file the other changes");
+        return Ok((analysis, String::new()));
+    }
+    let base = match entry.ancestor {
+        Some(id) => blob_text(repo, Some(id))?,
+        None => Some(String::new()),
+    };
+    let (Some(base), Some(ours), Some(theirs)) = (
+        base,
+        blob_text(repo, entry.ours)?,
+        blob_text(repo, entry.theirs)?,
+    ) else {
+        return Ok((
+            FileAnalysis::unknown(&entry.path, "a binary file"),
+            String::new(),
+        ));
+    };
+    let (analysis, merge) = analysis::analyze(&entry.path, &base, &ours, &theirs, semantics)?;
+    let versions = Versions::new(&base, &ours, &theirs);
+    let markers = merge3::render_conflicts(&merge.regions, &versions);
+    Ok((analysis, markers))
+}
+
+/// Classifies every conflict of merging `target` into `current` in the
+/// repository at `repo_path`, in memory, and records each conflicting file
+/// (once per merge) in `conflict_resolutions`.
+pub fn detect(
+    data_dir: &Path,
+    repo_path: &Path,
+    current: &str,
+    target: &str,
+    semantics: bool,
+    session_id: Option<&str>,
+) -> Result<Detection> {
+    let repo = crate::git::open(repo_path)?;
+    let sides = resolve_sides(&repo, current, target)?;
+    let trees = (sides.base.tree()?, sides.ours.tree()?, sides.theirs.tree()?);
+    // Files both sides change are merged here anyway; a full tree merge is
+    // only needed when whole directories appear or vanish on both sides.
+    let entries = match conflicts::changed_on_both_sides(&repo, &trees.0, &trees.1, &trees.2)? {
+        Some(entries) => entries,
+        None => conflicts::conflicting_entries(&repo, &trees.0, &trees.1, &trees.2)?,
+    };
+    let git_dir = repo.path().to_path_buf();
+    let analysed: Vec<Result<(FileAnalysis, String)>> = entries
+        .par_iter()
+        .map_init(
+            || Repository::open(&git_dir),
+            |local, entry| {
+                let local = local
+                    .as_ref()
+                    .map_err(|e| anyhow::anyhow!("cannot open repository: {e}"))?;
+                analyze_entry(local, entry, semantics)
+            },
+        )
+        .collect();
+    // Files both sides change that still merge cleanly are no conflict.
+    let analysed: Vec<(FileAnalysis, String)> = analysed
+        .into_iter()
+        .filter(|result| !matches!(result, Ok((analysis, _)) if analysis.hunks.is_empty()))
+        .collect::<Result<_>>()?;
+    let mut summary = BTreeMap::new();
+    for (analysis, _) in &analysed {
+        *summary.entry(analysis.conflict_type.as_str()).or_insert(0) += 1;
+    }
+    let detection = Detection {
+        current_branch: current.to_owned(),
+        target_branch: target.to_owned(),
+        base_commit: sides.base.id().to_string(),
+        source_commit: sides.ours.id().to_string(),
+        target_commit: sides.theirs.id().to_string(),
+        has_conflicts: !analysed.is_empty(),
+        total_conflicts: analysed.len(),
+        summary,
+        conflicts: Vec::new(),
+    };
+    if !analysed.is_empty() {
+        record_detection(data_dir, repo_path, &detection, &analysed, session_id)?;
+    }
+    Ok(Detection {
+        conflicts: analysed.into_iter().map(|(a, _)| a).collect(),
+        ..detection
+    })
+}
+
+fn record_detection(
+    data_dir: &Path,
+    repo_path: &Path,
+    detection: &Detection,
+    analysed: &[(FileAnalysis, String)],
+    session_id: Option<&str>,
+) -> Result<()> {
+    let repo_key = paths::to_db_string(repo_path)?;
+    let mut db = Database::open(data_dir)?;
+    db.immediate(|tx| {
+        for (analysis, markers) in analysed {
+            let hunks = serde_json::to_string(&analysis.hunks)?;
+            let updated = tx.execute(
+                "UPDATE conflict_resolutions SET conflict_type = ?1, conflict_markers = ?2, metadata = ?3
+                 WHERE repo_path = ?4 AND file_path = ?5 AND base_commit = ?6 AND source_commit = ?7
+                   AND target_commit = ?8 AND resolved_at IS NULL AND deleted_at IS NULL",
+                params![
+                    analysis.conflict_type.as_str(),
+                    markers,
+                    hunks,
+                    repo_key,
+                    analysis.file_path,
+                    detection.base_commit,
+                    detection.source_commit,
+                    detection.target_commit
+                ],
+            )?;
+            if updated == 0 {
+                tx.execute(
+                    "INSERT INTO conflict_resolutions (id, session_id, repo_path, file_path, conflict_type,
+                        base_commit, source_commit, target_commit, resolution_strategy, conflict_markers, metadata)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'MANUAL', ?9, ?10)",
+                    params![
+                        uuid::Uuid::new_v4().to_string(),
+                        session_id,
+                        repo_key,
+                        analysis.file_path,
+                        analysis.conflict_type.as_str(),
+                        detection.base_commit,
+                        detection.source_commit,
+                        detection.target_commit,
+                        markers,
+                        hunks
+                    ],
+                )?;
+            }
+        }
+        Ok(())
+    })
+}
+
+/// A stored suggestion, as tools show it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoredSuggestion {
+    pub id: String,
+    #[serde(flatten)]
+    pub suggestion: Suggestion,
+}
+
+/// The suggestions for one file.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SuggestionList {
+    pub file_path: String,
+    pub current_branch: String,
+    pub target_branch: String,
+    pub has_conflict: bool,
+    pub suggestions: Vec<StoredSuggestion>,
+    /// Why there is no safe fix, when there is none.
+    pub explanation: Option<String>,
+}
+
+/// How many fixes of a strategy were applied, and how many of those were
+/// kept (not rolled back).
+fn track_record(db: &Database, strategy: Strategy) -> (u32, u32) {
+    db.conn()
+        .query_row(
+            "SELECT COUNT(*), COALESCE(SUM(CASE WHEN r.deleted_at IS NULL THEN 1 ELSE 0 END), 0)
+             FROM conflict_resolutions r JOIN auto_fix_suggestions s ON s.id = r.auto_fix_suggestion_id
+             WHERE r.resolution_strategy = 'AUTO_FIX' AND s.strategy_used = ?1",
+            [strategy.as_str()],
+            |row| Ok((row.get::<_, u32>(0)?, row.get::<_, u32>(1)?)),
+        )
+        .unwrap_or((0, 0))
+}
+
+/// What a file holds now: its git blob id, or `absent`.
+fn file_fingerprint(path: &Path) -> String {
+    match std::fs::read(path) {
+        Ok(bytes) => Oid::hash_object(ObjectType::Blob, &bytes)
+            .map(|id| id.to_string())
+            .unwrap_or_default(),
+        Err(_) => "absent".to_owned(),
+    }
+}
+
+/// Repository-relative, normalised; refuses paths that leave the
+/// repository.
+fn relative_file(file_path: &str) -> Result<String> {
+    let path = Path::new(file_path);
+    let mut parts = Vec::new();
+    for component in path.components() {
+        match component {
+            std::path::Component::Normal(part) => parts.push(part.to_string_lossy().into_owned()),
+            std::path::Component::CurDir => {}
+            _ => {
+                return Err(UserError::new(format!(
+                    "{file_path}: give a path relative to the repository, inside it"
+                ))
+                .into())
+            }
+        }
+    }
+    if parts.is_empty() {
+        return Err(UserError::new("no file given").into());
+    }
+    Ok(parts.join("/"))
+}
+
+/// Suggests fixes for `file_path` when merging `target` into `current`,
+/// and records them. `checkout` is where the file would be fixed.
+pub fn suggest(
+    data_dir: &Path,
+    checkout: &Path,
+    file_path: &str,
+    current: &str,
+    target: &str,
+    min_confidence: f64,
+    max_suggestions: usize,
+) -> Result<SuggestionList> {
+    let file_path = relative_file(file_path)?;
+    crate::git::resolve_repository(checkout)?;
+    let repo = Repository::discover(paths::canonicalize_existing(checkout)?)?;
+    let repo = &repo;
+    let workdir = repo
+        .workdir()
+        .context("the repository has no working tree")?
+        .to_path_buf();
+    let common = crate::git::resolve_repository(&workdir)?;
+    let sides = resolve_sides(repo, current, target)?;
+    let blob = |commit: &git2::Commit| -> Result<Option<Oid>> {
+        Ok(commit
+            .tree()?
+            .get_path(Path::new(&file_path))
+            .ok()
+            .map(|e| e.id()))
+    };
+    let entry = conflicts::ConflictEntry {
+        path: file_path.clone(),
+        ancestor: blob(&sides.base)?,
+        ours: blob(&sides.ours)?,
+        theirs: blob(&sides.theirs)?,
+    };
+    let mut list = SuggestionList {
+        file_path: file_path.clone(),
+        current_branch: current.to_owned(),
+        target_branch: target.to_owned(),
+        has_conflict: false,
+        suggestions: Vec::new(),
+        explanation: None,
+    };
+    if entry.ours.is_none() && entry.theirs.is_none() {
+        return Err(
+            UserError::new(format!("{file_path} is in neither {current} nor {target}")).into(),
+        );
+    }
+    let (base, ours, theirs) = (
+        entry
+            .ancestor
+            .map_or(Ok(Some(String::new())), |id| blob_text(repo, Some(id)))?,
+        blob_text(repo, entry.ours)?,
+        blob_text(repo, entry.theirs)?,
+    );
+    let (Some(base), Some(ours), Some(theirs)) = (base, ours, theirs) else {
+        list.has_conflict = entry.ours != entry.theirs;
+        list.explanation =
+            Some("a side deletes the file or it is binary: no automatic fix".to_owned());
+        return Ok(list);
+    };
+    let (analysis, merge) = analysis::analyze(&file_path, &base, &ours, &theirs, true)?;
+    if analysis.hunks.is_empty() {
+        list.explanation = Some(format!("{file_path} merges without conflict"));
+        return Ok(list);
+    }
+    list.has_conflict = true;
+    let versions = Versions::new(&base, &ours, &theirs);
+    let mut db = Database::open(data_dir)?;
+    let records = [
+        Strategy::TrivialMerge,
+        Strategy::StructuralMerge,
+        Strategy::ConcurrentEdit,
+    ]
+    .map(|strategy| (strategy, track_record(&db, strategy)));
+    let record_of = move |strategy: Strategy| {
+        records
+            .iter()
+            .find(|(s, _)| *s == strategy)
+            .map_or((0, 0), |(_, record)| *record)
+    };
+    let suggestion = autofix::suggest(&analysis, &merge, &versions, &record_of);
+    let fingerprint = file_fingerprint(&workdir.join(&file_path));
+    let id = uuid::Uuid::new_v4().to_string();
+    let metadata = json!({
+        "checkoutPath": paths::to_db_string(&workdir)?,
+        "fileFingerprint": fingerprint,
+        "autoApplicable": suggestion.auto_applicable,
+        "confidenceFactors": suggestion.confidence_factors,
+        "risks": suggestion.risks,
+        "preview": suggestion.preview,
+        "currentBranch": current,
+        "targetBranch": target,
+        "baseCommit": sides.base.id().to_string(),
+        "sourceCommit": sides.ours.id().to_string(),
+        "targetCommit": sides.theirs.id().to_string(),
+        "language": analysis.language,
+    });
+    let repo_key = paths::to_db_string(&common)?;
+    db.immediate(|tx| {
+        tx.execute(
+            "INSERT INTO auto_fix_suggestions (id, repo_path, file_path, conflict_type, suggested_resolution,
+                confidence_score, explanation, strategy_used, base_content, source_content, target_content, metadata)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+            params![
+                id,
+                repo_key,
+                file_path,
+                suggestion.conflict_type.as_str(),
+                suggestion.resolved,
+                suggestion.confidence,
+                suggestion.explanation,
+                suggestion.strategy.as_str(),
+                base,
+                ours,
+                theirs,
+                metadata.to_string()
+            ],
+        )?;
+        Ok(())
+    })?;
+    if !suggestion.auto_applicable {
+        list.explanation = Some(suggestion.explanation.clone());
+    }
+    if suggestion.confidence >= min_confidence && max_suggestions > 0 {
+        list.suggestions.push(StoredSuggestion { id, suggestion });
+    } else if list.explanation.is_none() {
+        list.explanation = Some(format!(
+            "the only fix has confidence {} (below {min_confidence})",
+            suggestion.confidence
+        ));
+    }
+    Ok(list)
+}
+
+/// What applying a suggestion did (or, with `dryRun`, would do).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApplyReport {
+    pub success: bool,
+    pub applied: bool,
+    pub dry_run: bool,
+    pub suggestion_id: String,
+    pub file_path: String,
+    pub absolute_path: String,
+    pub resolution_id: Option<String>,
+    pub backup_path: Option<String>,
+    pub rollback_command: Option<String>,
+    pub verification: Verification,
+    pub preview: Value,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Verification {
+    pub unchanged_since_suggestion: bool,
+    pub no_conflict_markers: bool,
+    /// `null` for a language that is not parsed.
+    pub parses: Option<bool>,
+}
+
+struct SuggestionRow {
+    repo_path: String,
+    file_path: String,
+    conflict_type: String,
+    resolution: String,
+    confidence: f64,
+    applied_at: Option<String>,
+    metadata: Value,
+}
+
+fn load_suggestion(db: &Database, id: &str) -> Result<SuggestionRow> {
+    db.conn()
+        .query_row(
+            "SELECT repo_path, file_path, conflict_type, suggested_resolution, confidence_score, applied_at,
+                    COALESCE(metadata, '{}')
+             FROM auto_fix_suggestions WHERE id = ?1 AND deleted_at IS NULL",
+            [id],
+            |row| {
+                Ok(SuggestionRow {
+                    repo_path: row.get(0)?,
+                    file_path: row.get(1)?,
+                    conflict_type: row.get(2)?,
+                    resolution: row.get(3)?,
+                    confidence: row.get(4)?,
+                    applied_at: row.get(5)?,
+                    metadata: serde_json::from_str(&row.get::<_, String>(6)?).unwrap_or(Value::Null),
+                })
+            },
+        )
+        .optional()?
+        .ok_or_else(|| UserError::with_hint(format!("no suggestion {id}"), "ask for suggestions first").into())
+}
+
+/// Applies a stored suggestion to the file in the checkout it was made
+/// for.
+pub fn apply(
+    data_dir: &Path,
+    suggestion_id: &str,
+    dry_run: bool,
+    create_backup: bool,
+) -> Result<ApplyReport> {
+    let mut db = Database::open(data_dir)?;
+    let row = load_suggestion(&db, suggestion_id)?;
+    if let Some(when) = &row.applied_at {
+        return Err(UserError::new(format!(
+            "suggestion {suggestion_id} was applied already ({when} UTC)"
+        ))
+        .into());
+    }
+    let text = |key: &str| {
+        row.metadata
+            .get(key)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let checkout = PathBuf::from(text("checkoutPath"));
+    let target = checkout.join(&row.file_path);
+    let _lock = lock::lock_repository(data_dir, Path::new(&row.repo_path))?;
+    let unchanged = file_fingerprint(&target) == text("fileFingerprint");
+    let no_markers = !merge3::has_conflict_markers(&row.resolution);
+    let parses =
+        Language::of_path(&row.file_path).map(|l| syntax::parses_cleanly(l, &row.resolution));
+    let verification = Verification {
+        unchanged_since_suggestion: unchanged,
+        no_conflict_markers: no_markers,
+        parses,
+    };
+    if !unchanged {
+        return Err(UserError::with_hint(
+            format!(
+                "{} changed since the suggestion was made; nothing was written",
+                row.file_path
+            ),
+            "ask for a new suggestion",
+        )
+        .into());
+    }
+    let auto_applicable = row
+        .metadata
+        .get("autoApplicable")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    if !no_markers || parses == Some(false) || !auto_applicable {
+        return Err(UserError::new(format!(
+            "suggestion {suggestion_id} is not safe to apply (conflict markers left or the result does not parse); nothing was written"
+        ))
+        .into());
+    }
+    let mut report = ApplyReport {
+        success: true,
+        applied: false,
+        dry_run,
+        suggestion_id: suggestion_id.to_owned(),
+        file_path: row.file_path.clone(),
+        absolute_path: target.display().to_string(),
+        resolution_id: None,
+        backup_path: None,
+        rollback_command: None,
+        verification,
+        preview: row.metadata.get("preview").cloned().unwrap_or(Value::Null),
+    };
+    if dry_run {
+        return Ok(report);
+    }
+    let previous = std::fs::read(&target).ok();
+    let backup = match (&previous, create_backup) {
+        (Some(bytes), true) => {
+            let dir = data_dir.join("backups").join(suggestion_id);
+            std::fs::create_dir_all(&dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+            let name = Path::new(&row.file_path)
+                .file_name()
+                .context("file has no name")?;
+            let path = dir.join(name);
+            crate::config::write_atomically(&path, bytes)?;
+            Some(path)
+        }
+        _ => None,
+    };
+    if let Some(parent) = target.parent() {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create {}", parent.display()))?;
+    }
+    crate::config::write_atomically(&target, row.resolution.as_bytes())?;
+    let metadata = json!({
+        "backupPath": backup.as_ref().map(|p| p.display().to_string()),
+        "checkoutPath": text("checkoutPath"),
+        "appliedFingerprint": file_fingerprint(&target),
+    });
+    let recorded = db.immediate(|tx| {
+        let detected: Option<String> = tx
+            .query_row(
+                "SELECT id FROM conflict_resolutions WHERE repo_path = ?1 AND file_path = ?2
+                   AND base_commit = ?3 AND source_commit = ?4 AND target_commit = ?5
+                   AND resolved_at IS NULL AND deleted_at IS NULL LIMIT 1",
+                params![
+                    row.repo_path,
+                    row.file_path,
+                    text("baseCommit"),
+                    text("sourceCommit"),
+                    text("targetCommit")
+                ],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if let Some(id) = &detected {
+            tx.execute(
+                "UPDATE conflict_resolutions SET resolution_strategy = 'AUTO_FIX', confidence_score = ?1,
+                    resolved_content = ?2, resolved_at = datetime('now'), auto_fix_suggestion_id = ?3, metadata = ?4
+                 WHERE id = ?5",
+                params![row.confidence, row.resolution, suggestion_id, metadata.to_string(), id],
+            )?;
+        }
+        let was_detected = detected.is_some();
+        let resolution_id = detected.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        if !was_detected {
+            tx.execute(
+                "INSERT INTO conflict_resolutions (id, repo_path, file_path, conflict_type, base_commit, source_commit,
+                    target_commit, resolution_strategy, confidence_score, conflict_markers, resolved_content,
+                    resolved_at, auto_fix_suggestion_id, metadata)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'AUTO_FIX', ?8, ?9, ?10, datetime('now'), ?11, ?12)",
+                params![
+                    resolution_id,
+                    row.repo_path,
+                    row.file_path,
+                    row.conflict_type,
+                    text("baseCommit"),
+                    text("sourceCommit"),
+                    text("targetCommit"),
+                    row.confidence,
+                    row.metadata.get("preview").and_then(|p| p.get("before")).and_then(Value::as_str).unwrap_or(""),
+                    row.resolution,
+                    suggestion_id,
+                    metadata.to_string()
+                ],
+            )?;
+        }
+        tx.execute(
+            "UPDATE auto_fix_suggestions SET applied_at = datetime('now'), conflict_resolution_id = ?1 WHERE id = ?2",
+            params![resolution_id, suggestion_id],
+        )?;
+        Ok(resolution_id)
+    });
+    let resolution_id = match recorded {
+        Ok(id) => id,
+        Err(err) => {
+            // Put the file back: a fix the database does not know of must not stay.
+            match &previous {
+                Some(bytes) => crate::config::write_atomically(&target, bytes)?,
+                None => std::fs::remove_file(&target)?,
+            }
+            return Err(err.context("cannot record the fix; the file was restored"));
+        }
+    };
+    report.applied = true;
+    report.rollback_command = backup
+        .as_ref()
+        .map(|_| format!("git pcc suggestions --rollback {resolution_id}"));
+    report.backup_path = backup.map(|p| p.display().to_string());
+    report.resolution_id = Some(resolution_id);
+    Ok(report)
+}
+
+/// What a rollback did.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RollbackReport {
+    pub success: bool,
+    pub resolution_id: String,
+    pub file_path: String,
+    pub restored_from: String,
+}
+
+/// Puts back the file an applied fix replaced.
+pub fn rollback(data_dir: &Path, resolution_id: &str, force: bool) -> Result<RollbackReport> {
+    let mut db = Database::open(data_dir)?;
+    let found: Option<(String, String, String)> = db
+        .conn()
+        .query_row(
+            "SELECT repo_path, file_path, COALESCE(metadata, '{}') FROM conflict_resolutions
+             WHERE id = ?1 AND resolution_strategy = 'AUTO_FIX' AND deleted_at IS NULL",
+            [resolution_id],
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+        )
+        .optional()?;
+    let Some((repo_path, file_path, metadata)) = found else {
+        return Err(UserError::new(format!("no applied fix {resolution_id} to roll back")).into());
+    };
+    let metadata: Value = serde_json::from_str(&metadata).unwrap_or(Value::Null);
+    let text = |key: &str| metadata.get(key).and_then(Value::as_str).map(str::to_owned);
+    let backup = text("backupPath").ok_or_else(|| {
+        UserError::new("this fix was applied without a backup; it cannot be rolled back")
+    })?;
+    let target = PathBuf::from(text("checkoutPath").unwrap_or_default()).join(&file_path);
+    let _lock = lock::lock_repository(data_dir, Path::new(&repo_path))?;
+    if !force && Some(file_fingerprint(&target)) != text("appliedFingerprint") {
+        return Err(UserError::with_hint(
+            format!("{file_path} changed since the fix was applied; nothing was restored"),
+            "use --force to restore the backup anyway",
+        )
+        .into());
+    }
+    let bytes =
+        std::fs::read(&backup).with_context(|| format!("cannot read the backup {backup}"))?;
+    crate::config::write_atomically(&target, &bytes)?;
+    db.immediate(|tx| {
+        tx.execute(
+            "UPDATE conflict_resolutions SET deleted_at = datetime('now'), deleted_reason = 'rolled back' WHERE id = ?1",
+            [resolution_id],
+        )?;
+        Ok(())
+    })?;
+    Ok(RollbackReport {
+        success: true,
+        resolution_id: resolution_id.to_owned(),
+        file_path,
+        restored_from: backup,
+    })
+}
+
+/// Filters for conflict history.
+#[derive(Debug, Clone, Default)]
+pub struct HistoryFilter {
+    pub repo_path: Option<String>,
+    pub file_path: Option<String>,
+    pub conflict_type: Option<String>,
+    pub resolution_strategy: Option<String>,
+    pub resolved: Option<bool>,
+    pub limit: usize,
+    pub offset: usize,
+}
+
+/// One recorded conflict.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConflictRecord {
+    pub id: String,
+    pub repo_path: String,
+    pub file_path: String,
+    pub conflict_type: String,
+    pub resolution_strategy: String,
+    pub confidence_score: Option<f64>,
+    pub base_commit: String,
+    pub source_commit: String,
+    pub target_commit: String,
+    pub detected_at: String,
+    pub resolved_at: Option<String>,
+    pub auto_fix_suggestion_id: Option<String>,
+    pub rolled_back: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct History {
+    pub total: usize,
+    pub records: Vec<ConflictRecord>,
+}
+
+/// Recorded conflicts, newest first.
+pub fn history(data_dir: &Path, filter: &HistoryFilter) -> Result<History> {
+    if let Some(kind) = &filter.conflict_type {
+        if ConflictType::parse(kind).is_none() {
+            return Err(UserError::new(format!(
+                "unknown conflict type '{kind}': use TRIVIAL, CONCURRENT_EDIT, STRUCTURAL, SEMANTIC or UNKNOWN"
+            ))
+            .into());
+        }
+    }
+    if let Some(strategy) = &filter.resolution_strategy {
+        if !["AUTO_FIX", "MANUAL", "HYBRID", "ABANDONED"]
+            .contains(&strategy.to_ascii_uppercase().as_str())
+        {
+            return Err(UserError::new(format!(
+                "unknown resolution strategy '{strategy}': use AUTO_FIX, MANUAL, HYBRID or ABANDONED"
+            ))
+            .into());
+        }
+    }
+    let Some(db) = Database::open_existing_current(data_dir)? else {
+        return Ok(History {
+            total: 0,
+            records: Vec::new(),
+        });
+    };
+    let mut conditions = vec!["1 = 1".to_owned()];
+    let mut values: Vec<String> = Vec::new();
+    let mut add = |condition: &str, value: Option<String>| {
+        if let Some(value) = value {
+            values.push(value);
+            conditions.push(condition.replace('?', &format!("?{}", values.len())));
+        }
+    };
+    add("repo_path = ?", filter.repo_path.clone());
+    add("file_path = ?", filter.file_path.clone());
+    add(
+        "conflict_type = ?",
+        filter
+            .conflict_type
+            .as_ref()
+            .map(|t| t.to_ascii_uppercase()),
+    );
+    add(
+        "resolution_strategy = ?",
+        filter
+            .resolution_strategy
+            .as_ref()
+            .map(|t| t.to_ascii_uppercase()),
+    );
+    match filter.resolved {
+        Some(true) => conditions.push("resolved_at IS NOT NULL".to_owned()),
+        Some(false) => conditions.push("resolved_at IS NULL".to_owned()),
+        None => {}
+    }
+    let filter_sql = conditions.join(" AND ");
+    let total: usize = db.conn().query_row(
+        &format!("SELECT COUNT(*) FROM conflict_resolutions WHERE {filter_sql}"),
+        rusqlite::params_from_iter(values.iter()),
+        |row| row.get(0),
+    )?;
+    let mut statement = db.conn().prepare(&format!(
+        "SELECT id, repo_path, file_path, conflict_type, resolution_strategy, confidence_score, base_commit,
+                source_commit, target_commit, detected_at, resolved_at, auto_fix_suggestion_id,
+                deleted_reason IS NOT NULL
+         FROM conflict_resolutions WHERE {filter_sql}
+         ORDER BY detected_at DESC, rowid DESC LIMIT {} OFFSET {}",
+        filter.limit, filter.offset
+    ))?;
+    let records = statement
+        .query_map(rusqlite::params_from_iter(values.iter()), |row| {
+            Ok(ConflictRecord {
+                id: row.get(0)?,
+                repo_path: row.get(1)?,
+                file_path: row.get(2)?,
+                conflict_type: row.get(3)?,
+                resolution_strategy: row.get(4)?,
+                confidence_score: row.get(5)?,
+                base_commit: row.get(6)?,
+                source_commit: row.get(7)?,
+                target_commit: row.get(8)?,
+                detected_at: row.get(9)?,
+                resolved_at: row.get(10)?,
+                auto_fix_suggestion_id: row.get(11)?,
+                rolled_back: row.get(12)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(History { total, records })
+}
+
+/// A stored suggestion, listed.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SuggestionRecord {
+    pub id: String,
+    pub repo_path: String,
+    pub file_path: String,
+    pub conflict_type: String,
+    pub strategy: String,
+    pub confidence: f64,
+    pub auto_applicable: bool,
+    pub explanation: String,
+    pub generated_at: String,
+    pub applied_at: Option<String>,
+}
+
+/// Stored suggestions, newest first.
+pub fn list_suggestions(
+    data_dir: &Path,
+    repo_path: Option<&str>,
+    file_path: Option<&str>,
+    min_confidence: f64,
+    applied: Option<bool>,
+    limit: usize,
+) -> Result<Vec<SuggestionRecord>> {
+    let Some(db) = Database::open_existing_current(data_dir)? else {
+        return Ok(Vec::new());
+    };
+    let applied_sql = match applied {
+        Some(true) => "AND applied_at IS NOT NULL",
+        Some(false) => "AND applied_at IS NULL",
+        None => "",
+    };
+    let mut statement = db.conn().prepare(&format!(
+        "SELECT id, repo_path, file_path, conflict_type, strategy_used, confidence_score, explanation,
+                generated_at, applied_at, COALESCE(metadata, '{{}}')
+         FROM auto_fix_suggestions
+         WHERE deleted_at IS NULL AND (?1 IS NULL OR repo_path = ?1) AND (?2 IS NULL OR file_path = ?2)
+           AND confidence_score >= ?3 {applied_sql}
+         ORDER BY generated_at DESC, rowid DESC LIMIT ?4"
+    ))?;
+    let rows = statement
+        .query_map(
+            params![repo_path, file_path, min_confidence, limit as i64],
+            |row| {
+                let metadata: Value =
+                    serde_json::from_str(&row.get::<_, String>(9)?).unwrap_or(Value::Null);
+                Ok(SuggestionRecord {
+                    id: row.get(0)?,
+                    repo_path: row.get(1)?,
+                    file_path: row.get(2)?,
+                    conflict_type: row.get(3)?,
+                    strategy: row.get(4)?,
+                    confidence: row.get(5)?,
+                    explanation: row.get(6)?,
+                    generated_at: row.get(7)?,
+                    applied_at: row.get(8)?,
+                    auto_applicable: metadata
+                        .get("autoApplicable")
+                        .and_then(Value::as_bool)
+                        .unwrap_or(false),
+                })
+            },
+        )?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}

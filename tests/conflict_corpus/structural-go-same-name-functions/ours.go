@@ -1,0 +1,40 @@
+package branches
+
+import (
+	"errors"
+	"strings"
+)
+
+// Prefix is put in front of every branch a session creates.
+const Prefix = "pcc/"
+
+var errEmpty = errors.New("branch name is empty")
+
+// SessionBranch returns the branch name used for a session's worktree.
+func SessionBranch(sessionID string) string {
+	return Prefix + strings.ToLower(sessionID)
+}
+
+// IsSessionBranch reports whether a branch was created by parallel-cc.
+func IsSessionBranch(name string) bool {
+	return strings.HasPrefix(name, Prefix)
+}
+
+// ValidateBranch rejects names git would refuse for a ref.
+func ValidateBranch(name string) error {
+	if name == "" {
+		return errEmpty
+	}
+	if strings.ContainsAny(name, " ~^:?*[\\") || strings.Contains(name, "..") {
+		return errors.New("invalid character in branch name: " + name)
+	}
+	return nil
+}
+
+// Owner extracts the session id from a session branch name.
+func Owner(name string) (string, error) {
+	if name == "" {
+		return "", errEmpty
+	}
+	return strings.TrimPrefix(name, Prefix), nil
+}

@@ -1,0 +1,28 @@
+package watch
+
+import "time"
+
+// Config controls how git-pcc-watch scans a worktree.
+type Config struct {
+	Root      string
+	Interval  time.Duration
+	MaxClaims int
+	Verbose   bool
+}
+
+// DefaultConfig returns the settings used when no config file exists.
+func DefaultConfig(root string) Config {
+	return Config{
+		Root:      root,
+		Interval:  2 * time.Second,
+		MaxClaims: 500,
+	}
+}
+
+// Validate rejects settings the watcher cannot run with.
+func (c Config) Validate() error {
+	if c.Interval < 100*time.Millisecond {
+		return errTooFast
+	}
+	return nil
+}

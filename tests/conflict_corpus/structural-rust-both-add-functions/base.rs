@@ -1,0 +1,27 @@
+use std::path::Path;
+
+/// Returns true when the path is inside the repository's .git directory.
+pub fn is_git_internal(path: &Path) -> bool {
+    path.components().any(|c| c.as_os_str() == ".git")
+}
+
+/// Returns true when a path should never be claimed by a session.
+pub fn is_ignored(path: &Path) -> bool {
+    if is_git_internal(path) {
+        return true;
+    }
+    matches!(
+        path.extension().and_then(|e| e.to_str()),
+        Some("swp") | Some("tmp")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn git_dir_is_ignored() {
+        assert!(is_ignored(Path::new(".git/index")));
+    }
+}

@@ -1,0 +1,39 @@
+"use strict";
+
+const fs = require("fs");
+const path = require("path");
+const os = require("os");
+const crypto = require("crypto");
+const { promisify } = require("util");
+
+const LOCK_NAME = ".pcc.lock";
+
+function lockPath(root) {
+  return path.join(root, LOCK_NAME);
+}
+
+function acquire(root, owner) {
+  const file = lockPath(root);
+  const token = crypto.randomUUID();
+  try {
+    fs.writeFileSync(file, JSON.stringify({ owner, token, host: os.hostname(), at: Date.now() }), { flag: "wx" });
+    return true;
+  } catch (err) {
+    if (err.code === "EEXIST") {
+      return false;
+    }
+    throw err;
+  }
+}
+
+function release(root) {
+  fs.rmSync(lockPath(root), { force: true });
+}
+
+const sleep = promisify(setTimeout);
+
+function digest(root) {
+  return crypto.createHash("sha256").update(lockPath(root)).digest("hex");
+}
+
+module.exports = { acquire, release, lockPath, digest, sleep };

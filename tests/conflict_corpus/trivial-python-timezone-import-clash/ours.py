@@ -1,0 +1,26 @@
+"""Session timestamps shown by `git pcc status`."""
+from dataclasses import dataclass
+from datetime import datetime
+from datetime import timezone
+
+DISPLAY_FORMAT = "%Y-%m-%d %H:%M"
+
+
+@dataclass
+class SessionStamp:
+    session_id: str
+    started: datetime
+
+    def age_seconds(self) -> float:
+        return (datetime.now(timezone.utc) - self.started).total_seconds()
+
+    def is_stale(self, limit: float = 600.0) -> bool:
+        return self.age_seconds() > limit
+
+
+def started_now(session_id: str) -> SessionStamp:
+    return SessionStamp(session_id, datetime.now(timezone.utc))
+
+
+def display(stamp: SessionStamp) -> str:
+    return f"{stamp.session_id} since {stamp.started.strftime(DISPLAY_FORMAT)}"
