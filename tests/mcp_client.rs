@@ -62,7 +62,11 @@ fn the_python_sdk_sees_the_same_sessions_as_git_pcc_status() {
             "get_merge_events",
             "check_conflicts",
             "predict_conflicts",
-            "rebase_assist"
+            "rebase_assist",
+            "detect_advanced_conflicts",
+            "get_auto_fix_suggestions",
+            "apply_auto_fix",
+            "conflict_history"
         ])
     );
     assert_eq!(seen["status"]["isError"], false);

@@ -130,7 +130,11 @@ fn tools_are_listed_with_schemas_and_annotations() {
             "get_merge_events",
             "check_conflicts",
             "predict_conflicts",
-            "rebase_assist"
+            "rebase_assist",
+            "detect_advanced_conflicts",
+            "get_auto_fix_suggestions",
+            "apply_auto_fix",
+            "conflict_history"
         ]
     );
     for tool in tools.as_array().unwrap() {
@@ -141,6 +145,9 @@ fn tools_are_listed_with_schemas_and_annotations() {
             "release_file",
             "notify_when_merged",
             "rebase_assist",
+            "detect_advanced_conflicts",
+            "get_auto_fix_suggestions",
+            "apply_auto_fix",
         ]
         .contains(&tool["name"].as_str().unwrap());
         assert_eq!(

@@ -426,9 +426,6 @@ type Shape = Vec<(&'static str, Vec<(String, String)>)>;
 
 /// How a side's shape differs from the base's: `None` when it only rewrites.
 fn shape_change(base: &Shape, side: &Shape) -> Option<String> {
-    if base.len() != side.len() {
-        return Some("changes the nesting of blocks".to_owned());
-    }
     for ((base_kind, base_items), (side_kind, side_items)) in base.iter().zip(side) {
         let what = describe_list(base_kind);
         if base_kind != side_kind {
@@ -449,7 +446,7 @@ fn shape_change(base: &Shape, side: &Shape) -> Option<String> {
             }
         }
     }
-    None
+    (base.len() != side.len()).then(|| "changes the nesting of blocks".to_owned())
 }
 
 fn describe_list(kind: &str) -> &'static str {

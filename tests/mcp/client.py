@@ -4,6 +4,7 @@ stdio_client) and prints what it saw as one JSON object.
 
   client.py basic SERVER        initialize, list tools, call get_parallel_status and get_my_session
   client.py concurrent SERVER   two servers at once, twenty concurrent tool calls between them
+  client.py calls SERVER CALLS  the tool calls CALLS (a JSON list of [name, arguments]), one after another
 
 The server inherits this process's environment (PARALLEL_CC_DATA_DIR,
 PARALLEL_CC_SESSION_ID, ...).
@@ -57,9 +58,22 @@ async def concurrent(server):
                                 for r in results]}
 
 
+async def calls(server, requests):
+    async with stdio_client(params(server)) as (read, write):
+        async with ClientSession(read, write) as session:
+            await session.initialize()
+            results = []
+            for name, arguments in requests:
+                results.append(structured(await session.call_tool(name, arguments)))
+            return {"results": results}
+
+
 def main():
     mode, server = sys.argv[1], sys.argv[2]
-    outcome = asyncio.run(basic(server) if mode == "basic" else concurrent(server))
+    if mode == "calls":
+        outcome = asyncio.run(calls(server, json.loads(sys.argv[3])))
+    else:
+        outcome = asyncio.run(basic(server) if mode == "basic" else concurrent(server))
     print(json.dumps(outcome))
 
 
