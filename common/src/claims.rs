@@ -117,9 +117,16 @@ pub struct Claimant {
 /// Normalises `file` (absolute, or relative to the claimant's checkout) to a
 /// repository-relative path with `/` separators; refuses paths outside.
 pub fn normalize(claimant: &Claimant, file: &str) -> Result<String> {
+    repository_relative(&claimant.repo_path, &claimant.worktree_path, file)
+}
+
+/// Normalises `file` (absolute, or relative to `checkout`, a checkout of
+/// the repository at `repo_path`) to a repository-relative path with `/`
+/// separators; refuses paths that leave the repository, symlinks included.
+pub fn repository_relative(repo_path: &Path, checkout: &Path, file: &str) -> Result<String> {
     let outside = || -> anyhow::Error {
         UserError::new(format!(
-            "{file} is outside the repository; claims name files inside it"
+            "{file} is outside the repository; give a file inside it"
         ))
         .into()
     };
@@ -130,16 +137,16 @@ pub fn normalize(claimant: &Claimant, file: &str) -> Result<String> {
     let (root, relative) = if given.is_absolute() {
         let lexical = lexically_normal(given).ok_or_else(outside)?;
         let canonical = paths::canonicalize_lenient(&lexical);
-        if let Ok(rest) = canonical.strip_prefix(&claimant.worktree_path) {
-            (claimant.worktree_path.clone(), rest.to_path_buf())
-        } else if let Ok(rest) = canonical.strip_prefix(&claimant.repo_path) {
-            (claimant.repo_path.clone(), rest.to_path_buf())
+        if let Ok(rest) = canonical.strip_prefix(checkout) {
+            (checkout.to_path_buf(), rest.to_path_buf())
+        } else if let Ok(rest) = canonical.strip_prefix(repo_path) {
+            (repo_path.to_path_buf(), rest.to_path_buf())
         } else {
             return Err(outside());
         }
     } else {
         let relative = lexically_normal(given).ok_or_else(outside)?;
-        (claimant.worktree_path.clone(), relative)
+        (checkout.to_path_buf(), relative)
     };
     // A symlink inside the checkout may still point out of it.
     let resolved = paths::canonicalize_lenient(&root.join(&relative));

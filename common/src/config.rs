@@ -363,6 +363,7 @@ fn validate(setting: &Setting, value: &Value) -> Result<()> {
 
 /// Writes `bytes` to `path` through a temporary file in the same directory
 /// and a rename, so readers see the old content or the new, never a mix.
+/// A file that is replaced keeps its permissions.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write;
     let dir = path.parent().context("file has no parent directory")?;
@@ -375,6 +376,9 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
         let mut file = std::fs::File::create(&temp)
             .with_context(|| format!("cannot write {}", temp.display()))?;
         file.write_all(bytes)?;
+        if let Ok(previous) = std::fs::metadata(path) {
+            file.set_permissions(previous.permissions())?;
+        }
         file.sync_all()?;
         std::fs::rename(&temp, path)
             .with_context(|| format!("cannot replace {}", path.display()))?;
@@ -384,4 +388,22 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
         let _ = std::fs::remove_file(&temp);
     }
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn atomic_write_keeps_the_mode_of_the_file_it_replaces() {
+        let dir = std::env::temp_dir().join(format!("pcc-atomic-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("run.sh");
+        std::fs::write(&path, "old\n").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        super::write_atomically(&path, b"new\n").unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(mode, 0o755);
+    }
 }

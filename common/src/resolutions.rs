@@ -267,29 +267,6 @@ fn file_fingerprint(path: &Path) -> String {
     }
 }
 
-/// Repository-relative, normalised; refuses paths that leave the
-/// repository.
-fn relative_file(file_path: &str) -> Result<String> {
-    let path = Path::new(file_path);
-    let mut parts = Vec::new();
-    for component in path.components() {
-        match component {
-            std::path::Component::Normal(part) => parts.push(part.to_string_lossy().into_owned()),
-            std::path::Component::CurDir => {}
-            _ => {
-                return Err(UserError::new(format!(
-                    "{file_path}: give a path relative to the repository, inside it"
-                ))
-                .into())
-            }
-        }
-    }
-    if parts.is_empty() {
-        return Err(UserError::new("no file given").into());
-    }
-    Ok(parts.join("/"))
-}
-
 /// Suggests fixes for `file_path` when merging `target` into `current`,
 /// and records them. `checkout` is where the file would be fixed.
 pub fn suggest(
@@ -301,15 +278,14 @@ pub fn suggest(
     min_confidence: f64,
     max_suggestions: usize,
 ) -> Result<SuggestionList> {
-    let file_path = relative_file(file_path)?;
-    crate::git::resolve_repository(checkout)?;
+    let common = crate::git::resolve_repository(checkout)?;
     let repo = Repository::discover(paths::canonicalize_existing(checkout)?)?;
     let repo = &repo;
     let workdir = repo
         .workdir()
         .context("the repository has no working tree")?
         .to_path_buf();
-    let common = crate::git::resolve_repository(&workdir)?;
+    let file_path = crate::claims::repository_relative(&common, &workdir, file_path)?;
     let sides = resolve_sides(repo, current, target)?;
     let blob = |commit: &git2::Commit| -> Result<Option<Oid>> {
         Ok(commit

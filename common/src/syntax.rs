@@ -174,7 +174,7 @@ pub fn parses_cleanly(language: Language, text: &str) -> bool {
 /// the whole file when the window has syntax errors. `None` when even the
 /// whole file does not parse cleanly.
 pub fn parse_around(language: Language, lines: &[&str], range: Range<usize>) -> Option<Parsed> {
-    let window = window(language, lines, range);
+    let window = window(lines, range);
     let whole = 0..lines.len();
     let parsed = parse_lines(language, lines, window.clone())?;
     if !parsed.tree.root_node().has_error() {
@@ -207,17 +207,13 @@ fn parse_lines(language: Language, lines: &[&str], range: Range<usize>) -> Optio
 
 /// The lines from the start of the top-level item holding `range` to the
 /// start of the next item after it.
-fn window(language: Language, lines: &[&str], range: Range<usize>) -> Range<usize> {
+fn window(lines: &[&str], range: Range<usize>) -> Range<usize> {
     let starts_item = |line: &str| {
-        let Some(first) = line.chars().next() else {
-            return false;
-        };
-        if first.is_whitespace() || matches!(first, '}' | ')' | ']') {
-            return false;
-        }
-        // A Python decorator or a Rust attribute belongs to what follows;
-        // starting the window there is still a clean start.
-        !(language.is_python() && line.trim_end().is_empty())
+        // A decorator or an attribute starts a window cleanly too: it
+        // belongs to the item that follows.
+        line.chars()
+            .next()
+            .is_some_and(|first| !first.is_whitespace() && !matches!(first, '}' | ')' | ']'))
     };
     let mut start = range.start.min(lines.len());
     while start > 0 && !(start < lines.len() && starts_item(lines[start])) {
@@ -556,7 +552,7 @@ fn reaches_into(range: Range<usize>, span: &Range<usize>) -> bool {
     if span.is_empty() {
         range.start <= span.start && span.start <= range.end
     } else {
-        range.start <= span.start && span.end <= range.end || overlaps(range, span)
+        overlaps(range, span)
     }
 }
 
