@@ -27,14 +27,14 @@ cargo build --release --locked --quiet
 bin_dir="$prefix/bin"
 man_dir="$prefix/share/man/man1"
 mkdir -p "$bin_dir" "$man_dir"
-for binary in git-pcc git-pcc-register git-pcc-release git-pcc-watch pcc-mcp; do
+for binary in git-pcc git-pcc-register git-pcc-release git-pcc-watch git-pcc-sandbox pcc-mcp; do
   install -m 755 "target/release/$binary" "$bin_dir/$binary"
 done
 install -m 755 scripts/claude-parallel "$bin_dir/claude-parallel"
 install -m 644 man/*.1 "$man_dir/"
 share="$prefix/share"
 mkdir -p "$share/bash-completion/completions" "$share/zsh/site-functions" "$share/fish/vendor_completions.d"
-for binary in git-pcc git-pcc-register git-pcc-release git-pcc-watch pcc-mcp; do
+for binary in git-pcc git-pcc-register git-pcc-release git-pcc-watch git-pcc-sandbox pcc-mcp; do
   "$bin_dir/git-pcc" completions bash --command "$binary" > "$share/bash-completion/completions/$binary"
   "$bin_dir/git-pcc" completions zsh --command "$binary" > "$share/zsh/site-functions/_$binary"
   "$bin_dir/git-pcc" completions fish --command "$binary" > "$share/fish/vendor_completions.d/$binary.fish"

@@ -20,7 +20,7 @@ bin_dir="$prefix/bin"
 if [ -x "$bin_dir/git-pcc" ]; then
   "$bin_dir/git-pcc" install --uninstall
 fi
-for binary in git-pcc git-pcc-register git-pcc-release git-pcc-watch pcc-mcp claude-parallel; do
+for binary in git-pcc git-pcc-register git-pcc-release git-pcc-watch git-pcc-sandbox pcc-mcp claude-parallel; do
   rm -f "$bin_dir/$binary" \
     "$prefix/share/bash-completion/completions/$binary" \
     "$prefix/share/zsh/site-functions/_$binary" \

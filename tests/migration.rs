@@ -215,11 +215,11 @@ fn a_1_1_0_database_is_migrated_in_place_and_keeps_everything() {
     assert_eq!(status["keptWorktrees"], json!([]));
 
     let conn = Connection::open(&s.db_path).unwrap();
-    assert_eq!(version(&conn), "2.2.0");
+    assert_eq!(version(&conn), "2.3.0");
     let user_version: i64 = conn
         .query_row("PRAGMA user_version", [], |row| row.get(0))
         .unwrap();
-    assert_eq!(user_version, 20200);
+    assert_eq!(user_version, 20300);
     // The old columns keep their place and definition, new ones come after.
     let info = table_info(&conn, "sessions");
     assert_eq!(info[..20], seed_info[..]);
@@ -264,8 +264,8 @@ fn a_1_1_0_database_is_migrated_in_place_and_keeps_everything() {
     assert_eq!(
         again,
         json!({
-            "fromVersion": "2.2.0",
-            "toVersion": "2.2.0",
+            "fromVersion": "2.3.0",
+            "toVersion": "2.3.0",
             "applied": [],
             "backupPath": null,
         })
@@ -410,7 +410,7 @@ fn a_fresh_data_dir_gets_the_schema_without_a_backup() {
         String::from_utf8_lossy(&output.stderr)
     );
     assert_eq!(report["fromVersion"], Value::Null);
-    assert_eq!(report["toVersion"], "2.2.0");
+    assert_eq!(report["toVersion"], "2.3.0");
     assert_eq!(report["backupPath"], Value::Null);
     let applied: Vec<&str> = report["applied"]
         .as_array()
@@ -418,19 +418,20 @@ fn a_fresh_data_dir_gets_the_schema_without_a_backup() {
         .iter()
         .map(|step| step.as_str().unwrap())
         .collect();
-    assert_eq!(applied.len(), 4, "{applied:?}");
+    assert_eq!(applied.len(), 5, "{applied:?}");
     assert!(applied[0].starts_with("1.1.0 "), "{applied:?}");
     assert!(applied[1].starts_with("2.0.0 "), "{applied:?}");
     assert!(applied[2].starts_with("2.1.0 "), "{applied:?}");
     assert!(applied[3].starts_with("2.2.0 "), "{applied:?}");
+    assert!(applied[4].starts_with("2.3.0 "), "{applied:?}");
     assert_eq!(backups(&env), Vec::<String>::new());
 
     let conn = env.db();
-    assert_eq!(version(&conn), "2.2.0");
+    assert_eq!(version(&conn), "2.3.0");
     let user_version: i64 = conn
         .query_row("PRAGMA user_version", [], |row| row.get(0))
         .unwrap();
-    assert_eq!(user_version, 20200);
+    assert_eq!(user_version, 20300);
     let journal: String = conn
         .query_row("PRAGMA journal_mode", [], |row| row.get(0))
         .unwrap();
@@ -474,5 +475,5 @@ fn a_fresh_data_dir_gets_the_schema_without_a_backup() {
         value,
         json!({"success": false, "error": "unknown schema version 9.9.9"})
     );
-    assert_eq!(version(&env.db()), "2.2.0");
+    assert_eq!(version(&env.db()), "2.3.0");
 }

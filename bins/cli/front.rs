@@ -59,6 +59,12 @@ pub enum FrontCommand {
     Hook(hook::HookArgs),
     /// Print a shell completion script
     Completions(docs::CompletionArgs),
+    /// Sandbox templates (`git pcc templates` runs git-pcc-sandbox templates)
+    #[command(disable_help_flag = true)]
+    Templates {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<OsString>,
+    },
     /// The MCP server (`git pcc mcp serve` runs pcc-mcp)
     #[command(disable_help_flag = true)]
     Mcp {
@@ -87,6 +93,14 @@ pub fn run(args: FrontArgs) -> anyhow::Result<Output> {
         FrontCommand::Hook(sub) => hook::run(sub),
         FrontCommand::Completions(sub) => docs::print_completions(sub),
         FrontCommand::Mcp { args } => run_program("pcc-mcp", args),
+        FrontCommand::Templates { args } => {
+            let mut rest = vec![OsString::from("templates")];
+            rest.extend(args);
+            if json && !rest.iter().any(|a| a == "--json") {
+                rest.push("--json".into());
+            }
+            run_program("git-pcc-sandbox", rest)
+        }
         FrontCommand::External(words) => dispatch(words, json),
     }
 }
@@ -98,7 +112,14 @@ fn dispatch(words: Vec<OsString>, json: bool) -> anyhow::Result<Output> {
     let name = sub.to_string_lossy().into_owned();
     if let Some((program, replacement)) = deprecated(&name) {
         eprintln!("warning: 'git pcc {name}' is deprecated; use 'git pcc {replacement}'");
-        let mut rest: Vec<OsString> = replacement.split(' ').skip(1).map(OsString::from).collect();
+        // The front door takes the whole replacement; another program is
+        // named by its first word.
+        let skip = usize::from(program != "git-pcc");
+        let mut rest: Vec<OsString> = replacement
+            .split(' ')
+            .skip(skip)
+            .map(OsString::from)
+            .collect();
         rest.extend(words);
         return run_program(program, rest);
     }
@@ -123,6 +144,13 @@ fn deprecated(name: &str) -> Option<(&'static str, &'static str)> {
         "mcp-serve" => Some(("pcc-mcp", "mcp serve")),
         "watch-merges" => Some(("git-pcc-watch", "watch merges")),
         "merge-status" => Some(("git-pcc", "merge status")),
+        "sandbox-run" => Some(("git-pcc-sandbox", "sandbox run")),
+        "sandbox-logs" => Some(("git-pcc-sandbox", "sandbox logs")),
+        "sandbox-download" => Some(("git-pcc-sandbox", "sandbox download")),
+        "sandbox-kill" => Some(("git-pcc-sandbox", "sandbox kill")),
+        "sandbox-list" => Some(("git-pcc-sandbox", "sandbox list")),
+        "sandbox-status" => Some(("git-pcc-sandbox", "sandbox status")),
+        "budget-status" => Some(("git-pcc", "budget status")),
         _ => None,
     }
 }

@@ -3,6 +3,7 @@
 //! (`--json`), and the mapping of errors to exit codes. The work itself is
 //! done by the `pcc` library; binaries in `bins/` are one call into here.
 
+pub mod budget;
 pub mod claims;
 pub mod cleanup;
 pub mod config;
@@ -19,8 +20,11 @@ pub mod migrate;
 pub mod register;
 pub mod release;
 pub mod render;
+pub mod sandbox;
+pub mod sandbox_pack;
 pub mod status;
 pub mod suggestions;
+pub mod templates;
 pub mod watch;
 
 use std::ffi::OsString;

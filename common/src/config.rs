@@ -13,7 +13,7 @@ use serde_json::{Map, Value};
 use crate::{paths, UserError};
 
 /// The type of a setting's value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub enum Kind {
     /// A whole number within bounds.
@@ -24,6 +24,14 @@ pub enum Kind {
     OptionalText,
     /// A list of text values.
     TextList,
+    /// A number (not necessarily whole) within bounds.
+    Number { min: f64, max: f64 },
+    /// A number within bounds, or nothing (`null`).
+    OptionalNumber { min: f64, max: f64 },
+    /// A list of numbers within bounds, in increasing order.
+    NumberList { min: f64, max: f64 },
+    /// One of a fixed set of words.
+    Choice(&'static [&'static str]),
 }
 
 /// One declared setting.
@@ -71,6 +79,70 @@ pub const SETTINGS: &[Setting] = &[
         kind: Kind::TextList,
         description: "shell commands run inside each new worktree (output to the session log)",
         default: || Value::Array(Vec::new()),
+    },
+    Setting {
+        key: "sandbox.agentCommand",
+        kind: Kind::TextList,
+        description: "the agent a sandbox run starts, one word per item; {prompt} is replaced by the prompt (never through a shell)",
+        default: || {
+            Value::from(vec![
+                "claude",
+                "-p",
+                "{prompt}",
+                "--dangerously-skip-permissions",
+                "--output-format",
+                "stream-json",
+                "--verbose",
+            ])
+        },
+    },
+    Setting {
+        key: "sandbox.exclude",
+        kind: Kind::TextList,
+        description: "gitignore-style patterns of files never packed into a sandbox, besides .env files and keys (--include overrides)",
+        default: || Value::Array(Vec::new()),
+    },
+    Setting {
+        key: "sandbox.timeoutMinutes",
+        kind: Kind::Integer { min: 1, max: 10_080 },
+        description: "minutes after which a sandbox run is stopped (--timeout overrides)",
+        default: || Value::from(60),
+    },
+    Setting {
+        key: "sandbox.confinement",
+        kind: Kind::Choice(&["auto", "off"]),
+        description: "local runs: 'auto' confines the agent to its workspace with bwrap when installed, 'off' never does",
+        default: || Value::from("auto"),
+    },
+    Setting {
+        key: "budget.monthlyLimit",
+        kind: Kind::OptionalNumber { min: 0.0, max: 1e9 },
+        description: "USD all sandbox runs may spend per calendar month (null: no limit)",
+        default: || Value::Null,
+    },
+    Setting {
+        key: "budget.perSessionDefault",
+        kind: Kind::OptionalNumber { min: 0.0, max: 1e9 },
+        description: "USD one sandbox run may spend when --budget is not given (null: no limit)",
+        default: || Value::Null,
+    },
+    Setting {
+        key: "budget.warningThresholds",
+        kind: Kind::NumberList { min: 0.0, max: 1.0 },
+        description: "fractions of a limit at which a warning is given",
+        default: || Value::from(vec![0.5, 0.8]),
+    },
+    Setting {
+        key: "budget.e2bHourlyRate",
+        kind: Kind::Number { min: 0.0, max: 1e6 },
+        description: "USD per hour of an E2B sandbox, added to the agent's own cost",
+        default: || Value::from(0.10),
+    },
+    Setting {
+        key: "budget.localHourlyRate",
+        kind: Kind::Number { min: 0.0, max: 1e6 },
+        description: "USD per hour of a local sandbox, added to the agent's own cost",
+        default: || Value::from(0.0),
     },
 ];
 
@@ -272,6 +344,31 @@ impl Config {
             .unwrap_or_default()
     }
 
+    /// A declared text list.
+    pub fn text_list(&self, key: &str) -> Vec<String> {
+        self.typed(key, string_list).unwrap_or_default()
+    }
+
+    /// A declared text or choice.
+    pub fn text(&self, key: &str) -> Option<String> {
+        self.typed(key, |v| v.as_str().map(str::to_owned))
+    }
+
+    /// A declared integer.
+    pub fn integer(&self, key: &str) -> Option<i64> {
+        self.typed(key, Value::as_i64)
+    }
+
+    /// A declared number (`None` also for a null optional number).
+    pub fn number(&self, key: &str) -> Option<f64> {
+        self.typed(key, Value::as_f64)
+    }
+
+    /// A declared list of numbers.
+    pub fn number_list(&self, key: &str) -> Vec<f64> {
+        self.typed(key, number_list).unwrap_or_default()
+    }
+
     fn typed<T>(&self, key: &str, convert: impl Fn(&Value) -> Option<T>) -> Option<T> {
         let setting = find_setting(key).ok()?;
         match self.stored(key) {
@@ -287,6 +384,10 @@ fn string_list(value: &Value) -> Option<Vec<String>> {
         .iter()
         .map(|v| v.as_str().map(str::to_owned))
         .collect()
+}
+
+fn number_list(value: &Value) -> Option<Vec<f64>> {
+    value.as_array()?.iter().map(Value::as_f64).collect()
 }
 
 /// Parses a command-line value for a setting.
@@ -322,6 +423,41 @@ fn parse_value(setting: &Setting, raw: &str) -> Result<Value> {
                 Value::from(raw)
             }
         }
+        Kind::Number { .. } => raw
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .and_then(serde_json::Number::from_f64)
+            .map(Value::Number)
+            .ok_or_else(|| invalid(&expected(setting.kind)))?,
+        Kind::OptionalNumber { .. } => {
+            if raw.trim().is_empty() || raw.trim() == "null" {
+                Value::Null
+            } else {
+                raw.trim()
+                    .parse::<f64>()
+                    .ok()
+                    .and_then(serde_json::Number::from_f64)
+                    .map(Value::Number)
+                    .ok_or_else(|| invalid(&expected(setting.kind)))?
+            }
+        }
+        Kind::NumberList { .. } => {
+            let text = raw.trim().trim_start_matches('[').trim_end_matches(']');
+            let numbers: Option<Vec<Value>> = text
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| {
+                    s.parse::<f64>()
+                        .ok()
+                        .and_then(serde_json::Number::from_f64)
+                        .map(Value::Number)
+                })
+                .collect();
+            Value::Array(numbers.ok_or_else(|| invalid(&expected(setting.kind)))?)
+        }
+        Kind::Choice(_) => Value::from(raw.trim()),
         Kind::TextList => {
             if raw.trim_start().starts_with('[') {
                 let parsed: Value = serde_json::from_str(raw)
@@ -343,8 +479,24 @@ fn parse_value(setting: &Setting, raw: &str) -> Result<Value> {
             }
         }
     };
-    validate(setting, &value)?;
+    validate(setting, &value).map_err(|_| invalid(&expected(setting.kind)))?;
     Ok(value)
+}
+
+/// What a kind of setting accepts, for error messages.
+fn expected(kind: Kind) -> String {
+    match kind {
+        Kind::Integer { min, max } => format!("a whole number from {min} to {max}"),
+        Kind::Text => "a non-empty text".to_owned(),
+        Kind::OptionalText => "a text or null".to_owned(),
+        Kind::TextList => "a JSON list of strings or comma-separated text".to_owned(),
+        Kind::Number { min, max } => format!("a number from {min} to {max}"),
+        Kind::OptionalNumber { min, max } => format!("a number from {min} to {max}, or null"),
+        Kind::NumberList { min, max } => {
+            format!("increasing numbers from {min} to {max}, as a JSON list or comma-separated")
+        }
+        Kind::Choice(words) => format!("one of {}", words.join(", ")),
+    }
 }
 
 fn validate(setting: &Setting, value: &Value) -> Result<()> {
@@ -353,6 +505,14 @@ fn validate(setting: &Setting, value: &Value) -> Result<()> {
         Kind::Text => value.as_str().is_some_and(|s| !s.is_empty()),
         Kind::OptionalText => value.is_null() || value.is_string(),
         Kind::TextList => string_list(value).is_some(),
+        Kind::Number { min, max } => value.as_f64().is_some_and(|n| n >= min && n <= max),
+        Kind::OptionalNumber { min, max } => {
+            value.is_null() || value.as_f64().is_some_and(|n| n >= min && n <= max)
+        }
+        Kind::NumberList { min, max } => number_list(value).is_some_and(|list| {
+            list.iter().all(|n| *n >= min && *n <= max) && list.windows(2).all(|w| w[0] < w[1])
+        }),
+        Kind::Choice(words) => value.as_str().is_some_and(|s| words.contains(&s)),
     };
     if ok {
         Ok(())

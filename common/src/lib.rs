@@ -4,6 +4,7 @@
 
 pub mod analysis;
 pub mod autofix;
+pub mod budget;
 pub mod checkout;
 pub mod claims;
 pub mod config;
@@ -21,9 +22,12 @@ pub mod migrations;
 pub mod paths;
 pub mod process;
 pub mod rebase;
+pub mod redact;
 pub mod resolutions;
+pub mod sandbox;
 pub mod session;
 pub mod syntax;
+pub mod templates;
 pub mod time;
 pub mod worktree;
 

@@ -43,6 +43,11 @@ const MIGRATIONS: &[Migration] = &[
         description: "conflict resolutions and auto-fix suggestions (the TypeScript tool's tables)",
         apply: conflict_resolutions_2_2_0,
     },
+    Migration {
+        version: "2.3.0",
+        description: "sandbox runs and budget tracking per period",
+        apply: sandbox_runs_2_3_0,
+    },
 ];
 
 /// The schema version this build writes.
@@ -439,6 +444,63 @@ fn conflict_resolutions_2_2_0(conn: &Connection) -> Result<()> {
         CREATE INDEX IF NOT EXISTS idx_conflict_resolutions_file
             ON conflict_resolutions(repo_path, file_path, base_commit, source_commit, target_commit);
         CREATE INDEX IF NOT EXISTS idx_auto_fix_suggestions_file ON auto_fix_suggestions(repo_path, file_path);",
+    )?;
+    Ok(())
+}
+
+/// Unattended sandbox runs (one row per run, so another process can follow,
+/// download or kill it) and spending per budget period.
+fn sandbox_runs_2_3_0(conn: &Connection) -> Result<()> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS sandbox_runs (
+            id TEXT PRIMARY KEY,
+            repo_path TEXT NOT NULL,
+            backend TEXT NOT NULL DEFAULT 'local',
+            sandbox_id TEXT,
+            batch_id TEXT,
+            task_index INTEGER,
+            prompt TEXT NOT NULL,
+            template_name TEXT,
+            auth_method TEXT,
+            status TEXT NOT NULL CHECK (status IN ('PENDING', 'INITIALIZING', 'RUNNING', 'COMPLETED', 'FAILED', 'TIMEOUT', 'KILLED', 'CANCELLED', 'BUDGET_EXCEEDED')),
+            runner_pid INTEGER,
+            runner_start INTEGER,
+            agent_pid INTEGER,
+            agent_start INTEGER,
+            workspace_path TEXT,
+            output_log TEXT,
+            base_commit TEXT,
+            branch TEXT,
+            result_commit TEXT,
+            result_worktree TEXT,
+            files_changed INTEGER,
+            git_user TEXT,
+            git_email TEXT,
+            budget_limit REAL,
+            agent_cost REAL,
+            actual_cost REAL,
+            exit_code INTEGER,
+            error TEXT,
+            last_activity TEXT,
+            kill_requested INTEGER NOT NULL DEFAULT 0,
+            created_at TEXT NOT NULL DEFAULT (datetime('now')),
+            started_at TEXT,
+            ended_at TEXT,
+            updated_at TEXT NOT NULL DEFAULT (datetime('now'))
+        );
+        CREATE INDEX IF NOT EXISTS idx_sandbox_runs_repo ON sandbox_runs(repo_path, created_at);
+        CREATE INDEX IF NOT EXISTS idx_sandbox_runs_batch ON sandbox_runs(batch_id, task_index);
+        CREATE TABLE IF NOT EXISTS budget_tracking (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            period TEXT NOT NULL CHECK (period IN ('daily', 'weekly', 'monthly')),
+            period_start TEXT NOT NULL,
+            spent REAL NOT NULL DEFAULT 0,
+            budget_limit REAL,
+            runs INTEGER NOT NULL DEFAULT 0,
+            created_at TEXT NOT NULL DEFAULT (datetime('now')),
+            updated_at TEXT NOT NULL DEFAULT (datetime('now')),
+            UNIQUE (period, period_start)
+        );",
     )?;
     Ok(())
 }

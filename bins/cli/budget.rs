@@ -1,0 +1,1 @@
+//! `git pcc budget`: spending of sandbox runs against the limits.

@@ -1,0 +1,1 @@
+//! Spending of sandbox runs against the configured limits.

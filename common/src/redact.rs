@@ -1,0 +1,2 @@
+//! Keeping secrets out of everything written: logs, results, reports,
+//! database rows and `--json` output.
