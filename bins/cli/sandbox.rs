@@ -21,7 +21,7 @@ pub struct SandboxArgs {
 #[derive(Debug, Subcommand)]
 pub enum SandboxCommand {
     /// Run an agent on a prompt (or several prompts with --multi) in sandboxes
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Show a run's output log
     Logs(LogsArgs),
     /// Copy a run's results (log, result.json, patch) to a directory
