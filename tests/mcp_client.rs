@@ -66,7 +66,8 @@ fn the_python_sdk_sees_the_same_sessions_as_git_pcc_status() {
             "detect_advanced_conflicts",
             "get_auto_fix_suggestions",
             "apply_auto_fix",
-            "conflict_history"
+            "conflict_history",
+            "get_sandbox_status"
         ])
     );
     assert_eq!(seen["status"]["isError"], false);

@@ -134,7 +134,8 @@ fn tools_are_listed_with_schemas_and_annotations() {
             "detect_advanced_conflicts",
             "get_auto_fix_suggestions",
             "apply_auto_fix",
-            "conflict_history"
+            "conflict_history",
+            "get_sandbox_status"
         ]
     );
     for tool in tools.as_array().unwrap() {

@@ -37,6 +37,7 @@ pub fn run(_args: DoctorArgs) -> anyhow::Result<Output> {
     checks.push(check_mcp());
     checks.push(check_alias());
     checks.push(check_claude());
+    checks.push(check_confinement());
     let healthy = checks.iter().all(|c| c.ok || !c.essential);
     let report = DoctorReport { healthy, checks };
     let human = human(&report);
@@ -142,6 +143,34 @@ fn check_database() -> Check {
     }
 }
 
+/// Whether local sandbox runs can confine the agent (bwrap).
+fn check_confinement() -> Check {
+    let setting = paths::data_dir()
+        .ok()
+        .and_then(|dir| pcc::config::Config::load(&dir).ok())
+        .and_then(|config| config.text("sandbox.confinement"))
+        .unwrap_or_else(|| "auto".to_owned());
+    match pcc::sandbox::local::Confinement::detect(&setting) {
+        pcc::sandbox::local::Confinement::Bwrap { path } => Check {
+            name: "sandbox confinement",
+            ok: true,
+            essential: false,
+            detail: format!(
+                "bwrap ({}): local sandbox runs see the system read-only and only their own workspace",
+                path.display()
+            ),
+            hint: None,
+        },
+        pcc::sandbox::local::Confinement::None { reason } => Check {
+            name: "sandbox confinement",
+            ok: false,
+            essential: false,
+            detail: format!("local sandbox runs are not confined: {reason}"),
+            hint: Some("install bubblewrap (e.g. 'apt install bubblewrap')".to_owned()),
+        },
+    }
+}
+
 fn found(name: &'static str, essential: bool, what: &str, hint: &str) -> Check {
     match which::which(what) {
         Ok(path) => Check {
@@ -167,6 +196,9 @@ fn check_binaries() -> Vec<Check> {
         found("git-pcc", true, "git-pcc", hint),
         found("git-pcc-register", true, "git-pcc-register", hint),
         found("git-pcc-release", true, "git-pcc-release", hint),
+        found("git-pcc-watch", false, "git-pcc-watch", hint),
+        found("git-pcc-sandbox", false, "git-pcc-sandbox", hint),
+        found("pcc-mcp", false, "pcc-mcp", hint),
         found("wrapper", false, "claude-parallel", hint),
     ]
 }

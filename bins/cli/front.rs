@@ -8,8 +8,8 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 use crate::{
-    claims, cleanup, config, conflicts, docs, doctor, heartbeat, hook, install, merge, migrate,
-    status, suggestions, Output,
+    budget, claims, cleanup, config, conflicts, docs, doctor, heartbeat, hook, install, merge,
+    migrate, status, suggestions, Output,
 };
 
 /// Coordinate parallel AI coding-agent sessions in one git repository.
@@ -53,6 +53,8 @@ pub enum FrontCommand {
     Conflicts(conflicts::ConflictsArgs),
     /// Auto-fix suggestions for conflicts: list, make, apply, roll back
     Suggestions(suggestions::SuggestionsArgs),
+    /// Spending of sandbox runs against the limits
+    Budget(budget::BudgetArgs),
     /// Wire parallel-cc into Claude Code (hooks, MCP server) and the shell
     Install(install::InstallArgs),
     /// Claude Code hook entry points (run by the installed hooks)
@@ -89,6 +91,7 @@ pub fn run(args: FrontArgs) -> anyhow::Result<Output> {
         FrontCommand::Merge(sub) => merge::run(sub),
         FrontCommand::Conflicts(sub) => conflicts::run(sub),
         FrontCommand::Suggestions(sub) => suggestions::run(sub),
+        FrontCommand::Budget(sub) => budget::run(sub),
         FrontCommand::Install(sub) => install::run(sub),
         FrontCommand::Hook(sub) => hook::run(sub),
         FrontCommand::Completions(sub) => docs::print_completions(sub),

@@ -1,11 +1,26 @@
 //! `git-pcc-sandbox`: unattended agent runs in sandboxes, one or many in
 //! parallel, and the commands that follow them from other processes.
 
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use pcc::db::Database;
+use pcc::sandbox::local::{self, Confinement, LocalBackend};
+use pcc::sandbox::multi::{self, BatchOptions, BatchResult};
+use pcc::sandbox::run::{
+    self as sandbox_run, AuthChoice, BranchChoice, Cancel, Progress, RunOptions, RunResult, Task,
+    WorkspaceSource,
+};
+use pcc::sandbox::runs::{self, RunRecord, RunStatus};
+use pcc::sandbox::{stream, Backend};
+use pcc::UserError;
+use serde_json::json;
 
-use crate::{sandbox_pack, templates, Output};
+use crate::{render, sandbox_pack, templates, Output, EXIT_FAILURE};
 
 /// Run coding agents unattended in sandboxes and bring their work back as branches.
 #[derive(Debug, Parser)]
@@ -131,6 +146,9 @@ pub struct LogsArgs {
     /// Keep printing output as it is produced until the run ends
     #[arg(long, short)]
     pub follow: bool,
+    /// Print the log as written (the agent's stream-json lines) instead of readable lines
+    #[arg(long)]
+    pub raw: bool,
 }
 
 #[derive(Debug, Args)]
@@ -171,9 +189,691 @@ pub struct StatusArgs {
 }
 
 pub fn run(args: SandboxArgs) -> anyhow::Result<Output> {
+    let json = args.json;
     match args.command {
+        SandboxCommand::Run(sub) => run_agent(*sub, json),
+        SandboxCommand::Logs(sub) => logs(sub, json),
+        SandboxCommand::Download(sub) => download(sub),
+        SandboxCommand::Kill(sub) => kill(sub),
+        SandboxCommand::List(sub) => list(sub),
+        SandboxCommand::Status(sub) => status(sub),
         SandboxCommand::Pack(sub) => sandbox_pack::run(sub),
         SandboxCommand::Templates(sub) => templates::run(sub),
-        _ => anyhow::bail!("not built yet"),
     }
+}
+
+/// Ends every run of this process on Ctrl-C, SIGTERM or a hangup.
+fn install_signal_handlers() {
+    extern "C" fn on_signal(_: libc::c_int) {
+        sandbox_run::INTERRUPTED.store(true, Ordering::SeqCst);
+    }
+    for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+        // SAFETY: the handler only stores to an atomic.
+        unsafe {
+            libc::signal(signal, on_signal as *const () as libc::sighandler_t);
+        }
+    }
+}
+
+fn run_agent(args: RunArgs, json: bool) -> anyhow::Result<Output> {
+    let data_dir = crate::data_dir()?;
+    if args.backend == BackendName::E2b {
+        return Err(UserError::with_hint(
+            "the e2b backend is not available in this build",
+            "use --backend local",
+        )
+        .into());
+    }
+    let prompts: Vec<String> = if args.multi {
+        if args.max_concurrent == 0 {
+            return Err(UserError::new("--max-concurrent must be at least 1").into());
+        }
+        let mut tasks = args.task.clone();
+        if let Some(file) = &args.task_file {
+            tasks.extend(multi::read_task_file(file)?);
+        }
+        if tasks.is_empty() {
+            return Err(UserError::with_hint(
+                "--multi needs tasks",
+                "give --task TEXT (repeatable) or --task-file FILE",
+            )
+            .into());
+        }
+        for (i, task) in tasks.iter().enumerate() {
+            sandbox_run::check_prompt(task, &format!("task {}", i + 1))?;
+        }
+        tasks
+    } else {
+        let prompt = match (&args.prompt, &args.prompt_file) {
+            (Some(prompt), _) => {
+                sandbox_run::check_prompt(prompt, "the prompt")?;
+                prompt.clone()
+            }
+            (None, Some(file)) => sandbox_run::read_prompt_file(file)?,
+            (None, None) => {
+                return Err(UserError::with_hint(
+                    "no prompt given",
+                    "give --prompt TEXT or --prompt-file FILE (or --multi with tasks)",
+                )
+                .into())
+            }
+        };
+        vec![prompt]
+    };
+    let branch = match args.branch.as_deref() {
+        None => BranchChoice::Worktree,
+        Some("auto") => BranchChoice::Auto,
+        Some(name) => BranchChoice::Named(name.to_owned()),
+    };
+    let options = RunOptions {
+        repo: args.repo.clone(),
+        template: args.use_template.clone(),
+        auth: match args.auth_method {
+            None => AuthChoice::Auto,
+            Some(AuthMethod::ApiKey) => AuthChoice::ApiKey,
+            Some(AuthMethod::Oauth) => AuthChoice::Oauth,
+        },
+        dry_run: args.dry_run,
+        branch,
+        git_user: args.git_user.clone(),
+        git_email: args.git_email.clone(),
+        budget: args.budget,
+        timeout_minutes: args.timeout,
+        include: args.include.clone(),
+    };
+    let plan = sandbox_run::plan(&data_dir, &options)?;
+    install_signal_handlers();
+    local::become_subreaper();
+    let cancel = Cancel::default();
+    if let Confinement::None { reason } = &plan.confinement {
+        if !json {
+            eprintln!("note: the agent runs unconfined: {reason}");
+        }
+    }
+
+    if args.multi {
+        let options = BatchOptions {
+            max_concurrent: args.max_concurrent,
+            fail_fast: args.fail_fast,
+            output_dir: args.output_dir.clone(),
+        };
+        let view = ProgressView::new(prompts.len(), json);
+        let batch = multi::run_batch(
+            &plan,
+            prompts,
+            &options,
+            &|task, p| view.report(task, p),
+            &cancel,
+        );
+        view.finish();
+        let batch = batch?;
+        let code = if batch.completed == batch.total {
+            0
+        } else {
+            EXIT_FAILURE
+        };
+        if json {
+            let mut line = serde_json::to_value(&batch)?;
+            line["event"] = json!("summary");
+            println!("{}", serde_json::to_string(&line)?);
+            return Ok(Output::silent().with_exit_code(code));
+        }
+        return Ok(Output::new(&batch, batch_human(&batch)).with_exit_code(code));
+    }
+
+    let task = Task::new(prompts.into_iter().next().unwrap_or_default());
+    let started = Instant::now();
+    let quiet = json;
+    let report = move |task: &Task, progress: Progress| {
+        if quiet {
+            return;
+        }
+        let elapsed = started.elapsed().as_secs();
+        let line = match progress {
+            Progress::Status(status) => status.as_str().to_lowercase(),
+            Progress::Activity(activity) => activity,
+            Progress::Warning(warning) => format!("warning: {warning}"),
+        };
+        eprintln!(
+            "sandbox {}  {:>2}:{:02}  {line}",
+            task.short_id(),
+            elapsed / 60,
+            elapsed % 60
+        );
+    };
+    let result =
+        sandbox_run::execute(&plan, &task, WorkspaceSource::Pack, false, &cancel, &report)?;
+    let code = if result.status == RunStatus::Completed {
+        0
+    } else {
+        EXIT_FAILURE
+    };
+    Ok(Output::new(&result, result_human(&result)).with_exit_code(code))
+}
+
+fn result_human(result: &RunResult) -> String {
+    let mut pairs: Vec<(&str, String)> = vec![
+        ("run", result.session_id.clone()),
+        ("status", result.status.as_str().to_owned()),
+    ];
+    if let Some(error) = &result.error {
+        pairs.push(("error", error.clone()));
+    }
+    if result.dry_run {
+        pairs.push((
+            "uploaded",
+            render::count(result.uploaded_files, "file", "files"),
+        ));
+        if let Some(sandbox) = &result.sandbox {
+            pairs.push(("workspace", sandbox.workspace.clone()));
+        }
+    }
+    if let Some(branch) = &result.branch {
+        pairs.push(("branch", branch.clone()));
+    }
+    if let Some(worktree) = &result.worktree {
+        pairs.push(("worktree", worktree.clone()));
+    }
+    if !result.dry_run {
+        pairs.push((
+            "changed",
+            render::count(result.files_changed.len(), "file", "files"),
+        ));
+    }
+    pairs.push(("duration", format!("{:.1} s", result.duration_seconds)));
+    pairs.push(("cost", format!("${:.4}", result.total_cost)));
+    pairs.push(("log", result.output_log.clone()));
+    if let Some(patch) = &result.patch {
+        pairs.push(("patch", patch.clone()));
+    }
+    render::fields(&pairs)
+}
+
+fn batch_human(batch: &BatchResult) -> String {
+    let mut rows = vec![["TASK", "STATUS", "TIME", "COST", "RESULT"]
+        .map(String::from)
+        .to_vec()];
+    for (i, task) in batch.tasks.iter().enumerate() {
+        rows.push(vec![
+            format!("task-{}", i + 1),
+            task.status.as_str().to_owned(),
+            format!("{:.1}s", task.duration_seconds),
+            format!("${:.4}", task.total_cost),
+            task.branch
+                .clone()
+                .or_else(|| task.worktree.clone())
+                .or_else(|| task.error.clone())
+                .unwrap_or_else(|| "no changes".to_owned()),
+        ]);
+    }
+    format!(
+        "{}\n{} of {} completed in {:.1} s ({:.1} s saved); results in {}\n",
+        render::table(&rows),
+        batch.completed,
+        batch.total,
+        batch.wall_seconds,
+        batch.time_saved_seconds,
+        batch.output_dir
+    )
+}
+
+/// The progress of a batch: JSON lines with `--json`, a redrawn table on
+/// a terminal, otherwise a line per change of state.
+struct ProgressView {
+    rows: Mutex<Vec<ProgressRow>>,
+    json: bool,
+    live: bool,
+    drawn: Mutex<usize>,
+    started: Instant,
+}
+
+#[derive(Clone)]
+struct ProgressRow {
+    status: RunStatus,
+    since: Option<Instant>,
+    ended: Option<Instant>,
+    activity: String,
+}
+
+impl ProgressView {
+    fn new(tasks: usize, json: bool) -> ProgressView {
+        ProgressView {
+            rows: Mutex::new(vec![
+                ProgressRow {
+                    status: RunStatus::Pending,
+                    since: None,
+                    ended: None,
+                    activity: String::new(),
+                };
+                tasks
+            ]),
+            json,
+            live: !json && std::io::stderr().is_terminal(),
+            drawn: Mutex::new(0),
+            started: Instant::now(),
+        }
+    }
+
+    fn report(&self, task: &Task, progress: Progress) {
+        let index = task.batch.as_ref().map(|b| b.1).unwrap_or(1);
+        let elapsed = self.started.elapsed().as_secs_f64();
+        let mut changed_status = None;
+        if let Ok(mut rows) = self.rows.lock() {
+            if let Some(row) = rows.get_mut(index - 1) {
+                match &progress {
+                    Progress::Status(status) => {
+                        if row.status != *status {
+                            changed_status = Some(*status);
+                        }
+                        if *status == RunStatus::Initializing && row.since.is_none() {
+                            row.since = Some(Instant::now());
+                        }
+                        if status.is_final() && row.ended.is_none() {
+                            row.ended = Some(Instant::now());
+                        }
+                        row.status = *status;
+                    }
+                    Progress::Activity(activity) => row.activity = activity.clone(),
+                    Progress::Warning(warning) => row.activity = format!("warning: {warning}"),
+                }
+            }
+        }
+        if self.json {
+            let event = match &progress {
+                Progress::Status(status) => json!({"event": "status", "task": index,
+                    "sessionId": task.id, "status": status.as_str(), "elapsedSeconds": elapsed}),
+                Progress::Activity(activity) => json!({"event": "activity", "task": index,
+                    "sessionId": task.id, "activity": activity, "elapsedSeconds": elapsed}),
+                Progress::Warning(warning) => json!({"event": "warning", "task": index,
+                    "sessionId": task.id, "warning": warning, "elapsedSeconds": elapsed}),
+            };
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "{event}");
+            let _ = out.flush();
+        } else if self.live {
+            self.draw();
+        } else if let Some(status) = changed_status {
+            eprintln!("task-{index}  {:<15} {:>6.1}s", status.as_str(), elapsed);
+        }
+    }
+
+    fn draw(&self) {
+        let Ok(rows) = self.rows.lock() else { return };
+        let Ok(mut drawn) = self.drawn.lock() else {
+            return;
+        };
+        let mut out = String::new();
+        if *drawn > 0 {
+            out.push_str(&format!("\x1b[{}A", *drawn));
+        }
+        for (i, row) in rows.iter().enumerate() {
+            let elapsed = match (row.since, row.ended) {
+                (Some(since), Some(ended)) => ended.duration_since(since).as_secs(),
+                (Some(since), None) => since.elapsed().as_secs(),
+                _ => 0,
+            };
+            let activity: String = row.activity.chars().take(60).collect();
+            out.push_str(&format!(
+                "\x1b[2Ktask-{:<3} {:<15} {:>3}:{:02}  {activity}\n",
+                i + 1,
+                row.status.as_str(),
+                elapsed / 60,
+                elapsed % 60
+            ));
+        }
+        *drawn = rows.len();
+        let mut err = std::io::stderr().lock();
+        let _ = err.write_all(out.as_bytes());
+        let _ = err.flush();
+    }
+
+    fn finish(&self) {
+        if self.live {
+            self.draw();
+        }
+    }
+}
+
+/// Opens the database for commands that read runs.
+fn open_db() -> anyhow::Result<Database> {
+    let data_dir = crate::data_dir()?;
+    match Database::open_existing_current(&data_dir)? {
+        Some(db) => Ok(db),
+        None => Err(UserError::with_hint(
+            "there are no sandbox runs yet",
+            "start one with 'git pcc sandbox run --prompt TEXT'",
+        )
+        .into()),
+    }
+}
+
+fn backend_for(record: &RunRecord) -> anyhow::Result<LocalBackend> {
+    let data_dir = crate::data_dir()?;
+    if record.backend != "local" {
+        return Err(UserError::new(format!(
+            "run {} uses the {} backend, which this build does not have",
+            render::short_id(&record.id),
+            record.backend
+        ))
+        .into());
+    }
+    Ok(LocalBackend::new(
+        &data_dir,
+        Confinement::None {
+            reason: String::new(),
+        },
+    ))
+}
+
+/// A log line made readable: the agent's stream-json events as text.
+fn readable(line: &str) -> Option<String> {
+    let trimmed = line.trim();
+    if !trimmed.starts_with('{') {
+        return Some(line.to_owned());
+    }
+    let Ok(event) = serde_json::from_str::<serde_json::Value>(trimmed) else {
+        return Some(line.to_owned());
+    };
+    let mut state = stream::StreamState::default();
+    match event.get("type").and_then(|t| t.as_str()) {
+        Some("assistant") => {
+            let mut parts = Vec::new();
+            for block in event
+                .pointer("/message/content")
+                .and_then(|c| c.as_array())
+                .into_iter()
+                .flatten()
+            {
+                match block.get("type").and_then(|t| t.as_str()) {
+                    Some("text") => {
+                        if let Some(text) = block.get("text").and_then(|t| t.as_str()) {
+                            parts.push(text.trim_end().to_owned());
+                        }
+                    }
+                    Some("tool_use") => {
+                        let single = json!({"type": "assistant", "message": {"content": [block]}});
+                        if let Some(activity) = state.observe(&single.to_string()) {
+                            parts.push(format!("> {activity}"));
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            (!parts.is_empty()).then(|| parts.join("\n"))
+        }
+        Some("result") => {
+            state.observe(trimmed);
+            let cost = state
+                .agent_cost
+                .map(|c| format!(" (${c:.4})"))
+                .unwrap_or_default();
+            Some(format!(
+                "= {}{cost}: {}",
+                state.last_activity.unwrap_or_default(),
+                state.result.unwrap_or_default().trim()
+            ))
+        }
+        Some("system") | Some("user") => None,
+        _ => Some(line.to_owned()),
+    }
+}
+
+fn print_log_text(text: &str, raw: bool, json: bool) {
+    let mut out = std::io::stdout().lock();
+    for line in text.lines() {
+        if json {
+            let _ = writeln!(out, "{}", json!({ "line": line }));
+        } else if raw {
+            let _ = writeln!(out, "{line}");
+        } else if let Some(shown) = readable(line) {
+            let _ = writeln!(out, "{shown}");
+        }
+    }
+    let _ = out.flush();
+}
+
+fn logs(args: LogsArgs, json: bool) -> anyhow::Result<Output> {
+    let db = open_db()?;
+    let record = runs::find(db.conn(), &args.session_id)?;
+    let path = PathBuf::from(record.output_log.clone().unwrap_or_default());
+    if !args.follow {
+        let text = match std::fs::read(&path) {
+            Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(err) => {
+                return Err(
+                    anyhow::Error::new(err).context(format!("cannot read {}", path.display()))
+                )
+            }
+        };
+        if json {
+            let lines: Vec<&str> = text.lines().collect();
+            return Ok(Output::new(
+                &json!({"sessionId": record.id, "status": record.status, "log": path, "lines": lines}),
+                String::new(),
+            ));
+        }
+        print_log_text(&text, args.raw, false);
+        return Ok(Output::silent());
+    }
+    // Follow: print what is there, then what comes, until the run ends.
+    let mut offset: u64 = 0;
+    let mut pending = String::new();
+    let mut last_check = Instant::now() - Duration::from_secs(1);
+    loop {
+        let mut finished = false;
+        if last_check.elapsed() >= Duration::from_millis(300) {
+            last_check = Instant::now();
+            finished = runs::find(db.conn(), &record.id)?.status.is_final();
+        }
+        if let Ok(mut file) = std::fs::File::open(&path) {
+            use std::io::{Read, Seek, SeekFrom};
+            file.seek(SeekFrom::Start(offset))?;
+            let mut bytes = Vec::new();
+            file.read_to_end(&mut bytes)?;
+            offset += bytes.len() as u64;
+            pending.push_str(&String::from_utf8_lossy(&bytes));
+            if let Some(end) = pending.rfind('\n') {
+                let complete: String = pending.drain(..=end).collect();
+                print_log_text(&complete, args.raw, json);
+            }
+        }
+        if finished {
+            if !pending.is_empty() {
+                print_log_text(&pending, args.raw, json);
+            }
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Ok(Output::silent())
+}
+
+fn download(args: DownloadArgs) -> anyhow::Result<Output> {
+    let db = open_db()?;
+    let record = runs::find(db.conn(), &args.session_id)?;
+    let data_dir = crate::data_dir()?;
+    let dest = args
+        .output
+        .unwrap_or_else(|| PathBuf::from(format!("sandbox-{}", render::short_id(&record.id))));
+    if dest.exists() && !dest.is_dir() {
+        return Err(UserError::new(format!("{} is not a directory", dest.display())).into());
+    }
+    std::fs::create_dir_all(&dest)
+        .map_err(|err| UserError::new(format!("cannot create {}: {err}", dest.display())))?;
+    let (log, result, patch) = sandbox_run::artifacts(&data_dir, &record.id);
+    let mut files = Vec::new();
+    for (from, name) in [
+        (log, "output.log"),
+        (result, "result.json"),
+        (patch, "changes.patch"),
+    ] {
+        if from.is_file() {
+            let to = dest.join(name);
+            std::fs::copy(&from, &to)
+                .map_err(|err| UserError::new(format!("cannot write {}: {err}", to.display())))?;
+            files.push(to.display().to_string());
+        }
+    }
+    let dest = pcc::paths::canonicalize_lenient(&dest);
+    let value =
+        json!({"sessionId": record.id, "status": record.status, "outputDir": dest, "files": files});
+    let human = format!(
+        "{} of run {} ({}) in {}\n",
+        render::count(files.len(), "file", "files"),
+        render::short_id(&record.id),
+        record.status.as_str(),
+        dest.display()
+    );
+    Ok(Output::new(&value, human))
+}
+
+fn kill(args: KillArgs) -> anyhow::Result<Output> {
+    let db = open_db()?;
+    let record = runs::find(db.conn(), &args.session_id)?;
+    if record.status.is_final() {
+        return Err(UserError::new(format!(
+            "run {} has already ended ({})",
+            render::short_id(&record.id),
+            record.status.as_str()
+        ))
+        .into());
+    }
+    runs::request_kill(db.conn(), &record.id)?;
+    // Read the agent again: it may have started since the flag was read.
+    let record = runs::find(db.conn(), &record.id)?;
+    let backend = backend_for(&record)?;
+    let was_running = backend.kill(record.sandbox_id.as_deref().unwrap_or(""), record.agent)?;
+    // The run's own process records the end; wait a little for it.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut now = runs::find(db.conn(), &record.id)?;
+    while !now.status.is_final() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+        now = runs::find(db.conn(), &record.id)?;
+    }
+    if !now.status.is_final() {
+        runs::mark_killed(db.conn(), &record.id)?;
+        now = runs::find(db.conn(), &record.id)?;
+    }
+    let value = json!({"sessionId": record.id, "killed": true, "agentWasRunning": was_running,
+        "status": now.status});
+    Ok(Output::new(
+        &value,
+        format!(
+            "killed run {} ({})\n",
+            render::short_id(&record.id),
+            now.status.as_str()
+        ),
+    ))
+}
+
+fn list(args: ListArgs) -> anyhow::Result<Output> {
+    let data_dir = crate::data_dir()?;
+    let Some(db) = Database::open_existing_current(&data_dir)? else {
+        return Ok(Output::new(
+            &json!({"runs": [], "total": 0}),
+            "no sandbox runs\n".to_owned(),
+        ));
+    };
+    let repo = match &args.repo {
+        Some(path) => Some(pcc::git::resolve_repository(path)?.display().to_string()),
+        None => None,
+    };
+    let found = runs::list(db.conn(), repo.as_deref(), args.active, args.limit)?;
+    let human = runs_table(&found);
+    Ok(Output::new(
+        &json!({"runs": found, "total": found.len()}),
+        human,
+    ))
+}
+
+fn runs_table(found: &[RunRecord]) -> String {
+    if found.is_empty() {
+        return "no sandbox runs\n".to_owned();
+    }
+    let mut rows = vec![["RUN", "STATUS", "STARTED", "COST", "RESULT", "PROMPT"]
+        .map(String::from)
+        .to_vec()];
+    for run in found {
+        let prompt: String = run
+            .prompt
+            .lines()
+            .next()
+            .unwrap_or("")
+            .chars()
+            .take(40)
+            .collect();
+        rows.push(vec![
+            render::short_id(&run.id),
+            run.status.as_str().to_owned(),
+            run.created_at.clone(),
+            run.actual_cost
+                .map(|c| format!("${c:.4}"))
+                .unwrap_or_else(|| "-".to_owned()),
+            run.branch
+                .clone()
+                .or_else(|| run.result_worktree.clone())
+                .or_else(|| run.last_activity.clone())
+                .unwrap_or_else(|| "-".to_owned()),
+            prompt,
+        ]);
+    }
+    render::table(&rows)
+}
+
+fn status(args: StatusArgs) -> anyhow::Result<Output> {
+    let Some(id) = args.session_id else {
+        let data_dir = crate::data_dir()?;
+        let found = match Database::open_existing_current(&data_dir)? {
+            Some(db) => runs::list(db.conn(), None, true, 1000)?,
+            None => Vec::new(),
+        };
+        let human = if found.is_empty() {
+            "no sandbox runs going on\n".to_owned()
+        } else {
+            runs_table(&found)
+        };
+        return Ok(Output::new(
+            &json!({"runs": found, "total": found.len()}),
+            human,
+        ));
+    };
+    let db = open_db()?;
+    let record = runs::find(db.conn(), &id)?;
+    let mut alive = false;
+    if !record.status.is_final() {
+        if let Ok(backend) = backend_for(&record) {
+            alive = backend.is_running(record.sandbox_id.as_deref().unwrap_or(""), record.agent);
+        }
+    }
+    let mut value = serde_json::to_value(&record)?;
+    value["agentAlive"] = json!(alive);
+    let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".to_owned());
+    let human = render::fields(&[
+        ("run", record.id.clone()),
+        ("status", record.status.as_str().to_owned()),
+        ("repository", record.repo_path.clone()),
+        (
+            "prompt",
+            record.prompt.lines().next().unwrap_or("").to_owned(),
+        ),
+        ("activity", opt(&record.last_activity)),
+        ("started", opt(&record.started_at)),
+        ("ended", opt(&record.ended_at)),
+        (
+            "branch",
+            opt(&record.branch.clone().or(record.result_worktree.clone())),
+        ),
+        (
+            "cost",
+            record
+                .actual_cost
+                .or(record.agent_cost)
+                .map(|c| format!("${c:.4}"))
+                .unwrap_or_else(|| "-".to_owned()),
+        ),
+        ("error", opt(&record.error)),
+        ("log", opt(&record.output_log)),
+    ]);
+    Ok(Output::new(&value, human))
 }

@@ -1,1 +1,219 @@
-//! Spending of sandbox runs against the configured limits.
+//! Spending of sandbox runs against the configured limits: a run's cost is
+//! the agent's own reported cost plus the sandbox's time at the configured
+//! hourly rate; spending is added up per day, week (from Monday) and
+//! calendar month in `budget_tracking`; the monthly limit
+//! (`budget.monthlyLimit`) and the per-run limit (`--budget`, else
+//! `budget.perSessionDefault`) stop runs, with warnings at the fractions of
+//! `budget.warningThresholds`.
+
+use anyhow::Result;
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::Serialize;
+
+use crate::config::Config;
+use crate::time;
+use crate::UserError;
+
+/// A budget period.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Period {
+    Daily,
+    Weekly,
+    Monthly,
+}
+
+impl Period {
+    pub const ALL: [Period; 3] = [Period::Daily, Period::Weekly, Period::Monthly];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Period::Daily => "daily",
+            Period::Weekly => "weekly",
+            Period::Monthly => "monthly",
+        }
+    }
+
+    pub fn parse(text: &str) -> Result<Period> {
+        Period::ALL
+            .into_iter()
+            .find(|p| p.as_str() == text)
+            .ok_or_else(|| {
+                UserError::new(format!(
+                    "unknown period '{text}': expected daily, weekly or monthly"
+                ))
+                .into()
+            })
+    }
+
+    /// The first day (`YYYY-MM-DD`) of the period holding `unix`.
+    pub fn start(self, unix: i64) -> String {
+        let day = unix.div_euclid(86_400);
+        let first = match self {
+            Period::Daily => day,
+            // 1970-01-01 was a Thursday: Monday is day 4 of that week.
+            Period::Weekly => day - (day + 3).rem_euclid(7),
+            Period::Monthly => {
+                let date = time::format_sqlite_datetime(day * 86_400);
+                let day_of_month: i64 = date[8..10].parse().unwrap_or(1);
+                day - (day_of_month - 1)
+            }
+        };
+        time::format_sqlite_datetime(first * 86_400)[..10].to_owned()
+    }
+}
+
+/// Spending in one period.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BudgetStatus {
+    pub period: Period,
+    pub period_start: String,
+    pub spent: f64,
+    pub runs: i64,
+    /// The monthly limit (only the monthly period has one).
+    pub limit: Option<f64>,
+    pub remaining: Option<f64>,
+    /// Fraction of the limit spent.
+    pub used: Option<f64>,
+    pub per_run_default: Option<f64>,
+    pub warning_thresholds: Vec<f64>,
+    pub warnings: Vec<String>,
+}
+
+/// What was spent in the period holding `unix`.
+pub fn spent(conn: &Connection, period: Period, unix: i64) -> Result<(f64, i64)> {
+    let row: Option<(f64, i64)> = conn
+        .query_row(
+            "SELECT spent, runs FROM budget_tracking WHERE period = ?1 AND period_start = ?2",
+            params![period.as_str(), period.start(unix)],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .optional()?;
+    Ok(row.unwrap_or((0.0, 0)))
+}
+
+/// Spending against limits for one period.
+pub fn status(conn: &Connection, config: &Config, period: Period) -> Result<BudgetStatus> {
+    let now = time::unix_now();
+    let (spent, runs) = spent(conn, period, now)?;
+    let limit = (period == Period::Monthly)
+        .then(|| config.number("budget.monthlyLimit"))
+        .flatten();
+    let thresholds = config.number_list("budget.warningThresholds");
+    let used = limit.filter(|l| *l > 0.0).map(|l| spent / l);
+    let warnings = match (limit, used) {
+        (Some(limit), Some(used)) => threshold_warnings(&thresholds, 0.0, used, spent, limit),
+        _ => Vec::new(),
+    };
+    Ok(BudgetStatus {
+        period,
+        period_start: period.start(now),
+        spent,
+        runs,
+        limit,
+        remaining: limit.map(|l| (l - spent).max(0.0)),
+        used,
+        per_run_default: config.number("budget.perSessionDefault"),
+        warning_thresholds: thresholds,
+        warnings,
+    })
+}
+
+/// Warnings for the thresholds passed going from `before` to `after`
+/// (fractions of the limit); only the highest is given.
+pub fn threshold_warnings(
+    thresholds: &[f64],
+    before: f64,
+    after: f64,
+    spent: f64,
+    limit: f64,
+) -> Vec<String> {
+    thresholds
+        .iter()
+        .filter(|t| after >= **t && (before < **t || before == 0.0))
+        .fold(None::<f64>, |top, t| Some(top.map_or(*t, |m| m.max(*t))))
+        .map(|t| {
+            vec![format!(
+                "budget: {:.0}% of the ${limit:.2} limit used (${spent:.2})",
+                t.max(after.min(1.0)) * 100.0
+            )]
+        })
+        .unwrap_or_default()
+}
+
+/// The money a run may still spend this month, when a monthly limit is
+/// set. Refuses when the month's limit is already reached.
+pub fn monthly_remaining(conn: &Connection, config: &Config) -> Result<Option<f64>> {
+    let Some(limit) = config.number("budget.monthlyLimit") else {
+        return Ok(None);
+    };
+    let (spent, _) = spent(conn, Period::Monthly, time::unix_now())?;
+    if spent >= limit {
+        return Err(UserError::with_hint(
+            format!("the monthly budget of ${limit:.2} is used up (${spent:.2} spent)"),
+            "raise it with 'git pcc config set budget.monthlyLimit USD'",
+        )
+        .into());
+    }
+    Ok(Some(limit - spent))
+}
+
+/// Adds a run's cost to every period. Returns warnings for monthly
+/// thresholds this crossed.
+pub fn record(conn: &Connection, config: &Config, cost: f64) -> Result<Vec<String>> {
+    let now = time::unix_now();
+    let (before, _) = spent(conn, Period::Monthly, now)?;
+    for period in Period::ALL {
+        let limit = (period == Period::Monthly)
+            .then(|| config.number("budget.monthlyLimit"))
+            .flatten();
+        conn.execute(
+            "INSERT INTO budget_tracking (period, period_start, spent, budget_limit, runs)
+             VALUES (?1, ?2, ?3, ?4, 1)
+             ON CONFLICT (period, period_start) DO UPDATE SET
+                spent = spent + excluded.spent, runs = runs + 1,
+                budget_limit = excluded.budget_limit, updated_at = datetime('now')",
+            params![period.as_str(), period.start(now), cost.max(0.0), limit],
+        )?;
+    }
+    let Some(limit) = config.number("budget.monthlyLimit").filter(|l| *l > 0.0) else {
+        return Ok(Vec::new());
+    };
+    let after = before + cost.max(0.0);
+    Ok(threshold_warnings(
+        &config.number_list("budget.warningThresholds"),
+        before / limit,
+        after / limit,
+        after,
+        limit,
+    ))
+}
+
+/// The cost of a run: the agent's own plus the sandbox's time.
+pub fn run_cost(agent_cost: Option<f64>, seconds: f64, hourly_rate: f64) -> f64 {
+    agent_cost.unwrap_or(0.0) + seconds / 3600.0 * hourly_rate
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn period_starts() {
+        // 2026-11-25 12:00 UTC is a Wednesday.
+        let t = 1_795_608_000;
+        assert_eq!(time::format_sqlite_datetime(t), "2026-11-25 12:00:00");
+        assert_eq!(Period::Daily.start(t), "2026-11-25");
+        assert_eq!(Period::Weekly.start(t), "2026-11-23");
+        assert_eq!(Period::Monthly.start(t), "2026-11-01");
+    }
+
+    #[test]
+    fn the_highest_threshold_crossed_is_reported_once() {
+        let w = threshold_warnings(&[0.5, 0.8], 0.4, 0.85, 8.5, 10.0);
+        assert_eq!(w.len(), 1);
+        assert!(w[0].contains("85%"), "{w:?}");
+        assert!(threshold_warnings(&[0.5, 0.8], 0.55, 0.6, 6.0, 10.0).is_empty());
+    }
+}

@@ -9,6 +9,7 @@ pub mod analysis_tools;
 pub mod claim_tools;
 pub mod conflict_tools;
 pub mod merge_tools;
+pub mod sandbox_tools;
 pub mod schema;
 pub mod session_tools;
 pub mod tools;
@@ -36,7 +37,8 @@ pub fn all_tools(data_dir: std::path::PathBuf) -> tools::Registry {
     claim_tools::register(&mut registry, data_dir.clone());
     merge_tools::register(&mut registry, data_dir.clone());
     conflict_tools::register(&mut registry, data_dir.clone());
-    analysis_tools::register(&mut registry, data_dir);
+    analysis_tools::register(&mut registry, data_dir.clone());
+    sandbox_tools::register(&mut registry, data_dir);
     registry
 }
 

@@ -1,0 +1,359 @@
+//! `--multi`: several tasks, each in its own sandbox, at most N at once, on
+//! rayon threads. The workspace is packed once for all of them. Tasks start
+//! in order; with fail-fast the first failure cancels the queued tasks and
+//! stops the running ones. Each task's log, result and patch are copied to
+//! `<output dir>/task-N/`, and `summary-report.md` sums the batch up.
+
+use std::fmt::Write as _;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use serde::Serialize;
+
+use super::pack;
+use super::run::{self, Cancel, Plan, Progress, RunResult, Task, WorkspaceSource};
+use super::runs::RunStatus;
+use crate::db::Database;
+use crate::UserError;
+
+/// How a batch is run.
+#[derive(Debug, Clone)]
+pub struct BatchOptions {
+    pub max_concurrent: usize,
+    pub fail_fast: bool,
+    pub output_dir: PathBuf,
+}
+
+/// The outcome of a batch.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BatchResult {
+    pub batch_id: String,
+    pub tasks: Vec<RunResult>,
+    pub total: usize,
+    pub completed: usize,
+    pub failed: usize,
+    pub cancelled: usize,
+    pub max_concurrent: usize,
+    pub wall_seconds: f64,
+    /// The time the tasks would have taken one after another.
+    pub sequential_seconds: f64,
+    pub time_saved_seconds: f64,
+    pub total_cost: f64,
+    pub output_dir: String,
+    pub report: String,
+}
+
+/// Reads a task file: one task per line; blank lines and lines starting
+/// with `#` are skipped.
+pub fn read_task_file(path: &Path) -> Result<Vec<String>> {
+    let bytes = std::fs::read(path).map_err(|err| {
+        UserError::new(format!("cannot read task file {}: {err}", path.display()))
+    })?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| UserError::new(format!("task file {} is not UTF-8 text", path.display())))?;
+    if text.contains('\0') {
+        return Err(UserError::new(format!(
+            "task file {} is not a text file (it contains NUL bytes)",
+            path.display()
+        ))
+        .into());
+    }
+    let tasks: Vec<String> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(str::to_owned)
+        .collect();
+    if tasks.is_empty() {
+        return Err(UserError::new(format!(
+            "task file {} holds no tasks (one per line; # starts a comment)",
+            path.display()
+        ))
+        .into());
+    }
+    Ok(tasks)
+}
+
+/// Runs a batch. `report` sees every task's progress, from the worker
+/// threads.
+pub fn run_batch(
+    plan: &Plan,
+    prompts: Vec<String>,
+    options: &BatchOptions,
+    report: &(dyn Fn(&Task, Progress) + Sync),
+    cancel: &Cancel,
+) -> Result<BatchResult> {
+    if options.max_concurrent == 0 {
+        return Err(UserError::new("--max-concurrent must be at least 1").into());
+    }
+    if prompts.is_empty() {
+        return Err(UserError::with_hint(
+            "--multi needs tasks",
+            "give --task TEXT (repeatable) or --task-file FILE",
+        )
+        .into());
+    }
+    for (i, prompt) in prompts.iter().enumerate() {
+        run::check_prompt(prompt, &format!("task {}", i + 1))?;
+    }
+    if options.output_dir.exists() && !options.output_dir.is_dir() {
+        return Err(UserError::new(format!(
+            "--output-dir {} is not a directory",
+            options.output_dir.display()
+        ))
+        .into());
+    }
+    let started = Instant::now();
+    let batch_id = uuid::Uuid::new_v4().to_string();
+    let tasks: Vec<Task> = prompts
+        .into_iter()
+        .enumerate()
+        .map(|(i, prompt)| Task {
+            batch: Some((batch_id.clone(), i + 1)),
+            ..Task::new(prompt)
+        })
+        .collect();
+
+    // Pack once for every task.
+    let sandboxes = plan.data_dir.join("sandboxes");
+    std::fs::create_dir_all(&sandboxes)
+        .with_context(|| format!("cannot create {}", sandboxes.display()))?;
+    let archive = sandboxes.join(format!("batch-{batch_id}.tar.gz"));
+    let manifest = {
+        let file = File::create(&archive)
+            .with_context(|| format!("cannot write {}", archive.display()))?;
+        let mut writer = std::io::BufWriter::new(file);
+        let manifest = pack::pack(&plan.repo_path, &plan.pack_options, &mut writer);
+        let flushed = std::io::Write::flush(&mut writer);
+        match (manifest, flushed) {
+            (Ok(m), Ok(())) => m,
+            (Err(err), _) => {
+                let _ = std::fs::remove_file(&archive);
+                return Err(err);
+            }
+            (_, Err(err)) => {
+                let _ = std::fs::remove_file(&archive);
+                return Err(err.into());
+            }
+        }
+    };
+
+    {
+        let db = Database::open(&plan.data_dir)?;
+        for task in &tasks {
+            run::record_pending(&db, plan, task)?;
+        }
+    }
+
+    let results: Mutex<Vec<Option<RunResult>>> = Mutex::new(vec![None; tasks.len()]);
+    let next = AtomicUsize::new(0);
+    let workers = options.max_concurrent.min(tasks.len());
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(workers)
+        .thread_name(|i| format!("sandbox-worker-{i}"))
+        .build()
+        .context("cannot start worker threads")?;
+    let watch = |task: &Task, progress: Progress| {
+        if let Progress::Status(status) = &progress {
+            if options.fail_fast && status.is_final() && *status != RunStatus::Completed {
+                if let Some((_, index)) = &task.batch {
+                    cancel.cancel(&format!("cancelled: task {index} failed (--fail-fast)"));
+                }
+            }
+        }
+        report(task, progress);
+    };
+    pool.scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|_| loop {
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                let Some(task) = tasks.get(i) else { break };
+                let result = if cancel.is_cancelled() {
+                    Database::open(&plan.data_dir)
+                        .and_then(|db| run::cancel_pending(&db, plan, task, &cancel.reason()))
+                        .inspect(|_| report(task, Progress::Status(RunStatus::Cancelled)))
+                } else {
+                    run::execute(
+                        plan,
+                        task,
+                        WorkspaceSource::Archive(&archive, &manifest),
+                        true,
+                        cancel,
+                        &watch,
+                    )
+                };
+                let result = result.unwrap_or_else(|err| failed(plan, task, &format!("{err:#}")));
+                if let Ok(mut all) = results.lock() {
+                    all[i] = Some(result);
+                }
+            });
+        }
+    });
+    let _ = std::fs::remove_file(&archive);
+
+    let tasks_done: Vec<RunResult> = results
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner())
+        .into_iter()
+        .zip(&tasks)
+        .map(|(r, task)| r.unwrap_or_else(|| failed(plan, task, "the task did not run")))
+        .collect();
+    let wall = started.elapsed().as_secs_f64();
+    write_outputs(plan, &tasks_done, &options.output_dir)?;
+    let sequential: f64 = tasks_done.iter().map(|t| t.duration_seconds).sum();
+    let count = |s: RunStatus| tasks_done.iter().filter(|t| t.status == s).count();
+    let completed = count(RunStatus::Completed);
+    let cancelled = count(RunStatus::Cancelled);
+    let mut result = BatchResult {
+        batch_id,
+        total: tasks_done.len(),
+        completed,
+        cancelled,
+        failed: tasks_done.len() - completed - cancelled,
+        max_concurrent: options.max_concurrent,
+        wall_seconds: round(wall),
+        sequential_seconds: round(sequential),
+        time_saved_seconds: round((sequential - wall).max(0.0)),
+        total_cost: tasks_done.iter().map(|t| t.total_cost).sum(),
+        output_dir: crate::paths::canonicalize_lenient(&options.output_dir)
+            .display()
+            .to_string(),
+        report: String::new(),
+        tasks: tasks_done,
+    };
+    let report_path = options.output_dir.join("summary-report.md");
+    crate::config::write_atomically(&report_path, summary_report(&result).as_bytes())?;
+    result.report = crate::paths::canonicalize_lenient(&report_path)
+        .display()
+        .to_string();
+    Ok(result)
+}
+
+fn round(seconds: f64) -> f64 {
+    (seconds * 1000.0).round() / 1000.0
+}
+
+/// A result for a task that could not even be recorded as failed.
+fn failed(plan: &Plan, task: &Task, error: &str) -> RunResult {
+    let (log, result_file, _) = run::artifacts(&plan.data_dir, &task.id);
+    RunResult {
+        session_id: task.id.clone(),
+        status: RunStatus::Failed,
+        prompt: plan.redactor.redact(&task.prompt).into_owned(),
+        task_index: task.batch.as_ref().map(|b| b.1),
+        exit_code: None,
+        error: Some(plan.redactor.redact(error).into_owned()),
+        branch: None,
+        commit: None,
+        worktree: None,
+        files_changed: Vec::new(),
+        commits: Vec::new(),
+        duration_seconds: 0.0,
+        agent_cost: None,
+        sandbox_cost: 0.0,
+        total_cost: 0.0,
+        budget_limit: plan.budget_limit,
+        last_activity: None,
+        turns: None,
+        tool_calls: 0,
+        result: None,
+        dry_run: plan.dry_run,
+        uploaded_files: 0,
+        sandbox: None,
+        output_log: log.display().to_string(),
+        patch: None,
+        result_file: result_file.display().to_string(),
+        warnings: Vec::new(),
+    }
+}
+
+/// Copies each task's log, result and patch to `<dir>/task-N/`.
+fn write_outputs(plan: &Plan, tasks: &[RunResult], dir: &Path) -> Result<()> {
+    for (i, task) in tasks.iter().enumerate() {
+        let task_dir = dir.join(format!("task-{}", i + 1));
+        std::fs::create_dir_all(&task_dir)
+            .with_context(|| format!("cannot create {}", task_dir.display()))?;
+        let (log, result, patch) = run::artifacts(&plan.data_dir, &task.session_id);
+        for (from, name) in [
+            (log, "output.log"),
+            (result, "result.json"),
+            (patch, "changes.patch"),
+        ] {
+            if from.is_file() {
+                std::fs::copy(&from, task_dir.join(name))
+                    .with_context(|| format!("cannot copy {}", from.display()))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `summary-report.md`.
+pub fn summary_report(batch: &BatchResult) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "# Sandbox batch {}\n", batch.batch_id);
+    let _ = writeln!(
+        out,
+        "{} tasks, at most {} at once: {} completed, {} failed, {} cancelled.\n",
+        batch.total, batch.max_concurrent, batch.completed, batch.failed, batch.cancelled
+    );
+    let _ = writeln!(
+        out,
+        "| Task | Status | Duration | Cost | Branch | Files | Prompt |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|");
+    for (i, task) in batch.tasks.iter().enumerate() {
+        let prompt: String = task
+            .prompt
+            .lines()
+            .next()
+            .unwrap_or("")
+            .chars()
+            .take(60)
+            .collect::<String>()
+            .replace('|', "\\|");
+        let place = task
+            .branch
+            .clone()
+            .or_else(|| task.worktree.clone())
+            .unwrap_or_else(|| "-".to_owned());
+        let _ = writeln!(
+            out,
+            "| {} | {} | {:.1} s | ${:.4} | {} | {} | {} |",
+            i + 1,
+            task.status.as_str(),
+            task.duration_seconds,
+            task.total_cost,
+            place,
+            task.files_changed.len(),
+            prompt
+        );
+    }
+    let _ = writeln!(out, "\n## Totals\n");
+    let _ = writeln!(out, "- Wall time: {:.1} s", batch.wall_seconds);
+    let _ = writeln!(
+        out,
+        "- One after another: {:.1} s",
+        batch.sequential_seconds
+    );
+    let _ = writeln!(out, "- Time saved: {:.1} s", batch.time_saved_seconds);
+    let _ = writeln!(out, "- Total cost: ${:.4}", batch.total_cost);
+    let failures: Vec<&RunResult> = batch.tasks.iter().filter(|t| t.error.is_some()).collect();
+    if !failures.is_empty() {
+        let _ = writeln!(out, "\n## Problems\n");
+        for task in failures {
+            let _ = writeln!(
+                out,
+                "- Task {}: {}",
+                task.task_index.unwrap_or(0),
+                task.error.as_deref().unwrap_or("")
+            );
+        }
+    }
+    out
+}

@@ -1,0 +1,355 @@
+//! Bringing a sandbox's work back. The workspace is a git repository whose
+//! first commit (the baseline) is the packed workspace; the agent's commits
+//! follow it, and what it left uncommitted is committed last. The work comes
+//! back into the user's repository as new commits on a new branch, replayed
+//! path by path onto the commit the run started from (the user's files
+//! that were not packed stay as they are), or as uncommitted changes in a
+//! new worktree. The user's own checkout, index and HEAD are never touched.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use git2::build::TreeUpdateBuilder;
+use git2::{Delta, DiffOptions, FileMode, Oid, Repository, Signature, Tree};
+use serde::Serialize;
+
+use crate::config::Config;
+use crate::{worktree, UserError};
+
+/// The work of a sandbox, read from its workspace repository.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Collected {
+    /// Paths changed between the baseline and the end, sorted.
+    pub files: Vec<String>,
+    /// The agent's commits (oldest first), as subjects.
+    pub commits: Vec<String>,
+    /// The whole change as a patch (git's format, binary included).
+    #[serde(skip)]
+    pub patch: String,
+}
+
+/// What came back into the user's repository.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Imported {
+    pub branch: Option<String>,
+    pub commit: Option<String>,
+    pub worktree: Option<String>,
+}
+
+/// One commit to replay: its parent's tree and its own, in the workspace.
+struct Step {
+    from: Oid,
+    to: Oid,
+    author: Signature<'static>,
+    committer: Signature<'static>,
+    message: String,
+}
+
+/// The first-parent chain of the workspace from the baseline to HEAD.
+fn steps(ws: &Repository, baseline: Oid) -> Result<Vec<Step>> {
+    let head = ws
+        .head()
+        .and_then(|h| h.peel_to_commit())
+        .context("the sandbox workspace has no HEAD commit")?;
+    let base = ws
+        .find_commit(baseline)
+        .context("the sandbox baseline is missing")?;
+    let mut chain = Vec::new();
+    let mut current = head.clone();
+    let mut reached = false;
+    for _ in 0..10_000 {
+        if current.id() == baseline {
+            reached = true;
+            break;
+        }
+        let Ok(parent) = current.parent(0) else { break };
+        chain.push(current.clone());
+        current = parent;
+    }
+    let owned = |sig: git2::Signature| sig.to_owned();
+    if !reached {
+        // History was rewritten: bring the end state back as one commit.
+        return Ok(vec![Step {
+            from: base.tree_id(),
+            to: head.tree_id(),
+            author: owned(head.author()),
+            committer: owned(head.committer()),
+            message: "Changes made in the sandbox\n".to_owned(),
+        }]);
+    }
+    chain.reverse();
+    Ok(chain
+        .iter()
+        .map(|c| Step {
+            from: c.parent(0).map(|p| p.tree_id()).unwrap_or(base.tree_id()),
+            to: c.tree_id(),
+            author: owned(c.author()),
+            committer: owned(c.committer()),
+            message: c.message().unwrap_or("").to_owned(),
+        })
+        .filter(|s| s.from != s.to)
+        .collect())
+}
+
+/// Reads what the agent did in the workspace repository at `workspace`.
+pub fn collect(workspace: &Path, baseline: Oid) -> Result<Collected> {
+    let ws = Repository::open(workspace).context("cannot open the sandbox workspace")?;
+    let base_tree = ws.find_commit(baseline)?.tree()?;
+    let head = ws.head()?.peel_to_commit()?;
+    let end_tree = head.tree()?;
+    let mut options = DiffOptions::new();
+    options.show_binary(true).include_typechange(true);
+    let diff = ws.diff_tree_to_tree(Some(&base_tree), Some(&end_tree), Some(&mut options))?;
+    let mut files: Vec<String> = diff
+        .deltas()
+        .filter_map(|d| {
+            d.new_file()
+                .path()
+                .or_else(|| d.old_file().path())
+                .map(|p| p.to_string_lossy().into_owned())
+        })
+        .collect();
+    files.sort();
+    files.dedup();
+    let mut patch = Vec::new();
+    diff.print(git2::DiffFormat::Patch, |_, _, line| {
+        if matches!(line.origin(), '+' | '-' | ' ') {
+            patch.push(line.origin() as u8);
+        }
+        patch.extend_from_slice(line.content());
+        true
+    })?;
+    let commits = steps(&ws, baseline)?
+        .iter()
+        .map(|s| s.message.lines().next().unwrap_or("").to_owned())
+        .collect();
+    Ok(Collected {
+        files,
+        commits,
+        patch: String::from_utf8_lossy(&patch).into_owned(),
+    })
+}
+
+/// Copies the blobs a tree change needs from the workspace, and turns it
+/// into path updates.
+fn path_updates(
+    ws: &Repository,
+    user: &Repository,
+    from: &Tree,
+    to: &Tree,
+    skip_deletions: bool,
+) -> Result<TreeUpdateBuilder> {
+    let mut options = DiffOptions::new();
+    options.include_typechange(true);
+    let diff = ws.diff_tree_to_tree(Some(from), Some(to), Some(&mut options))?;
+    let odb = user.odb()?;
+    let mut updates = TreeUpdateBuilder::new();
+    for delta in diff.deltas() {
+        let new = delta.new_file();
+        let old = delta.old_file();
+        match delta.status() {
+            Delta::Deleted => {
+                if !skip_deletions {
+                    if let Some(path) = old.path() {
+                        updates.remove(path);
+                    }
+                }
+            }
+            _ => {
+                let Some(path) = new.path() else { continue };
+                let mode = match new.mode() {
+                    git2::FileMode::BlobExecutable => FileMode::BlobExecutable,
+                    git2::FileMode::Link => FileMode::Link,
+                    git2::FileMode::Commit => FileMode::Commit,
+                    _ => FileMode::Blob,
+                };
+                if mode != FileMode::Commit && !odb.exists(new.id()) {
+                    let blob = ws.find_blob(new.id())?;
+                    user.blob(blob.content())?;
+                }
+                if delta.status() == Delta::Renamed {
+                    if let Some(old_path) = old.path() {
+                        updates.remove(old_path);
+                    }
+                }
+                updates.upsert(path, new.id(), mode);
+            }
+        }
+    }
+    Ok(updates)
+}
+
+/// Replays the sandbox's work onto `base_commit` of the user's repository
+/// and returns the last commit (the base itself when nothing changed).
+fn replay(
+    user: &Repository,
+    workspace: &Path,
+    baseline: Oid,
+    base_commit: Oid,
+    run_id: &str,
+) -> Result<Oid> {
+    let ws = Repository::open(workspace).context("cannot open the sandbox workspace")?;
+    let base = user
+        .find_commit(base_commit)
+        .context("the commit the run started from is gone from the repository")?;
+    let mut tip = base.clone();
+    let baseline_tree = ws.find_commit(baseline)?.tree()?;
+
+    // What the packed working tree had beyond the base commit: the
+    // uncommitted changes the agent started from.
+    let mut started = path_updates_from_user(user, &ws, &base.tree()?, &baseline_tree)?;
+    let started_tree = started.create_updated(user, &base.tree()?)?;
+    if started_tree != base.tree_id() {
+        let signature = user
+            .signature()
+            .or_else(|_| Signature::now("parallel-cc", "sandbox@parallel-cc.invalid"))?;
+        let tree = user.find_tree(started_tree)?;
+        let oid = user.commit(
+            None,
+            &signature,
+            &signature,
+            &format!("Uncommitted changes sandbox run {run_id} started from\n"),
+            &tree,
+            &[&tip],
+        )?;
+        tip = user.find_commit(oid)?;
+    }
+
+    for step in steps(&ws, baseline)? {
+        let from = ws.find_tree(step.from)?;
+        let to = ws.find_tree(step.to)?;
+        let mut updates = path_updates(&ws, user, &from, &to, false)?;
+        let tree_id = updates.create_updated(user, &tip.tree()?)?;
+        let tree = user.find_tree(tree_id)?;
+        let oid = user.commit(
+            None,
+            &step.author,
+            &step.committer,
+            &step.message,
+            &tree,
+            &[&tip],
+        )?;
+        tip = user.find_commit(oid)?;
+    }
+    Ok(tip.id())
+}
+
+/// The changes from the user's base tree to the packed baseline, by path:
+/// new and modified files only (files left out of the pack stay).
+fn path_updates_from_user(
+    user: &Repository,
+    ws: &Repository,
+    base: &Tree,
+    baseline: &Tree,
+) -> Result<TreeUpdateBuilder> {
+    let ours = flatten(user, base)?;
+    let theirs = flatten(ws, baseline)?;
+    let odb = user.odb()?;
+    let mut updates = TreeUpdateBuilder::new();
+    for (path, (oid, mode)) in &theirs {
+        if ours.get(path) == Some(&(*oid, *mode)) {
+            continue;
+        }
+        if *mode != i32::from(FileMode::Commit) && !odb.exists(*oid) {
+            user.blob(ws.find_blob(*oid)?.content())?;
+        }
+        let mode = match *mode {
+            m if m == i32::from(FileMode::BlobExecutable) => FileMode::BlobExecutable,
+            m if m == i32::from(FileMode::Link) => FileMode::Link,
+            m if m == i32::from(FileMode::Commit) => FileMode::Commit,
+            _ => FileMode::Blob,
+        };
+        updates.upsert(path.as_str(), *oid, mode);
+    }
+    Ok(updates)
+}
+
+/// Every file of a tree with its blob and mode.
+fn flatten(repo: &Repository, tree: &Tree) -> Result<BTreeMap<String, (Oid, i32)>> {
+    let mut files = BTreeMap::new();
+    tree.walk(git2::TreeWalkMode::PreOrder, |dir, entry| {
+        if entry.kind() != Some(git2::ObjectType::Tree) {
+            if let Some(name) = entry.name() {
+                files.insert(format!("{dir}{name}"), (entry.id(), entry.filemode()));
+            }
+        }
+        git2::TreeWalkResult::Ok
+    })?;
+    let _ = repo;
+    Ok(files)
+}
+
+/// Checks, before a run starts, that a branch name is usable and free.
+pub fn check_branch_free(repo_path: &Path, branch: &str) -> Result<()> {
+    if !git2::Branch::name_is_valid(branch).unwrap_or(false) {
+        return Err(UserError::new(format!("'{branch}' is not a valid branch name")).into());
+    }
+    let repo = Repository::open(repo_path)?;
+    if repo.find_branch(branch, git2::BranchType::Local).is_ok() {
+        return Err(UserError::with_hint(
+            format!("branch '{branch}' already exists"),
+            "name another branch, or use --branch auto",
+        )
+        .into());
+    }
+    Ok(())
+}
+
+/// Brings the work back on a new branch.
+pub fn import_branch(
+    repo_path: &Path,
+    workspace: &Path,
+    baseline: Oid,
+    base_commit: Oid,
+    branch: &str,
+    run_id: &str,
+) -> Result<Imported> {
+    let user = Repository::open(repo_path)?;
+    let tip = replay(&user, workspace, baseline, base_commit, run_id)?;
+    let commit = user.find_commit(tip)?;
+    user.branch(branch, &commit, false)
+        .with_context(|| format!("cannot create branch {branch}"))?;
+    Ok(Imported {
+        branch: Some(branch.to_owned()),
+        commit: Some(tip.to_string()),
+        worktree: None,
+    })
+}
+
+/// Brings the work back as uncommitted changes in a new worktree (on a new
+/// branch at the commit the run started from).
+pub fn import_worktree(
+    repo_path: &Path,
+    config: &Config,
+    workspace: &Path,
+    baseline: Oid,
+    base_commit: Oid,
+    name: &str,
+    run_id: &str,
+) -> Result<Imported> {
+    let user = Repository::open(repo_path)?;
+    let tip = replay(&user, workspace, baseline, base_commit, run_id)?;
+    let created = worktree::create(repo_path, config, Some(name))?;
+    let wt = Repository::open(&created.path)?;
+    // The worktree's branch starts where the run started.
+    let base = wt.find_commit(base_commit)?;
+    wt.reset(base.as_object(), git2::ResetType::Hard, None)?;
+    let tree = wt.find_commit(tip)?.tree()?;
+    let mut checkout = git2::build::CheckoutBuilder::new();
+    checkout.force().remove_untracked(false);
+    wt.checkout_tree(tree.as_object(), Some(&mut checkout))
+        .context("cannot write the sandbox's changes into the new worktree")?;
+    Ok(Imported {
+        branch: Some(created.branch),
+        commit: None,
+        worktree: Some(created.path.display().to_string()),
+    })
+}
+
+/// Where a path inside a repository would be, made absolute.
+pub fn absolute(path: &Path) -> PathBuf {
+    std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned())
+}

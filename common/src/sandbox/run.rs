@@ -1,0 +1,1245 @@
+//! One sandbox run from start to end: everything is checked first (nothing
+//! starts on bad input), then the run is recorded, the workspace packed and
+//! uploaded, the baseline committed, the template's setup run, the agent
+//! run with its output logged (secrets masked) and parsed, the timeout and
+//! budget enforced, and the work brought back.
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use git2::Oid;
+use serde::Serialize;
+
+use super::local::{self, Confinement, LocalBackend};
+use super::pack::{self, PackManifest, PackOptions};
+use super::results::{self, Collected, Imported};
+use super::runs::{self, Ending, NewRun, RunStatus};
+use super::stream::StreamState;
+use super::{Backend, CommandSpec, Exit, Flow, OutputStream, RunEvent, Sandbox, SandboxInfo};
+use crate::config::Config;
+use crate::db::Database;
+use crate::redact::Redactor;
+use crate::templates::{self, Template};
+use crate::{budget, git, paths, UserError};
+
+/// Set by the signal handler of the running command: end every run.
+pub static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// Where the work comes back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BranchChoice {
+    /// Uncommitted changes in a new worktree.
+    Worktree,
+    /// A new branch `parallel/sandbox-<id>`.
+    Auto,
+    /// A new branch of this name.
+    Named(String),
+}
+
+/// How the agent authenticates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthChoice {
+    /// Whatever credentials are present.
+    Auto,
+    ApiKey,
+    Oauth,
+}
+
+/// What the user asked for (besides the prompt).
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub repo: PathBuf,
+    pub template: Option<String>,
+    pub auth: AuthChoice,
+    pub dry_run: bool,
+    pub branch: BranchChoice,
+    pub git_user: Option<String>,
+    pub git_email: Option<String>,
+    pub budget: Option<f64>,
+    pub timeout_minutes: Option<f64>,
+    pub include: Vec<String>,
+}
+
+/// A checked request: everything a run needs, shared by the tasks of a batch.
+pub struct Plan {
+    pub data_dir: PathBuf,
+    pub config: Config,
+    pub repo_path: PathBuf,
+    pub base_commit: Oid,
+    pub template: Option<Template>,
+    pub auth: Option<&'static str>,
+    /// Credentials file copied into the sandbox's home for OAuth.
+    oauth_credentials: Option<PathBuf>,
+    env: Vec<(String, String)>,
+    pub redactor: Redactor,
+    pub git_user: String,
+    pub git_email: String,
+    pub agent_command: Vec<String>,
+    pub timeout: Duration,
+    pub budget_limit: Option<f64>,
+    pub hourly_rate: f64,
+    pub dry_run: bool,
+    pub branch: BranchChoice,
+    pub pack_options: PackOptions,
+    pub confinement: Confinement,
+}
+
+/// One run to make.
+#[derive(Debug, Clone)]
+pub struct Task {
+    pub id: String,
+    pub prompt: String,
+    /// The batch and the task's number in it (1-based), for `--multi`.
+    pub batch: Option<(String, usize)>,
+}
+
+impl Task {
+    pub fn new(prompt: String) -> Task {
+        Task {
+            id: uuid::Uuid::new_v4().to_string(),
+            prompt,
+            batch: None,
+        }
+    }
+
+    /// The first 8 characters of the id, as branches and worktrees use it.
+    pub fn short_id(&self) -> &str {
+        &self.id[..8]
+    }
+}
+
+/// Where the workspace comes from.
+pub enum WorkspaceSource<'a> {
+    /// Pack the repository now, streaming into the upload.
+    Pack,
+    /// An archive packed earlier (shared by the tasks of a batch).
+    Archive(&'a Path, &'a PackManifest),
+}
+
+/// What a run reports while it goes on.
+#[derive(Debug, Clone)]
+pub enum Progress {
+    Status(RunStatus),
+    Activity(String),
+    Warning(String),
+}
+
+/// How a run ended, as `result.json` and `--json` give it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunResult {
+    pub session_id: String,
+    pub status: RunStatus,
+    pub prompt: String,
+    pub task_index: Option<usize>,
+    pub exit_code: Option<i32>,
+    pub error: Option<String>,
+    pub branch: Option<String>,
+    pub commit: Option<String>,
+    pub worktree: Option<String>,
+    pub files_changed: Vec<String>,
+    pub commits: Vec<String>,
+    pub duration_seconds: f64,
+    pub agent_cost: Option<f64>,
+    pub sandbox_cost: f64,
+    pub total_cost: f64,
+    pub budget_limit: Option<f64>,
+    pub last_activity: Option<String>,
+    pub turns: Option<u64>,
+    pub tool_calls: u64,
+    pub result: Option<String>,
+    pub dry_run: bool,
+    pub uploaded_files: usize,
+    pub sandbox: Option<SandboxInfo>,
+    pub output_log: String,
+    pub patch: Option<String>,
+    pub result_file: String,
+    pub warnings: Vec<String>,
+}
+
+/// Checks a prompt: something to do, and text a process can take.
+pub fn check_prompt(prompt: &str, origin: &str) -> Result<()> {
+    if prompt.trim().is_empty() {
+        return Err(UserError::new(format!("{origin} is empty")).into());
+    }
+    if prompt.contains('\0') {
+        return Err(UserError::new(format!("{origin} contains a NUL byte")).into());
+    }
+    Ok(())
+}
+
+/// Reads a prompt file with a clear error.
+pub fn read_prompt_file(path: &Path) -> Result<String> {
+    let text = std::fs::read_to_string(path).map_err(|err| {
+        UserError::new(format!("cannot read prompt file {}: {err}", path.display()))
+    })?;
+    check_prompt(&text, &format!("prompt file {}", path.display()))?;
+    Ok(text)
+}
+
+/// The variables of this process's environment a run passes on.
+fn passed_on(name: &str) -> bool {
+    const EXACT: &[&str] = &[
+        "PATH",
+        "LANG",
+        "LC_ALL",
+        "LC_CTYPE",
+        "TZ",
+        "USER",
+        "LOGNAME",
+        "IS_SANDBOX",
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "NO_PROXY",
+        "http_proxy",
+        "https_proxy",
+        "no_proxy",
+        "NODE_EXTRA_CA_CERTS",
+        "SSL_CERT_FILE",
+        "GITHUB_TOKEN",
+        "GH_TOKEN",
+        "NPM_TOKEN",
+    ];
+    const PREFIXES: &[&str] = &["ANTHROPIC_", "CLAUDE_CODE_", "DISABLE_"];
+    EXACT.contains(&name) || PREFIXES.iter().any(|p| name.starts_with(p))
+}
+
+/// Checks a request and works out everything the runs need. Nothing is
+/// started or written.
+pub fn plan(data_dir: &Path, options: &RunOptions) -> Result<Plan> {
+    let config = Config::load(data_dir)?;
+    let repo_path = git::resolve_repository(&options.repo)?;
+    let repo = git::open(&repo_path)?;
+    let base_commit = repo
+        .head()
+        .ok()
+        .and_then(|h| h.peel_to_commit().ok())
+        .map(|c| c.id())
+        .ok_or_else(|| {
+            UserError::with_hint(
+                "the repository has no commits yet",
+                "make a first commit, then run the sandbox",
+            )
+        })?;
+    let template = match &options.template {
+        Some(name) => Some(templates::find(data_dir, name)?),
+        None => None,
+    };
+    if let Some(budget) = options.budget {
+        if !budget.is_finite() || budget <= 0.0 {
+            return Err(UserError::new("--budget must be a positive number of USD").into());
+        }
+    }
+    let timeout_minutes = match options.timeout_minutes {
+        Some(m) if !m.is_finite() || m <= 0.0 => {
+            return Err(UserError::new("--timeout must be a positive number of minutes").into())
+        }
+        Some(m) => m,
+        None => config.integer("sandbox.timeoutMinutes").unwrap_or(60) as f64,
+    };
+
+    // The environment: what is passed on, the credentials, the template's.
+    let mut env: Vec<(String, String)> = std::env::vars()
+        .filter(|(k, v)| passed_on(k) && !v.is_empty())
+        .collect();
+    let has = |env: &[(String, String)], key: &str| env.iter().any(|(k, _)| k == key);
+    let credentials_file = paths::home_dir()
+        .ok()
+        .map(|h| h.join(".claude").join(".credentials.json"))
+        .filter(|p| p.is_file());
+    let (auth, oauth_credentials) = match options.auth {
+        AuthChoice::ApiKey => {
+            if !has(&env, "ANTHROPIC_API_KEY") {
+                return Err(UserError::with_hint(
+                    "--auth-method api-key needs ANTHROPIC_API_KEY in the environment",
+                    "export ANTHROPIC_API_KEY, or use --auth-method oauth",
+                )
+                .into());
+            }
+            env.retain(|(k, _)| k != "CLAUDE_CODE_OAUTH_TOKEN");
+            (Some("api-key"), None)
+        }
+        AuthChoice::Oauth => {
+            if !has(&env, "CLAUDE_CODE_OAUTH_TOKEN") && credentials_file.is_none() {
+                return Err(UserError::with_hint(
+                    "--auth-method oauth needs CLAUDE_CODE_OAUTH_TOKEN or ~/.claude/.credentials.json",
+                    "run 'claude setup-token' or log in with 'claude', or use --auth-method api-key",
+                )
+                .into());
+            }
+            env.retain(|(k, _)| k != "ANTHROPIC_API_KEY");
+            let file = (!has(&env, "CLAUDE_CODE_OAUTH_TOKEN"))
+                .then_some(credentials_file)
+                .flatten();
+            (Some("oauth"), file)
+        }
+        AuthChoice::Auto => {
+            if has(&env, "ANTHROPIC_API_KEY") || has(&env, "ANTHROPIC_AUTH_TOKEN") {
+                (Some("api-key"), None)
+            } else if has(&env, "CLAUDE_CODE_OAUTH_TOKEN") {
+                (Some("oauth"), None)
+            } else if credentials_file.is_some() {
+                (Some("oauth"), credentials_file)
+            } else {
+                (None, None)
+            }
+        }
+    };
+    if let Some(template) = &template {
+        for (key, value) in &template.environment {
+            env.retain(|(k, _)| k != key);
+            env.push((key.clone(), value.clone()));
+        }
+    }
+
+    let git_user = options
+        .git_user
+        .clone()
+        .or_else(|| std::env::var("PARALLEL_CC_GIT_USER").ok())
+        .or_else(|| repo.config().ok()?.get_string("user.name").ok())
+        .filter(|s| !s.trim().is_empty())
+        .unwrap_or_else(|| "parallel-cc sandbox".to_owned());
+    let git_email = options
+        .git_email
+        .clone()
+        .or_else(|| std::env::var("PARALLEL_CC_GIT_EMAIL").ok())
+        .or_else(|| repo.config().ok()?.get_string("user.email").ok())
+        .filter(|s| !s.trim().is_empty())
+        .unwrap_or_else(|| "sandbox@parallel-cc.invalid".to_owned());
+    for (what, value) in [("--git-user", &git_user), ("--git-email", &git_email)] {
+        if value.contains(['\n', '\0', '<', '>']) {
+            return Err(UserError::new(format!("{what} may not contain newlines or <>")).into());
+        }
+    }
+    for (key, value) in [
+        ("GIT_AUTHOR_NAME", &git_user),
+        ("GIT_COMMITTER_NAME", &git_user),
+        ("GIT_AUTHOR_EMAIL", &git_email),
+        ("GIT_COMMITTER_EMAIL", &git_email),
+    ] {
+        env.push((key.to_owned(), value.clone()));
+    }
+    env.push(("PARALLEL_CC_SANDBOX".to_owned(), "1".to_owned()));
+
+    let redactor = Redactor::for_environment(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+
+    let agent_command = config.text_list("sandbox.agentCommand");
+    if agent_command.is_empty() || agent_command[0].trim().is_empty() {
+        return Err(UserError::with_hint(
+            "config sandbox.agentCommand is empty",
+            "set it, e.g. 'git pcc config set sandbox.agentCommand '[\"claude\",\"-p\",\"{prompt}\"]''",
+        )
+        .into());
+    }
+    local::resolve_program(&agent_command, &env, &repo_path)?;
+
+    let branch = match &options.branch {
+        BranchChoice::Named(name) => {
+            results::check_branch_free(&repo_path, name)?;
+            BranchChoice::Named(name.clone())
+        }
+        other => other.clone(),
+    };
+
+    let monthly_left = match Database::open_existing_current(data_dir)? {
+        Some(db) => budget::monthly_remaining(db.conn(), &config)?,
+        None => config.number("budget.monthlyLimit"),
+    };
+    let per_run = options
+        .budget
+        .or_else(|| config.number("budget.perSessionDefault"));
+    let budget_limit = match (per_run, monthly_left) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+
+    let mut exclude = config.text_list("sandbox.exclude");
+    exclude.retain(|p| !p.trim().is_empty());
+    Ok(Plan {
+        data_dir: data_dir.to_owned(),
+        repo_path,
+        base_commit,
+        template,
+        auth,
+        oauth_credentials,
+        env,
+        redactor,
+        git_user,
+        git_email,
+        agent_command,
+        timeout: Duration::from_secs_f64(timeout_minutes * 60.0),
+        budget_limit,
+        hourly_rate: config.number("budget.localHourlyRate").unwrap_or(0.0),
+        dry_run: options.dry_run,
+        branch,
+        pack_options: PackOptions {
+            exclude,
+            include: options.include.clone(),
+        },
+        confinement: Confinement::detect(
+            &config
+                .text("sandbox.confinement")
+                .unwrap_or_else(|| "auto".to_owned()),
+        ),
+        config,
+    })
+}
+
+impl Plan {
+    /// The branch a task's work comes back on.
+    pub fn branch_for(&self, task: &Task) -> Option<String> {
+        match &self.branch {
+            BranchChoice::Worktree => None,
+            BranchChoice::Auto => Some(format!("parallel/sandbox-{}", task.short_id())),
+            BranchChoice::Named(name) => Some(match &task.batch {
+                Some((_, index)) => format!("{name}-task-{index}"),
+                None => name.clone(),
+            }),
+        }
+    }
+
+    /// The agent's command line for a prompt: `{prompt}` is replaced in
+    /// place (as one word, never through a shell), or the prompt is added
+    /// at the end when the command has no `{prompt}`.
+    pub fn agent_argv(&self, prompt: &str) -> Vec<String> {
+        let mut argv: Vec<String> = self
+            .agent_command
+            .iter()
+            .map(|word| word.replace("{prompt}", prompt))
+            .collect();
+        if !self.agent_command.iter().any(|w| w.contains("{prompt}")) {
+            argv.push(prompt.to_owned());
+        }
+        argv
+    }
+
+    fn backend(&self) -> LocalBackend {
+        LocalBackend::new(&self.data_dir, self.confinement.clone())
+    }
+}
+
+/// Asks for every run of this process to end (fail-fast, interrupt).
+#[derive(Debug, Default)]
+pub struct Cancel {
+    flag: AtomicBool,
+    reason: std::sync::Mutex<Option<String>>,
+}
+
+impl Cancel {
+    pub fn cancel(&self, reason: &str) {
+        let mut guard = self.reason.lock().unwrap_or_else(|e| e.into_inner());
+        guard.get_or_insert_with(|| reason.to_owned());
+        self.flag.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.flag.load(Ordering::SeqCst) || INTERRUPTED.load(Ordering::SeqCst)
+    }
+
+    pub fn reason(&self) -> String {
+        if INTERRUPTED.load(Ordering::SeqCst) {
+            return "interrupted".to_owned();
+        }
+        self.reason
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+            .unwrap_or_else(|| "cancelled".to_owned())
+    }
+}
+
+/// The run's log: every line with secrets masked, flushed at once so that
+/// `logs --follow` sees it.
+struct Log {
+    file: File,
+    redactor: Redactor,
+}
+
+impl Log {
+    fn line(&mut self, prefix: &str, text: &str) {
+        let text = self.redactor.redact(text);
+        let _ = writeln!(self.file, "{prefix}{text}");
+    }
+}
+
+/// Why the agent was stopped.
+#[derive(Debug, Clone, PartialEq)]
+enum StopReason {
+    Killed,
+    Cancelled,
+    Timeout,
+    Budget(f64),
+}
+
+/// The files a run leaves in its directory.
+pub fn artifacts(data_dir: &Path, run_id: &str) -> (PathBuf, PathBuf, PathBuf) {
+    let dir = local::run_dir(data_dir, run_id);
+    (
+        dir.join("output.log"),
+        dir.join("result.json"),
+        dir.join("changes.patch"),
+    )
+}
+
+/// Records a task as waiting (`--multi` records all tasks before starting).
+pub fn record_pending(db: &Database, plan: &Plan, task: &Task) -> Result<()> {
+    insert_run(db, plan, task, RunStatus::Pending)
+}
+
+fn insert_run(db: &Database, plan: &Plan, task: &Task, status: RunStatus) -> Result<()> {
+    let (log_path, _, _) = artifacts(&plan.data_dir, &task.id);
+    let prompt = plan.redactor.redact(&task.prompt);
+    runs::insert(
+        db.conn(),
+        &NewRun {
+            id: &task.id,
+            repo_path: &plan.repo_path.display().to_string(),
+            backend: "local",
+            batch: task.batch.as_ref().map(|(b, i)| (b.as_str(), *i)),
+            prompt: &prompt,
+            template_name: plan.template.as_ref().map(|t| t.name.as_str()),
+            auth_method: plan.auth,
+            status,
+            output_log: &log_path.display().to_string(),
+            base_commit: &plan.base_commit.to_string(),
+            git_user: &plan.git_user,
+            git_email: &plan.git_email,
+            budget_limit: plan.budget_limit,
+        },
+    )
+}
+
+/// Marks a queued task cancelled without starting it.
+pub fn cancel_pending(db: &Database, plan: &Plan, task: &Task, reason: &str) -> Result<RunResult> {
+    let (log_path, result_path, _) = artifacts(&plan.data_dir, &task.id);
+    runs::finish(
+        db.conn(),
+        &task.id,
+        RunStatus::Cancelled,
+        &Ending {
+            error: Some(reason.to_owned()),
+            ..Ending::default()
+        },
+    )?;
+    let result = RunResult {
+        session_id: task.id.clone(),
+        status: RunStatus::Cancelled,
+        prompt: plan.redactor.redact(&task.prompt).into_owned(),
+        task_index: task.batch.as_ref().map(|b| b.1),
+        exit_code: None,
+        error: Some(reason.to_owned()),
+        branch: None,
+        commit: None,
+        worktree: None,
+        files_changed: Vec::new(),
+        commits: Vec::new(),
+        duration_seconds: 0.0,
+        agent_cost: None,
+        sandbox_cost: 0.0,
+        total_cost: 0.0,
+        budget_limit: plan.budget_limit,
+        last_activity: None,
+        turns: None,
+        tool_calls: 0,
+        result: None,
+        dry_run: plan.dry_run,
+        uploaded_files: 0,
+        sandbox: None,
+        output_log: log_path.display().to_string(),
+        patch: None,
+        result_file: result_path.display().to_string(),
+        warnings: Vec::new(),
+    };
+    write_result(&result_path, &result)?;
+    Ok(result)
+}
+
+fn write_result(path: &Path, result: &RunResult) -> Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let text = serde_json::to_string_pretty(result)? + "\n";
+    crate::config::write_atomically(path, text.as_bytes())
+}
+
+/// Makes one run. `pending` says the task was recorded already.
+pub fn execute(
+    plan: &Plan,
+    task: &Task,
+    source: WorkspaceSource<'_>,
+    pending: bool,
+    cancel: &Cancel,
+    report: &(dyn Fn(&Task, Progress) + Sync),
+) -> Result<RunResult> {
+    let started = Instant::now();
+    let deadline = started + plan.timeout;
+    let mut db = Database::open(&plan.data_dir)?;
+    if pending {
+        runs::set_status(db.conn(), &task.id, RunStatus::Initializing)?;
+    } else {
+        insert_run(&db, plan, task, RunStatus::Initializing)?;
+    }
+    report(task, Progress::Status(RunStatus::Initializing));
+    let (log_path, result_path, patch_path) = artifacts(&plan.data_dir, &task.id);
+    std::fs::create_dir_all(log_path.parent().context("run directory")?)?;
+    let mut log = Log {
+        file: File::options()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .with_context(|| format!("cannot write {}", log_path.display()))?,
+        redactor: plan.redactor.clone(),
+    };
+    let mut warnings = Vec::new();
+    let mut state = StreamState::default();
+    let mut uploaded_files = 0;
+    let mut sandbox_info = None;
+
+    let backend = plan.backend();
+    let outcome = (|| -> Result<Outcome> {
+        let sandbox = backend.create(&task.id)?;
+        let info = sandbox.info();
+        runs::set_sandbox(db.conn(), &task.id, &info.sandbox_id, &info.workspace)?;
+        log.line(
+            "[sandbox] ",
+            &format!(
+                "{} sandbox {} (confinement: {})",
+                info.backend, info.sandbox_id, info.confinement
+            ),
+        );
+        sandbox_info = Some(info);
+        let manifest = upload(plan, sandbox.as_ref(), &source)?;
+        uploaded_files = manifest.files;
+        log.line(
+            "[sandbox] ",
+            &format!(
+                "uploaded {} files ({} bytes); left out: {}",
+                manifest.files,
+                manifest.bytes,
+                if manifest.excluded.is_empty() {
+                    "nothing".to_owned()
+                } else {
+                    manifest.excluded.join(", ")
+                }
+            ),
+        );
+        let baseline = commit_baseline(plan, sandbox.as_ref(), &mut log, deadline)?;
+        if plan.dry_run {
+            return Ok(Outcome {
+                status: RunStatus::Completed,
+                exit: None,
+                error: None,
+                baseline: Some(baseline),
+                sandbox: Some(sandbox),
+                keep: true,
+            });
+        }
+        if let Some(file) = &plan.oauth_credentials {
+            if let Some(home) = sandbox.local_path("../home/.claude") {
+                std::fs::create_dir_all(&home)?;
+                std::fs::copy(file, home.join(".credentials.json"))?;
+            }
+        }
+        if let Some(template) = &plan.template {
+            for command in &template.setup_commands {
+                log.line("[setup] $ ", command);
+                let exit = run_step(
+                    plan,
+                    sandbox.as_ref(),
+                    &["sh".to_owned(), "-c".to_owned(), command.clone()],
+                    &mut log,
+                    "[setup] ",
+                    deadline,
+                    cancel,
+                    &mut Vec::new(),
+                )?;
+                if !exit.success() {
+                    return Ok(Outcome {
+                        status: if exit.stopped && Instant::now() >= deadline {
+                            RunStatus::Timeout
+                        } else {
+                            RunStatus::Failed
+                        },
+                        exit: Some(exit),
+                        error: Some(format!("setup command failed: {command}")),
+                        baseline: Some(baseline),
+                        sandbox: Some(sandbox),
+                        keep: false,
+                    });
+                }
+            }
+        }
+        if cancel.is_cancelled() || runs::kill_requested(db.conn(), &task.id)? {
+            let killed = runs::kill_requested(db.conn(), &task.id)?;
+            return Ok(Outcome {
+                status: if killed {
+                    RunStatus::Killed
+                } else {
+                    RunStatus::Cancelled
+                },
+                exit: None,
+                error: Some(if killed {
+                    "killed".to_owned()
+                } else {
+                    cancel.reason()
+                }),
+                baseline: Some(baseline),
+                sandbox: Some(sandbox),
+                keep: false,
+            });
+        }
+
+        // The agent.
+        let argv = plan.agent_argv(&task.prompt);
+        let mut env = plan.env.clone();
+        env.push(("PARALLEL_CC_SANDBOX_ID".to_owned(), task.id.clone()));
+        let spec = CommandSpec { argv, env };
+        let mut stop: Option<StopReason> = None;
+        let mut last_write = Instant::now();
+        let mut warned = 0.0_f64;
+        let mut last_kill_check = Instant::now();
+        let thresholds = plan.config.number_list("budget.warningThresholds");
+        let exit = sandbox.run(&spec, &mut |event| {
+            match event {
+                RunEvent::Started(handle) => {
+                    report(task, Progress::Status(RunStatus::Running));
+                    match runs::set_agent(db.conn(), &task.id, handle) {
+                        Ok(true) => stop = Some(StopReason::Killed),
+                        Ok(false) => {}
+                        Err(err) => {
+                            log.line("[sandbox] ", &format!("cannot record the agent: {err:#}"))
+                        }
+                    }
+                }
+                RunEvent::Line(stream, line) => {
+                    let prefix = if stream == OutputStream::Stderr {
+                        "[stderr] "
+                    } else {
+                        ""
+                    };
+                    log.line(prefix, line);
+                    if stream == OutputStream::Stdout {
+                        let clean = plan.redactor.redact(line);
+                        if let Some(activity) = state.observe(&clean) {
+                            report(task, Progress::Activity(activity));
+                        }
+                    }
+                }
+                RunEvent::Tick => {}
+            }
+            if stop.is_none() {
+                if cancel.is_cancelled() {
+                    stop = Some(StopReason::Cancelled);
+                } else if Instant::now() >= deadline {
+                    stop = Some(StopReason::Timeout);
+                } else if last_kill_check.elapsed() >= Duration::from_millis(500) {
+                    last_kill_check = Instant::now();
+                    if runs::kill_requested(db.conn(), &task.id).unwrap_or(false) {
+                        stop = Some(StopReason::Killed);
+                    }
+                }
+            }
+            let cost = budget::run_cost(
+                state.agent_cost,
+                started.elapsed().as_secs_f64(),
+                plan.hourly_rate,
+            );
+            if let Some(limit) = plan.budget_limit.filter(|l| *l > 0.0) {
+                let used = cost / limit;
+                if let Some(t) = thresholds
+                    .iter()
+                    .copied()
+                    .filter(|t| used >= *t && *t > warned)
+                    .reduce(f64::max)
+                {
+                    warned = t;
+                    let message = format!(
+                        "run budget: {:.0}% of ${limit:.2} used (${cost:.4})",
+                        t * 100.0
+                    );
+                    log.line("[budget] ", &message);
+                    report(task, Progress::Warning(message));
+                }
+                if stop.is_none() && cost >= limit {
+                    stop = Some(StopReason::Budget(limit));
+                }
+            }
+            if last_write.elapsed() >= Duration::from_millis(500) {
+                last_write = Instant::now();
+                let _ = runs::set_progress(
+                    db.conn(),
+                    &task.id,
+                    state.last_activity.as_deref(),
+                    state.agent_cost,
+                );
+            }
+            if stop.is_some() {
+                Flow::Stop
+            } else {
+                Flow::Continue
+            }
+        })?;
+        let killed_elsewhere = runs::kill_requested(db.conn(), &task.id)?;
+        let (status, error) = match (&stop, killed_elsewhere) {
+            (Some(StopReason::Killed), _) | (_, true) => {
+                (RunStatus::Killed, Some("killed".to_owned()))
+            }
+            (Some(StopReason::Cancelled), _) => (RunStatus::Killed, Some(cancel.reason())),
+            (Some(StopReason::Timeout), _) => (
+                RunStatus::Timeout,
+                Some(format!(
+                    "stopped after the timeout of {:.0} minutes",
+                    plan.timeout.as_secs_f64() / 60.0
+                )),
+            ),
+            (Some(StopReason::Budget(limit)), _) => (
+                RunStatus::BudgetExceeded,
+                Some(format!("stopped at its budget of ${limit:.2}")),
+            ),
+            (None, false) if exit.code == Some(0) && state.is_error != Some(true) => {
+                (RunStatus::Completed, None)
+            }
+            (None, false) if exit.code == Some(0) => (
+                RunStatus::Failed,
+                Some(format!(
+                    "the agent reported an error: {}",
+                    state.result.as_deref().map(one_line).unwrap_or_default()
+                )),
+            ),
+            (None, false) => (
+                RunStatus::Failed,
+                Some(match (exit.code, exit.signal) {
+                    (Some(code), _) => format!("the agent exited with code {code}"),
+                    (None, Some(signal)) => format!("the agent was ended by signal {signal}"),
+                    _ => "the agent ended abnormally".to_owned(),
+                }),
+            ),
+        };
+        Ok(Outcome {
+            status,
+            exit: Some(exit),
+            error,
+            baseline: Some(baseline),
+            sandbox: Some(sandbox),
+            keep: false,
+        })
+    })();
+
+    let mut outcome = match outcome {
+        Ok(outcome) => outcome,
+        Err(err) => {
+            let message = plan.redactor.redact(&format!("{err:#}")).into_owned();
+            log.line("[sandbox] error: ", &message);
+            Outcome {
+                status: if INTERRUPTED.load(Ordering::SeqCst) {
+                    RunStatus::Killed
+                } else {
+                    RunStatus::Failed
+                },
+                exit: None,
+                error: Some(message),
+                baseline: None,
+                sandbox: None,
+                keep: true,
+            }
+        }
+    };
+
+    // Known now, before the work is brought back: `--fail-fast` acts on it.
+    report(task, Progress::Status(outcome.status));
+
+    // Bring the work back.
+    let mut collected = Collected::default();
+    let mut imported = Imported::default();
+    let mut patch = None;
+    if let (Some(sandbox), Some(baseline)) = (&outcome.sandbox, outcome.baseline) {
+        if !plan.dry_run {
+            match bring_back(plan, task, sandbox.as_ref(), baseline, &outcome, &mut log) {
+                Ok((c, i)) => {
+                    collected = c;
+                    imported = i;
+                }
+                Err(err) => {
+                    let message = plan.redactor.redact(&format!("{err:#}")).into_owned();
+                    log.line("[sandbox] cannot bring the work back: ", &message);
+                    outcome.status = RunStatus::Failed;
+                    outcome.error = Some(format!("cannot bring the work back: {message}"));
+                    outcome.keep = true;
+                }
+            }
+            if !collected.patch.is_empty() {
+                let text = plan.redactor.redact(&collected.patch);
+                crate::config::write_atomically(&patch_path, text.as_bytes())?;
+                patch = Some(patch_path.display().to_string());
+            }
+        }
+    }
+    if let Some(sandbox) = &outcome.sandbox {
+        if !outcome.keep {
+            if let Err(err) = sandbox.destroy() {
+                warnings.push(format!("cannot remove the sandbox: {err:#}"));
+            }
+        }
+    }
+
+    let seconds = started.elapsed().as_secs_f64();
+    let cost = budget::run_cost(state.agent_cost, seconds, plan.hourly_rate);
+    match budget::record(db.conn(), &plan.config, cost) {
+        Ok(w) => warnings.extend(w),
+        Err(err) => warnings.push(format!("cannot record spending: {err:#}")),
+    }
+    for warning in &warnings {
+        report(task, Progress::Warning(warning.clone()));
+    }
+    let ending = Ending {
+        exit_code: outcome.exit.and_then(|e| e.code).map(i64::from),
+        error: outcome.error.clone(),
+        branch: imported.branch.clone(),
+        result_commit: imported.commit.clone(),
+        result_worktree: imported.worktree.clone(),
+        files_changed: Some(collected.files.len() as i64),
+        agent_cost: state.agent_cost,
+        actual_cost: Some(cost),
+        last_activity: state.last_activity.clone(),
+    };
+    db.immediate(|tx| runs::finish(tx, &task.id, outcome.status, &ending))?;
+    report(task, Progress::Status(outcome.status));
+    log.line(
+        "[sandbox] ",
+        &format!(
+            "{} after {seconds:.1}s{}",
+            outcome.status.as_str(),
+            outcome
+                .error
+                .as_deref()
+                .map(|e| format!(": {e}"))
+                .unwrap_or_default()
+        ),
+    );
+
+    let result = RunResult {
+        session_id: task.id.clone(),
+        status: outcome.status,
+        prompt: plan.redactor.redact(&task.prompt).into_owned(),
+        task_index: task.batch.as_ref().map(|b| b.1),
+        exit_code: outcome.exit.and_then(|e| e.code),
+        error: outcome.error,
+        branch: imported.branch,
+        commit: imported.commit,
+        worktree: imported.worktree,
+        files_changed: collected.files,
+        commits: collected.commits,
+        duration_seconds: (seconds * 1000.0).round() / 1000.0,
+        agent_cost: state.agent_cost,
+        sandbox_cost: cost - state.agent_cost.unwrap_or(0.0),
+        total_cost: cost,
+        budget_limit: plan.budget_limit,
+        last_activity: state.last_activity.clone(),
+        turns: state.turns,
+        tool_calls: state.tool_calls,
+        result: state
+            .result
+            .as_deref()
+            .map(|r| plan.redactor.redact(r).into_owned()),
+        dry_run: plan.dry_run,
+        uploaded_files,
+        sandbox: sandbox_info,
+        output_log: log_path.display().to_string(),
+        patch,
+        result_file: result_path.display().to_string(),
+        warnings,
+    };
+    write_result(&result_path, &result)?;
+    Ok(result)
+}
+
+struct Outcome {
+    status: RunStatus,
+    exit: Option<Exit>,
+    error: Option<String>,
+    baseline: Option<Oid>,
+    sandbox: Option<Box<dyn Sandbox>>,
+    /// Keep the sandbox's workspace (dry runs, work that could not come back).
+    keep: bool,
+}
+
+fn one_line(text: &str) -> String {
+    text.lines()
+        .next()
+        .unwrap_or("")
+        .chars()
+        .take(200)
+        .collect()
+}
+
+/// Packs (or reads) the workspace and uploads it.
+fn upload(plan: &Plan, sandbox: &dyn Sandbox, source: &WorkspaceSource) -> Result<PackManifest> {
+    match source {
+        WorkspaceSource::Archive(path, manifest) => {
+            let mut file = File::open(path)
+                .with_context(|| format!("cannot read the packed workspace {}", path.display()))?;
+            sandbox.upload(&mut file)?;
+            Ok((*manifest).clone())
+        }
+        WorkspaceSource::Pack => {
+            let (writer, mut reader) = pipe();
+            let repo = plan.repo_path.clone();
+            let options = plan.pack_options.clone();
+            let packer = std::thread::spawn(move || pack::pack(&repo, &options, writer));
+            let uploaded = sandbox.upload(&mut reader);
+            drop(reader);
+            let manifest = packer
+                .join()
+                .map_err(|_| anyhow::anyhow!("packing the workspace failed"))??;
+            uploaded?;
+            Ok(manifest)
+        }
+    }
+}
+
+/// Runs one preparation step in the sandbox, logging its output.
+#[allow(clippy::too_many_arguments)]
+fn run_step(
+    plan: &Plan,
+    sandbox: &dyn Sandbox,
+    argv: &[String],
+    log: &mut Log,
+    prefix: &str,
+    deadline: Instant,
+    cancel: &Cancel,
+    stdout: &mut Vec<String>,
+) -> Result<Exit> {
+    let spec = CommandSpec {
+        argv: argv.to_vec(),
+        env: plan.env.clone(),
+    };
+    sandbox.run(&spec, &mut |event| {
+        if let RunEvent::Line(stream, line) = event {
+            log.line(prefix, line);
+            if stream == OutputStream::Stdout {
+                stdout.push(line.to_owned());
+            }
+        }
+        if cancel.is_cancelled() || Instant::now() >= deadline {
+            Flow::Stop
+        } else {
+            Flow::Continue
+        }
+    })
+}
+
+/// Makes the workspace a git repository whose first commit is the packed
+/// workspace. Returns that commit.
+fn commit_baseline(
+    plan: &Plan,
+    sandbox: &dyn Sandbox,
+    log: &mut Log,
+    deadline: Instant,
+) -> Result<Oid> {
+    let never = Cancel::default();
+    let git = |args: &[&str]| -> Vec<String> {
+        let mut argv = vec![
+            "git".to_owned(),
+            "-c".to_owned(),
+            "core.hooksPath=/dev/null".to_owned(),
+        ];
+        argv.extend(args.iter().map(|s| (*s).to_owned()));
+        argv
+    };
+    let steps: [&[&str]; 4] = [
+        &["init", "-q", "-b", "main"],
+        &["add", "-A", "-f"],
+        &[
+            "commit",
+            "-q",
+            "--no-verify",
+            "--allow-empty",
+            "-m",
+            "Workspace as packed by parallel-cc",
+        ],
+        &["rev-parse", "HEAD"],
+    ];
+    let mut stdout = Vec::new();
+    for args in steps {
+        stdout.clear();
+        let exit = run_step(
+            plan,
+            sandbox,
+            &git(args),
+            log,
+            "[baseline] ",
+            deadline,
+            &never,
+            &mut stdout,
+        )?;
+        if !exit.success() {
+            anyhow::bail!(
+                "cannot prepare the sandbox workspace: git {} failed",
+                args[0]
+            );
+        }
+    }
+    let head = stdout.last().map(|s| s.trim()).unwrap_or_default();
+    Oid::from_str(head).context("cannot read the sandbox's baseline commit")
+}
+
+/// Commits what the agent left uncommitted, reads the work and brings it
+/// into the user's repository when the run completed.
+fn bring_back(
+    plan: &Plan,
+    task: &Task,
+    sandbox: &dyn Sandbox,
+    baseline: Oid,
+    outcome: &Outcome,
+    log: &mut Log,
+) -> Result<(Collected, Imported)> {
+    let never = Cancel::default();
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let git = |args: &[&str]| -> Vec<String> {
+        let mut argv = vec![
+            "git".to_owned(),
+            "-c".to_owned(),
+            "core.hooksPath=/dev/null".to_owned(),
+        ];
+        argv.extend(args.iter().map(|s| (*s).to_owned()));
+        argv
+    };
+    let mut stdout = Vec::new();
+    run_step(
+        plan,
+        sandbox,
+        &git(&["add", "-A"]),
+        log,
+        "[results] ",
+        deadline,
+        &never,
+        &mut stdout,
+    )?;
+    stdout.clear();
+    run_step(
+        plan,
+        sandbox,
+        &git(&["status", "--porcelain"]),
+        log,
+        "[results] ",
+        deadline,
+        &never,
+        &mut stdout,
+    )?;
+    if stdout.iter().any(|l| !l.trim().is_empty()) {
+        let exit = run_step(
+            plan,
+            sandbox,
+            &git(&[
+                "commit",
+                "-q",
+                "--no-verify",
+                "-m",
+                "Uncommitted changes left by the agent",
+            ]),
+            log,
+            "[results] ",
+            deadline,
+            &never,
+            &mut Vec::new(),
+        )?;
+        if !exit.success() {
+            anyhow::bail!("cannot commit what the agent left uncommitted");
+        }
+    }
+    let local = match sandbox.local_path("") {
+        Some(path) => path,
+        None => {
+            let dest = local::run_dir(&plan.data_dir, &task.id).join("result");
+            sandbox.download("", &dest)?;
+            dest
+        }
+    };
+    let collected = results::collect(&local, baseline)?;
+    if outcome.status != RunStatus::Completed || collected.files.is_empty() {
+        return Ok((collected, Imported::default()));
+    }
+    let imported = match plan.branch_for(task) {
+        Some(branch) => results::import_branch(
+            &plan.repo_path,
+            &local,
+            baseline,
+            plan.base_commit,
+            &branch,
+            task.short_id(),
+        )?,
+        None => results::import_worktree(
+            &plan.repo_path,
+            &plan.config,
+            &local,
+            baseline,
+            plan.base_commit,
+            &format!("sandbox-{}", task.short_id()),
+            task.short_id(),
+        )?,
+    };
+    Ok((collected, imported))
+}
+
+/// An in-process pipe: what is written on one end is read on the other,
+/// in chunks, so the workspace streams from the packer into the upload.
+fn pipe() -> (PipeWriter, PipeReader) {
+    let (sender, receiver) = mpsc::sync_channel(16);
+    (
+        PipeWriter { sender },
+        PipeReader {
+            receiver,
+            chunk: Vec::new(),
+            at: 0,
+        },
+    )
+}
+
+struct PipeWriter {
+    sender: mpsc::SyncSender<Vec<u8>>,
+}
+
+impl Write for PipeWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        self.sender
+            .send(buf.to_vec())
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "upload ended"))?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+struct PipeReader {
+    receiver: mpsc::Receiver<Vec<u8>>,
+    chunk: Vec<u8>,
+    at: usize,
+}
+
+impl Read for PipeReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.at >= self.chunk.len() {
+            match self.receiver.recv() {
+                Ok(chunk) => {
+                    self.chunk = chunk;
+                    self.at = 0;
+                }
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.chunk.len() - self.at);
+        buf[..n].copy_from_slice(&self.chunk[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}
