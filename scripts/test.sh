@@ -11,9 +11,13 @@ if ! need git; then
   exit 1
 fi
 
-# man renders the generated pages in tests/man_pages.rs.
-if ! need man && need apt-get; then
-  apt-get update -qq && apt-get install -y -qq man-db >/dev/null
+# man renders the generated pages in tests/man_pages.rs; bwrap confines
+# local sandbox runs, which the sandbox tests exercise.
+missing=()
+need man || missing+=(man-db)
+need bwrap || missing+=(bubblewrap)
+if [ ${#missing[@]} -gt 0 ] && need apt-get; then
+  apt-get update -qq && apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
 # The end-to-end tests run the real Claude Code CLI (offline, against a

@@ -256,14 +256,31 @@ fn doctor_reports_health_and_breakage() {
             "git-pcc",
             "git-pcc-register",
             "git-pcc-release",
+            "git-pcc-watch",
+            "git-pcc-sandbox",
+            "pcc-mcp",
             "wrapper",
             "git pcc",
             "hooks",
             "mcp server",
             "alias",
-            "claude"
+            "claude",
+            "sandbox confinement"
         ]
     );
+    // Confinement is reported as bwrap exactly when bwrap works here.
+    let confinement = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "sandbox confinement")
+        .unwrap();
+    let bwrap_works = std::process::Command::new("bwrap")
+        .args(["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"])
+        .args(["--unshare-pid", "--die-with-parent", "--", "true"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert_eq!(confinement["ok"], bwrap_works, "{confinement}");
     let hooks = report["checks"]
         .as_array()
         .unwrap()

@@ -40,7 +40,7 @@ fn loop_words(script: &str) -> Vec<String> {
 #[test]
 fn scripts_install_and_remove_every_executable() {
     let built = binaries();
-    assert_eq!(built.len(), 5, "{built:?}");
+    assert_eq!(built.len(), 6, "{built:?}");
     let installed = loop_words("install.sh");
     let removed = loop_words("uninstall.sh");
     for binary in &built {

@@ -10,6 +10,7 @@ use crate::front::FrontArgs;
 use crate::mcp::McpArgs;
 use crate::register::RegisterArgs;
 use crate::release::ReleaseArgs;
+use crate::sandbox::SandboxArgs;
 use crate::watch::WatchArgs;
 
 /// The clap command of every executable, by binary name.
@@ -20,6 +21,7 @@ pub fn executables() -> Vec<clap::Command> {
         ReleaseArgs::command(),
         McpArgs::command(),
         WatchArgs::command(),
+        SandboxArgs::command(),
     ]
 }
 
@@ -32,11 +34,34 @@ pub fn man_pages() -> Result<Vec<(String, Vec<u8>)>> {
         pages.push((format!("{name}.1"), render_man(command.clone())?));
         if name == "git-pcc" {
             for sub in command.get_subcommands() {
+                // `git pcc templates` runs `git-pcc-sandbox templates`: its
+                // page is that command's.
+                let sub = if sub.get_name() == "templates" {
+                    SandboxArgs::command()
+                        .find_subcommand("templates")
+                        .cloned()
+                        .context("git-pcc-sandbox has no templates command")?
+                } else {
+                    sub.clone()
+                };
                 let sub_name = format!("git-pcc-{}", sub.get_name());
                 let page = sub
                     .clone()
                     .name(sub_name.clone())
                     .bin_name(format!("git pcc {}", sub.get_name()));
+                pages.push((format!("{sub_name}.1"), render_man(page)?));
+            }
+        }
+        if name == "git-pcc-sandbox" {
+            for sub in command.get_subcommands() {
+                if sub.get_name() == "templates" || sub.get_name() == "help" {
+                    continue;
+                }
+                let sub_name = format!("git-pcc-sandbox-{}", sub.get_name());
+                let page = sub
+                    .clone()
+                    .name(sub_name.clone())
+                    .bin_name(format!("git pcc sandbox {}", sub.get_name()));
                 pages.push((format!("{sub_name}.1"), render_man(page)?));
             }
         }
@@ -66,7 +91,7 @@ pub struct CompletionArgs {
     /// The shell to complete for
     #[arg(value_enum)]
     pub shell: clap_complete::Shell,
-    /// The executable to complete (git-pcc, git-pcc-register, git-pcc-release, git-pcc-watch, pcc-mcp)
+    /// The executable to complete (git-pcc, git-pcc-register, git-pcc-release, git-pcc-watch, git-pcc-sandbox, pcc-mcp)
     #[arg(long, default_value = "git-pcc")]
     pub command: String,
 }

@@ -324,9 +324,17 @@ fn run_agent(args: RunArgs, json: bool) -> anyhow::Result<Output> {
     let task = Task::new(prompts.into_iter().next().unwrap_or_default());
     let started = Instant::now();
     let quiet = json;
+    let last_status = Mutex::new(None);
     let report = move |task: &Task, progress: Progress| {
         if quiet {
             return;
+        }
+        if let Progress::Status(status) = &progress {
+            let mut last = last_status.lock().unwrap_or_else(|e| e.into_inner());
+            if *last == Some(*status) {
+                return;
+            }
+            *last = Some(*status);
         }
         let elapsed = started.elapsed().as_secs();
         let line = match progress {

@@ -13,10 +13,16 @@ pub struct StatusArgs {
     /// Only sessions of the repository containing this path
     #[arg(long, value_name = "PATH")]
     pub repo: Option<PathBuf>,
+    /// Only sandbox runs: those going on and the most recent ones
+    #[arg(long)]
+    pub sandbox_only: bool,
 }
 
 pub fn run(args: StatusArgs) -> anyhow::Result<Output> {
     let data_dir = crate::data_dir()?;
+    if args.sandbox_only {
+        return sandbox_runs(&data_dir, args.repo.as_deref());
+    }
     let report = session::status(&data_dir, args.repo.as_deref())?;
     Ok(Output::new(&report, human(&report)))
 }
@@ -92,4 +98,41 @@ fn human(report: &StatusReport) -> String {
         render::count(report.total_sessions, "session", "sessions")
     ));
     out
+}
+
+/// `status --sandbox-only`: sandbox runs going on, then the 20 most recent.
+fn sandbox_runs(
+    data_dir: &std::path::Path,
+    repo: Option<&std::path::Path>,
+) -> anyhow::Result<Output> {
+    use pcc::sandbox::runs;
+    let repo = match repo {
+        Some(path) => Some(pcc::git::resolve_repository(path)?.display().to_string()),
+        None => None,
+    };
+    let found = match pcc::db::Database::open_existing_current(data_dir)? {
+        Some(db) => runs::list(db.conn(), repo.as_deref(), false, 20)?,
+        None => Vec::new(),
+    };
+    let active = found.iter().filter(|r| !r.status.is_final()).count();
+    let mut rows = vec![["RUN", "STATUS", "STARTED", "ACTIVITY"]
+        .map(String::from)
+        .to_vec()];
+    for run in &found {
+        rows.push(vec![
+            render::short_id(&run.id),
+            run.status.as_str().to_owned(),
+            run.created_at.clone(),
+            run.last_activity.clone().unwrap_or_else(|| "-".to_owned()),
+        ]);
+    }
+    let human = if found.is_empty() {
+        "no sandbox runs\n".to_owned()
+    } else {
+        render::table(&rows)
+    };
+    Ok(Output::new(
+        &serde_json::json!({"sandboxRuns": found, "active": active, "total": found.len()}),
+        human,
+    ))
 }

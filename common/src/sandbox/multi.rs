@@ -108,6 +108,11 @@ pub fn run_batch(
         ))
         .into());
     }
+    if let super::run::BranchChoice::Named(name) = &plan.branch {
+        for index in 1..=prompts.len() {
+            super::results::check_branch_free(&plan.repo_path, &format!("{name}-task-{index}"))?;
+        }
+    }
     let started = Instant::now();
     let batch_id = uuid::Uuid::new_v4().to_string();
     let tasks: Vec<Task> = prompts
