@@ -487,6 +487,9 @@ impl ProgressView {
             }
         }
         if self.json {
+            if matches!(progress, Progress::Status(_)) && changed_status.is_none() {
+                return;
+            }
             let event = match &progress {
                 Progress::Status(status) => json!({"event": "status", "task": index,
                     "sessionId": task.id, "status": status.as_str(), "elapsedSeconds": elapsed}),

@@ -516,11 +516,22 @@ fn insert_run(db: &Database, plan: &Plan, task: &Task, status: RunStatus) -> Res
 
 /// Marks a queued task cancelled without starting it.
 pub fn cancel_pending(db: &Database, plan: &Plan, task: &Task, reason: &str) -> Result<RunResult> {
+    end_unstarted(db, plan, task, RunStatus::Cancelled, reason)
+}
+
+/// Ends a recorded run that never started.
+fn end_unstarted(
+    db: &Database,
+    plan: &Plan,
+    task: &Task,
+    status: RunStatus,
+    reason: &str,
+) -> Result<RunResult> {
     let (log_path, result_path, _) = artifacts(&plan.data_dir, &task.id);
     runs::finish(
         db.conn(),
         &task.id,
-        RunStatus::Cancelled,
+        status,
         &Ending {
             error: Some(reason.to_owned()),
             ..Ending::default()
@@ -528,7 +539,7 @@ pub fn cancel_pending(db: &Database, plan: &Plan, task: &Task, reason: &str) -> 
     )?;
     let result = RunResult {
         session_id: task.id.clone(),
-        status: RunStatus::Cancelled,
+        status,
         prompt: plan.redactor.redact(&task.prompt).into_owned(),
         task_index: task.batch.as_ref().map(|b| b.1),
         exit_code: None,
@@ -580,10 +591,32 @@ pub fn execute(
     let deadline = started + plan.timeout;
     let mut db = Database::open(&plan.data_dir)?;
     if pending {
+        if runs::kill_requested(db.conn(), &task.id)? {
+            let result = end_unstarted(
+                &db,
+                plan,
+                task,
+                RunStatus::Killed,
+                "killed before it started",
+            )?;
+            report(task, Progress::Status(RunStatus::Killed));
+            return Ok(result);
+        }
         runs::set_status(db.conn(), &task.id, RunStatus::Initializing)?;
     } else {
         insert_run(&db, plan, task, RunStatus::Initializing)?;
     }
+    // What is left of the month's budget now, not when the batch began.
+    let budget_limit = match budget::monthly_remaining(db.conn(), &plan.config) {
+        Ok(Some(left)) => Some(plan.budget_limit.map_or(left, |l| l.min(left))),
+        Ok(None) => plan.budget_limit,
+        Err(err) => {
+            let message = format!("{err:#}");
+            let result = end_unstarted(&db, plan, task, RunStatus::BudgetExceeded, &message)?;
+            report(task, Progress::Status(RunStatus::BudgetExceeded));
+            return Ok(result);
+        }
+    };
     report(task, Progress::Status(RunStatus::Initializing));
     let (log_path, result_path, patch_path) = artifacts(&plan.data_dir, &task.id);
     std::fs::create_dir_all(log_path.parent().context("run directory")?)?;
@@ -749,7 +782,7 @@ pub fn execute(
                 started.elapsed().as_secs_f64(),
                 plan.hourly_rate,
             );
-            if let Some(limit) = plan.budget_limit.filter(|l| *l > 0.0) {
+            if let Some(limit) = budget_limit.filter(|l| *l > 0.0) {
                 let used = cost / limit;
                 if let Some(t) = thresholds
                     .iter()
@@ -938,7 +971,7 @@ pub fn execute(
         agent_cost: state.agent_cost,
         sandbox_cost: cost - state.agent_cost.unwrap_or(0.0),
         total_cost: cost,
-        budget_limit: plan.budget_limit,
+        budget_limit,
         last_activity: state.last_activity.clone(),
         turns: state.turns,
         tool_calls: state.tool_calls,

@@ -408,6 +408,12 @@ fn settle(conn: &Connection, mut record: RunRecord) -> Result<RunRecord> {
     if owner_alive {
         return Ok(record);
     }
+    // Whatever the agent left running ends with the run.
+    if record.backend == "local" {
+        if let Some(agent) = record.agent {
+            super::local::kill_group(agent, None);
+        }
+    }
     let message = "the process running it ended before it finished";
     conn.execute(
         "UPDATE sandbox_runs SET status = 'FAILED', error = COALESCE(error, ?2),
