@@ -50,9 +50,10 @@ pub const SECRET_PATTERNS: &[&str] = &[
     ".pypirc",
 ];
 
-/// The gzip level of packs: the fastest level compresses source trees to
-/// within a few percent of level 6 at several times the speed.
-pub const COMPRESSION_LEVEL: u32 = 1;
+/// The gzip level of packs. Measured on 5,000 text files (22 MB): level 3
+/// deflates about three times as fast as gzip's default 6, for an archive
+/// 10% larger; level 1 is faster still but its archive is 50% larger.
+pub const COMPRESSION_LEVEL: u32 = 3;
 
 /// Files up to this size are read ahead, in parallel; larger ones are
 /// streamed from disk when their turn comes, so memory stays bounded.
@@ -60,6 +61,9 @@ const READ_AHEAD_LIMIT: u64 = 256 * 1024;
 /// Files per read-ahead batch, and batches queued ahead of the writer.
 const BATCH_FILES: usize = 64;
 const BATCHES_AHEAD: usize = 4;
+/// Buffer between the tar stream and the compressor, so that it deflates
+/// large blocks rather than each header and file on its own.
+const TAR_BUFFER: usize = 256 * 1024;
 /// Buffer between the compressor and `out`.
 const OUTPUT_BUFFER: usize = 1 << 20;
 
@@ -118,7 +122,8 @@ struct Candidate {
     index_mode: Option<u32>,
 }
 
-/// Writes the workspace of the repository at `repo_root` to `out` as tar.gz.
+/// Writes the workspace of the repository at `repo_root` (or containing
+/// it) to `out` as tar.gz.
 pub fn pack(repo_root: &Path, options: &PackOptions, out: impl Write) -> Result<PackManifest> {
     select(repo_root, options)?.write(out)
 }
@@ -132,9 +137,11 @@ pub fn list(repo_root: &Path, options: &PackOptions) -> Result<Listing> {
 /// tracked files present on disk and untracked files git does not ignore,
 /// minus secrets and `options.exclude` (unless `options.include` names them).
 pub fn select(path: &Path, options: &PackOptions) -> Result<Selection> {
+    let shown = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let shown = shown.display();
     let repo = Repository::discover(path).map_err(|_| {
         UserError::with_hint(
-            format!("not a git repository: {}", path.display()),
+            format!("not a git repository: {shown}"),
             "run it inside a git checkout or pass --repo",
         )
     })?;
@@ -142,7 +149,7 @@ pub fn select(path: &Path, options: &PackOptions) -> Result<Selection> {
         .workdir()
         .ok_or_else(|| {
             UserError::with_hint(
-                format!("{} is a bare repository", path.display()),
+                format!("{shown} is a bare repository"),
                 "packing needs a repository with a working tree",
             )
         })?
@@ -247,14 +254,9 @@ impl Selection {
         };
         let gz = GzEncoder::new(
             BufWriter::with_capacity(OUTPUT_BUFFER, counter),
-            Compression::new(
-                std::env::var("PCC_PACK_LEVEL")
-                    .ok()
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(COMPRESSION_LEVEL),
-            ),
+            Compression::new(COMPRESSION_LEVEL),
         );
-        let mut tar = tar::Builder::new(gz);
+        let mut tar = tar::Builder::new(BufWriter::with_capacity(TAR_BUFFER, gz));
         let (sender, receiver) = mpsc::sync_channel::<Result<Vec<Loaded>>>(BATCHES_AHEAD);
         let mut manifest = PackManifest {
             excluded: self.excluded.clone(),
@@ -280,7 +282,12 @@ impl Selection {
             }
             Ok(())
         })?;
-        let gz = tar.into_inner().context("cannot write the pack")?;
+        let gz = tar
+            .into_inner()
+            .context("cannot write the pack")?
+            .into_inner()
+            .map_err(|e| e.into_error())
+            .context("cannot write the pack")?;
         let mut buffered = gz.finish().context("cannot write the pack")?;
         buffered.flush().context("cannot write the pack")?;
         let counter = buffered
@@ -604,4 +611,201 @@ pub fn unpack(input: impl Read, dest: &Path) -> Result<u64> {
         count += 1;
     }
     Ok(count)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::{symlink, PermissionsExt};
+    use std::process::Command;
+
+    fn git(dir: &Path, args: &[&str]) {
+        let status = Command::new("git")
+            .current_dir(dir)
+            .args(args)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("HOME", dir)
+            .env("GIT_AUTHOR_NAME", "Test")
+            .env("GIT_AUTHOR_EMAIL", "test@example.com")
+            .env("GIT_COMMITTER_NAME", "Test")
+            .env("GIT_COMMITTER_EMAIL", "test@example.com")
+            .status()
+            .expect("run git");
+        assert!(status.success(), "git {args:?} failed");
+    }
+
+    fn write(path: &Path, content: &str) {
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(path, content).unwrap();
+    }
+
+    /// A repository with a tracked file, an executable, a symlink, a file
+    /// too large to read ahead, a secret, and an untracked file.
+    fn sample_repo() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        git(root, &["init", "-q", "-b", "main"]);
+        write(&root.join("src/a/b/lib.rs"), "pub fn f() {}\n");
+        write(&root.join("run.sh"), "#!/bin/sh\necho hi\n");
+        fs::set_permissions(root.join("run.sh"), fs::Permissions::from_mode(0o755)).unwrap();
+        symlink("src/a/b/lib.rs", root.join("lib-link")).unwrap();
+        let big: String = (0..40_000).map(|i| format!("line {i}\n")).collect();
+        write(&root.join("data/big.txt"), &big);
+        write(&root.join(".env"), "TOKEN=secret\n");
+        git(root, &["add", "-A"]);
+        git(root, &["commit", "-q", "-m", "initial"]);
+        write(&root.join("notes.md"), "untracked\n");
+        dir
+    }
+
+    fn mode(path: &Path) -> u32 {
+        fs::symlink_metadata(path).unwrap().permissions().mode() & 0o777
+    }
+
+    #[test]
+    fn pack_then_unpack_gives_back_the_workspace() {
+        let repo = sample_repo();
+        let mut archive = Vec::new();
+        let manifest = pack(repo.path(), &PackOptions::default(), &mut archive).unwrap();
+        assert_eq!(manifest.files, 5);
+        assert_eq!(manifest.excluded, vec![".env".to_owned()]);
+        assert_eq!(manifest.compressed_bytes, archive.len() as u64);
+        let big = fs::metadata(repo.path().join("data/big.txt"))
+            .unwrap()
+            .len();
+        assert!(big > READ_AHEAD_LIMIT);
+        assert_eq!(
+            manifest.bytes,
+            big + "pub fn f() {}\n".len() as u64
+                + "#!/bin/sh\necho hi\n".len() as u64
+                + "untracked\n".len() as u64
+        );
+
+        let dest = tempfile::tempdir().unwrap();
+        let out = dest.path().join("new/place");
+        assert_eq!(unpack(archive.as_slice(), &out).unwrap(), 5);
+        for file in ["src/a/b/lib.rs", "run.sh", "data/big.txt", "notes.md"] {
+            assert_eq!(
+                fs::read(out.join(file)).unwrap(),
+                fs::read(repo.path().join(file)).unwrap(),
+                "{file}"
+            );
+        }
+        assert_eq!(mode(&out.join("run.sh")), 0o755);
+        assert_eq!(mode(&out.join("notes.md")), 0o644);
+        assert_eq!(
+            fs::read_link(out.join("lib-link")).unwrap(),
+            PathBuf::from("src/a/b/lib.rs")
+        );
+        assert!(!out.join(".env").exists());
+        assert!(!out.join(".git").exists());
+    }
+
+    #[test]
+    fn include_patterns_override_the_secret_list() {
+        let repo = sample_repo();
+        let options = PackOptions {
+            exclude: vec!["data/".to_owned()],
+            include: vec![".env".to_owned()],
+        };
+        let listing = list(repo.path(), &options).unwrap();
+        assert_eq!(
+            listing.paths,
+            [".env", "lib-link", "notes.md", "run.sh", "src/a/b/lib.rs"]
+        );
+        assert_eq!(listing.excluded, ["data/big.txt"]);
+    }
+
+    #[test]
+    fn secret_patterns_match_at_any_depth() {
+        let exclude = matcher(SECRET_PATTERNS.iter().copied()).unwrap();
+        let excluded = |p: &str| {
+            exclude
+                .matched_path_or_any_parents(Path::new(p), false)
+                .is_ignore()
+        };
+        for secret in [
+            ".env",
+            "app/.env",
+            "app/.env.local",
+            "certs/server.pem",
+            "a/b/tls.key",
+            "home/.ssh/id_rsa",
+            "home/.ssh/id_ed25519.pub",
+            "store.p12",
+            ".netrc",
+            "web/.npmrc",
+            ".pypirc",
+        ] {
+            assert!(excluded(secret), "{secret} should be left out");
+        }
+        for plain in [
+            "env.rs",
+            "src/environment.ts",
+            "keys.md",
+            "a/.envrc",
+            "monkey.txt",
+        ] {
+            assert!(!excluded(plain), "{plain} should be packed");
+        }
+    }
+
+    /// A tar.gz with one entry whose name is written into the header as is.
+    fn hand_made(entries: &[(&str, tar::EntryType, &str)]) -> Vec<u8> {
+        let mut builder = tar::Builder::new(GzEncoder::new(Vec::new(), Compression::fast()));
+        for (name, kind, content) in entries {
+            let mut header = tar::Header::new_old();
+            header.as_old_mut().name[..name.len()].copy_from_slice(name.as_bytes());
+            header.set_entry_type(*kind);
+            header.set_mode(0o644);
+            if kind.is_symlink() {
+                header.as_old_mut().linkname[..content.len()].copy_from_slice(content.as_bytes());
+                header.set_size(0);
+                header.set_cksum();
+                builder.append(&header, io::empty()).unwrap();
+            } else {
+                header.set_size(content.len() as u64);
+                header.set_cksum();
+                builder.append(&header, content.as_bytes()).unwrap();
+            }
+        }
+        builder.into_inner().unwrap().finish().unwrap()
+    }
+
+    #[test]
+    fn unpack_refuses_parent_components() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("dest");
+        let archive = hand_made(&[("../evil", tar::EntryType::Regular, "pwned\n")]);
+        let err = unpack(archive.as_slice(), &dest).unwrap_err();
+        assert!(err.to_string().contains("../evil"), "{err}");
+        assert!(!dir.path().join("evil").exists());
+    }
+
+    #[test]
+    fn unpack_refuses_absolute_paths() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("abs-evil");
+        let archive = hand_made(&[(target.to_str().unwrap(), tar::EntryType::Regular, "pwned\n")]);
+        let err = unpack(archive.as_slice(), &dir.path().join("dest")).unwrap_err();
+        assert!(err.to_string().contains("absolute"), "{err}");
+        assert!(!target.exists());
+    }
+
+    #[test]
+    fn unpack_refuses_to_write_through_a_symlink_out_of_dest() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = dir.path().join("outside");
+        fs::create_dir(&outside).unwrap();
+        let archive = hand_made(&[
+            ("link", tar::EntryType::Symlink, outside.to_str().unwrap()),
+            ("link/evil", tar::EntryType::Regular, "pwned\n"),
+        ]);
+        let err = unpack(archive.as_slice(), &dir.path().join("dest")).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("outside of destination"),
+            "{err:#}"
+        );
+        assert!(!outside.join("evil").exists());
+    }
 }
