@@ -9,14 +9,15 @@ use std::time::{Duration, Instant};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use pcc::db::Database;
+use pcc::sandbox::e2b::{E2bBackend, E2bSettings};
 use pcc::sandbox::local::{self, Confinement, LocalBackend};
 use pcc::sandbox::multi::{self, BatchOptions, BatchResult};
 use pcc::sandbox::run::{
-    self as sandbox_run, AuthChoice, BranchChoice, Cancel, Progress, RunOptions, RunResult, Task,
-    WorkspaceSource,
+    self as sandbox_run, AuthChoice, BackendKind, BranchChoice, Cancel, Progress, RunOptions,
+    RunResult, Task, WorkspaceSource,
 };
 use pcc::sandbox::runs::{self, RunRecord, RunStatus};
-use pcc::sandbox::{stream, Backend};
+use pcc::sandbox::{stream, Backend, Sandbox};
 use pcc::UserError;
 use serde_json::json;
 
@@ -105,9 +106,9 @@ pub struct RunArgs {
         requires = "multi"
     )]
     pub output_dir: PathBuf,
-    /// Where the sandbox runs
-    #[arg(long, value_enum, default_value = "local")]
-    pub backend: BackendName,
+    /// Where the sandbox runs (default: config sandbox.backend, else local)
+    #[arg(long, value_enum)]
+    pub backend: Option<BackendName>,
     /// A template whose setup commands and environment prepare the sandbox
     #[arg(long, visible_alias = "template", value_name = "NAME")]
     pub use_template: Option<String>,
@@ -136,6 +137,24 @@ pub struct RunArgs {
     /// Pack files matching this pattern even if they are secrets or excluded (repeatable)
     #[arg(long, value_name = "PATTERN")]
     pub include: Vec<String>,
+    /// Push the branch to the remote and open a pull request (GITHUB_TOKEN; GITHUB_API_URL for Enterprise)
+    #[arg(long)]
+    pub git_live: bool,
+    /// The branch the pull request of --git-live targets (default: the current branch)
+    #[arg(long, value_name = "BRANCH", requires = "git_live")]
+    pub target_branch: Option<String>,
+    /// A private SSH key the agent may use for git (copied into the sandbox with mode 600, removed at the end)
+    #[arg(long, value_name = "FILE")]
+    pub ssh_key: Option<PathBuf>,
+    /// Do not warn about copying --ssh-key into the sandbox
+    #[arg(long, requires = "ssh_key")]
+    pub confirm_ssh_key: bool,
+    /// An npm token, written only to the sandbox's ~/.npmrc (mode 600)
+    #[arg(long, value_name = "TOKEN")]
+    pub npm_token: Option<String>,
+    /// The npm registry the token is for (default: https://registry.npmjs.org/)
+    #[arg(long, value_name = "URL", requires = "npm_token")]
+    pub npm_registry: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -217,13 +236,6 @@ fn install_signal_handlers() {
 
 fn run_agent(args: RunArgs, json: bool) -> anyhow::Result<Output> {
     let data_dir = crate::data_dir()?;
-    if args.backend == BackendName::E2b {
-        return Err(UserError::with_hint(
-            "the e2b backend is not available in this build",
-            "use --backend local",
-        )
-        .into());
-    }
     let prompts: Vec<String> = if args.multi {
         if args.max_concurrent == 0 {
             return Err(UserError::new("--max-concurrent must be at least 1").into());
@@ -280,12 +292,27 @@ fn run_agent(args: RunArgs, json: bool) -> anyhow::Result<Output> {
         budget: args.budget,
         timeout_minutes: args.timeout,
         include: args.include.clone(),
+        backend: args.backend.map(|b| match b {
+            BackendName::Local => BackendKind::Local,
+            BackendName::E2b => BackendKind::E2b,
+        }),
+        ssh_key: args.ssh_key.clone(),
+        confirm_ssh_key: args.confirm_ssh_key,
+        npm_token: args.npm_token.clone(),
+        npm_registry: args.npm_registry.clone(),
+        git_live: args.git_live,
+        target_branch: args.target_branch.clone(),
     };
     let plan = sandbox_run::plan(&data_dir, &options)?;
     install_signal_handlers();
     local::become_subreaper();
     let cancel = Cancel::default();
-    if let Confinement::None { reason } = &plan.confinement {
+    for notice in &plan.notices {
+        eprintln!("{notice}");
+    }
+    if let (BackendKind::Local, Confinement::None { reason }) =
+        (plan.backend_kind, &plan.confinement)
+    {
         if !json {
             eprintln!("note: the agent runs unconfined: {reason}");
         }
@@ -381,6 +408,9 @@ fn result_human(result: &RunResult) -> String {
     }
     if let Some(worktree) = &result.worktree {
         pairs.push(("worktree", worktree.clone()));
+    }
+    if let Some(url) = &result.pull_request {
+        pairs.push(("pull request", url.clone()));
     }
     if !result.dry_run {
         pairs.push((
@@ -558,22 +588,36 @@ fn open_db() -> anyhow::Result<Database> {
     }
 }
 
-fn backend_for(record: &RunRecord) -> anyhow::Result<LocalBackend> {
+fn backend_for(record: &RunRecord) -> anyhow::Result<Box<dyn Backend>> {
     let data_dir = crate::data_dir()?;
-    if record.backend != "local" {
-        return Err(UserError::new(format!(
-            "run {} uses the {} backend, which this build does not have",
-            render::short_id(&record.id),
-            record.backend
+    match record.backend.as_str() {
+        "local" => Ok(Box::new(LocalBackend::new(
+            &data_dir,
+            Confinement::None {
+                reason: String::new(),
+            },
+        ))),
+        "e2b" => Ok(Box::new(e2b_backend()?)),
+        other => Err(UserError::new(format!(
+            "run {} uses the {other} backend, which this build does not have",
+            render::short_id(&record.id)
         ))
-        .into());
+        .into()),
     }
-    Ok(LocalBackend::new(
-        &data_dir,
-        Confinement::None {
-            reason: String::new(),
-        },
-    ))
+}
+
+/// The E2B backend as the environment configures it, for commands that
+/// reach a run's sandbox from another process.
+fn e2b_backend() -> anyhow::Result<E2bBackend> {
+    let config = pcc::config::Config::load(&crate::data_dir()?)?;
+    let minutes = config.integer("sandbox.e2bMaxMinutes").unwrap_or(60) as u64;
+    let template = config
+        .text("sandbox.e2bTemplate")
+        .unwrap_or_else(|| "base".to_owned());
+    Ok(E2bBackend::new(E2bSettings::from_env(
+        &template,
+        Duration::from_secs(minutes * 60),
+    )?))
 }
 
 /// A log line made readable: the agent's stream-json events as text.
@@ -723,6 +767,15 @@ fn download(args: DownloadArgs) -> anyhow::Result<Output> {
             let to = dest.join(name);
             std::fs::copy(&from, &to)
                 .map_err(|err| UserError::new(format!("cannot write {}: {err}", to.display())))?;
+            files.push(to.display().to_string());
+        }
+    }
+    // A cloud run still going on: fetch its workspace as it is now.
+    if !record.status.is_final() && record.backend == "e2b" {
+        if let Some(sandbox_id) = &record.sandbox_id {
+            let sandbox = e2b_backend()?.attach(sandbox_id)?;
+            let to = dest.join("workspace");
+            sandbox.download("", &to)?;
             files.push(to.display().to_string());
         }
     }

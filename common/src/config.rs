@@ -97,6 +97,30 @@ pub const SETTINGS: &[Setting] = &[
         },
     },
     Setting {
+        key: "sandbox.backend",
+        kind: Kind::Choice(&["local", "e2b"]),
+        description: "where sandbox runs go when --backend is not given",
+        default: || Value::from("local"),
+    },
+    Setting {
+        key: "sandbox.e2bTemplate",
+        kind: Kind::Text,
+        description: "the E2B template sandboxes are created from when the run's template names none",
+        default: || Value::from("base"),
+    },
+    Setting {
+        key: "sandbox.e2bMaxMinutes",
+        kind: Kind::Integer { min: 1, max: 1_440 },
+        description: "the longest an E2B sandbox may live (your plan's maximum; a template's metadata.maxMinutes lowers it)",
+        default: || Value::from(60),
+    },
+    Setting {
+        key: "sandbox.gitRemote",
+        kind: Kind::Text,
+        description: "the remote --git-live pushes to",
+        default: || Value::from("origin"),
+    },
+    Setting {
         key: "sandbox.exclude",
         kind: Kind::TextList,
         description: "gitignore-style patterns of files never packed into a sandbox, besides .env files and keys (--include overrides)",

@@ -12,6 +12,7 @@ pub mod conflicts;
 pub mod db;
 pub mod error;
 pub mod git;
+pub mod github;
 pub mod hooks;
 pub mod install;
 pub mod lock;

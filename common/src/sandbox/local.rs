@@ -286,6 +286,39 @@ impl Sandbox for LocalSandbox {
         Some(self.workspace.join(path))
     }
 
+    fn write_private_file(&self, path: &str, bytes: &[u8]) -> Result<String> {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let target = self.home.join(path);
+        if !target.starts_with(&self.home) || path.split('/').any(|p| p == "..") {
+            anyhow::bail!("{path} is outside the sandbox's home");
+        }
+        if let Some(dir) = target.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let _ = std::fs::remove_file(&target);
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&target)
+            .with_context(|| format!("cannot write {}", target.display()))?;
+        file.write_all(bytes)?;
+        Ok(target.display().to_string())
+    }
+
+    fn remove_file(&self, path: &str) -> Result<()> {
+        let target = if Path::new(path).is_absolute() {
+            PathBuf::from(path)
+        } else {
+            self.home.join(path)
+        };
+        match std::fs::remove_file(&target) {
+            Err(err) if err.kind() != std::io::ErrorKind::NotFound => Err(err.into()),
+            _ => Ok(()),
+        }
+    }
+
     fn destroy(&self) -> Result<()> {
         for path in [&self.workspace, &self.home, &self.tmp] {
             make_writable(path);

@@ -6,6 +6,7 @@
 //! back, and can be killed, also from another process through what the run
 //! recorded in the database. [`local`] is the backend of this machine.
 
+pub mod e2b;
 pub mod local;
 pub mod multi;
 pub mod pack;
@@ -116,6 +117,13 @@ pub trait Sandbox: Send + Sync {
 
     /// Where a path of the workspace is on this machine, when it is.
     fn local_path(&self, path: &str) -> Option<PathBuf>;
+
+    /// Writes a file only the sandbox's user may read (mode 600), at a path
+    /// relative to the sandbox's home. Returns its path inside the sandbox.
+    fn write_private_file(&self, path: &str, bytes: &[u8]) -> Result<String>;
+
+    /// Removes a file written by [`Sandbox::write_private_file`].
+    fn remove_file(&self, path: &str) -> Result<()>;
 
     /// Removes the sandbox and its workspace.
     fn destroy(&self) -> Result<()>;

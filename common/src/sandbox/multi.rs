@@ -256,6 +256,7 @@ fn failed(plan: &Plan, task: &Task, error: &str) -> RunResult {
         branch: None,
         commit: None,
         worktree: None,
+        pull_request: None,
         files_changed: Vec::new(),
         commits: Vec::new(),
         duration_seconds: 0.0,

@@ -37,6 +37,8 @@ pub struct Imported {
     pub branch: Option<String>,
     pub commit: Option<String>,
     pub worktree: Option<String>,
+    /// The pull request `--git-live` opened.
+    pub pull_request: Option<String>,
 }
 
 /// One commit to replay: its parent's tree and its own, in the workspace.
@@ -316,6 +318,7 @@ pub fn import_branch(
         branch: Some(branch.to_owned()),
         commit: Some(tip.to_string()),
         worktree: None,
+        pull_request: None,
     })
 }
 
@@ -346,6 +349,7 @@ pub fn import_worktree(
         branch: Some(created.branch),
         commit: None,
         worktree: Some(created.path.display().to_string()),
+        pull_request: None,
     })
 }
 

@@ -63,6 +63,42 @@ pub struct RunOptions {
     pub budget: Option<f64>,
     pub timeout_minutes: Option<f64>,
     pub include: Vec<String>,
+    /// Where the sandbox runs (default: config `sandbox.backend`).
+    pub backend: Option<BackendKind>,
+    /// A private key the agent may use for git over SSH.
+    pub ssh_key: Option<PathBuf>,
+    pub confirm_ssh_key: bool,
+    pub npm_token: Option<String>,
+    pub npm_registry: Option<String>,
+    /// Push the branch and open a pull request against this branch.
+    pub git_live: bool,
+    pub target_branch: Option<String>,
+}
+
+/// The kinds of sandbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackendKind {
+    Local,
+    E2b,
+}
+
+impl BackendKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BackendKind::Local => "local",
+            BackendKind::E2b => "e2b",
+        }
+    }
+}
+
+/// Where `--git-live` publishes.
+#[derive(Debug, Clone)]
+pub struct GitLive {
+    pub remote: String,
+    pub owner: String,
+    pub name: String,
+    pub token: String,
+    pub target_branch: String,
 }
 
 /// A checked request: everything a run needs, shared by the tasks of a batch.
@@ -73,8 +109,15 @@ pub struct Plan {
     pub base_commit: Oid,
     pub template: Option<Template>,
     pub auth: Option<&'static str>,
-    /// Credentials file copied into the sandbox's home for OAuth.
-    oauth_credentials: Option<PathBuf>,
+    /// Files written into the sandbox's home (mode 600) for the run and
+    /// removed at its end: OAuth credentials, an SSH key, npm's config.
+    private_files: Vec<(String, Vec<u8>)>,
+    pub backend_kind: BackendKind,
+    e2b: Option<super::e2b::E2bSettings>,
+    pub git_live: Option<GitLive>,
+    pub ssh_key_provided: bool,
+    /// Things the user should know before the run starts.
+    pub notices: Vec<String>,
     env: Vec<(String, String)>,
     pub redactor: Redactor,
     pub git_user: String,
@@ -142,6 +185,7 @@ pub struct RunResult {
     pub branch: Option<String>,
     pub commit: Option<String>,
     pub worktree: Option<String>,
+    pub pull_request: Option<String>,
     pub files_changed: Vec<String>,
     pub commits: Vec<String>,
     pub duration_seconds: f64,
@@ -336,13 +380,172 @@ pub fn plan(data_dir: &Path, options: &RunOptions) -> Result<Plan> {
         )
         .into());
     }
-    local::resolve_program(&agent_command, &env, &repo_path)?;
+    let backend_kind = options
+        .backend
+        .unwrap_or(match config.text("sandbox.backend").as_deref() {
+            Some("e2b") => BackendKind::E2b,
+            _ => BackendKind::Local,
+        });
+    let mut redactor = redactor;
+    let mut notices = Vec::new();
+    let e2b = match backend_kind {
+        BackendKind::Local => {
+            local::resolve_program(&agent_command, &env, &repo_path)?;
+            None
+        }
+        BackendKind::E2b => {
+            let template_id = template
+                .as_ref()
+                .and_then(|t| t.e2b_template.clone())
+                .filter(|t| !t.trim().is_empty())
+                .or_else(|| config.text("sandbox.e2bTemplate"))
+                .unwrap_or_else(|| "base".to_owned());
+            let mut max_minutes = config.integer("sandbox.e2bMaxMinutes").unwrap_or(60);
+            if let Some(limit) = template
+                .as_ref()
+                .and_then(|t| t.metadata.get("maxMinutes"))
+                .and_then(serde_json::Value::as_i64)
+                .filter(|m| *m > 0)
+            {
+                max_minutes = max_minutes.min(limit);
+            }
+            let settings = super::e2b::E2bSettings::from_env(
+                &template_id,
+                Duration::from_secs(max_minutes as u64 * 60),
+            )?;
+            if let Some(key) = &settings.api_key {
+                redactor.add(key);
+            }
+            Some(settings)
+        }
+    };
+
+    // Files the agent gets in its home, readable by it alone.
+    let mut private_files: Vec<(String, Vec<u8>)> = Vec::new();
+    if let Some(file) = &oauth_credentials {
+        let bytes = std::fs::read(file)
+            .map_err(|err| UserError::new(format!("cannot read {}: {err}", file.display())))?;
+        for token in ["accessToken", "refreshToken"] {
+            if let Some(value) = serde_json::from_slice::<serde_json::Value>(&bytes)
+                .ok()
+                .and_then(|v| v.pointer(&format!("/claudeAiOauth/{token}")).cloned())
+                .and_then(|v| v.as_str().map(str::to_owned))
+            {
+                redactor.add(&value);
+            }
+        }
+        private_files.push((".claude/.credentials.json".to_owned(), bytes));
+    }
+    let mut ssh_key_provided = false;
+    if let Some(key) = &options.ssh_key {
+        let bytes = std::fs::read(key).map_err(|err| {
+            UserError::new(format!("cannot read SSH key {}: {err}", key.display()))
+        })?;
+        let text = String::from_utf8_lossy(&bytes);
+        if !text.contains("PRIVATE KEY-----") {
+            return Err(UserError::new(format!(
+                "{} is not a private key (PEM or OpenSSH format)",
+                key.display()
+            ))
+            .into());
+        }
+        if !options.confirm_ssh_key {
+            notices.push(format!(
+                "warning: the private key {} is copied into every sandbox of this run (pass --confirm-ssh-key to silence this)",
+                key.display()
+            ));
+        }
+        let name = key
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .filter(|n| !n.starts_with('.'))
+            .unwrap_or_else(|| "id_sandbox".to_owned());
+        let path = format!(".ssh/{name}");
+        env.push((
+            "GIT_SSH_COMMAND".to_owned(),
+            format!("ssh -i ~/{path} -o IdentitiesOnly=yes -o StrictHostKeyChecking=accept-new"),
+        ));
+        private_files.push((path, bytes));
+        ssh_key_provided = true;
+    }
+    if options.npm_registry.is_some() && options.npm_token.is_none() {
+        return Err(UserError::new("--npm-registry needs --npm-token").into());
+    }
+    if let Some(token) = &options.npm_token {
+        if token.trim().is_empty() || token.contains(['\n', '\r']) {
+            return Err(UserError::new("--npm-token must be one non-empty line").into());
+        }
+        redactor.add(token);
+        let registry = options
+            .npm_registry
+            .clone()
+            .unwrap_or_else(|| "https://registry.npmjs.org/".to_owned());
+        let Some(rest) = registry
+            .strip_prefix("https://")
+            .or_else(|| registry.strip_prefix("http://"))
+        else {
+            return Err(UserError::new(format!(
+                "--npm-registry must be an http(s) URL, not '{registry}'"
+            ))
+            .into());
+        };
+        let rest = if rest.ends_with('/') {
+            rest.to_owned()
+        } else {
+            format!("{rest}/")
+        };
+        private_files.push((
+            ".npmrc".to_owned(),
+            format!("registry={registry}\n//{rest}:_authToken={token}\n").into_bytes(),
+        ));
+    }
+
+    let git_live = if options.git_live {
+        let token = std::env::var("GITHUB_TOKEN")
+            .ok()
+            .filter(|t| !t.trim().is_empty())
+            .ok_or_else(|| {
+                UserError::with_hint(
+                    "--git-live needs GITHUB_TOKEN in the environment",
+                    "create a token that may push and open pull requests, and export GITHUB_TOKEN",
+                )
+            })?;
+        redactor.add(&token);
+        let remote = config
+            .text("sandbox.gitRemote")
+            .unwrap_or_else(|| "origin".to_owned());
+        let url = crate::github::remote_url(&repo_path, &remote)?;
+        let (owner, name) = crate::github::owner_and_name(&url).ok_or_else(|| {
+            UserError::new(format!(
+                "cannot tell the GitHub repository from remote '{remote}' ({url})"
+            ))
+        })?;
+        let target_branch = options
+            .target_branch
+            .clone()
+            .or_else(|| git::current_branch(&repo))
+            .unwrap_or_else(|| "main".to_owned());
+        Some(GitLive {
+            remote,
+            owner,
+            name,
+            token,
+            target_branch,
+        })
+    } else {
+        if options.target_branch.is_some() {
+            return Err(UserError::new("--target-branch goes with --git-live").into());
+        }
+        None
+    };
 
     let branch = match &options.branch {
         BranchChoice::Named(name) => {
             results::check_branch_free(&repo_path, name)?;
             BranchChoice::Named(name.clone())
         }
+        // A pull request needs a branch.
+        BranchChoice::Worktree if git_live.is_some() => BranchChoice::Auto,
         other => other.clone(),
     };
 
@@ -366,7 +569,12 @@ pub fn plan(data_dir: &Path, options: &RunOptions) -> Result<Plan> {
         base_commit,
         template,
         auth,
-        oauth_credentials,
+        private_files,
+        backend_kind,
+        e2b,
+        git_live,
+        ssh_key_provided,
+        notices,
         env,
         redactor,
         git_user,
@@ -374,7 +582,10 @@ pub fn plan(data_dir: &Path, options: &RunOptions) -> Result<Plan> {
         agent_command,
         timeout: Duration::from_secs_f64(timeout_minutes * 60.0),
         budget_limit,
-        hourly_rate: config.number("budget.localHourlyRate").unwrap_or(0.0),
+        hourly_rate: match backend_kind {
+            BackendKind::Local => config.number("budget.localHourlyRate").unwrap_or(0.0),
+            BackendKind::E2b => config.number("budget.e2bHourlyRate").unwrap_or(0.10),
+        },
         dry_run: options.dry_run,
         branch,
         pack_options: PackOptions {
@@ -418,8 +629,11 @@ impl Plan {
         argv
     }
 
-    fn backend(&self) -> LocalBackend {
-        LocalBackend::new(&self.data_dir, self.confinement.clone())
+    fn backend(&self) -> Box<dyn Backend> {
+        match &self.e2b {
+            Some(settings) => Box::new(super::e2b::E2bBackend::new(settings.clone())),
+            None => Box::new(LocalBackend::new(&self.data_dir, self.confinement.clone())),
+        }
     }
 }
 
@@ -499,7 +713,7 @@ fn insert_run(db: &Database, plan: &Plan, task: &Task, status: RunStatus) -> Res
         &NewRun {
             id: &task.id,
             repo_path: &plan.repo_path.display().to_string(),
-            backend: "local",
+            backend: plan.backend_kind.as_str(),
             batch: task.batch.as_ref().map(|(b, i)| (b.as_str(), *i)),
             prompt: &prompt,
             template_name: plan.template.as_ref().map(|t| t.name.as_str()),
@@ -509,6 +723,7 @@ fn insert_run(db: &Database, plan: &Plan, task: &Task, status: RunStatus) -> Res
             base_commit: &plan.base_commit.to_string(),
             git_user: &plan.git_user,
             git_email: &plan.git_email,
+            ssh_key_provided: plan.ssh_key_provided,
             budget_limit: plan.budget_limit,
         },
     )
@@ -547,6 +762,7 @@ fn end_unstarted(
         branch: None,
         commit: None,
         worktree: None,
+        pull_request: None,
         files_changed: Vec::new(),
         commits: Vec::new(),
         duration_seconds: 0.0,
@@ -672,11 +888,9 @@ pub fn execute(
                 keep: true,
             });
         }
-        if let Some(file) = &plan.oauth_credentials {
-            if let Some(home) = sandbox.local_path("../home/.claude") {
-                std::fs::create_dir_all(&home)?;
-                std::fs::copy(file, home.join(".credentials.json"))?;
-            }
+        for (path, bytes) in &plan.private_files {
+            sandbox.write_private_file(path, bytes)?;
+            log.line("[sandbox] ", &format!("wrote ~/{path} (mode 600)"));
         }
         if let Some(template) = &plan.template {
             for command in &template.setup_commands {
@@ -885,6 +1099,14 @@ pub fn execute(
 
     // Known now, before the work is brought back: `--fail-fast` acts on it.
     report(task, Progress::Status(outcome.status));
+    // Credentials and keys go as soon as the agent is done.
+    if let Some(sandbox) = &outcome.sandbox {
+        for (path, _) in &plan.private_files {
+            if let Err(err) = sandbox.remove_file(path) {
+                warnings.push(format!("cannot remove ~/{path} from the sandbox: {err:#}"));
+            }
+        }
+    }
 
     // Bring the work back.
     let mut collected = Collected::default();
@@ -905,6 +1127,25 @@ pub fn execute(
                     outcome.keep = true;
                 }
             }
+            if let (Some(live), Some(branch)) = (
+                &plan.git_live,
+                imported.commit.as_ref().and(imported.branch.clone()),
+            ) {
+                match publish(plan, live, task, &branch, &collected) {
+                    Ok(url) => {
+                        log.line("[git-live] pull request: ", &url);
+                        imported.pull_request = Some(url);
+                    }
+                    Err(err) => {
+                        let message = plan.redactor.redact(&format!("{err:#}")).into_owned();
+                        log.line("[git-live] ", &message);
+                        outcome.status = RunStatus::Failed;
+                        outcome.error = Some(format!(
+                            "the work is on branch {branch}, but publishing it failed: {message}"
+                        ));
+                    }
+                }
+            }
             if !collected.patch.is_empty() {
                 let text = plan.redactor.redact(&collected.patch);
                 crate::config::write_atomically(&patch_path, text.as_bytes())?;
@@ -913,7 +1154,8 @@ pub fn execute(
         }
     }
     if let Some(sandbox) = &outcome.sandbox {
-        if !outcome.keep {
+        // A cloud sandbox costs money while it lives: it always goes.
+        if !outcome.keep || plan.backend_kind == BackendKind::E2b {
             if let Err(err) = sandbox.destroy() {
                 warnings.push(format!("cannot remove the sandbox: {err:#}"));
             }
@@ -935,6 +1177,7 @@ pub fn execute(
         branch: imported.branch.clone(),
         result_commit: imported.commit.clone(),
         result_worktree: imported.worktree.clone(),
+        pull_request_url: imported.pull_request.clone(),
         files_changed: Some(collected.files.len() as i64),
         agent_cost: state.agent_cost,
         actual_cost: Some(cost),
@@ -965,6 +1208,7 @@ pub fn execute(
         branch: imported.branch,
         commit: imported.commit,
         worktree: imported.worktree,
+        pull_request: imported.pull_request,
         files_changed: collected.files,
         commits: collected.commits,
         duration_seconds: (seconds * 1000.0).round() / 1000.0,
@@ -1123,6 +1367,44 @@ fn commit_baseline(
 
 /// Commits what the agent left uncommitted, reads the work and brings it
 /// into the user's repository when the run completed.
+/// Pushes a run's branch and opens a pull request. Returns its URL.
+fn publish(
+    plan: &Plan,
+    live: &GitLive,
+    task: &Task,
+    branch: &str,
+    collected: &Collected,
+) -> Result<String> {
+    crate::github::push(&plan.repo_path, &live.remote, branch)?;
+    let title = format!(
+        "Sandbox run {}: {}",
+        task.short_id(),
+        plan.redactor
+            .redact(task.prompt.lines().next().unwrap_or(""))
+            .chars()
+            .take(60)
+            .collect::<String>()
+    );
+    let mut body = format!(
+        "Made by an unattended sandbox run ({}).\n\n**Prompt**\n\n{}\n\n**Files changed**\n\n",
+        task.id,
+        plan.redactor.redact(&task.prompt)
+    );
+    for file in &collected.files {
+        body.push_str(&format!("- `{file}`\n"));
+    }
+    let pr = crate::github::open_pull_request(
+        &live.token,
+        &live.owner,
+        &live.name,
+        branch,
+        &live.target_branch,
+        &title,
+        &body,
+    )?;
+    Ok(pr.url)
+}
+
 fn bring_back(
     plan: &Plan,
     task: &Task,
@@ -1189,7 +1471,10 @@ fn bring_back(
         Some(path) => path,
         None => {
             let dest = local::run_dir(&plan.data_dir, &task.id).join("result");
-            sandbox.download("", &dest)?;
+            if dest.exists() {
+                std::fs::remove_dir_all(&dest)?;
+            }
+            sandbox.download(".git", &dest.join(".git"))?;
             dest
         }
     };

@@ -96,9 +96,11 @@ pub struct RunRecord {
     pub branch: Option<String>,
     pub result_commit: Option<String>,
     pub result_worktree: Option<String>,
+    pub pull_request_url: Option<String>,
     pub files_changed: Option<i64>,
     pub git_user: Option<String>,
     pub git_email: Option<String>,
+    pub ssh_key_provided: bool,
     pub budget_limit: Option<f64>,
     pub agent_cost: Option<f64>,
     pub actual_cost: Option<f64>,
@@ -116,7 +118,7 @@ const COLUMNS: &str = "id, repo_path, backend, sandbox_id, batch_id, task_index,
     auth_method, status, runner_pid, runner_start, agent_pid, agent_start, workspace_path, output_log,
     base_commit, branch, result_commit, result_worktree, files_changed, git_user, git_email,
     budget_limit, agent_cost, actual_cost, exit_code, error, last_activity, kill_requested,
-    created_at, started_at, ended_at, updated_at";
+    created_at, started_at, ended_at, updated_at, pull_request_url, ssh_key_provided";
 
 fn handle(pid: Option<i64>, start: Option<i64>) -> Option<ProcessHandle> {
     pid.map(|pid| ProcessHandle {
@@ -160,6 +162,8 @@ fn from_row(row: &Row) -> rusqlite::Result<RunRecord> {
         started_at: row.get(31)?,
         ended_at: row.get(32)?,
         updated_at: row.get(33)?,
+        pull_request_url: row.get(34)?,
+        ssh_key_provided: row.get::<_, i64>(35)? != 0,
     })
 }
 
@@ -178,6 +182,7 @@ pub struct NewRun<'a> {
     pub base_commit: &'a str,
     pub git_user: &'a str,
     pub git_email: &'a str,
+    pub ssh_key_provided: bool,
     pub budget_limit: Option<f64>,
 }
 
@@ -187,8 +192,8 @@ pub fn insert(conn: &Connection, run: &NewRun) -> Result<()> {
     conn.execute(
         "INSERT INTO sandbox_runs (id, repo_path, backend, batch_id, task_index, prompt,
             template_name, auth_method, status, runner_pid, runner_start, output_log, base_commit,
-            git_user, git_email, budget_limit)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+            git_user, git_email, budget_limit, ssh_key_provided)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
         params![
             run.id,
             run.repo_path,
@@ -206,6 +211,7 @@ pub fn insert(conn: &Connection, run: &NewRun) -> Result<()> {
             run.git_user,
             run.git_email,
             run.budget_limit,
+            run.ssh_key_provided,
         ],
     )
     .context("cannot record the sandbox run")?;
@@ -280,6 +286,7 @@ pub struct Ending {
     pub branch: Option<String>,
     pub result_commit: Option<String>,
     pub result_worktree: Option<String>,
+    pub pull_request_url: Option<String>,
     pub files_changed: Option<i64>,
     pub agent_cost: Option<f64>,
     pub actual_cost: Option<f64>,
@@ -292,7 +299,7 @@ pub fn finish(conn: &Connection, id: &str, status: RunStatus, ending: &Ending) -
         "UPDATE sandbox_runs SET status = ?2, exit_code = ?3, error = ?4, branch = ?5,
             result_commit = ?6, result_worktree = ?7, files_changed = ?8,
             agent_cost = COALESCE(?9, agent_cost), actual_cost = ?10,
-            last_activity = COALESCE(?11, last_activity),
+            last_activity = COALESCE(?11, last_activity), pull_request_url = ?12,
             ended_at = datetime('now'), updated_at = datetime('now')
          WHERE id = ?1",
         params![
@@ -307,6 +314,7 @@ pub fn finish(conn: &Connection, id: &str, status: RunStatus, ending: &Ending) -
             ending.agent_cost,
             ending.actual_cost,
             ending.last_activity,
+            ending.pull_request_url,
         ],
     )
     .context("cannot record the end of the sandbox run")?;
