@@ -1122,8 +1122,12 @@ pub fn execute(
                 Err(err) => {
                     let message = plan.redactor.redact(&format!("{err:#}")).into_owned();
                     log.line("[sandbox] cannot bring the work back: ", &message);
-                    outcome.status = RunStatus::Failed;
-                    outcome.error = Some(format!("cannot bring the work back: {message}"));
+                    // A run that ended otherwise keeps its own status (a
+                    // killed cloud sandbox has nothing left to bring back).
+                    if outcome.status == RunStatus::Completed {
+                        outcome.status = RunStatus::Failed;
+                        outcome.error = Some(format!("cannot bring the work back: {message}"));
+                    }
                     outcome.keep = true;
                 }
             }
