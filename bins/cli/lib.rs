@@ -108,12 +108,23 @@ pub fn parse_or_exit<A: Parser>(raw: &[OsString]) -> A {
                 err.exit();
             }
             let rendered = err.render().to_string();
-            let first = rendered
-                .lines()
-                .find(|l| !l.trim().is_empty())
+            let mut lines = rendered.lines().skip_while(|l| l.trim().is_empty());
+            let mut first = lines
+                .next()
                 .unwrap_or("error: invalid arguments")
                 .trim()
                 .to_owned();
+            // "the following required arguments were not provided:" lists
+            // them on the lines below: keep them on the one line.
+            if first.ends_with(':') {
+                let listed: Vec<&str> = lines
+                    .take_while(|l| !l.trim().is_empty())
+                    .map(str::trim)
+                    .collect();
+                if !listed.is_empty() {
+                    first = format!("{first} {}", listed.join(", "));
+                }
+            }
             let line = if first.starts_with("error:") {
                 first
             } else {

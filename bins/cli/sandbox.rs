@@ -92,20 +92,15 @@ pub struct RunArgs {
     /// A file with one task per line for --multi (blank lines and # comments skipped)
     #[arg(long, value_name = "FILE", requires = "multi")]
     pub task_file: Option<PathBuf>,
-    /// At most this many sandboxes at once with --multi
-    #[arg(long, value_name = "N", default_value_t = 3, requires = "multi")]
-    pub max_concurrent: usize,
+    /// At most this many sandboxes at once with --multi [default: 3]
+    #[arg(long, value_name = "N", requires = "multi")]
+    pub max_concurrent: Option<usize>,
     /// With --multi: at the first failure, cancel queued tasks and kill running ones
     #[arg(long, requires = "multi")]
     pub fail_fast: bool,
-    /// With --multi: where task-N/ and summary-report.md go
-    #[arg(
-        long,
-        value_name = "DIR",
-        default_value = "parallel-results",
-        requires = "multi"
-    )]
-    pub output_dir: PathBuf,
+    /// With --multi: where task-N/ and summary-report.md go [default: parallel-results]
+    #[arg(long, value_name = "DIR", requires = "multi")]
+    pub output_dir: Option<PathBuf>,
     /// Where the sandbox runs (default: config sandbox.backend, else local)
     #[arg(long, value_enum)]
     pub backend: Option<BackendName>,
@@ -129,10 +124,10 @@ pub struct RunArgs {
     #[arg(long, value_name = "EMAIL")]
     pub git_email: Option<String>,
     /// Stop the run when it has cost this many USD (default: config budget.perSessionDefault)
-    #[arg(long, value_name = "USD")]
+    #[arg(long, value_name = "USD", allow_negative_numbers = true)]
     pub budget: Option<f64>,
     /// Stop the run after this many minutes (default: config sandbox.timeoutMinutes)
-    #[arg(long, value_name = "MINUTES")]
+    #[arg(long, value_name = "MINUTES", allow_negative_numbers = true)]
     pub timeout: Option<f64>,
     /// Pack files matching this pattern even if they are secrets or excluded (repeatable)
     #[arg(long, value_name = "PATTERN")]
@@ -236,8 +231,26 @@ fn install_signal_handlers() {
 
 fn run_agent(args: RunArgs, json: bool) -> anyhow::Result<Output> {
     let data_dir = crate::data_dir()?;
+    if !args.multi {
+        // clap lets these pass with --prompt (which conflicts with --multi).
+        for (given, flag) in [
+            (!args.task.is_empty(), "--task"),
+            (args.task_file.is_some(), "--task-file"),
+            (args.fail_fast, "--fail-fast"),
+            (args.max_concurrent.is_some(), "--max-concurrent"),
+            (args.output_dir.is_some(), "--output-dir"),
+        ] {
+            if given {
+                return Err(UserError::with_hint(
+                    format!("{flag} works only with --multi"),
+                    "add --multi, or give the one prompt with --prompt",
+                )
+                .into());
+            }
+        }
+    }
     let prompts: Vec<String> = if args.multi {
-        if args.max_concurrent == 0 {
+        if args.max_concurrent == Some(0) {
             return Err(UserError::new("--max-concurrent must be at least 1").into());
         }
         let mut tasks = args.task.clone();
@@ -320,9 +333,12 @@ fn run_agent(args: RunArgs, json: bool) -> anyhow::Result<Output> {
 
     if args.multi {
         let options = BatchOptions {
-            max_concurrent: args.max_concurrent,
+            max_concurrent: args.max_concurrent.unwrap_or(3),
             fail_fast: args.fail_fast,
-            output_dir: args.output_dir.clone(),
+            output_dir: args
+                .output_dir
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("parallel-results")),
         };
         let view = ProgressView::new(prompts.len(), json);
         let batch = multi::run_batch(

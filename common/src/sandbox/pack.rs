@@ -413,7 +413,7 @@ fn read_error(path: &Path, err: io::Error) -> anyhow::Error {
 }
 
 /// A gitignore-style matcher of `patterns`.
-fn matcher<'a>(patterns: impl Iterator<Item = &'a str>) -> Result<Gitignore> {
+pub fn matcher<'a>(patterns: impl Iterator<Item = &'a str>) -> Result<Gitignore> {
     let mut builder = GitignoreBuilder::new("");
     for pattern in patterns {
         builder

@@ -250,9 +250,18 @@ fn path_updates_from_user(
     let ours = flatten(user, base)?;
     let theirs = flatten(ws, baseline)?;
     let odb = user.odb()?;
+    // Secrets and ignored files packed on request (`--include`) are the
+    // agent's to read, not to commit: only files git would take come back.
+    let secrets = super::pack::matcher(super::pack::SECRET_PATTERNS.iter().copied())?;
     let mut updates = TreeUpdateBuilder::new();
     for (path, (oid, mode)) in &theirs {
         if ours.get(path) == Some(&(*oid, *mode)) {
+            continue;
+        }
+        if !ours.contains_key(path)
+            && (user.is_path_ignored(Path::new(path)).unwrap_or(false)
+                || secrets.matched_path_or_any_parents(path, false).is_ignore())
+        {
             continue;
         }
         if *mode != i32::from(FileMode::Commit) && !odb.exists(*oid) {

@@ -877,7 +877,21 @@ pub fn execute(
                 }
             ),
         );
-        let baseline = commit_baseline(plan, sandbox.as_ref(), &mut log, deadline)?;
+        let baseline = match commit_baseline(plan, sandbox.as_ref(), &mut log, deadline) {
+            Ok(baseline) => baseline,
+            // The preparation was stopped by the deadline: a timeout.
+            Err(_) if Instant::now() >= deadline => {
+                return Ok(Outcome {
+                    status: RunStatus::Timeout,
+                    exit: None,
+                    error: Some(timeout_error(plan)),
+                    baseline: None,
+                    sandbox: Some(sandbox),
+                    keep: false,
+                })
+            }
+            Err(err) => return Err(err),
+        };
         if plan.dry_run {
             return Ok(Outcome {
                 status: RunStatus::Completed,
@@ -906,14 +920,24 @@ pub fn execute(
                     &mut Vec::new(),
                 )?;
                 if !exit.success() {
+                    let timed_out = exit.stopped && Instant::now() >= deadline;
+                    let cancelled = exit.stopped && !timed_out && cancel.is_cancelled();
                     return Ok(Outcome {
-                        status: if exit.stopped && Instant::now() >= deadline {
+                        status: if timed_out {
                             RunStatus::Timeout
+                        } else if cancelled {
+                            RunStatus::Killed
                         } else {
                             RunStatus::Failed
                         },
                         exit: Some(exit),
-                        error: Some(format!("setup command failed: {command}")),
+                        error: Some(if timed_out {
+                            format!("{} (in setup command: {command})", timeout_error(plan))
+                        } else if cancelled {
+                            cancel.reason()
+                        } else {
+                            format!("setup command failed: {command}")
+                        }),
                         baseline: Some(baseline),
                         sandbox: Some(sandbox),
                         keep: false,
@@ -1037,13 +1061,7 @@ pub fn execute(
                 (RunStatus::Killed, Some("killed".to_owned()))
             }
             (Some(StopReason::Cancelled), _) => (RunStatus::Killed, Some(cancel.reason())),
-            (Some(StopReason::Timeout), _) => (
-                RunStatus::Timeout,
-                Some(format!(
-                    "stopped after the timeout of {:.0} minutes",
-                    plan.timeout.as_secs_f64() / 60.0
-                )),
-            ),
+            (Some(StopReason::Timeout), _) => (RunStatus::Timeout, Some(timeout_error(plan))),
             (Some(StopReason::Budget(limit)), _) => (
                 RunStatus::BudgetExceeded,
                 Some(format!("stopped at its budget of ${limit:.2}")),
@@ -1187,8 +1205,6 @@ pub fn execute(
         actual_cost: Some(cost),
         last_activity: state.last_activity.clone(),
     };
-    db.immediate(|tx| runs::finish(tx, &task.id, outcome.status, &ending))?;
-    report(task, Progress::Status(outcome.status));
     log.line(
         "[sandbox] ",
         &format!(
@@ -1214,7 +1230,12 @@ pub fn execute(
         worktree: imported.worktree,
         pull_request: imported.pull_request,
         files_changed: collected.files,
-        commits: collected.commits,
+        // The agent writes these messages: they may quote its secrets.
+        commits: collected
+            .commits
+            .iter()
+            .map(|subject| plan.redactor.redact(subject).into_owned())
+            .collect(),
         duration_seconds: (seconds * 1000.0).round() / 1000.0,
         agent_cost: state.agent_cost,
         sandbox_cost: cost - state.agent_cost.unwrap_or(0.0),
@@ -1235,7 +1256,13 @@ pub fn execute(
         result_file: result_path.display().to_string(),
         warnings,
     };
-    write_result(&result_path, &result)?;
+    // The run is recorded as ended only once its log, patch and result
+    // are all written: whoever sees it ended (logs --follow, kill,
+    // download) finds them complete.
+    let written = write_result(&result_path, &result);
+    db.immediate(|tx| runs::finish(tx, &task.id, result.status, &ending))?;
+    report(task, Progress::Status(result.status));
+    written?;
     Ok(result)
 }
 
@@ -1247,6 +1274,14 @@ struct Outcome {
     sandbox: Option<Box<dyn Sandbox>>,
     /// Keep the sandbox's workspace (dry runs, work that could not come back).
     keep: bool,
+}
+
+/// The error of a run stopped at its timeout.
+fn timeout_error(plan: &Plan) -> String {
+    // Whole minutes as such, fractions (--timeout 0.5) kept.
+    let minutes = format!("{:.6}", plan.timeout.as_secs_f64() / 60.0);
+    let minutes = minutes.trim_end_matches('0').trim_end_matches('.');
+    format!("stopped after the timeout of {minutes} minutes")
 }
 
 fn one_line(text: &str) -> String {
