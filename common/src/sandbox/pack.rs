@@ -574,43 +574,143 @@ impl Walk<'_> {
 /// Unpacks a tar.gz made by [`pack`] into `dest`, refusing entries that
 /// would land outside it. Returns the number of entries.
 pub fn unpack(input: impl Read, dest: &Path) -> Result<u64> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
     fs::create_dir_all(dest).with_context(|| format!("cannot create {}", dest.display()))?;
-    let mut archive = tar::Archive::new(MultiGzDecoder::new(io::BufReader::new(input)));
-    archive.set_preserve_permissions(true);
-    archive.set_preserve_mtime(true);
-    archive.set_overwrite(true);
+    let mut archive = tar::Archive::new(MultiGzDecoder::new(io::BufReader::with_capacity(
+        256 * 1024,
+        input,
+    )));
+    // Directories known to be real (not symlinks) and the symlinks this
+    // unpack made: nothing may be written through one of those.
+    let mut real_dirs: HashSet<PathBuf> = HashSet::new();
+    let mut links: HashSet<PathBuf> = HashSet::new();
     let mut count = 0;
     for entry in archive.entries().context("cannot read the pack")? {
         let mut entry = entry.context("cannot read the pack")?;
         let path = entry.path().context("cannot read the pack")?.into_owned();
-        let shown = path.display();
+        let shown = path.display().to_string();
         if path.is_absolute() {
             anyhow::bail!(UserError::new(format!(
                 "refusing absolute path in pack: {shown}"
             )));
         }
-        if path.components().any(|c| matches!(c, Component::ParentDir)) {
+        if path
+            .components()
+            .any(|c| !matches!(c, Component::Normal(_) | Component::CurDir))
+        {
             anyhow::bail!(UserError::new(format!(
                 "refusing path with '..' in pack: {shown}"
             )));
         }
+        let rel: PathBuf = path
+            .components()
+            .filter(|c| matches!(c, Component::Normal(_)))
+            .collect();
         let kind = entry.header().entry_type();
         if !(kind.is_file() || kind.is_symlink() || kind.is_dir()) {
             anyhow::bail!(UserError::new(format!(
                 "refusing entry of type {kind:?} in pack: {shown}"
             )));
         }
-        let unpacked = entry
-            .unpack_in(dest)
-            .with_context(|| format!("cannot unpack {shown}"))?;
-        if !unpacked {
+        if rel.as_os_str().is_empty() {
+            continue;
+        }
+        if rel.ancestors().skip(1).any(|a| links.contains(a)) {
             anyhow::bail!(UserError::new(format!(
                 "refusing entry outside the destination: {shown}"
             )));
         }
+        let target = dest.join(&rel);
+        let parent = rel.parent().unwrap_or(Path::new("")).to_owned();
+        make_real_dir(dest, &parent, &mut real_dirs).map_err(|_| {
+            UserError::new(format!("refusing entry outside the destination: {shown}"))
+        })?;
+        if kind.is_dir() {
+            make_real_dir(dest, &rel, &mut real_dirs).map_err(|_| {
+                UserError::new(format!("refusing entry outside the destination: {shown}"))
+            })?;
+        } else if kind.is_symlink() {
+            let link = entry
+                .link_name()
+                .context("cannot read the pack")?
+                .with_context(|| format!("symlink without a target in pack: {shown}"))?
+                .into_owned();
+            remove_leaf(&target)?;
+            std::os::unix::fs::symlink(&link, &target)
+                .with_context(|| format!("cannot unpack {shown}"))?;
+            links.insert(rel);
+        } else {
+            let executable = entry.header().mode().unwrap_or(0o644) & 0o111 != 0;
+            let mode = if executable { 0o755 } else { 0o644 };
+            let open = || {
+                fs::OpenOptions::new()
+                    .write(true)
+                    .create(true)
+                    .truncate(true)
+                    .mode(mode)
+                    .custom_flags(libc::O_NOFOLLOW)
+                    .open(&target)
+            };
+            let mut file = match open() {
+                Ok(file) => file,
+                Err(_) => {
+                    // A symlink (or something else) stands there: replace it.
+                    remove_leaf(&target)?;
+                    open().with_context(|| format!("cannot unpack {shown}"))?
+                }
+            };
+            io::copy(&mut entry, &mut file).with_context(|| format!("cannot unpack {shown}"))?;
+            // A symlink of this same pack it replaced is gone.
+            links.remove(&rel);
+            let current = file.metadata()?.permissions().mode() & 0o777;
+            if current != mode {
+                file.set_permissions(fs::Permissions::from_mode(mode))?;
+            }
+        }
         count += 1;
     }
     Ok(count)
+}
+
+/// Makes `rel` (relative to `dest`) a real directory, refusing symlinks on
+/// the way; remembers what it checked.
+fn make_real_dir(dest: &Path, rel: &Path, known: &mut HashSet<PathBuf>) -> io::Result<()> {
+    if rel.as_os_str().is_empty() || known.contains(rel) {
+        return Ok(());
+    }
+    if let Some(parent) = rel.parent() {
+        make_real_dir(dest, parent, known)?;
+    }
+    let path = dest.join(rel);
+    match fs::symlink_metadata(&path) {
+        Ok(meta) if meta.is_dir() => {}
+        Ok(meta) if meta.file_type().is_symlink() => {
+            return Err(io::Error::other("symlink in the way"))
+        }
+        Ok(_) => {
+            fs::remove_file(&path)?;
+            fs::create_dir(&path)?;
+        }
+        Err(_) => fs::create_dir(&path)?,
+    }
+    known.insert(rel.to_owned());
+    Ok(())
+}
+
+/// Removes a file or symlink (not a directory) where an entry goes.
+fn remove_leaf(path: &Path) -> Result<()> {
+    match fs::symlink_metadata(path) {
+        Ok(meta) if meta.is_dir() => {
+            anyhow::bail!(UserError::new(format!(
+                "a directory stands where the pack has a file: {}",
+                path.display()
+            )))
+        }
+        Ok(_) => {
+            fs::remove_file(path).with_context(|| format!("cannot replace {}", path.display()))
+        }
+        Err(_) => Ok(()),
+    }
 }
 
 #[cfg(test)]
@@ -803,7 +903,7 @@ mod tests {
         ]);
         let err = unpack(archive.as_slice(), &dir.path().join("dest")).unwrap_err();
         assert!(
-            format!("{err:#}").contains("outside of destination"),
+            format!("{err:#}").contains("outside the destination"),
             "{err:#}"
         );
         assert!(!outside.join("evil").exists());

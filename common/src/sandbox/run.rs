@@ -1349,6 +1349,25 @@ fn run_step(
     })
 }
 
+/// Makes the workspace a git repository whose first commit is everything
+/// packed (`-f`: tracked files the workspace's ignore rules would skip),
+/// and prints that commit. Hooks never run; `core.bigFileThreshold=1`
+/// writes the contents as one pack instead of a file per object.
+const BASELINE_SCRIPT: &str = "git -c core.hooksPath=/dev/null init -q -b main \
+    && git -c core.hooksPath=/dev/null -c core.bigFileThreshold=1 add -A -f \
+    && git -c core.hooksPath=/dev/null commit -q --no-verify --allow-empty -m 'Workspace as packed by parallel-cc' \
+    && git rev-parse HEAD";
+
+/// Commits whatever the agent left uncommitted (ignored files stay out).
+const LEFTOVER_SCRIPT: &str = "git -c core.hooksPath=/dev/null -c core.bigFileThreshold=1 add -A \
+    && { git diff --cached --quiet \
+    || git -c core.hooksPath=/dev/null commit -q --no-verify -m 'Uncommitted changes left by the agent'; }";
+
+/// A fixed script of ours (never user text) for the sandbox's shell.
+fn sh(script: &str) -> Vec<String> {
+    vec!["sh".to_owned(), "-c".to_owned(), script.to_owned()]
+}
+
 /// Makes the workspace a git repository whose first commit is the packed
 /// workspace. Returns that commit.
 fn commit_baseline(
@@ -1358,54 +1377,24 @@ fn commit_baseline(
     deadline: Instant,
 ) -> Result<Oid> {
     let never = Cancel::default();
-    let git = |args: &[&str]| -> Vec<String> {
-        let mut argv = vec![
-            "git".to_owned(),
-            "-c".to_owned(),
-            "core.hooksPath=/dev/null".to_owned(),
-        ];
-        argv.extend(args.iter().map(|s| (*s).to_owned()));
-        argv
-    };
-    let steps: [&[&str]; 4] = [
-        &["init", "-q", "-b", "main"],
-        &["add", "-A", "-f"],
-        &[
-            "commit",
-            "-q",
-            "--no-verify",
-            "--allow-empty",
-            "-m",
-            "Workspace as packed by parallel-cc",
-        ],
-        &["rev-parse", "HEAD"],
-    ];
     let mut stdout = Vec::new();
-    for args in steps {
-        stdout.clear();
-        let exit = run_step(
-            plan,
-            sandbox,
-            &git(args),
-            log,
-            "[baseline] ",
-            deadline,
-            &never,
-            &mut stdout,
-        )?;
-        if !exit.success() {
-            anyhow::bail!(
-                "cannot prepare the sandbox workspace: git {} failed",
-                args[0]
-            );
-        }
+    let exit = run_step(
+        plan,
+        sandbox,
+        &sh(BASELINE_SCRIPT),
+        log,
+        "[baseline] ",
+        deadline,
+        &never,
+        &mut stdout,
+    )?;
+    if !exit.success() {
+        anyhow::bail!("cannot prepare the sandbox workspace: git failed");
     }
     let head = stdout.last().map(|s| s.trim()).unwrap_or_default();
     Oid::from_str(head).context("cannot read the sandbox's baseline commit")
 }
 
-/// Commits what the agent left uncommitted, reads the work and brings it
-/// into the user's repository when the run completed.
 /// Pushes a run's branch and opens a pull request. Returns its URL.
 fn publish(
     plan: &Plan,
@@ -1444,6 +1433,8 @@ fn publish(
     Ok(pr.url)
 }
 
+/// Commits what the agent left uncommitted, reads the work and brings it
+/// into the user's repository when the run completed.
 fn bring_back(
     plan: &Plan,
     task: &Task,
@@ -1454,57 +1445,18 @@ fn bring_back(
 ) -> Result<(Collected, Imported)> {
     let never = Cancel::default();
     let deadline = Instant::now() + Duration::from_secs(300);
-    let git = |args: &[&str]| -> Vec<String> {
-        let mut argv = vec![
-            "git".to_owned(),
-            "-c".to_owned(),
-            "core.hooksPath=/dev/null".to_owned(),
-        ];
-        argv.extend(args.iter().map(|s| (*s).to_owned()));
-        argv
-    };
-    let mut stdout = Vec::new();
-    run_step(
+    let exit = run_step(
         plan,
         sandbox,
-        &git(&["add", "-A"]),
+        &sh(LEFTOVER_SCRIPT),
         log,
         "[results] ",
         deadline,
         &never,
-        &mut stdout,
+        &mut Vec::new(),
     )?;
-    stdout.clear();
-    run_step(
-        plan,
-        sandbox,
-        &git(&["status", "--porcelain"]),
-        log,
-        "[results] ",
-        deadline,
-        &never,
-        &mut stdout,
-    )?;
-    if stdout.iter().any(|l| !l.trim().is_empty()) {
-        let exit = run_step(
-            plan,
-            sandbox,
-            &git(&[
-                "commit",
-                "-q",
-                "--no-verify",
-                "-m",
-                "Uncommitted changes left by the agent",
-            ]),
-            log,
-            "[results] ",
-            deadline,
-            &never,
-            &mut Vec::new(),
-        )?;
-        if !exit.success() {
-            anyhow::bail!("cannot commit what the agent left uncommitted");
-        }
+    if !exit.success() {
+        anyhow::bail!("cannot commit what the agent left uncommitted");
     }
     let local = match sandbox.local_path("") {
         Some(path) => path,
