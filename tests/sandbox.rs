@@ -1988,3 +1988,26 @@ fn list_status_download_and_the_mcp_tool_describe_runs() {
     assert_eq!(unknown["isError"], true);
     assert!(unknown["text"][0].as_str().unwrap().contains("abcd1234"));
 }
+
+#[test]
+fn an_agent_installed_in_the_home_is_found_when_the_home_is_hidden() {
+    let mut bench = Bench::new(&[("README.md", "hello\n")]);
+    // Where installers put it: ~/.local/bin. Confinement hides the home,
+    // but not the agent's own directory.
+    let home_bin = bench.env.home.join(".local/bin");
+    std::fs::create_dir_all(&home_bin).unwrap();
+    std::fs::rename(bench.bin.join("claude"), home_bin.join("claude")).unwrap();
+    bench.bin = home_bin;
+
+    let result = bench.ok_json(&[
+        "run",
+        "--prompt",
+        "list-files",
+        "--branch",
+        "from-home",
+        "--json",
+    ]);
+    assert_eq!(result["status"], "COMPLETED", "{result:#}");
+    let files = bench.show_text("from-home", "files.txt");
+    assert_eq!(lines_of(&files), ["README.md"], "{files}");
+}

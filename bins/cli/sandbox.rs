@@ -394,6 +394,13 @@ fn run_agent(args: RunArgs, json: bool) -> anyhow::Result<Output> {
     };
     let result =
         sandbox_run::execute(&plan, &task, WorkspaceSource::Pack, false, &cancel, &report)?;
+    // A run that failed before it had a sandbox (a rejected key, an
+    // unreachable service) is an error of the command, said on stderr.
+    if result.status == RunStatus::Failed && result.sandbox.is_none() {
+        if let Some(error) = &result.error {
+            eprintln!("error: {}", error.replace('\n', " "));
+        }
+    }
     let code = if result.status == RunStatus::Completed {
         0
     } else {

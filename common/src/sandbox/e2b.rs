@@ -109,6 +109,19 @@ fn api_error(what: &str, status: u16, body: &str) -> anyhow::Error {
     UserError::new(format!("E2B {what} failed: HTTP {status}: {message}")).into()
 }
 
+/// The sandbox is not there any more: killed, or past its timeout (envd's
+/// edge answers 502).
+#[derive(Debug)]
+pub struct SandboxGone(pub String);
+
+impl std::fmt::Display for SandboxGone {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "E2B sandbox {} is not running any more", self.0)
+    }
+}
+
+impl std::error::Error for SandboxGone {}
+
 /// Whether a transport error happened before the request reached the server.
 fn never_sent(err: &ureq::Error) -> bool {
     matches!(
@@ -598,11 +611,7 @@ impl Envd {
                     let status = response.status().as_u16();
                     let body = response.body_mut().read_to_string().unwrap_or_default();
                     if status == 502 {
-                        return Err(UserError::new(format!(
-                            "E2B sandbox {} is not running any more",
-                            self.sandbox_id
-                        ))
-                        .into());
+                        return Err(SandboxGone(self.sandbox_id.clone()).into());
                     }
                     if matches!(status, 429 | 503) && attempt < self.client.settings.max_retries {
                         std::thread::sleep(backoff(attempt, None));
@@ -956,8 +965,13 @@ impl E2bSandbox {
                     ) {
                         Ok(()) => Flow::Continue,
                         Err(err) => {
+                            // The sandbox went (killed from elsewhere, or
+                            // timed out): nothing to wait for.
+                            if err.downcast_ref::<SandboxGone>().is_some() {
+                                return Err(err);
+                            }
                             // The process ended while the stream was down.
-                            if format!("{err:#}").contains("404") {
+                            if format!("{err:#}").contains("HTTP 404") {
                                 break None;
                             }
                             if reconnects >= 5 {

@@ -147,7 +147,7 @@ struct LocalSandbox {
 impl LocalSandbox {
     /// The command line that starts `argv` (its program already resolved),
     /// wrapped in bwrap when confined.
-    fn command(&self, program: &Path, args: &[String]) -> Command {
+    fn command(&self, program: &Path, args: &[String], search_path: &str) -> Command {
         match &self.confinement {
             Confinement::None { .. } => {
                 let mut command = Command::new(program);
@@ -171,6 +171,12 @@ impl LocalSandbox {
                 }
                 for path in &hidden {
                     command.arg("--tmpfs").arg(path);
+                }
+                // Programs installed in the home (~/.local/bin, nvm, npm's
+                // prefix) stay reachable, read-only: the PATH directories
+                // and the agent's own installation.
+                for path in visible_in_hidden(program, search_path, &hidden) {
+                    command.arg("--ro-bind-try").arg(&path).arg(&path);
                 }
                 command.arg("--bind").arg(&self.dir).arg(&self.dir);
                 command.arg("--chdir").arg(&self.workspace);
@@ -209,7 +215,12 @@ impl Sandbox for LocalSandbox {
         env.push(("HOME".to_owned(), self.home.display().to_string()));
         env.push(("TMPDIR".to_owned(), self.tmp.display().to_string()));
         let program = resolve_program(&spec.argv, &env, &self.workspace)?;
-        let mut command = self.command(&program, &spec.argv[1..]);
+        let search_path = env
+            .iter()
+            .find(|(k, _)| k == "PATH")
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default();
+        let mut command = self.command(&program, &spec.argv[1..], &search_path);
         command
             .env_clear()
             .envs(env)
@@ -333,6 +344,41 @@ impl Sandbox for LocalSandbox {
         }
         Ok(())
     }
+}
+
+/// The directories under the hidden ones that a confined command still
+/// needs to see: each PATH directory there (and where it really is), and the
+/// directory the program really lives in.
+fn visible_in_hidden(program: &Path, search_path: &str, hidden: &[PathBuf]) -> Vec<PathBuf> {
+    let under_hidden = |path: &Path| hidden.iter().any(|h| path.starts_with(h));
+    let mut found: Vec<PathBuf> = Vec::new();
+    let mut add = |path: PathBuf| {
+        if under_hidden(&path) && path.is_dir() && !found.contains(&path) {
+            found.push(path);
+        }
+    };
+    for dir in std::env::split_paths(search_path) {
+        if dir.is_absolute() {
+            if let Ok(real) = std::fs::canonicalize(&dir) {
+                add(real);
+            }
+            add(dir);
+        }
+    }
+    if let Ok(real) = std::fs::canonicalize(program) {
+        if let Some(parent) = real.parent() {
+            add(parent.to_owned());
+            // A script run by an interpreter lives in a package: keep the
+            // package (e.g. npm's node_modules/<name>) whole.
+            if let Some(package) = parent
+                .ancestors()
+                .find(|a| a.join("package.json").is_file())
+            {
+                add(package.to_owned());
+            }
+        }
+    }
+    found
 }
 
 /// Finds the program of a command on the run's PATH (or relative to the

@@ -850,8 +850,11 @@ pub fn execute(
     let mut sandbox_info = None;
 
     let backend = plan.backend();
+    // The sandbox lives outside the steps so that it is cleaned up (and,
+    // in the cloud, removed) also when a step fails.
+    let mut live: Option<Box<dyn Sandbox>> = None;
     let outcome = (|| -> Result<Outcome> {
-        let sandbox = backend.create(&task.id)?;
+        let sandbox: &dyn Sandbox = &**live.insert(backend.create(&task.id)?);
         let info = sandbox.info();
         runs::set_sandbox(db.conn(), &task.id, &info.sandbox_id, &info.workspace)?;
         log.line(
@@ -862,7 +865,7 @@ pub fn execute(
             ),
         );
         sandbox_info = Some(info);
-        let manifest = upload(plan, sandbox.as_ref(), &source)?;
+        let manifest = upload(plan, sandbox, &source)?;
         uploaded_files = manifest.files;
         log.line(
             "[sandbox] ",
@@ -877,7 +880,7 @@ pub fn execute(
                 }
             ),
         );
-        let baseline = match commit_baseline(plan, sandbox.as_ref(), &mut log, deadline) {
+        let baseline = match commit_baseline(plan, sandbox, &mut log, deadline) {
             Ok(baseline) => baseline,
             // The preparation was stopped by the deadline: a timeout.
             Err(_) if Instant::now() >= deadline => {
@@ -886,7 +889,7 @@ pub fn execute(
                     exit: None,
                     error: Some(timeout_error(plan)),
                     baseline: None,
-                    sandbox: Some(sandbox),
+                    sandbox: None,
                     keep: false,
                 })
             }
@@ -898,7 +901,7 @@ pub fn execute(
                 exit: None,
                 error: None,
                 baseline: Some(baseline),
-                sandbox: Some(sandbox),
+                sandbox: None,
                 keep: true,
             });
         }
@@ -911,7 +914,7 @@ pub fn execute(
                 log.line("[setup] $ ", command);
                 let exit = run_step(
                     plan,
-                    sandbox.as_ref(),
+                    sandbox,
                     &["sh".to_owned(), "-c".to_owned(), command.clone()],
                     &mut log,
                     "[setup] ",
@@ -939,7 +942,7 @@ pub fn execute(
                             format!("setup command failed: {command}")
                         }),
                         baseline: Some(baseline),
-                        sandbox: Some(sandbox),
+                        sandbox: None,
                         keep: false,
                     });
                 }
@@ -960,7 +963,7 @@ pub fn execute(
                     cancel.reason()
                 }),
                 baseline: Some(baseline),
-                sandbox: Some(sandbox),
+                sandbox: None,
                 keep: false,
             });
         }
@@ -1090,7 +1093,7 @@ pub fn execute(
             exit: Some(exit),
             error,
             baseline: Some(baseline),
-            sandbox: Some(sandbox),
+            sandbox: None,
             keep: false,
         })
     })();
@@ -1098,22 +1101,38 @@ pub fn execute(
     let mut outcome = match outcome {
         Ok(outcome) => outcome,
         Err(err) => {
-            let message = plan.redactor.redact(&format!("{err:#}")).into_owned();
+            let mut message = format!("{err:#}");
+            if let Some(hint) = err
+                .downcast_ref::<UserError>()
+                .and_then(|e| e.hint.as_ref())
+            {
+                message.push_str(&format!(" (hint: {hint})"));
+            }
+            let message = plan.redactor.redact(&message).into_owned();
             log.line("[sandbox] error: ", &message);
+            // Killed from another process: the sandbox went away under
+            // the run, which is how the kill shows here.
+            let kill_requested = runs::kill_requested(db.conn(), &task.id).unwrap_or(false);
             Outcome {
-                status: if INTERRUPTED.load(Ordering::SeqCst) {
+                status: if kill_requested || INTERRUPTED.load(Ordering::SeqCst) {
                     RunStatus::Killed
                 } else {
                     RunStatus::Failed
                 },
                 exit: None,
-                error: Some(message),
+                error: Some(if kill_requested {
+                    "killed".to_owned()
+                } else {
+                    message
+                }),
                 baseline: None,
                 sandbox: None,
                 keep: true,
             }
         }
     };
+
+    outcome.sandbox = live;
 
     // Known now, before the work is brought back: `--fail-fast` acts on it.
     report(task, Progress::Status(outcome.status));
