@@ -1009,3 +1009,45 @@ fn an_ssh_key_is_private_while_the_agent_runs_and_gone_after() {
     assert!(output.status.success(), "{stdout}\n{stderr}");
     assert!(!stderr.contains("warning:"), "{stderr}");
 }
+
+#[test]
+fn the_sandbox_life_is_extended_while_the_agent_works_within_the_maximum() {
+    let world = World::new(
+        &format!("sleep 2\nprintf 'x\\n' > x.txt\n{RESULT_LINE}"),
+        &[],
+    );
+    world.config_set("sandbox.e2bMaxMinutes", "1");
+    let (output, result) = world
+        .env
+        .json(&mut world.run_args(&["--prompt", "slow", "--branch", "auto"]));
+    assert!(output.status.success(), "{:?}", text(&output));
+    assert_eq!(result["status"], "COMPLETED", "{result}");
+    let log = world.e2b.log();
+    let create = calls(&log, "POST", "/sandboxes")
+        .into_iter()
+        .find(|e| path_of(e) == "/sandboxes")
+        .expect("a create call");
+    assert_eq!(create["body"]["timeout"], 60, "{create}");
+    let sandbox_id = result["sandbox"]["sandboxId"].as_str().unwrap();
+    let extensions: Vec<&Value> = log
+        .iter()
+        .filter(|e| {
+            e["method"] == "POST" && path_of(e) == format!("/sandboxes/{sandbox_id}/timeout")
+        })
+        .collect();
+    assert!(
+        !extensions.is_empty(),
+        "no extension while the agent worked"
+    );
+    for extension in &extensions {
+        let seconds = extension["body"]["timeout"].as_u64().unwrap();
+        assert!((1..=60).contains(&seconds), "{extension}");
+    }
+    // Extended before it was removed.
+    let position = |wanted: &Value| log.iter().position(|e| std::ptr::eq(e, wanted)).unwrap();
+    let delete = log
+        .iter()
+        .find(|e| e["method"] == "DELETE")
+        .expect("a delete");
+    assert!(position(extensions[0]) < position(delete));
+}

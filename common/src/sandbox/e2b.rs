@@ -37,7 +37,9 @@ pub const WORKSPACE: &str = "/home/user/workspace";
 const DEBUG_SANDBOX_ID: &str = "debug_sandbox_id";
 /// How long a sandbox lives past its last extension while a command runs.
 const KEEPALIVE_WINDOW: Duration = Duration::from_secs(600);
-/// How often the sandbox's life is extended while a command runs.
+/// How often the sandbox's life is extended while a command runs: first
+/// after the command has run a while, then every minute.
+const EXTEND_FIRST: Duration = Duration::from_secs(1);
 const EXTEND_EVERY: Duration = Duration::from_secs(60);
 
 /// Where and how to reach E2B.
@@ -903,7 +905,8 @@ impl E2bSandbox {
         let mut pid: Option<i64> = None;
         let mut buffers = [Vec::new(), Vec::new()];
         let mut stop_sent: Option<Instant> = None;
-        let mut last_extend = Instant::now();
+        let started = Instant::now();
+        let mut last_extend: Option<Instant> = None;
         let mut reconnects = 0;
         let end = loop {
             let message = match receiver.recv_timeout(Duration::from_millis(100)) {
@@ -984,8 +987,12 @@ impl E2bSandbox {
                 }
                 None => on_event(RunEvent::Tick),
             };
-            if last_extend.elapsed() >= EXTEND_EVERY {
-                last_extend = Instant::now();
+            let due = match last_extend {
+                None => started.elapsed() >= EXTEND_FIRST,
+                Some(at) => at.elapsed() >= EXTEND_EVERY,
+            };
+            if due {
+                last_extend = Some(Instant::now());
                 self.extend();
             }
             if flow == Flow::Stop && stop_sent.is_none() {
