@@ -2,7 +2,7 @@
 //! in `<data dir>/templates/`.
 
 use std::io::Read;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
@@ -216,28 +216,8 @@ fn create_template(data_dir: &std::path::Path, args: CreateArgs) -> anyhow::Resu
         let value = serde_json::from_str(&value).unwrap_or(Value::String(value));
         template.metadata.insert(key, value);
     }
-    let overrides = templates::is_builtin(&template.name);
     let path = templates::create(data_dir, template.clone(), args.force)?;
-    let mut human = format!(
-        "created template '{}' in {}\n",
-        template.name,
-        path.display()
-    );
-    if overrides {
-        human.push_str(&format!(
-            "it takes the place of the built-in '{}'\n",
-            template.name
-        ));
-    }
-    Ok(Output::new(
-        &json!({
-            "name": template.name,
-            "path": path,
-            "overrides": overrides,
-            "template": template,
-        }),
-        human,
-    ))
+    Ok(written("created", "in", &template, &path))
 }
 
 /// Splits `KEY=VALUE`.
@@ -295,9 +275,14 @@ fn import(
     } else {
         templates::import_file(data_dir, file, force)?
     };
+    Ok(written("imported", "to", &template, &path))
+}
+
+/// The output of a command that wrote a user template.
+fn written(verb: &str, preposition: &str, template: &Template, path: &Path) -> Output {
     let overrides = templates::is_builtin(&template.name);
     let mut human = format!(
-        "imported template '{}' to {}\n",
+        "{verb} template '{}' {preposition} {}\n",
         template.name,
         path.display()
     );
@@ -307,7 +292,7 @@ fn import(
             template.name
         ));
     }
-    Ok(Output::new(
+    Output::new(
         &json!({
             "name": template.name,
             "path": path,
@@ -315,5 +300,5 @@ fn import(
             "template": template,
         }),
         human,
-    ))
+    )
 }

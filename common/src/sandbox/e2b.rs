@@ -254,6 +254,18 @@ impl Client {
         }
     }
 
+    /// A call to the control plane (`path` below the API URL).
+    fn control(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&[u8]>,
+        idempotent: bool,
+    ) -> Result<Reply> {
+        let url = format!("{}{path}", self.settings.api_url);
+        self.call(method, &url, &self.api_headers(), body, idempotent)
+    }
+
     fn api_headers(&self) -> Vec<(&'static str, String)> {
         let mut headers = vec![
             ("Content-Type", "application/json".to_owned()),
@@ -287,10 +299,9 @@ impl Client {
             "metadata": metadata,
             "secure": true,
         });
-        let reply = self.call(
+        let reply = self.control(
             "POST",
-            &format!("{}/sandboxes", self.settings.api_url),
-            &self.api_headers(),
+            "/sandboxes",
             Some(body.to_string().as_bytes()),
             false,
         )?;
@@ -310,10 +321,9 @@ impl Client {
             });
         }
         let body = json!({ "timeout": lifetime.as_secs().max(1) });
-        let reply = self.call(
+        let reply = self.control(
             "POST",
-            &format!("{}/sandboxes/{sandbox_id}/connect", self.settings.api_url),
-            &self.api_headers(),
+            &format!("/sandboxes/{sandbox_id}/connect"),
             Some(body.to_string().as_bytes()),
             true,
         )?;
@@ -330,10 +340,9 @@ impl Client {
             return Ok(());
         }
         let body = json!({ "timeout": lifetime.as_secs().max(1) });
-        let reply = self.call(
+        let reply = self.control(
             "POST",
-            &format!("{}/sandboxes/{sandbox_id}/timeout", self.settings.api_url),
-            &self.api_headers(),
+            &format!("/sandboxes/{sandbox_id}/timeout"),
             Some(body.to_string().as_bytes()),
             true,
         )?;
@@ -349,13 +358,7 @@ impl Client {
         if self.settings.debug {
             return Ok(false);
         }
-        let reply = self.call(
-            "DELETE",
-            &format!("{}/sandboxes/{sandbox_id}", self.settings.api_url),
-            &self.api_headers(),
-            None,
-            true,
-        )?;
+        let reply = self.control("DELETE", &format!("/sandboxes/{sandbox_id}"), None, true)?;
         match reply.status {
             200..=299 => Ok(true),
             404 => Ok(false),
@@ -368,13 +371,7 @@ impl Client {
         if self.settings.debug {
             return Ok(None);
         }
-        let reply = self.call(
-            "GET",
-            &format!("{}/sandboxes/{sandbox_id}", self.settings.api_url),
-            &self.api_headers(),
-            None,
-            true,
-        )?;
+        let reply = self.control("GET", &format!("/sandboxes/{sandbox_id}"), None, true)?;
         match reply.status {
             200 => Ok(Some(reply.json())),
             404 => Ok(None),

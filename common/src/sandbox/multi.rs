@@ -245,37 +245,7 @@ fn round(seconds: f64) -> f64 {
 
 /// A result for a task that could not even be recorded as failed.
 fn failed(plan: &Plan, task: &Task, error: &str) -> RunResult {
-    let (log, result_file, _) = run::artifacts(&plan.data_dir, &task.id);
-    RunResult {
-        session_id: task.id.clone(),
-        status: RunStatus::Failed,
-        prompt: plan.redactor.redact(&task.prompt).into_owned(),
-        task_index: task.batch.as_ref().map(|b| b.1),
-        exit_code: None,
-        error: Some(plan.redactor.redact(error).into_owned()),
-        branch: None,
-        commit: None,
-        worktree: None,
-        pull_request: None,
-        files_changed: Vec::new(),
-        commits: Vec::new(),
-        duration_seconds: 0.0,
-        agent_cost: None,
-        sandbox_cost: 0.0,
-        total_cost: 0.0,
-        budget_limit: plan.budget_limit,
-        last_activity: None,
-        turns: None,
-        tool_calls: 0,
-        result: None,
-        dry_run: plan.dry_run,
-        uploaded_files: 0,
-        sandbox: None,
-        output_log: log.display().to_string(),
-        patch: None,
-        result_file: result_file.display().to_string(),
-        warnings: Vec::new(),
-    }
+    RunResult::unstarted(plan, task, RunStatus::Failed, error)
 }
 
 /// Copies each task's log, result and patch to `<dir>/task-N/`.

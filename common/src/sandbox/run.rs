@@ -742,7 +742,7 @@ fn end_unstarted(
     status: RunStatus,
     reason: &str,
 ) -> Result<RunResult> {
-    let (log_path, result_path, _) = artifacts(&plan.data_dir, &task.id);
+    let (_, result_path, _) = artifacts(&plan.data_dir, &task.id);
     runs::finish(
         db.conn(),
         &task.id,
@@ -752,38 +752,46 @@ fn end_unstarted(
             ..Ending::default()
         },
     )?;
-    let result = RunResult {
-        session_id: task.id.clone(),
-        status,
-        prompt: plan.redactor.redact(&task.prompt).into_owned(),
-        task_index: task.batch.as_ref().map(|b| b.1),
-        exit_code: None,
-        error: Some(reason.to_owned()),
-        branch: None,
-        commit: None,
-        worktree: None,
-        pull_request: None,
-        files_changed: Vec::new(),
-        commits: Vec::new(),
-        duration_seconds: 0.0,
-        agent_cost: None,
-        sandbox_cost: 0.0,
-        total_cost: 0.0,
-        budget_limit: plan.budget_limit,
-        last_activity: None,
-        turns: None,
-        tool_calls: 0,
-        result: None,
-        dry_run: plan.dry_run,
-        uploaded_files: 0,
-        sandbox: None,
-        output_log: log_path.display().to_string(),
-        patch: None,
-        result_file: result_path.display().to_string(),
-        warnings: Vec::new(),
-    };
+    let result = RunResult::unstarted(plan, task, status, reason);
     write_result(&result_path, &result)?;
     Ok(result)
+}
+
+impl RunResult {
+    /// The result of a task that never started (`reason` says why).
+    pub fn unstarted(plan: &Plan, task: &Task, status: RunStatus, reason: &str) -> RunResult {
+        let (log, result_file, _) = artifacts(&plan.data_dir, &task.id);
+        RunResult {
+            session_id: task.id.clone(),
+            status,
+            prompt: plan.redactor.redact(&task.prompt).into_owned(),
+            task_index: task.batch.as_ref().map(|b| b.1),
+            exit_code: None,
+            error: Some(plan.redactor.redact(reason).into_owned()),
+            branch: None,
+            commit: None,
+            worktree: None,
+            pull_request: None,
+            files_changed: Vec::new(),
+            commits: Vec::new(),
+            duration_seconds: 0.0,
+            agent_cost: None,
+            sandbox_cost: 0.0,
+            total_cost: 0.0,
+            budget_limit: plan.budget_limit,
+            last_activity: None,
+            turns: None,
+            tool_calls: 0,
+            result: None,
+            dry_run: plan.dry_run,
+            uploaded_files: 0,
+            sandbox: None,
+            output_log: log.display().to_string(),
+            patch: None,
+            result_file: result_file.display().to_string(),
+            warnings: Vec::new(),
+        }
+    }
 }
 
 fn write_result(path: &Path, result: &RunResult) -> Result<()> {
