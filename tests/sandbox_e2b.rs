@@ -1051,3 +1051,63 @@ fn the_sandbox_life_is_extended_while_the_agent_works_within_the_maximum() {
         .expect("a delete");
     assert!(position(extensions[0]) < position(delete));
 }
+
+#[test]
+fn an_npm_token_goes_only_into_the_sandbox_npm_config() {
+    let token = "npm_StandInToken0123456789abcdefXYZ";
+    let expected = format!(
+        "registry=https://npm.example.test/team/\n//npm.example.test/team/:_authToken={token}"
+    );
+    let world = World::new(
+        &format!(
+            "echo \"npmrc mode: $(stat -c %a ~/.npmrc)\"\n\
+             if [ \"$(cat ~/.npmrc)\" = '{expected}' ]; then echo npmrc-matches; fi\n\
+             if [ -z \"$NPM_TOKEN\" ]; then echo no-token-in-env; fi\n\
+             printf 'n\\n' > n.txt\n\
+             {RESULT_LINE}"
+        ),
+        &[],
+    );
+    let output = world
+        .run_args(&[
+            "--prompt",
+            "install",
+            "--branch",
+            "auto",
+            "--npm-token",
+            token,
+            "--npm-registry",
+            "https://npm.example.test/team/",
+        ])
+        .env_remove("NPM_TOKEN")
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&output);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    let result: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(result["status"], "COMPLETED", "{result}");
+    let log_text = std::fs::read_to_string(result["outputLog"].as_str().unwrap()).unwrap();
+    for line in ["npmrc mode: 600", "npmrc-matches", "no-token-in-env"] {
+        assert!(log_text.contains(line), "{line} missing from {log_text}");
+    }
+    // The token is in no log, output or row.
+    let db = dump_database(&world.env.db());
+    for (place, shown) in [
+        ("log", &log_text),
+        ("stdout", &stdout),
+        ("stderr", &stderr),
+        ("database", &db),
+    ] {
+        assert!(!shown.contains(token), "the token is in the {place}");
+    }
+    // Removed after the agent.
+    let log = world.e2b.log();
+    let position = |pred: &dyn Fn(&Value) -> bool| log.iter().position(pred);
+    let agent_at = position(&|e| e["body"]["process"]["cmd"] == "claude").unwrap();
+    let rm_at = position(&|e| {
+        e["body"]["process"]["cmd"] == "rm"
+            && e["body"]["process"]["args"] == serde_json::json!(["-f", ".npmrc"])
+    })
+    .expect("the npm config is removed");
+    assert!(agent_at < rm_at);
+}
