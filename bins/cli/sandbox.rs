@@ -392,8 +392,15 @@ fn run_agent(args: RunArgs, json: bool) -> anyhow::Result<Output> {
             elapsed % 60
         );
     };
-    let result =
-        sandbox_run::execute(&plan, &task, WorkspaceSource::Pack, false, &cancel, &report)?;
+    let result = sandbox_run::execute(
+        &plan,
+        &task,
+        WorkspaceSource::Pack,
+        false,
+        &cancel,
+        None,
+        &report,
+    )?;
     // A run that failed before it had a sandbox (a rejected key, an
     // unreachable service) is an error of the command, said on stderr.
     if result.status == RunStatus::Failed && result.sandbox.is_none() {

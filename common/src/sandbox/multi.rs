@@ -157,7 +157,15 @@ pub fn run_batch(
 
     let results: Mutex<Vec<Option<RunResult>>> = Mutex::new(vec![None; tasks.len()]);
     let next = AtomicUsize::new(0);
-    let workers = options.max_concurrent.min(tasks.len());
+    // Local sandboxes cost nothing while they wait: the next tasks are
+    // prepared while agents work, and only agents are limited. A cloud
+    // sandbox costs while it lives: there, tasks are limited whole.
+    let ahead = match plan.backend_kind {
+        run::BackendKind::Local => options.max_concurrent,
+        run::BackendKind::E2b => 0,
+    };
+    let workers = (options.max_concurrent + ahead).min(tasks.len());
+    let slots = (ahead > 0).then(|| run::AgentSlots::new(options.max_concurrent));
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(workers)
         .thread_name(|i| format!("sandbox-worker-{i}"))
@@ -178,7 +186,13 @@ pub fn run_batch(
             scope.spawn(|_| loop {
                 let i = next.fetch_add(1, Ordering::SeqCst);
                 let Some(task) = tasks.get(i) else { break };
+                if let Some(slots) = &slots {
+                    slots.wait_to_prepare(i + 1, options.max_concurrent, cancel);
+                }
                 let result = if cancel.is_cancelled() {
+                    if let Some(slots) = &slots {
+                        slots.pass(i + 1);
+                    }
                     Database::open(&plan.data_dir)
                         .and_then(|db| run::cancel_pending(&db, plan, task, &cancel.reason()))
                         .inspect(|_| report(task, Progress::Status(RunStatus::Cancelled)))
@@ -189,6 +203,7 @@ pub fn run_batch(
                         WorkspaceSource::Archive(&archive, &manifest),
                         true,
                         cancel,
+                        slots.as_ref(),
                         &watch,
                     )
                 };

@@ -637,6 +637,131 @@ impl Plan {
     }
 }
 
+/// At most N agents at once (`--multi`): a task prepares its sandbox
+/// first and holds a slot only while its agent runs. Agents start in task
+/// order: a task's turn comes after every earlier task has started its
+/// agent or given up its turn.
+#[derive(Debug)]
+pub struct AgentSlots {
+    state: std::sync::Mutex<SlotState>,
+    changed: std::sync::Condvar,
+}
+
+#[derive(Debug)]
+struct SlotState {
+    free: usize,
+    /// The task (1-based) whose agent starts next.
+    next: usize,
+    /// Tasks that will not start an agent.
+    passed: std::collections::BTreeSet<usize>,
+}
+
+/// A taken slot, given back when dropped.
+pub struct Slot<'a>(&'a AgentSlots);
+
+impl AgentSlots {
+    pub fn new(count: usize) -> AgentSlots {
+        AgentSlots {
+            state: std::sync::Mutex::new(SlotState {
+                free: count.max(1),
+                next: 1,
+                passed: std::collections::BTreeSet::new(),
+            }),
+            changed: std::sync::Condvar::new(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, SlotState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Waits for task `index`'s turn and a free slot; `None` (and the turn
+    /// passed on) when the runs are cancelled meanwhile.
+    pub fn acquire(&self, index: usize, cancel: &Cancel) -> Option<Slot<'_>> {
+        let mut state = self.lock();
+        loop {
+            loop {
+                let next = state.next;
+                if !state.passed.remove(&next) {
+                    break;
+                }
+                state.next += 1;
+            }
+            if cancel.is_cancelled() {
+                drop(state);
+                self.pass(index);
+                return None;
+            }
+            if state.next == index && state.free > 0 {
+                state.free -= 1;
+                state.next += 1;
+                self.changed.notify_all();
+                return Some(Slot(self));
+            }
+            state = self
+                .changed
+                .wait_timeout(state, Duration::from_millis(100))
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+
+    /// Waits until task `index` may begin preparing its sandbox: when the
+    /// task a whole wave before it has started its agent (or given up), so
+    /// that the first tasks get the machine to themselves.
+    pub fn wait_to_prepare(&self, index: usize, wave: usize, cancel: &Cancel) {
+        let mut state = self.lock();
+        loop {
+            loop {
+                let next = state.next;
+                if !state.passed.remove(&next) {
+                    break;
+                }
+                state.next += 1;
+            }
+            if cancel.is_cancelled() || index <= wave || state.next + wave > index {
+                return;
+            }
+            state = self
+                .changed
+                .wait_timeout(state, Duration::from_millis(100))
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+
+    /// Task `index` will not start an agent: later tasks need not wait for it.
+    pub fn pass(&self, index: usize) {
+        let mut state = self.lock();
+        if index >= state.next {
+            state.passed.insert(index);
+        }
+        self.changed.notify_all();
+    }
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        self.0.lock().free += 1;
+        self.0.changed.notify_all();
+    }
+}
+
+/// Gives up a task's turn when it ends without having taken a slot.
+struct Turn<'a> {
+    slots: Option<&'a AgentSlots>,
+    index: usize,
+    taken: bool,
+}
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        if let (false, Some(slots)) = (self.taken, self.slots) {
+            slots.pass(self.index);
+        }
+    }
+}
+
 /// Asks for every run of this process to end (fail-fast, interrupt).
 #[derive(Debug, Default)]
 pub struct Cancel {
@@ -809,10 +934,19 @@ pub fn execute(
     source: WorkspaceSource<'_>,
     pending: bool,
     cancel: &Cancel,
+    slots: Option<&AgentSlots>,
     report: &(dyn Fn(&Task, Progress) + Sync),
 ) -> Result<RunResult> {
     let started = Instant::now();
-    let deadline = started + plan.timeout;
+    let mut deadline = started + plan.timeout;
+    // Time spent waiting for an agent slot (--multi): not work, so not in
+    // the run's duration, its cost or its timeout.
+    let mut waited = Duration::ZERO;
+    let mut turn = Turn {
+        slots,
+        index: task.batch.as_ref().map_or(1, |b| b.1),
+        taken: false,
+    };
     let mut db = Database::open(&plan.data_dir)?;
     if pending {
         if runs::kill_requested(db.conn(), &task.id)? {
@@ -956,6 +1090,13 @@ pub fn execute(
                 }
             }
         }
+        // With --multi, the agent waits for a free slot; the wait does not
+        // count against its timeout.
+        let waiting = Instant::now();
+        turn.taken = true;
+        let slot = slots.and_then(|s| s.acquire(turn.index, cancel));
+        waited = waiting.elapsed();
+        deadline += waited;
         if cancel.is_cancelled() || runs::kill_requested(db.conn(), &task.id)? {
             let killed = runs::kill_requested(db.conn(), &task.id)?;
             return Ok(Outcome {
@@ -1028,7 +1169,7 @@ pub fn execute(
             }
             let cost = budget::run_cost(
                 state.agent_cost,
-                started.elapsed().as_secs_f64(),
+                started.elapsed().saturating_sub(waited).as_secs_f64(),
                 plan.hourly_rate,
             );
             if let Some(limit) = budget_limit.filter(|l| *l > 0.0) {
@@ -1065,7 +1206,14 @@ pub fn execute(
             } else {
                 Flow::Continue
             }
-        })?;
+        });
+        let exit = match exit {
+            Ok(exit) => exit,
+            Err(err) => {
+                drop(slot);
+                return Err(err);
+            }
+        };
         let killed_elsewhere = runs::kill_requested(db.conn(), &task.id)?;
         let (status, error) = match (&stop, killed_elsewhere) {
             (Some(StopReason::Killed), _) | (_, true) => {
@@ -1096,6 +1244,10 @@ pub fn execute(
                 }),
             ),
         };
+        // Said before the slot is free, so that --fail-fast stops the next
+        // task before its agent can start.
+        report(task, Progress::Status(status));
+        drop(slot);
         Ok(Outcome {
             status,
             exit: Some(exit),
@@ -1211,7 +1363,7 @@ pub fn execute(
         }
     }
 
-    let seconds = started.elapsed().as_secs_f64();
+    let seconds = started.elapsed().saturating_sub(waited).as_secs_f64();
     let cost = budget::run_cost(state.agent_cost, seconds, plan.hourly_rate);
     match budget::record(db.conn(), &plan.config, cost) {
         Ok(w) => warnings.extend(w),
