@@ -39,6 +39,11 @@ use support::{snapshot, TestEnv};
 ///   uncommitted a change to `README.md`, the deletion of `old.txt` and a
 ///   new `new/file.txt`
 /// - `touch=NAME`: writes `task N` to the file NAME
+/// - `leave-odd`: leaves uncommitted, at once (within the second the
+///   workspace was made): a same-size rewrite of `same.txt`, a new
+///   dotfile `.config/tool.json`, the executable bit on `run.sh`, a
+///   symlink `latest` to `run.sh`, and the ignored `debug.log` and
+///   `build/out.bin`
 /// - `check-setup`: writes to `seen-setup.txt` whether `setup.txt` exists
 ///   and the value of `TPL_VAR`
 /// - `list-files`: writes the workspace's files (without `.git`) to
@@ -101,6 +106,14 @@ if "edit-all" in flags:
         f.write("from agent\n")
     os.remove("old.txt")
     write("new/file.txt", "brand new\n")
+
+if "leave-odd" in flags:
+    write("same.txt", "after\n")
+    write(".config/tool.json", "{}\n")
+    os.chmod("run.sh", 0o755)
+    os.symlink("run.sh", "latest")
+    write("debug.log", "noise\n")
+    write("build/out.bin", "binary\n")
 
 if "touch" in opts:
     write(opts["touch"], f"task {task}\n")
@@ -799,6 +812,43 @@ fn without_a_branch_the_work_lands_uncommitted_in_a_new_worktree() {
         "brand new\n"
     );
     assert!(!worktree.join("old.txt").exists());
+}
+
+#[test]
+fn what_the_agent_leaves_is_committed_as_git_add_all_would() {
+    let bench = Bench::new(&[
+        (".gitignore", "*.log\nbuild/\n"),
+        ("same.txt", "before\n"),
+        ("run.sh", "echo run\n"),
+    ]);
+    let result = bench.ok_json(&["run", "--prompt", "leave-odd", "--branch", "odd", "--json"]);
+    assert_eq!(result["status"], "COMPLETED", "{result:#}");
+    assert_eq!(
+        result["filesChanged"],
+        json!([".config/tool.json", "latest", "run.sh", "same.txt"])
+    );
+    assert_eq!(
+        bench
+            .git(&["diff", "--raw", "--no-abbrev", "main", "odd"])
+            .lines()
+            .map(|line| {
+                let fields: Vec<&str> = line.split_whitespace().collect();
+                format!("{} {} {}", fields[1], fields[4], fields[5])
+            })
+            .collect::<Vec<_>>(),
+        [
+            "100644 A .config/tool.json",
+            "120000 A latest",
+            "100755 M run.sh",
+            "100644 M same.txt",
+        ]
+    );
+    assert_eq!(bench.show_text("odd", "same.txt"), "after\n");
+    assert_eq!(bench.show_text("odd", "latest"), "run.sh");
+    assert_eq!(
+        bench.git(&["log", "--format=%s", "main..odd"]),
+        "Uncommitted changes left by the agent\n"
+    );
 }
 
 #[test]

@@ -297,6 +297,75 @@ impl Sandbox for LocalSandbox {
         Some(self.workspace.join(path))
     }
 
+    fn commit_baseline(&self, name: &str, email: &str) -> Result<Option<git2::Oid>> {
+        // The workspace is ours until the agent starts: build its history
+        // here, every object in one pack (no git processes, no file per
+        // object).
+        let mut init = git2::RepositoryInitOptions::new();
+        init.initial_head("main")
+            .external_template(false)
+            .no_reinit(true);
+        let repo = git2::Repository::init_opts(&self.workspace, &init)
+            .context("cannot make the workspace a git repository")?;
+        let odb = repo.odb()?;
+        let mempack = odb.add_new_mempack_backend(1000)?;
+        let mut index = repo.index()?;
+        index.add_all(["*"], git2::IndexAddOption::FORCE, None)?;
+        let tree = repo.find_tree(index.write_tree()?)?;
+        let signature = git2::Signature::now(name, email)?;
+        let commit = repo.commit(
+            None,
+            &signature,
+            &signature,
+            "Workspace as packed by parallel-cc",
+            &tree,
+            &[],
+        )?;
+        let mut pack = git2::Buf::new();
+        mempack.dump(&repo, &mut pack)?;
+        let mut writer = odb.packwriter()?;
+        std::io::Write::write_all(&mut writer, &pack)?;
+        writer.commit()?;
+        mempack.reset()?;
+        repo.reference("refs/heads/main", commit, true, "baseline")?;
+        index.write()?;
+        Ok(Some(commit))
+    }
+
+    fn commit_leftovers(&self, name: &str, email: &str, message: &str) -> Result<bool> {
+        // libgit2 runs no hooks, filters or fsmonitor of the agent's
+        // configuration: nothing of the workspace executes here.
+        let repo = git2::Repository::open_ext(
+            &self.workspace,
+            git2::RepositoryOpenFlags::NO_SEARCH,
+            std::iter::empty::<&std::ffi::OsStr>(),
+        )
+        .context("the workspace is no longer a git repository")?;
+        let head = repo
+            .head()
+            .and_then(|h| h.peel_to_commit())
+            .context("the workspace has no HEAD commit")?;
+        let mut index = repo.index()?;
+        index.add_all(["*"], git2::IndexAddOption::DEFAULT, None)?;
+        index.update_all(["*"], None)?;
+        let tree_id = index.write_tree()?;
+        index.write()?;
+        if tree_id == head.tree_id() {
+            return Ok(true);
+        }
+        let tree = repo.find_tree(tree_id)?;
+        let signature = git2::Signature::now(name, email)?;
+        repo.commit(
+            Some("HEAD"),
+            &signature,
+            &signature,
+            &format!("{message}\n"),
+            &tree,
+            &[&head],
+        )?;
+        Ok(true)
+    }
+
     fn write_private_file(&self, path: &str, bytes: &[u8]) -> Result<String> {
         use std::io::Write;
         use std::os::unix::fs::OpenOptionsExt;

@@ -125,6 +125,20 @@ pub trait Sandbox: Send + Sync {
     /// Removes a file written by [`Sandbox::write_private_file`].
     fn remove_file(&self, path: &str) -> Result<()>;
 
+    /// Makes the freshly uploaded workspace a git repository whose one
+    /// commit (the baseline) holds every file, where the backend can do it
+    /// itself; `None` means: run git in the sandbox instead.
+    fn commit_baseline(&self, _name: &str, _email: &str) -> Result<Option<git2::Oid>> {
+        Ok(None)
+    }
+
+    /// Commits what the agent left uncommitted (`git add -A`: ignored
+    /// files stay out), where the backend can do it itself. `false` means:
+    /// run git in the sandbox instead.
+    fn commit_leftovers(&self, _name: &str, _email: &str, _message: &str) -> Result<bool> {
+        Ok(false)
+    }
+
     /// Removes the sandbox and its workspace.
     fn destroy(&self) -> Result<()>;
 }

@@ -1537,7 +1537,11 @@ const BASELINE_SCRIPT: &str = "git -c core.hooksPath=/dev/null init -q -b main \
     && git -c core.hooksPath=/dev/null commit -q --no-verify --allow-empty -m 'Workspace as packed by parallel-cc' \
     && git rev-parse HEAD";
 
-/// Commits whatever the agent left uncommitted (ignored files stay out).
+/// The message of the commit of what the agent left uncommitted.
+const LEFTOVER_MESSAGE: &str = "Uncommitted changes left by the agent";
+
+/// Commits whatever the agent left uncommitted (ignored files stay out),
+/// with git in the sandbox.
 const LEFTOVER_SCRIPT: &str = "git -c core.hooksPath=/dev/null -c core.bigFileThreshold=1 add -A \
     && { git diff --cached --quiet \
     || git -c core.hooksPath=/dev/null commit -q --no-verify -m 'Uncommitted changes left by the agent'; }";
@@ -1555,6 +1559,10 @@ fn commit_baseline(
     log: &mut Log,
     deadline: Instant,
 ) -> Result<Oid> {
+    if let Some(commit) = sandbox.commit_baseline(&plan.git_user, &plan.git_email)? {
+        log.line("[baseline] ", &commit.to_string());
+        return Ok(commit);
+    }
     let never = Cancel::default();
     let mut stdout = Vec::new();
     let exit = run_step(
@@ -1622,20 +1630,30 @@ fn bring_back(
     outcome: &Outcome,
     log: &mut Log,
 ) -> Result<(Collected, Imported)> {
-    let never = Cancel::default();
-    let deadline = Instant::now() + Duration::from_secs(300);
-    let exit = run_step(
-        plan,
-        sandbox,
-        &sh(LEFTOVER_SCRIPT),
-        log,
-        "[results] ",
-        deadline,
-        &never,
-        &mut Vec::new(),
-    )?;
-    if !exit.success() {
-        anyhow::bail!("cannot commit what the agent left uncommitted");
+    let committed = sandbox
+        .commit_leftovers(&plan.git_user, &plan.git_email, LEFTOVER_MESSAGE)
+        .unwrap_or_else(|err| {
+            // git in the sandbox may still manage (a repository state
+            // libgit2 refuses): let it try.
+            log.line("[results] ", &format!("{err:#}; trying git"));
+            false
+        });
+    if !committed {
+        let never = Cancel::default();
+        let deadline = Instant::now() + Duration::from_secs(300);
+        let exit = run_step(
+            plan,
+            sandbox,
+            &sh(LEFTOVER_SCRIPT),
+            log,
+            "[results] ",
+            deadline,
+            &never,
+            &mut Vec::new(),
+        )?;
+        if !exit.success() {
+            anyhow::bail!("cannot commit what the agent left uncommitted");
+        }
     }
     let local = match sandbox.local_path("") {
         Some(path) => path,
