@@ -92,7 +92,7 @@ pub struct RunArgs {
     /// A file with one task per line for --multi (blank lines and # comments skipped)
     #[arg(long, value_name = "FILE", requires = "multi")]
     pub task_file: Option<PathBuf>,
-    /// At most this many sandboxes at once with --multi [default: 3]
+    /// At most this many agents at once with --multi (the local backend prepares the next sandboxes meanwhile) [default: 3]
     #[arg(long, value_name = "N", requires = "multi")]
     pub max_concurrent: Option<usize>,
     /// With --multi: at the first failure, cancel queued tasks and kill running ones
