@@ -1170,6 +1170,109 @@ fn kill_from_another_process(unconfined: bool) {
 }
 
 #[test]
+fn killing_waiting_tasks_ends_them_while_the_running_one_goes_on() {
+    let bench = Bench::new(&[("README.md", "hello\n")]);
+    let out = bench.env.path().join("out");
+    let out_arg = out.to_str().unwrap();
+    let batch = bench.spawn(&[
+        "run",
+        "--multi",
+        "--task",
+        "follow task=1 touch=one.txt",
+        "--task",
+        "task=2 touch=two.txt",
+        "--task",
+        "task=3 touch=three.txt",
+        "--max-concurrent",
+        "1",
+        "--branch",
+        "auto",
+        "--json",
+        "--output-dir",
+        out_arg,
+    ]);
+    let run_of = |task: &str| -> Value {
+        let listed = bench.ok_json(&["list", "--json"]);
+        listed["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["prompt"].as_str().unwrap().starts_with(task))
+            .cloned()
+            .unwrap_or(Value::Null)
+    };
+    // Task 1's agent works (and waits for us); task 2's sandbox is
+    // prepared and waits for the slot; task 3 is queued.
+    wait_for("task 1's agent", Duration::from_secs(60), || {
+        run_of("follow")["status"] == "RUNNING"
+    });
+    let first = run_of("follow")["sessionId"].as_str().unwrap().to_owned();
+    wait_for("the first line of task 1", Duration::from_secs(60), || {
+        bench.log_of(&first).contains("FOLLOW-LINE-ONE")
+    });
+    wait_for(
+        "task 2 prepared and waiting",
+        Duration::from_secs(60),
+        || {
+            let run = run_of("task=2");
+            run["status"] == "PENDING" && !run["sandboxId"].is_null()
+        },
+    );
+    let second = run_of("task=2")["sessionId"].as_str().unwrap().to_owned();
+    let third = run_of("task=3")["sessionId"].as_str().unwrap().to_owned();
+    assert_eq!(run_of("task=3")["status"], "PENDING");
+
+    let killed = bench.ok_json(&["kill", "--session-id", &third, "--json"]);
+    assert_eq!(killed["status"], "KILLED", "{killed:#}");
+    assert_eq!(killed["agentWasRunning"], false);
+    let killed = bench.ok_json(&["kill", "--session-id", &second, "--json"]);
+    assert_eq!(killed["status"], "KILLED", "{killed:#}");
+    assert_eq!(killed["agentWasRunning"], false);
+    // Task 2 was ended by its own run, artifacts and all, while task 1
+    // still works: the kill did not wait for the slot.
+    let written: Value = serde_json::from_str(
+        &std::fs::read_to_string(bench.sandboxes_dir().join(&second).join("result.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(written["status"], "KILLED");
+    assert_eq!(run_of("follow")["status"], "RUNNING");
+    assert!(!bench.log_of(&first).contains("FOLLOW-LINE-TWO"));
+    assert!(!bench
+        .sandboxes_dir()
+        .join(&second)
+        .join("workspace")
+        .exists());
+
+    std::fs::write(
+        bench.sandboxes_dir().join(&first).join("tmp").join("go"),
+        "",
+    )
+    .unwrap();
+    let (status, lines, stderr) = batch.finish(Duration::from_secs(120));
+    assert!(!status.success(), "{stderr}");
+    let summary: Value = serde_json::from_str(lines.last().unwrap()).unwrap();
+    let statuses: Vec<&str> = summary["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["COMPLETED", "KILLED", "KILLED"], "{summary:#}");
+    // Only task 1's agent ever started.
+    let started: Vec<usize> = [&first, &second, &third]
+        .iter()
+        .flat_map(|id| stand_in_events(&bench.log_of(id)))
+        .filter(|(kind, _, _)| kind == "start")
+        .map(|(_, task, _)| task)
+        .collect();
+    assert_eq!(started, [1]);
+    assert_eq!(
+        bench.show_text(summary["tasks"][0]["branch"].as_str().unwrap(), "one.txt"),
+        "task 1\n"
+    );
+}
+
+#[test]
 fn logs_follow_prints_output_as_it_is_produced_and_ends_with_the_run() {
     let bench = Bench::new(&[("README.md", "hello\n")]);
     let mut run = bench.spawn(&["run", "--prompt", "follow", "--branch", "auto", "--json"]);

@@ -834,6 +834,15 @@ fn kill(args: KillArgs) -> anyhow::Result<Output> {
         .into());
     }
     runs::request_kill(db.conn(), &record.id)?;
+    if runs::kill_if_queued(db.conn(), &record.id)? {
+        let value = json!({"sessionId": record.id, "killed": true, "agentWasRunning": false,
+            "status": RunStatus::Killed});
+        let human = format!(
+            "killed run {} before it started\n",
+            render::short_id(&record.id)
+        );
+        return Ok(Output::new(&value, human));
+    }
     // Read the agent again: it may have started since the flag was read.
     let record = runs::find(db.conn(), &record.id)?;
     let backend = backend_for(&record)?;

@@ -16,7 +16,7 @@ use serde::Serialize;
 
 use super::pack;
 use super::run::{self, Cancel, Plan, Progress, RunResult, Task, WorkspaceSource};
-use super::runs::RunStatus;
+use super::runs::{self, RunStatus};
 use crate::db::Database;
 use crate::UserError;
 
@@ -187,7 +187,17 @@ pub fn run_batch(
                 let i = next.fetch_add(1, Ordering::SeqCst);
                 let Some(task) = tasks.get(i) else { break };
                 if let Some(slots) = &slots {
-                    slots.wait_to_prepare(i + 1, options.max_concurrent, cancel);
+                    // A task killed while it waits goes on at once, to be
+                    // ended before it starts.
+                    let mut db = None;
+                    slots.wait_to_prepare(i + 1, options.max_concurrent, cancel, &mut || {
+                        if db.is_none() {
+                            db = Database::open(&plan.data_dir).ok();
+                        }
+                        db.as_ref().is_some_and(|db| {
+                            runs::kill_requested(db.conn(), &task.id).unwrap_or(false)
+                        })
+                    });
                 }
                 let result = if cancel.is_cancelled() {
                     if let Some(slots) = &slots {

@@ -676,9 +676,17 @@ impl AgentSlots {
     }
 
     /// Waits for task `index`'s turn and a free slot; `None` (and the turn
-    /// passed on) when the runs are cancelled meanwhile.
-    pub fn acquire(&self, index: usize, cancel: &Cancel) -> Option<Slot<'_>> {
+    /// passed on) when the runs are cancelled meanwhile or `give_up` says
+    /// so. `give_up` is asked only while the task waits, about ten times a
+    /// second, and never with the slots locked.
+    pub fn acquire(
+        &self,
+        index: usize,
+        cancel: &Cancel,
+        give_up: &mut dyn FnMut() -> bool,
+    ) -> Option<Slot<'_>> {
         let mut state = self.lock();
+        let mut waited = false;
         loop {
             loop {
                 let next = state.next;
@@ -698,6 +706,15 @@ impl AgentSlots {
                 self.changed.notify_all();
                 return Some(Slot(self));
             }
+            if waited {
+                drop(state);
+                if give_up() {
+                    self.pass(index);
+                    return None;
+                }
+                state = self.lock();
+            }
+            waited = true;
             state = self
                 .changed
                 .wait_timeout(state, Duration::from_millis(100))
@@ -708,9 +725,17 @@ impl AgentSlots {
 
     /// Waits until task `index` may begin preparing its sandbox: when the
     /// task a whole wave before it has started its agent (or given up), so
-    /// that the first tasks get the machine to themselves.
-    pub fn wait_to_prepare(&self, index: usize, wave: usize, cancel: &Cancel) {
+    /// that the first tasks get the machine to themselves. Returns early
+    /// when `give_up` says so (asked as in [`AgentSlots::acquire`]).
+    pub fn wait_to_prepare(
+        &self,
+        index: usize,
+        wave: usize,
+        cancel: &Cancel,
+        give_up: &mut dyn FnMut() -> bool,
+    ) {
         let mut state = self.lock();
+        let mut waited = false;
         loop {
             loop {
                 let next = state.next;
@@ -722,6 +747,14 @@ impl AgentSlots {
             if cancel.is_cancelled() || index <= wave || state.next + wave > index {
                 return;
             }
+            if waited {
+                drop(state);
+                if give_up() {
+                    return;
+                }
+                state = self.lock();
+            }
+            waited = true;
             state = self
                 .changed
                 .wait_timeout(state, Duration::from_millis(100))
@@ -949,7 +982,7 @@ pub fn execute(
     };
     let mut db = Database::open(&plan.data_dir)?;
     if pending {
-        if runs::kill_requested(db.conn(), &task.id)? {
+        if !runs::start_pending(db.conn(), &task.id)? {
             let result = end_unstarted(
                 &db,
                 plan,
@@ -960,7 +993,6 @@ pub fn execute(
             report(task, Progress::Status(RunStatus::Killed));
             return Ok(result);
         }
-        runs::set_status(db.conn(), &task.id, RunStatus::Initializing)?;
     } else {
         insert_run(&db, plan, task, RunStatus::Initializing)?;
     }
@@ -1094,7 +1126,19 @@ pub fn execute(
         // count against its timeout.
         let waiting = Instant::now();
         turn.taken = true;
-        let slot = slots.and_then(|s| s.acquire(turn.index, cancel));
+        let mut pending = false;
+        let slot = slots.and_then(|s| {
+            s.acquire(turn.index, cancel, &mut || {
+                // Prepared, waiting for a free slot: say so once; a kill
+                // from another process ends the wait.
+                if !pending {
+                    pending = true;
+                    let _ = runs::set_status(db.conn(), &task.id, RunStatus::Pending);
+                    report(task, Progress::Status(RunStatus::Pending));
+                }
+                runs::kill_requested(db.conn(), &task.id).unwrap_or(false)
+            })
+        });
         waited = waiting.elapsed();
         deadline += waited;
         if cancel.is_cancelled() || runs::kill_requested(db.conn(), &task.id)? {

@@ -435,6 +435,29 @@ fn settle(conn: &Connection, mut record: RunRecord) -> Result<RunRecord> {
 }
 
 /// Marks a run killed (when its own process is gone and cannot say so).
+/// Starts a queued run (`PENDING` to `INITIALIZING`) unless a kill was
+/// asked for first. Returns whether it may go on.
+pub fn start_pending(conn: &Connection, id: &str) -> Result<bool> {
+    let changed = conn.execute(
+        "UPDATE sandbox_runs SET status = 'INITIALIZING', updated_at = datetime('now')
+         WHERE id = ?1 AND status = 'PENDING' AND kill_requested = 0",
+        [id],
+    )?;
+    Ok(changed == 1)
+}
+
+/// Ends a run that is still queued (no sandbox yet) as killed. Returns
+/// whether it was queued; [`start_pending`] will not start it then.
+pub fn kill_if_queued(conn: &Connection, id: &str) -> Result<bool> {
+    let changed = conn.execute(
+        "UPDATE sandbox_runs SET status = 'KILLED', error = COALESCE(error, 'killed before it started'),
+            ended_at = COALESCE(ended_at, datetime('now')), updated_at = datetime('now')
+         WHERE id = ?1 AND status = 'PENDING' AND sandbox_id IS NULL",
+        [id],
+    )?;
+    Ok(changed == 1)
+}
+
 pub fn mark_killed(conn: &Connection, id: &str) -> Result<()> {
     conn.execute(
         "UPDATE sandbox_runs SET status = 'KILLED', error = COALESCE(error, 'killed'),
