@@ -656,6 +656,15 @@ struct SlotState {
     passed: std::collections::BTreeSet<usize>,
 }
 
+impl SlotState {
+    /// Moves the turn past the tasks that will not start an agent.
+    fn skip_passed(&mut self) {
+        while self.passed.remove(&self.next) {
+            self.next += 1;
+        }
+    }
+}
+
 /// A taken slot, given back when dropped.
 pub struct Slot<'a>(&'a AgentSlots);
 
@@ -688,13 +697,7 @@ impl AgentSlots {
         let mut state = self.lock();
         let mut waited = false;
         loop {
-            loop {
-                let next = state.next;
-                if !state.passed.remove(&next) {
-                    break;
-                }
-                state.next += 1;
-            }
+            state.skip_passed();
             if cancel.is_cancelled() {
                 drop(state);
                 self.pass(index);
@@ -737,13 +740,7 @@ impl AgentSlots {
         let mut state = self.lock();
         let mut waited = false;
         loop {
-            loop {
-                let next = state.next;
-                if !state.passed.remove(&next) {
-                    break;
-                }
-                state.next += 1;
-            }
+            state.skip_passed();
             if cancel.is_cancelled() || index <= wave || state.next + wave > index {
                 return;
             }
