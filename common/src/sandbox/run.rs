@@ -686,7 +686,7 @@ impl AgentSlots {
 
     /// Waits for task `index`'s turn and a free slot; `None` (and the turn
     /// passed on) when the runs are cancelled meanwhile or `give_up` says
-    /// so. `give_up` is asked only while the task waits, about ten times a
+    /// so: it is asked only while the task waits, about ten times a
     /// second, and never with the slots locked.
     pub fn acquire(
         &self,
@@ -694,42 +694,33 @@ impl AgentSlots {
         cancel: &Cancel,
         give_up: &mut dyn FnMut() -> bool,
     ) -> Option<Slot<'_>> {
-        let mut state = self.lock();
-        let mut waited = false;
-        loop {
-            state.skip_passed();
-            if cancel.is_cancelled() {
-                drop(state);
-                self.pass(index);
-                return None;
-            }
-            if state.next == index && state.free > 0 {
-                state.free -= 1;
-                state.next += 1;
-                self.changed.notify_all();
-                return Some(Slot(self));
-            }
-            if waited {
-                drop(state);
-                if give_up() {
-                    self.pass(index);
-                    return None;
+        let granted = self.wait_for(
+            |state| {
+                if cancel.is_cancelled() {
+                    return Some(false);
                 }
-                state = self.lock();
-            }
-            waited = true;
-            state = self
-                .changed
-                .wait_timeout(state, Duration::from_millis(100))
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
+                if state.next == index && state.free > 0 {
+                    state.free -= 1;
+                    state.next += 1;
+                    self.changed.notify_all();
+                    return Some(true);
+                }
+                None
+            },
+            give_up,
+        );
+        if granted == Some(true) {
+            Some(Slot(self))
+        } else {
+            self.pass(index);
+            None
         }
     }
 
     /// Waits until task `index` may begin preparing its sandbox: when the
     /// task a whole wave before it has started its agent (or given up), so
     /// that the first tasks get the machine to themselves. Returns early
-    /// when `give_up` says so (asked as in [`AgentSlots::acquire`]).
+    /// when `give_up` says so.
     pub fn wait_to_prepare(
         &self,
         index: usize,
@@ -737,17 +728,34 @@ impl AgentSlots {
         cancel: &Cancel,
         give_up: &mut dyn FnMut() -> bool,
     ) {
+        self.wait_for(
+            |state| {
+                (cancel.is_cancelled() || index <= wave || state.next + wave > index).then_some(())
+            },
+            give_up,
+        );
+    }
+
+    /// Waits until `ready` gives a value, asking it again whenever the
+    /// slots change (and ten times a second). `None` when `give_up` says
+    /// so: it is asked only once the task has waited, about ten times a
+    /// second, and never with the slots locked.
+    fn wait_for<T>(
+        &self,
+        mut ready: impl FnMut(&mut SlotState) -> Option<T>,
+        give_up: &mut dyn FnMut() -> bool,
+    ) -> Option<T> {
         let mut state = self.lock();
         let mut waited = false;
         loop {
             state.skip_passed();
-            if cancel.is_cancelled() || index <= wave || state.next + wave > index {
-                return;
+            if let Some(value) = ready(&mut state) {
+                return Some(value);
             }
             if waited {
                 drop(state);
                 if give_up() {
-                    return;
+                    return None;
                 }
                 state = self.lock();
             }
