@@ -330,6 +330,11 @@ fn a_run_brings_the_agents_changes_back_and_removes_the_sandbox() {
         .env
         .git(&world.repo, &["diff", "--name-status", "main", branch]);
     assert_eq!(changes, "M\tREADME.md\nA\thello.txt\n");
+    // What the agent left was committed by git in the sandbox.
+    assert_eq!(
+        result["commits"].as_array().unwrap().last().unwrap(),
+        "Uncommitted changes left by the agent"
+    );
     assert_eq!(
         world
             .env

@@ -297,7 +297,7 @@ impl Sandbox for LocalSandbox {
         Some(self.workspace.join(path))
     }
 
-    fn commit_baseline(&self, name: &str, email: &str) -> Result<Option<git2::Oid>> {
+    fn commit_baseline(&self, name: &str, email: &str, message: &str) -> Result<Option<git2::Oid>> {
         // The workspace is ours until the agent starts: build its history
         // here, every object in one pack (no git processes, no file per
         // object).
@@ -317,7 +317,7 @@ impl Sandbox for LocalSandbox {
             None,
             &signature,
             &signature,
-            "Workspace as packed by parallel-cc",
+            &format!("{message}\n"),
             &tree,
             &[],
         )?;

@@ -128,7 +128,12 @@ pub trait Sandbox: Send + Sync {
     /// Makes the freshly uploaded workspace a git repository whose one
     /// commit (the baseline) holds every file, where the backend can do it
     /// itself; `None` means: run git in the sandbox instead.
-    fn commit_baseline(&self, _name: &str, _email: &str) -> Result<Option<git2::Oid>> {
+    fn commit_baseline(
+        &self,
+        _name: &str,
+        _email: &str,
+        _message: &str,
+    ) -> Result<Option<git2::Oid>> {
         Ok(None)
     }
 

@@ -1146,8 +1146,8 @@ pub fn execute(
         });
         waited = waiting.elapsed();
         deadline += waited;
-        if cancel.is_cancelled() || runs::kill_requested(db.conn(), &task.id)? {
-            let killed = runs::kill_requested(db.conn(), &task.id)?;
+        let killed = runs::kill_requested(db.conn(), &task.id)?;
+        if cancel.is_cancelled() || killed {
             return Ok(Outcome {
                 status: if killed {
                     RunStatus::Killed
@@ -1255,14 +1255,7 @@ pub fn execute(
             } else {
                 Flow::Continue
             }
-        });
-        let exit = match exit {
-            Ok(exit) => exit,
-            Err(err) => {
-                drop(slot);
-                return Err(err);
-            }
-        };
+        })?;
         let killed_elsewhere = runs::kill_requested(db.conn(), &task.id)?;
         let (status, error) = match (&stop, killed_elsewhere) {
             (Some(StopReason::Killed), _) | (_, true) => {
@@ -1581,23 +1574,32 @@ fn run_step(
 /// packed (`-f`: tracked files the workspace's ignore rules would skip),
 /// and prints that commit. Hooks never run; `core.bigFileThreshold=1`
 /// writes the contents as one pack instead of a file per object.
+/// The commit message is `$1`.
 const BASELINE_SCRIPT: &str = "git -c core.hooksPath=/dev/null init -q -b main \
     && git -c core.hooksPath=/dev/null -c core.bigFileThreshold=1 add -A -f \
-    && git -c core.hooksPath=/dev/null commit -q --no-verify --allow-empty -m 'Workspace as packed by parallel-cc' \
+    && git -c core.hooksPath=/dev/null commit -q --no-verify --allow-empty -m \"$1\" \
     && git rev-parse HEAD";
+
+/// The message of the baseline commit.
+const BASELINE_MESSAGE: &str = "Workspace as packed by parallel-cc";
+
+/// Commits whatever the agent left uncommitted (ignored files stay out),
+/// with git in the sandbox. The commit message is `$1`.
+const LEFTOVER_SCRIPT: &str = "git -c core.hooksPath=/dev/null -c core.bigFileThreshold=1 add -A \
+    && { git diff --cached --quiet \
+    || git -c core.hooksPath=/dev/null commit -q --no-verify -m \"$1\"; }";
 
 /// The message of the commit of what the agent left uncommitted.
 const LEFTOVER_MESSAGE: &str = "Uncommitted changes left by the agent";
 
-/// Commits whatever the agent left uncommitted (ignored files stay out),
-/// with git in the sandbox.
-const LEFTOVER_SCRIPT: &str = "git -c core.hooksPath=/dev/null -c core.bigFileThreshold=1 add -A \
-    && { git diff --cached --quiet \
-    || git -c core.hooksPath=/dev/null commit -q --no-verify -m 'Uncommitted changes left by the agent'; }";
-
-/// A fixed script of ours (never user text) for the sandbox's shell.
-fn sh(script: &str) -> Vec<String> {
-    vec!["sh".to_owned(), "-c".to_owned(), script.to_owned()]
+/// A fixed script of ours (never user text) for the sandbox's shell, with
+/// its positional arguments.
+fn sh(script: &str, args: &[&str]) -> Vec<String> {
+    ["sh", "-c", script, "sh"]
+        .iter()
+        .chain(args)
+        .map(|word| (*word).to_owned())
+        .collect()
 }
 
 /// Makes the workspace a git repository whose first commit is the packed
@@ -1608,7 +1610,9 @@ fn commit_baseline(
     log: &mut Log,
     deadline: Instant,
 ) -> Result<Oid> {
-    if let Some(commit) = sandbox.commit_baseline(&plan.git_user, &plan.git_email)? {
+    if let Some(commit) =
+        sandbox.commit_baseline(&plan.git_user, &plan.git_email, BASELINE_MESSAGE)?
+    {
         log.line("[baseline] ", &commit.to_string());
         return Ok(commit);
     }
@@ -1617,7 +1621,7 @@ fn commit_baseline(
     let exit = run_step(
         plan,
         sandbox,
-        &sh(BASELINE_SCRIPT),
+        &sh(BASELINE_SCRIPT, &[BASELINE_MESSAGE]),
         log,
         "[baseline] ",
         deadline,
@@ -1693,7 +1697,7 @@ fn bring_back(
         let exit = run_step(
             plan,
             sandbox,
-            &sh(LEFTOVER_SCRIPT),
+            &sh(LEFTOVER_SCRIPT, &[LEFTOVER_MESSAGE]),
             log,
             "[results] ",
             deadline,

@@ -434,7 +434,6 @@ fn settle(conn: &Connection, mut record: RunRecord) -> Result<RunRecord> {
     Ok(record)
 }
 
-/// Marks a run killed (when its own process is gone and cannot say so).
 /// Starts a queued run (`PENDING` to `INITIALIZING`) unless a kill was
 /// asked for first. Returns whether it may go on.
 pub fn start_pending(conn: &Connection, id: &str) -> Result<bool> {
@@ -458,6 +457,7 @@ pub fn kill_if_queued(conn: &Connection, id: &str) -> Result<bool> {
     Ok(changed == 1)
 }
 
+/// Marks a run killed (when its own process is gone and cannot say so).
 pub fn mark_killed(conn: &Connection, id: &str) -> Result<()> {
     conn.execute(
         "UPDATE sandbox_runs SET status = 'KILLED', error = COALESCE(error, 'killed'),
