@@ -71,7 +71,11 @@ fn the_python_sdk_sees_the_same_sessions_as_git_pcc_status() {
         ])
     );
     assert_eq!(seen["status"]["isError"], false);
-    let expected = env.status();
+    let (_, expected) = env.json(
+        env.pcc("git-pcc")
+            .args(["status", "--json", "--repo"])
+            .arg(&repo),
+    );
     assert_eq!(
         without_ages(seen["status"]["structured"].clone()),
         without_ages(expected.clone())

@@ -215,17 +215,25 @@ fn a_1_1_0_database_is_migrated_in_place_and_keeps_everything() {
     assert_eq!(status["keptWorktrees"], json!([]));
 
     let conn = Connection::open(&s.db_path).unwrap();
-    assert_eq!(version(&conn), "2.3.0");
+    assert_eq!(version(&conn), "2.4.0");
     let user_version: i64 = conn
         .query_row("PRAGMA user_version", [], |row| row.get(0))
         .unwrap();
-    assert_eq!(user_version, 20300);
+    assert_eq!(user_version, 20400);
     // The old columns keep their place and definition, new ones come after.
     let info = table_info(&conn, "sessions");
     assert_eq!(info[..20], seed_info[..]);
     assert_eq!(
         column_names(&conn, "sessions")[20..],
-        ["branch", "base_branch", "base_commit", "process_start"]
+        [
+            "branch",
+            "base_branch",
+            "base_commit",
+            "process_start",
+            "agent_pid",
+            "agent_start",
+            "owns_worktree"
+        ]
     );
     assert_eq!(rows(&conn, "sessions", &seed_columns), seed_rows);
     // The old tool's other metadata stays.
@@ -264,8 +272,8 @@ fn a_1_1_0_database_is_migrated_in_place_and_keeps_everything() {
     assert_eq!(
         again,
         json!({
-            "fromVersion": "2.3.0",
-            "toVersion": "2.3.0",
+            "fromVersion": "2.4.0",
+            "toVersion": "2.4.0",
             "applied": [],
             "backupPath": null,
         })
@@ -296,6 +304,7 @@ fn a_1_1_0_database_is_migrated_in_place_and_keeps_everything() {
             "worktreeRemoved": false,
             "branchDeleted": false,
             "kept": null,
+            "repaired": {"undone": [], "finished": [], "failed": []},
         })
     );
     let conn = Connection::open(&s.db_path).unwrap();
@@ -308,7 +317,7 @@ fn a_1_1_0_database_is_migrated_in_place_and_keeps_everything() {
 fn cleanup_removes_a_dead_seed_worktree_session_with_its_clean_worktree() {
     let s = seeded();
     let env = &s.env;
-    let (output, report) = env.json(env.pcc("git-pcc").args(["cleanup", "--json"]));
+    let (output, report) = env.json(env.pcc("git-pcc").args(["cleanup", "--all", "--json"]));
     assert_eq!(
         output.status.code(),
         Some(0),
@@ -318,6 +327,7 @@ fn cleanup_removes_a_dead_seed_worktree_session_with_its_clean_worktree() {
     assert_eq!(
         report,
         json!({
+            "repoPath": "all",
             "dryRun": false,
             "force": false,
             "removedSessions": [{
@@ -329,6 +339,8 @@ fn cleanup_removes_a_dead_seed_worktree_session_with_its_clean_worktree() {
             }],
             "removedWorktrees": [s.old_worktree.to_str().unwrap()],
             "kept": [],
+            "failures": [],
+            "repaired": json!({"undone": [], "finished": [], "failed": []}),
         })
     );
     assert!(!s.old_worktree.exists());
@@ -353,7 +365,7 @@ fn a_dead_seed_worktree_session_with_commits_is_kept() {
     env.git(&s.old_worktree, &["add", "login.html"]);
     env.git(&s.old_worktree, &["commit", "-q", "-m", "login form"]);
 
-    let (output, report) = env.json(env.pcc("git-pcc").args(["cleanup", "--json"]));
+    let (output, report) = env.json(env.pcc("git-pcc").args(["cleanup", "--all", "--json"]));
     assert_eq!(
         output.status.code(),
         Some(0),
@@ -369,6 +381,9 @@ fn a_dead_seed_worktree_session_with_commits_is_kept() {
         "reason": "1 commit not on its base",
         "uncommittedFiles": 0,
         "unmergedCommits": 1,
+        "hiddenChanges": 0,
+        "submodules": [],
+        "locked": false,
     });
     assert_eq!(report["removedSessions"][0]["sessionId"], WORKTREE_ID);
     assert_eq!(report["removedWorktrees"], json!([]));
@@ -385,7 +400,10 @@ fn a_dead_seed_worktree_session_with_commits_is_kept() {
 
     // Forced, the worktree and the branch that held the work both go, as
     // they do for a session registered by this version.
-    let (output, forced) = env.json(env.pcc("git-pcc").args(["cleanup", "--force", "--json"]));
+    let (output, forced) = env.json(
+        env.pcc("git-pcc")
+            .args(["cleanup", "--all", "--force", "--json"]),
+    );
     assert_eq!(output.status.code(), Some(0));
     assert_eq!(
         forced["removedWorktrees"],
@@ -410,7 +428,7 @@ fn a_fresh_data_dir_gets_the_schema_without_a_backup() {
         String::from_utf8_lossy(&output.stderr)
     );
     assert_eq!(report["fromVersion"], Value::Null);
-    assert_eq!(report["toVersion"], "2.3.0");
+    assert_eq!(report["toVersion"], "2.4.0");
     assert_eq!(report["backupPath"], Value::Null);
     let applied: Vec<&str> = report["applied"]
         .as_array()
@@ -418,20 +436,21 @@ fn a_fresh_data_dir_gets_the_schema_without_a_backup() {
         .iter()
         .map(|step| step.as_str().unwrap())
         .collect();
-    assert_eq!(applied.len(), 5, "{applied:?}");
+    assert_eq!(applied.len(), 6, "{applied:?}");
     assert!(applied[0].starts_with("1.1.0 "), "{applied:?}");
     assert!(applied[1].starts_with("2.0.0 "), "{applied:?}");
     assert!(applied[2].starts_with("2.1.0 "), "{applied:?}");
     assert!(applied[3].starts_with("2.2.0 "), "{applied:?}");
     assert!(applied[4].starts_with("2.3.0 "), "{applied:?}");
+    assert!(applied[5].starts_with("2.4.0 "), "{applied:?}");
     assert_eq!(backups(&env), Vec::<String>::new());
 
     let conn = env.db();
-    assert_eq!(version(&conn), "2.3.0");
+    assert_eq!(version(&conn), "2.4.0");
     let user_version: i64 = conn
         .query_row("PRAGMA user_version", [], |row| row.get(0))
         .unwrap();
-    assert_eq!(user_version, 20300);
+    assert_eq!(user_version, 20400);
     let journal: String = conn
         .query_row("PRAGMA journal_mode", [], |row| row.get(0))
         .unwrap();
@@ -440,7 +459,18 @@ fn a_fresh_data_dir_gets_the_schema_without_a_backup() {
     let seed = Connection::open_in_memory().unwrap();
     seed.execute_batch(SEED_SCHEMA).unwrap();
     let mut expected = column_names(&seed, "sessions");
-    expected.extend(["branch", "base_branch", "base_commit", "process_start"].map(str::to_owned));
+    expected.extend(
+        [
+            "branch",
+            "base_branch",
+            "base_commit",
+            "process_start",
+            "agent_pid",
+            "agent_start",
+            "owns_worktree",
+        ]
+        .map(str::to_owned),
+    );
     assert_eq!(column_names(&conn, "sessions"), expected);
     assert!(!column_names(&conn, "kept_worktrees").is_empty());
     drop(conn);
@@ -475,5 +505,5 @@ fn a_fresh_data_dir_gets_the_schema_without_a_backup() {
         value,
         json!({"success": false, "error": "unknown schema version 9.9.9"})
     );
-    assert_eq!(version(&env.db()), "2.3.0");
+    assert_eq!(version(&env.db()), "2.4.0");
 }

@@ -68,6 +68,9 @@ impl Sessions {
             "reason": reason,
             "uncommittedFiles": uncommitted,
             "unmergedCommits": unmerged,
+            "hiddenChanges": 0,
+            "submodules": [],
+            "locked": false,
         })
     }
 }
@@ -97,8 +100,15 @@ fn release(env: &TestEnv, args: &[&str]) -> Value {
     value
 }
 
-fn cleanup(env: &TestEnv, args: &[&str]) -> Value {
-    let (output, value) = env.json(env.pcc("git-pcc").arg("cleanup").args(args).arg("--json"));
+/// `git pcc cleanup` run inside `repo`.
+fn cleanup(env: &TestEnv, repo: &Path, args: &[&str]) -> Value {
+    let (output, value) = env.json(
+        env.pcc("git-pcc")
+            .current_dir(repo)
+            .arg("cleanup")
+            .args(args)
+            .arg("--json"),
+    );
     assert_eq!(
         output.status.code(),
         Some(0),
@@ -106,6 +116,11 @@ fn cleanup(env: &TestEnv, args: &[&str]) -> Value {
         String::from_utf8_lossy(&output.stderr)
     );
     value
+}
+
+/// The `repaired` of a command that found nothing left half done.
+fn nothing_repaired() -> Value {
+    json!({"undone": [], "finished": [], "failed": []})
 }
 
 /// Every row of a table, every column, in rowid order.
@@ -159,6 +174,7 @@ fn an_uncommitted_file_keeps_worktree_and_branch_until_cleanup_is_forced() {
             "worktreeRemoved": false,
             "branchDeleted": false,
             "kept": kept,
+            "repaired": nothing_repaired(),
         })
     );
     assert!(report["kept"]["reason"]
@@ -182,30 +198,36 @@ fn an_uncommitted_file_keeps_worktree_and_branch_until_cleanup_is_forced() {
     assert_eq!(status["keptWorktrees"], json!([kept]));
 
     // Without --force, cleanup looks again and keeps it.
-    let kept_again = cleanup(env, &[]);
+    let kept_again = cleanup(env, &s.repo, &[]);
     assert_eq!(
         kept_again,
         json!({
+            "repoPath": s.repo_str(),
             "dryRun": false,
             "force": false,
             "removedSessions": [],
             "removedWorktrees": [],
             "kept": [kept],
+            "failures": [],
+            "repaired": nothing_repaired(),
         })
     );
     assert_eq!(snapshot(&s.worktree), before);
     assert!(s.branch_exists());
     assert_eq!(table_rows(env, "kept_worktrees").len(), 1);
 
-    let forced = cleanup(env, &["--force"]);
+    let forced = cleanup(env, &s.repo, &["--force"]);
     assert_eq!(
         forced,
         json!({
+            "repoPath": s.repo_str(),
             "dryRun": false,
             "force": true,
             "removedSessions": [],
             "removedWorktrees": [s.worktree_str()],
             "kept": [],
+            "failures": [],
+            "repaired": nothing_repaired(),
         })
     );
     assert!(!s.worktree.exists());
@@ -251,7 +273,7 @@ fn commit_on_branch_then_merge(merge_args: &[&str]) {
     assert_eq!(env.status()["keptWorktrees"], json!([kept]));
 
     // Still unmerged: cleanup keeps it.
-    let unmerged = cleanup(env, &[]);
+    let unmerged = cleanup(env, &s.repo, &[]);
     assert_eq!(unmerged["kept"], json!([kept]));
     assert_eq!(unmerged["removedWorktrees"], json!([]));
     assert!(s.worktree.is_dir());
@@ -263,15 +285,18 @@ fn commit_on_branch_then_merge(merge_args: &[&str]) {
     env.git(&s.repo, &merge);
 
     // Now main has the commit: nothing is held, so cleanup removes it.
-    let merged = cleanup(env, &[]);
+    let merged = cleanup(env, &s.repo, &[]);
     assert_eq!(
         merged,
         json!({
+            "repoPath": s.repo_str(),
             "dryRun": false,
             "force": false,
             "removedSessions": [],
             "removedWorktrees": [worktree],
             "kept": [],
+            "failures": [],
+            "repaired": nothing_repaired(),
         })
     );
     assert!(!s.worktree.exists());
@@ -322,6 +347,7 @@ fn a_clean_release_removes_worktree_branch_admin_dir_and_empty_root() {
             "worktreeRemoved": true,
             "branchDeleted": true,
             "kept": null,
+            "repaired": nothing_repaired(),
         })
     );
     assert!(!s.worktree.exists());
@@ -365,6 +391,7 @@ fn a_clean_release_removes_worktree_branch_admin_dir_and_empty_root() {
             "worktreeRemoved": false,
             "branchDeleted": false,
             "kept": null,
+            "repaired": nothing_repaired(),
         })
     );
     assert_eq!(env.session_rows(), 0);
@@ -513,29 +540,35 @@ fn cleanup_removes_a_killed_worktree_session_and_a_dry_run_changes_nothing() {
         "isMainRepo": false,
     });
     let before = world(&s);
-    let dry = cleanup(env, &["--dry-run"]);
+    let dry = cleanup(env, &s.repo, &["--dry-run"]);
     assert_eq!(
         dry,
         json!({
+            "repoPath": s.repo_str(),
             "dryRun": true,
             "force": false,
             "removedSessions": [stale],
             "removedWorktrees": [s.worktree_str()],
             "kept": [],
+            "failures": [],
+            "repaired": nothing_repaired(),
         })
     );
     assert_eq!(world(&s), before);
     assert!(s.admin_dir().is_dir());
 
-    let done = cleanup(env, &[]);
+    let done = cleanup(env, &s.repo, &[]);
     assert_eq!(
         done,
         json!({
+            "repoPath": s.repo_str(),
             "dryRun": false,
             "force": false,
             "removedSessions": [stale],
             "removedWorktrees": [s.worktree_str()],
             "kept": [],
+            "failures": [],
+            "repaired": nothing_repaired(),
         })
     );
     assert_eq!(session_ids(env), [s.main_id.as_str()]);
@@ -547,7 +580,7 @@ fn cleanup_removes_a_killed_worktree_session_and_a_dry_run_changes_nothing() {
     assert_eq!(table_rows(env, "kept_worktrees").len(), 0);
 
     // Nothing is left to do.
-    let again = cleanup(env, &[]);
+    let again = cleanup(env, &s.repo, &[]);
     assert_eq!(again["removedSessions"], json!([]));
     assert_eq!(again["removedWorktrees"], json!([]));
 }
@@ -561,13 +594,13 @@ fn cleanup_of_a_killed_session_keeps_its_uncommitted_work() {
     let kept = s.kept("1 uncommitted file", 1, 0);
 
     let before = world(&s);
-    let dry = cleanup(env, &["--dry-run"]);
+    let dry = cleanup(env, &s.repo, &["--dry-run"]);
     assert_eq!(dry["removedWorktrees"], json!([]));
     assert_eq!(dry["kept"], json!([kept]));
     assert_eq!(dry["removedSessions"][0]["sessionId"], s.agent_id.as_str());
     assert_eq!(world(&s), before);
 
-    let done = cleanup(env, &[]);
+    let done = cleanup(env, &s.repo, &[]);
     assert_eq!(done["removedSessions"][0]["sessionId"], s.agent_id.as_str());
     assert_eq!(done["removedWorktrees"], json!([]));
     assert_eq!(done["kept"], json!([kept]));

@@ -1,12 +1,15 @@
-//! `git pcc cleanup`: remove what dead sessions left behind.
+//! `git pcc cleanup`: remove what dead sessions left behind, in the
+//! repository around the working directory (or `--repo`), in one kept
+//! worktree (`--worktree`), or everywhere (`--all`).
 
 use std::path::PathBuf;
 
 use clap::Args;
-use pcc::session::{self, CleanupReport};
+use pcc::session::{self, CleanupReport, CleanupScope};
 
 use crate::render;
-use crate::Output;
+use crate::scope::Scope;
+use crate::{Output, EXIT_FAILURE};
 
 #[derive(Debug, Args)]
 pub struct CleanupArgs {
@@ -16,24 +19,59 @@ pub struct CleanupArgs {
     /// Also remove worktrees and branches that hold work
     #[arg(long)]
     pub force: bool,
-    /// Only the repository containing this path
-    #[arg(long, value_name = "PATH")]
+    /// The repository containing this path (default: the one around the
+    /// working directory)
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["all", "worktree"])]
     pub repo: Option<PathBuf>,
+    /// Only this kept worktree (or the worktree of this stale session)
+    #[arg(long, value_name = "PATH", conflicts_with = "all")]
+    pub worktree: Option<PathBuf>,
+    /// Every repository parallel-cc knows
+    #[arg(long)]
+    pub all: bool,
 }
 
 pub fn run(args: CleanupArgs) -> anyhow::Result<Output> {
     let data_dir = crate::data_dir()?;
-    let report = session::cleanup(&data_dir, args.repo.as_deref(), args.dry_run, args.force)?;
-    Ok(Output::new(&report, human(&report)))
+    let scope = match &args.worktree {
+        Some(path) => CleanupScope::Worktree(path.clone()),
+        None => match Scope::resolve(args.repo.as_deref(), args.all, Some("git pcc cleanup"))? {
+            Scope::Repository(path) => CleanupScope::Repository(path),
+            Scope::All { .. } => CleanupScope::All,
+        },
+    };
+    let report = session::cleanup(&data_dir, &scope, args.dry_run, args.force)?;
+    let code = if report.failures.is_empty() {
+        0
+    } else {
+        EXIT_FAILURE
+    };
+    Ok(Output::new(&report, human(&report, &scope)).with_exit_code(code))
 }
 
-fn human(report: &CleanupReport) -> String {
+fn human(report: &CleanupReport, scope: &CleanupScope) -> String {
     let verb = if report.dry_run {
         "would remove"
     } else {
         "removed"
     };
     let mut out = String::new();
+    for path in &report.repaired.undone {
+        let verb = if report.dry_run {
+            "would undo"
+        } else {
+            "undid"
+        };
+        out.push_str(&format!("{verb} the interrupted creation of {path}\n"));
+    }
+    for path in &report.repaired.finished {
+        let verb = if report.dry_run {
+            "would finish"
+        } else {
+            "finished"
+        };
+        out.push_str(&format!("{verb} the interrupted removal of {path}\n"));
+    }
     for s in &report.removed_sessions {
         out.push_str(&format!(
             "{verb} stale session {} (pid {}, {})\n",
@@ -52,10 +90,43 @@ fn human(report: &CleanupReport) -> String {
     for kept in &report.kept {
         out.push_str(&format!("kept {} ({})\n", kept.worktree_path, kept.reason));
     }
+    for failure in &report.repaired.failed {
+        out.push_str(&format!(
+            "could not repair the interrupted {} of {}: {}\n",
+            failure.operation, failure.worktree_path, failure.error
+        ));
+    }
+    for failure in &report.failures {
+        out.push_str(&format!(
+            "could not clean up {}: {}\n",
+            failure.worktree_path, failure.error
+        ));
+    }
     if out.is_empty() {
         out.push_str("nothing to clean up\n");
     } else if !report.kept.is_empty() && !report.force {
-        out.push_str("'git pcc cleanup --force' removes kept worktrees too\n");
+        out.push_str(&format!(
+            "'git pcc cleanup --force {}' removes the kept worktrees that hold work too\n",
+            scope_flag(scope, report)
+        ));
     }
     out
+}
+
+/// The flag that names the same scope again.
+fn scope_flag(scope: &CleanupScope, report: &CleanupReport) -> String {
+    match scope {
+        CleanupScope::All => "--all".to_owned(),
+        CleanupScope::Worktree(path) => {
+            let path = report
+                .kept
+                .first()
+                .map(|k| k.worktree_path.clone())
+                .unwrap_or_else(|| path.to_string_lossy().into_owned());
+            format!("--worktree {}", render::shell_word(&path))
+        }
+        CleanupScope::Repository(_) => {
+            format!("--repo {}", render::shell_word(&report.repo_path))
+        }
+    }
 }

@@ -39,6 +39,15 @@ pub struct HeartbeatArgs {
     /// nothing, always exit 0
     #[arg(long)]
     pub hook: bool,
+    /// Record the agent's own process for the session (with --session-id),
+    /// so the session lives as long as the agent
+    #[arg(
+        long,
+        value_name = "PID",
+        requires = "session_id",
+        conflicts_with = "hook"
+    )]
+    pub agent_pid: Option<i64>,
 }
 
 pub fn run(args: HeartbeatArgs) -> anyhow::Result<Output> {
@@ -47,6 +56,9 @@ pub fn run(args: HeartbeatArgs) -> anyhow::Result<Output> {
         return Ok(Output::silent());
     }
     let data_dir = crate::data_dir()?;
+    if let (Some(agent), Some(id)) = (args.agent_pid, &args.session_id) {
+        return record_agent(&data_dir, id, agent);
+    }
     let target = HeartbeatTarget {
         session_id: args.session_id.clone(),
         env_session_id: env_session_id(),
@@ -71,11 +83,38 @@ pub fn run(args: HeartbeatArgs) -> anyhow::Result<Output> {
     }
 }
 
+fn record_agent(data_dir: &std::path::Path, id: &str, agent: i64) -> anyhow::Result<Output> {
+    if !pcc::process::is_alive(agent) {
+        return Err(pcc::UserError::new(format!("process {agent} is not running")).into());
+    }
+    if !session::record_agent(data_dir, id, agent)? {
+        return Err(pcc::UserError::with_hint(
+            format!("no session with id {id}"),
+            "'git pcc status' lists the sessions",
+        )
+        .into());
+    }
+    let human = format!("session {id} now lives as long as process {agent}\n");
+    Ok(Output::new(
+        &serde_json::json!({"sessionId": id, "agentPid": agent}),
+        human,
+    ))
+}
+
+/// The part of a hook payload the heartbeat reads; the rest (a tool's whole
+/// output, of any size) is skipped without being kept.
+#[derive(serde::Deserialize)]
+struct BeatPayload {
+    #[serde(default)]
+    cwd: Option<String>,
+}
+
 fn run_hook(args: &HeartbeatArgs) -> anyhow::Result<()> {
-    let payload = crate::hook::read_payload();
-    let cwd = payload
-        .get("cwd")
-        .and_then(|v| v.as_str())
+    let input = crate::hook::read_input();
+    let cwd = serde_json::from_slice::<BeatPayload>(&input)
+        .ok()
+        .and_then(|payload| payload.cwd)
+        .filter(|cwd| !cwd.is_empty())
         .map(PathBuf::from)
         .or_else(|| std::env::current_dir().ok());
     let target = HeartbeatTarget {

@@ -29,29 +29,40 @@ pub enum HookEvent {
     PreToolUse,
 }
 
-/// The most of a hook payload we read; payloads are a few hundred bytes.
-const HOOK_INPUT_LIMIT: u64 = 1 << 20;
+/// Reads a Claude Code hook's whole stdin: payloads of edit tools carry the
+/// file's content and may be many megabytes.
+pub fn read_input() -> Vec<u8> {
+    let mut input = Vec::new();
+    let _ = std::io::stdin().read_to_end(&mut input);
+    input
+}
 
-/// Reads a Claude Code hook payload from stdin: `Null` when it is missing
-/// or not JSON (hooks never fail the agent over their input).
-pub fn read_payload() -> serde_json::Value {
-    let mut input = String::new();
-    let _ = std::io::stdin()
-        .take(HOOK_INPUT_LIMIT)
-        .read_to_string(&mut input);
-    serde_json::from_str(&input).unwrap_or(serde_json::Value::Null)
+/// A hook payload as JSON: `Null` when it is missing or not JSON (hooks
+/// never fail the agent over their input); a payload that is not JSON is
+/// logged.
+fn parse_payload(data_dir: &std::path::Path, event: &str, input: &[u8]) -> serde_json::Value {
+    if input.iter().all(u8::is_ascii_whitespace) {
+        return serde_json::Value::Null;
+    }
+    serde_json::from_slice(input).unwrap_or_else(|err| {
+        hooks::log_unreadable(data_dir, event, input.len(), &err);
+        serde_json::Value::Null
+    })
 }
 
 pub fn run(args: HookArgs) -> anyhow::Result<Output> {
-    let payload = read_payload();
+    let input = read_input();
     let outcome = match crate::data_dir() {
-        Ok(data_dir) => match args.event {
-            HookEvent::SessionStart => hooks::session_start(&data_dir, &payload),
-            HookEvent::SessionEnd => hooks::session_end(&data_dir, &payload),
-            HookEvent::WorktreeCreate => hooks::worktree_create(&data_dir, &payload),
-            HookEvent::WorktreeRemove => hooks::worktree_remove(&data_dir, &payload),
-            HookEvent::PreToolUse => hooks::pre_tool_use(&data_dir, &payload),
-        },
+        Ok(data_dir) => {
+            let payload = || parse_payload(&data_dir, args.event.name(), &input);
+            match args.event {
+                HookEvent::SessionStart => hooks::session_start(&data_dir, &payload()),
+                HookEvent::SessionEnd => hooks::session_end(&data_dir, &payload()),
+                HookEvent::WorktreeCreate => hooks::worktree_create(&data_dir, &payload()),
+                HookEvent::WorktreeRemove => hooks::worktree_remove(&data_dir, &payload()),
+                HookEvent::PreToolUse => hooks::pre_tool_use(&data_dir, &input),
+            }
+        }
         Err(err) => match args.event {
             HookEvent::WorktreeCreate => HookOutcome {
                 stderr: format!("parallel-cc: {err:#}\n"),
@@ -64,4 +75,16 @@ pub fn run(args: HookArgs) -> anyhow::Result<Output> {
     let _ = std::io::stdout().write_all(outcome.stdout.as_bytes());
     let _ = std::io::stderr().write_all(outcome.stderr.as_bytes());
     Ok(Output::silent().with_exit_code(outcome.exit_code))
+}
+
+impl HookEvent {
+    fn name(self) -> &'static str {
+        match self {
+            HookEvent::SessionStart => "SessionStart",
+            HookEvent::SessionEnd => "SessionEnd",
+            HookEvent::WorktreeCreate => "WorktreeCreate",
+            HookEvent::WorktreeRemove => "WorktreeRemove",
+            HookEvent::PreToolUse => "PreToolUse",
+        }
+    }
 }

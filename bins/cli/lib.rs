@@ -22,6 +22,7 @@ pub mod release;
 pub mod render;
 pub mod sandbox;
 pub mod sandbox_pack;
+pub mod scope;
 pub mod status;
 pub mod suggestions;
 pub mod templates;

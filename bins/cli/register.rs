@@ -36,6 +36,19 @@ pub struct RegisterArgs {
 pub fn run(args: RegisterArgs) -> anyhow::Result<Output> {
     let data_dir = crate::data_dir()?;
     let registration = session::register(&data_dir, &args.repo, args.pid)?;
+    // Warnings go to stderr: with --shell, stdout is evaluated.
+    for failure in &registration.cleanup_failures {
+        eprintln!(
+            "warning: could not clean up stale worktree {}: {}",
+            failure.worktree_path, failure.error
+        );
+    }
+    for failure in &registration.repaired.failed {
+        eprintln!(
+            "warning: could not repair the interrupted {} of {}: {}",
+            failure.operation, failure.worktree_path, failure.error
+        );
+    }
     let human = if args.shell {
         shell_lines(&registration)
     } else {

@@ -1,7 +1,7 @@
 //! `git-pcc-release`: end a session and tidy up after it.
 
 use clap::{ArgGroup, Parser};
-use pcc::session::{self, ReleaseReport, SessionSelector};
+use pcc::session::{self, Patience, ReleaseReport, SessionSelector};
 
 use crate::render;
 use crate::Output;
@@ -38,7 +38,7 @@ pub fn run(args: ReleaseArgs) -> anyhow::Result<Output> {
         (None, Some(pid)) => SessionSelector::Pid(pid),
         (None, None) => unreachable!("clap requires --pid or --session-id"),
     };
-    match session::release(&data_dir, &selector, args.force) {
+    match session::release(&data_dir, &selector, args.force, Patience::Command) {
         Ok(report) if args.quiet => {
             // Kept work is worth a line even in quiet mode: it is on disk.
             if let Some(kept) = &report.kept {
@@ -69,7 +69,12 @@ fn human(r: &ReleaseReport) -> String {
             ("branch", kept.branch.clone().unwrap_or_default()),
             ("because", kept.reason.clone()),
         ]));
-        out.push_str("remove it with 'git pcc cleanup --force' once the work is safe\n");
+        let path = render::shell_word(&kept.worktree_path);
+        out.push_str(&if kept.locked {
+            format!("'git worktree unlock {path}' lets 'git pcc cleanup --worktree {path}' remove it\n")
+        } else {
+            format!("remove it with 'git pcc cleanup --force --worktree {path}' once the work is safe\n")
+        });
     } else if r.worktree_removed {
         let mut removed = format!("removed worktree {}", r.worktree_path);
         if r.branch_deleted {

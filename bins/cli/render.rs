@@ -50,6 +50,20 @@ pub fn minutes(total: i64) -> String {
     }
 }
 
+/// A value as one word of a shell command: as it is when that is safe,
+/// else quoted.
+pub fn shell_word(value: &str) -> String {
+    let plain = !value.is_empty()
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-+:,@%=".contains(c));
+    if plain {
+        value.to_owned()
+    } else {
+        shell_quote(value)
+    }
+}
+
 /// Quotes a value for POSIX shells.
 pub fn shell_quote(value: &str) -> String {
     format!("'{}'", value.replace('\'', "'\\''"))

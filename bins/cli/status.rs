@@ -6,13 +6,18 @@ use clap::Args;
 use pcc::session::{self, StatusReport};
 
 use crate::render;
+use crate::scope::Scope;
 use crate::Output;
 
 #[derive(Debug, Args)]
 pub struct StatusArgs {
-    /// Only sessions of the repository containing this path
-    #[arg(long, value_name = "PATH")]
+    /// The repository containing this path (default: the one around the
+    /// working directory; every repository outside one)
+    #[arg(long, value_name = "PATH", conflicts_with = "all")]
     pub repo: Option<PathBuf>,
+    /// Every repository parallel-cc knows
+    #[arg(long)]
+    pub all: bool,
     /// Only sandbox runs: those going on and the most recent ones
     #[arg(long)]
     pub sandbox_only: bool,
@@ -23,12 +28,21 @@ pub fn run(args: StatusArgs) -> anyhow::Result<Output> {
     if args.sandbox_only {
         return sandbox_runs(&data_dir, args.repo.as_deref());
     }
-    let report = session::status(&data_dir, args.repo.as_deref())?;
-    Ok(Output::new(&report, human(&report)))
+    let scope = Scope::resolve(args.repo.as_deref(), args.all, None)?;
+    let report = session::status(&data_dir, scope.repository())?;
+    let mut text = human(&report);
+    if scope == (Scope::All { asked: false }) && !report.sessions.is_empty() {
+        text.insert_str(0, "not inside a repository: every repository\n");
+    }
+    Ok(Output::new(&report, text))
 }
 
 fn human(report: &StatusReport) -> String {
-    if report.sessions.is_empty() && report.kept_worktrees.is_empty() {
+    if report.sessions.is_empty()
+        && report.kept_worktrees.is_empty()
+        && report.unaccounted_worktrees.is_empty()
+        && report.interrupted.is_empty()
+    {
         return "no sessions\n".to_owned();
     }
     let mut out = String::new();
@@ -56,6 +70,8 @@ fn human(report: &StatusReport) -> String {
         }
         let place = if s.is_main_repo {
             "main checkout".to_owned()
+        } else if !s.owns_worktree {
+            format!("{} (yours)", s.worktree_path)
         } else {
             s.worktree_path.clone()
         };
@@ -93,11 +109,62 @@ fn human(report: &StatusReport) -> String {
         }
         out.push_str(&render::table(&kept_rows));
     }
+    push_unaccounted(&mut out, report);
+    push_interrupted(&mut out, report);
     out.push_str(&format!(
         "{}\n",
         render::count(report.total_sessions, "session", "sessions")
     ));
     out
+}
+
+/// Worktrees of ours no record accounts for (left by an older version, or
+/// by hand), with what to do about them.
+fn push_unaccounted(out: &mut String, report: &StatusReport) {
+    if report.unaccounted_worktrees.is_empty() {
+        return;
+    }
+    if !out.is_empty() {
+        out.push('\n');
+    }
+    out.push_str("worktrees no session accounts for (look, then 'git worktree remove PATH')\n");
+    let mut rows = vec![["PATH", "BRANCH"].map(String::from).to_vec()];
+    for found in &report.unaccounted_worktrees {
+        rows.push(vec![
+            found.worktree_path.clone(),
+            found.branch.clone().unwrap_or_else(|| "-".to_owned()),
+        ]);
+    }
+    out.push_str(&render::table(&rows));
+}
+
+/// Worktree creations and removals begun and not finished.
+fn push_interrupted(out: &mut String, report: &StatusReport) {
+    if report.interrupted.is_empty() {
+        return;
+    }
+    if !out.is_empty() {
+        out.push('\n');
+    }
+    out.push_str(
+        "unfinished worktree steps (the next register, release or cleanup completes them)\n",
+    );
+    let mut rows = vec![["STEP", "PATH", "PID", "SINCE"].map(String::from).to_vec()];
+    for step in &report.interrupted {
+        let what = match (step.operation.as_str(), step.in_progress) {
+            ("create", true) => "creating",
+            ("create", false) => "interrupted creation",
+            (_, true) => "removing",
+            (_, false) => "interrupted removal",
+        };
+        rows.push(vec![
+            what.to_owned(),
+            step.worktree_path.clone(),
+            step.pid.to_string(),
+            step.started_at.clone(),
+        ]);
+    }
+    out.push_str(&render::table(&rows));
 }
 
 /// `status --sandbox-only`: sandbox runs going on, then the 20 most recent.

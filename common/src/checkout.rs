@@ -91,7 +91,9 @@ pub fn write_tree(worktree: &Repository, workdir: &Path, tree: &Tree) -> Result<
                 let repo = repo
                     .as_ref()
                     .map_err(|e| anyhow::anyhow!("cannot open repository: {e}"))?;
-                write_item(repo, workdir, item)
+                write_item(repo, workdir, item)?;
+                crate::failpoint::hit("create:during-checkout");
+                Ok(())
             },
         )
         .collect::<Result<Vec<()>>>()?;

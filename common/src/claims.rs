@@ -20,7 +20,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde::Serialize;
 
 use crate::db::Database;
-use crate::{paths, process, UserError};
+use crate::{paths, UserError};
 
 /// How strongly a file is claimed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -198,17 +198,31 @@ fn retire_stale(conn: &Connection, repo_path: &str, file_path: Option<&str>) -> 
         params![repo_path, file_path],
     )?;
     let mut stmt = conn.prepare(
-        "SELECT c.id, s.pid, s.process_start FROM file_claims c LEFT JOIN sessions s ON s.id = c.session_id
+        "SELECT c.id, s.pid, s.process_start, s.agent_pid, s.agent_start
+         FROM file_claims c LEFT JOIN sessions s ON s.id = c.session_id
          WHERE c.is_active = 1 AND c.repo_path = ?1 AND (?2 IS NULL OR c.file_path = ?2)",
     )?;
-    let owners: Vec<(String, Option<i64>, Option<i64>)> = stmt
+    type Owner = (String, Option<i64>, Option<i64>, Option<i64>, Option<i64>);
+    let owners: Vec<Owner> = stmt
         .query_map(params![repo_path, file_path], |row| {
-            Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+            Ok((
+                row.get(0)?,
+                row.get(1)?,
+                row.get(2)?,
+                row.get(3)?,
+                row.get(4)?,
+            ))
         })?
         .collect::<rusqlite::Result<_>>()?;
-    for (id, pid, start) in owners {
-        let alive =
-            pid.is_some_and(|pid| process::is_same_process_alive(pid, start.map(|s| s as u64)));
+    for (id, pid, start, agent, agent_start) in owners {
+        let alive = pid.is_some_and(|pid| {
+            crate::session::is_alive(
+                pid,
+                start.map(|s| s as u64),
+                agent,
+                agent_start.map(|s| s as u64),
+            )
+        });
         if !alive {
             conn.execute(
                 "UPDATE file_claims SET is_active = 0, released_at = datetime('now'),

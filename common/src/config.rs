@@ -57,6 +57,12 @@ pub const SETTINGS: &[Setting] = &[
         default: || Value::from(10),
     },
     Setting {
+        key: "session.lockTimeoutSeconds",
+        kind: Kind::Integer { min: 1, max: 3_600 },
+        description: "seconds a command waits for a repository another parallel-cc process is changing before it names that process and gives up",
+        default: || Value::from(30),
+    },
+    Setting {
         key: "worktree.root",
         kind: Kind::OptionalText,
         description: "directory for new worktrees (default: <repo parent>/<repo>-worktrees; relative to the repository)",
@@ -343,6 +349,14 @@ impl Config {
     pub fn stale_minutes(&self) -> i64 {
         self.typed("session.staleMinutes", Value::as_i64)
             .unwrap_or(10)
+    }
+
+    /// How long a command waits for a repository's lock.
+    pub fn lock_wait(&self) -> std::time::Duration {
+        let seconds = self
+            .typed("session.lockTimeoutSeconds", Value::as_u64)
+            .unwrap_or(30);
+        std::time::Duration::from_secs(seconds)
     }
 
     /// The configured worktree root, if any.

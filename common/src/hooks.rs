@@ -2,24 +2,33 @@
 //! what parallel-cc does for that event; the binary prints the outcome.
 //!
 //! - `SessionStart`: an agent started without the wrapper registers itself
-//!   when its checkout is free, or is told that another session works there.
+//!   in the checkout it runs in (the main checkout or a worktree the user
+//!   made) when that is free, or is told that another session works there;
+//!   an agent started by the wrapper records its own process for its
+//!   session, which then lives as long as the agent does.
 //! - `SessionEnd`: the agent's sessions are released (work is kept).
 //! - `WorktreeCreate` (`claude --worktree`, isolated subagents): the worktree
 //!   is created through parallel-cc as a registered session; its absolute path
 //!   is the hook's only output, and a failure fails the creation.
 //! - `WorktreeRemove`: the session of that worktree is released.
 //! - `PreToolUse` (edit tools): an edit of a file another live session holds
-//!   EXCLUSIVE is denied, with the reason.
+//!   EXCLUSIVE is denied, with the reason. The payload is read whole (a
+//!   Write carries the file's content, often megabytes) but only the fields
+//!   the decision needs are kept; one that cannot be parsed is allowed and
+//!   logged.
 //!
-//! Hooks other than `WorktreeCreate` never fail the agent: whatever goes
-//! wrong, they exit 0.
+//! Hooks other than `WorktreeCreate` never fail the agent and never stall
+//! it: whatever goes wrong, they exit 0, and they wait a fraction of a
+//! second at most for a repository or database another process is changing.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use serde::Deserialize;
 use serde_json::Value;
 
-use crate::session::{self, HeartbeatTarget, Placement, SessionSelector};
-use crate::{process, UserError};
+use crate::session::{self, HeartbeatTarget, Patience, Placement, SessionSelector};
+use crate::{paths, process, time, UserError};
 
 /// What a hook prints and how it exits.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -61,13 +70,24 @@ pub fn session_start(data_dir: &Path, payload: &Value) -> HookOutcome {
         ancestors: true,
         ..HeartbeatTarget::default()
     };
-    if let Ok(Some(_)) = session::heartbeat(data_dir, &known) {
+    let agent = process::agent_ancestor();
+    if let Ok(Some(beat)) = session::heartbeat(data_dir, &known) {
+        if let Some(agent) = agent.filter(|agent| *agent != beat.pid) {
+            let _ = session::record_agent(data_dir, &beat.session_id, agent);
+        }
         return HookOutcome::quiet();
     }
-    let (Some(cwd), Some(agent)) = (payload_cwd(payload), process::agent_ancestor()) else {
+    let (Some(cwd), Some(agent)) = (payload_cwd(payload), agent) else {
         return HookOutcome::quiet();
     };
-    match session::register_with(data_dir, &cwd, agent, &Placement::MainCheckoutOnly) {
+    let registered = session::register_with(
+        data_dir,
+        &cwd,
+        agent,
+        &Placement::CurrentCheckoutOnly,
+        Patience::Hook,
+    );
+    match registered {
         Ok(_) => HookOutcome::quiet(),
         Err(err) => match err.downcast_ref::<UserError>() {
             Some(user) if user.message.starts_with("another session") => HookOutcome {
@@ -96,7 +116,8 @@ pub fn session_end(data_dir: &Path, payload: &Value) -> HookOutcome {
     ids.dedup();
     let mut outcome = HookOutcome::quiet();
     for id in ids {
-        if let Ok(report) = session::release(data_dir, &SessionSelector::Id(id), false) {
+        let released = session::release(data_dir, &SessionSelector::Id(id), false, Patience::Hook);
+        if let Ok(report) = released {
             if let Some(kept) = report.kept {
                 outcome.stderr.push_str(&format!(
                     "parallel-cc: kept worktree {} ({})\n",
@@ -124,7 +145,8 @@ pub fn worktree_create(data_dir: &Path, payload: &Value) -> HookOutcome {
     let name = text_field(payload, "name")
         .or_else(|| text_field(payload, "worktree_name"))
         .map(str::to_owned);
-    match session::register_with(data_dir, &cwd, agent, &Placement::Worktree { name }) {
+    let placement = Placement::Worktree { name };
+    match session::register_with(data_dir, &cwd, agent, &placement, Patience::Command) {
         Ok(registration) => HookOutcome {
             stdout: format!("{}\n", registration.worktree_path),
             ..HookOutcome::default()
@@ -141,23 +163,58 @@ const EDIT_TOOLS: &[(&str, &str)] = &[
     ("NotebookEdit", "notebook_path"),
 ];
 
+/// The fields of a `PreToolUse` payload the claim check needs; the rest
+/// (a Write's content, of any size) is skipped without being kept.
+#[derive(Debug, Default, Deserialize)]
+struct PreToolPayload {
+    #[serde(default)]
+    tool_name: String,
+    #[serde(default)]
+    cwd: Option<String>,
+    #[serde(default)]
+    tool_input: ToolInput,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct ToolInput {
+    #[serde(default)]
+    file_path: Option<String>,
+    #[serde(default)]
+    notebook_path: Option<String>,
+}
+
 /// `PreToolUse` for edit tools: denies an edit of a file that another live
-/// session holds EXCLUSIVE, with a reason the agent can read.
-pub fn pre_tool_use(data_dir: &Path, payload: &Value) -> HookOutcome {
-    let tool = text_field(payload, "tool_name").unwrap_or_default();
-    let Some((_, field)) = EDIT_TOOLS.iter().find(|(name, _)| *name == tool) else {
+/// session holds EXCLUSIVE, with a reason the agent can read. `input` is
+/// the hook's whole stdin.
+pub fn pre_tool_use(data_dir: &Path, input: &[u8]) -> HookOutcome {
+    let payload: PreToolPayload = match serde_json::from_slice(input) {
+        Ok(payload) => payload,
+        Err(err) => {
+            log_unreadable(data_dir, "PreToolUse", input.len(), &err);
+            return HookOutcome::quiet();
+        }
+    };
+    let Some((_, field)) = EDIT_TOOLS
+        .iter()
+        .find(|(name, _)| *name == payload.tool_name)
+    else {
         return HookOutcome::quiet();
     };
-    let Some(file) = payload
-        .get("tool_input")
-        .and_then(|input| text_field(input, field))
-    else {
+    let file = match *field {
+        "notebook_path" => payload.tool_input.notebook_path,
+        _ => payload.tool_input.file_path,
+    };
+    let Some(file) = file.filter(|f| !f.is_empty()) else {
         return HookOutcome::quiet();
     };
     let target = HeartbeatTarget {
         env_session_id: env_session_id(),
         ancestors: true,
-        cwd: payload_cwd(payload),
+        cwd: payload
+            .cwd
+            .filter(|c| !c.is_empty())
+            .map(PathBuf::from)
+            .or_else(|| std::env::current_dir().ok()),
         ..HeartbeatTarget::default()
     };
     let Ok(Some(me)) = session::find_session(data_dir, &target) else {
@@ -168,29 +225,56 @@ pub fn pre_tool_use(data_dir: &Path, payload: &Value) -> HookOutcome {
         repo_path: PathBuf::from(me.repo_path),
         worktree_path: PathBuf::from(me.worktree_path),
     };
-    match crate::claims::exclusive_blocker(data_dir, &claimant, file) {
-        Ok(Some(blocker)) => {
-            let reason = format!(
-                "{} is claimed EXCLUSIVE by another parallel-cc session ({}){} until {}. Do not edit it now: \
-                 work on something else, or coordinate (list_file_claims shows the claim).",
-                blocker.file_path,
-                blocker.session_id,
-                blocker.reason.as_deref().map(|r| format!(" for: {r}")).unwrap_or_default(),
-                blocker.expires_at
-            );
-            let decision = serde_json::json!({
-                "hookSpecificOutput": {
-                    "hookEventName": "PreToolUse",
-                    "permissionDecision": "deny",
-                    "permissionDecisionReason": reason
-                }
-            });
-            HookOutcome {
-                stdout: format!("{decision}\n"),
-                ..HookOutcome::default()
-            }
-        }
+    match crate::claims::exclusive_blocker(data_dir, &claimant, &file) {
+        Ok(Some(blocker)) => deny(&blocker),
         _ => HookOutcome::quiet(),
+    }
+}
+
+fn deny(blocker: &crate::claims::Claim) -> HookOutcome {
+    let reason = format!(
+        "{} is claimed EXCLUSIVE by another parallel-cc session ({}){} until {}. Do not edit it now: \
+         work on something else, or coordinate (list_file_claims shows the claim).",
+        blocker.file_path,
+        blocker.session_id,
+        blocker
+            .reason
+            .as_deref()
+            .map(|r| format!(" for: {r}"))
+            .unwrap_or_default(),
+        blocker.expires_at
+    );
+    let decision = serde_json::json!({
+        "hookSpecificOutput": {
+            "hookEventName": "PreToolUse",
+            "permissionDecision": "deny",
+            "permissionDecisionReason": reason
+        }
+    });
+    HookOutcome {
+        stdout: format!("{decision}\n"),
+        ..HookOutcome::default()
+    }
+}
+
+/// Records a hook payload that could not be parsed, so an edit a claim
+/// might have denied is never allowed silently. Only its size and the
+/// parser's message are written: the payload may hold secrets.
+pub fn log_unreadable(data_dir: &Path, event: &str, size: usize, err: &serde_json::Error) {
+    let dir = paths::logs_dir(data_dir);
+    if std::fs::create_dir_all(&dir).is_err() {
+        return;
+    }
+    let line = format!(
+        "{} {event}: payload of {size} bytes could not be parsed ({err}); the step was allowed\n",
+        time::format_sqlite_datetime(time::unix_now())
+    );
+    if let Ok(mut file) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("hooks.log"))
+    {
+        let _ = file.write_all(line.as_bytes());
     }
 }
 
@@ -202,7 +286,7 @@ pub fn worktree_remove(data_dir: &Path, payload: &Value) -> HookOutcome {
     let Ok(Some(id)) = session::session_at_worktree(data_dir, Path::new(path)) else {
         return HookOutcome::quiet();
     };
-    match session::release(data_dir, &SessionSelector::Id(id), false) {
+    match session::release(data_dir, &SessionSelector::Id(id), false, Patience::Hook) {
         Ok(report) => match report.kept {
             Some(kept) => HookOutcome {
                 stderr: format!(

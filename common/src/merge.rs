@@ -21,7 +21,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 
 use crate::db::Database;
-use crate::{paths, process, UserError};
+use crate::{paths, UserError};
 
 /// A recorded merge, with the seed's field names.
 #[derive(Debug, Clone, Serialize)]
@@ -52,13 +52,16 @@ pub struct Subscription {
     pub is_active: bool,
 }
 
-/// repo, branch, base branch, base commit, pid, process start.
+/// repo, branch, base branch, base commit, pid, process start, agent pid,
+/// agent start.
 type SessionBranchRow = (
     String,
     String,
     Option<String>,
     Option<String>,
     i64,
+    Option<i64>,
+    Option<i64>,
     Option<i64>,
 );
 
@@ -138,8 +141,8 @@ fn watch_plan(conn: &Connection) -> Result<Vec<(String, Vec<Watch>)>> {
         None => plan.push((repo, vec![watch])),
     };
     let mut stmt = conn.prepare(
-        "SELECT repo_path, branch, base_branch, base_commit, pid, process_start FROM sessions
-         WHERE is_main_repo = 0 AND branch IS NOT NULL",
+        "SELECT repo_path, branch, base_branch, base_commit, pid, process_start, agent_pid, agent_start
+         FROM sessions WHERE is_main_repo = 0 AND branch IS NOT NULL",
     )?;
     let rows: Vec<SessionBranchRow> = stmt
         .query_map([], |r| {
@@ -150,11 +153,14 @@ fn watch_plan(conn: &Connection) -> Result<Vec<(String, Vec<Watch>)>> {
                 r.get(3)?,
                 r.get(4)?,
                 r.get(5)?,
+                r.get(6)?,
+                r.get(7)?,
             ))
         })?
         .collect::<rusqlite::Result<_>>()?;
-    for (repo, branch, base_branch, base_commit, pid, start) in rows {
-        if process::is_same_process_alive(pid, start.map(|s| s as u64)) {
+    for (repo, branch, base_branch, base_commit, pid, start, agent, agent_start) in rows {
+        let agent_start = agent_start.map(|s: i64| s as u64);
+        if crate::session::is_alive(pid, start.map(|s| s as u64), agent, agent_start) {
             add(
                 repo,
                 Watch {

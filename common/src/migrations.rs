@@ -48,6 +48,11 @@ const MIGRATIONS: &[Migration] = &[
         description: "sandbox runs and budget tracking per period",
         apply: sandbox_runs_2_3_0,
     },
+    Migration {
+        version: "2.4.0",
+        description: "agent processes of sessions, worktrees sessions adopt, the worktree journal",
+        apply: worktree_journal_2_4_0,
+    },
 ];
 
 /// The schema version this build writes.
@@ -507,6 +512,41 @@ fn sandbox_runs_2_3_0(conn: &Connection) -> Result<()> {
     Ok(())
 }
 
+/// What makes sessions survive kills: the agent's own process beside the
+/// wrapper's (a session lives while either does), whether the session's
+/// worktree is ours to remove (a worktree the user made and a session
+/// adopted is not), and the journal of worktree creations and removals, each
+/// recorded before the filesystem changes so the next command can finish or
+/// undo what a dead process left.
+fn worktree_journal_2_4_0(conn: &Connection) -> Result<()> {
+    add_missing_columns(
+        conn,
+        "sessions",
+        &[
+            ("agent_pid", "INTEGER"),
+            ("agent_start", "INTEGER"),
+            ("owns_worktree", "INTEGER NOT NULL DEFAULT 1"),
+        ],
+    )?;
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS worktree_journal (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            repo_path TEXT NOT NULL,
+            operation TEXT NOT NULL CHECK (operation IN ('create', 'remove', 'purge')),
+            worktree_path TEXT NOT NULL,
+            worktree_name TEXT,
+            branch TEXT,
+            branch_tip TEXT,
+            trash_path TEXT,
+            session_id TEXT,
+            pid INTEGER NOT NULL,
+            started_at TEXT NOT NULL DEFAULT (datetime('now'))
+        );
+        CREATE INDEX IF NOT EXISTS idx_worktree_journal_repo ON worktree_journal(repo_path);",
+    )?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -515,6 +555,6 @@ mod tests {
     fn versions_compare_numerically() {
         assert!(version_number("1.10.0") > version_number("1.9.3"));
         assert!(version_number("2.0.0") > version_number("1.99.99"));
-        assert_eq!(version_number(current_version()), version_number("2.3.0"));
+        assert_eq!(version_number(current_version()), version_number("2.4.0"));
     }
 }

@@ -77,7 +77,7 @@ pub fn assist(worktree: &Path, target: &str, check_only: bool) -> Result<RebaseR
             format!("not rebased: {branch} conflicts with {target}; resolve those files first");
         return Ok(report);
     }
-    if !crate::git::uncommitted_files(&repo)?.eq(&0) {
+    if !crate::held_work::local_changes(&repo)?.is_empty() {
         report.success = false;
         report.message =
             "not rebased: the worktree has uncommitted changes; commit them first".to_owned();

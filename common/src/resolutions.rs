@@ -484,7 +484,10 @@ pub fn apply(
     };
     let checkout = PathBuf::from(text("checkoutPath"));
     let target = checkout.join(&row.file_path);
-    let _lock = lock::lock_repository(data_dir, Path::new(&row.repo_path))?;
+    let wait = crate::config::Config::load(data_dir)
+        .unwrap_or_default()
+        .lock_wait();
+    let _lock = lock::lock_repository(data_dir, Path::new(&row.repo_path), wait)?;
     let unchanged = file_fingerprint(&target) == text("fileFingerprint");
     let no_markers = !merge3::has_conflict_markers(&row.resolution);
     let parses =
@@ -661,7 +664,10 @@ pub fn rollback(data_dir: &Path, resolution_id: &str, force: bool) -> Result<Rol
         UserError::new("this fix was applied without a backup; it cannot be rolled back")
     })?;
     let target = PathBuf::from(text("checkoutPath").unwrap_or_default()).join(&file_path);
-    let _lock = lock::lock_repository(data_dir, Path::new(&repo_path))?;
+    let wait = crate::config::Config::load(data_dir)
+        .unwrap_or_default()
+        .lock_wait();
+    let _lock = lock::lock_repository(data_dir, Path::new(&repo_path), wait)?;
     if !force && Some(file_fingerprint(&target)) != text("appliedFingerprint") {
         return Err(UserError::with_hint(
             format!("{file_path} changed since the fix was applied; nothing was restored"),

@@ -76,6 +76,10 @@ impl TestEnv {
 
     pub fn apply_env(&self, command: &mut Command) {
         command
+            // Outside any repository unless a test says where: commands
+            // that act on "the repository around the working directory"
+            // must not find the project's own checkout.
+            .current_dir(self.root.path())
             .env("HOME", &self.home)
             .env("PARALLEL_CC_DATA_DIR", &self.data_dir)
             .env("PATH", self.path_var())

@@ -15,7 +15,9 @@ use git2::{Delta, DiffOptions, FileMode, Oid, Repository, Signature, Tree};
 use serde::Serialize;
 
 use crate::config::Config;
-use crate::{worktree, UserError};
+use crate::db::Database;
+use crate::worktree::{self, RepoGuard, Start};
+use crate::UserError;
 
 /// The work of a sandbox, read from its workspace repository.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -332,8 +334,11 @@ pub fn import_branch(
 }
 
 /// Brings the work back as uncommitted changes in a new worktree (on a new
-/// branch at the commit the run started from).
+/// branch at the commit the run started from), made under the repository's
+/// lock like every worktree of ours.
+#[allow(clippy::too_many_arguments)]
 pub fn import_worktree(
+    data_dir: &Path,
     repo_path: &Path,
     config: &Config,
     workspace: &Path,
@@ -344,16 +349,22 @@ pub fn import_worktree(
 ) -> Result<Imported> {
     let user = Repository::open(repo_path)?;
     let tip = replay(&user, workspace, baseline, base_commit, run_id)?;
-    let created = worktree::create(repo_path, config, Some(name))?;
-    let wt = Repository::open(&created.path)?;
-    // The worktree's branch starts where the run started.
-    let base = wt.find_commit(base_commit)?;
-    wt.reset(base.as_object(), git2::ResetType::Hard, None)?;
-    let tree = wt.find_commit(tip)?.tree()?;
-    let mut checkout = git2::build::CheckoutBuilder::new();
-    checkout.force().remove_untracked(false);
-    wt.checkout_tree(tree.as_object(), Some(&mut checkout))
-        .context("cannot write the sandbox's changes into the new worktree")?;
+    let mut db = Database::open(data_dir)?;
+    let guard = RepoGuard::acquire(data_dir, &mut db, repo_path, config.lock_wait())?;
+    let created = worktree::create(&db, &guard, config, Some(name), Start::Commit(base_commit))?;
+    let written = (|| -> Result<()> {
+        let wt = Repository::open(&created.path)?;
+        let tree = wt.find_commit(tip)?.tree()?;
+        let mut checkout = git2::build::CheckoutBuilder::new();
+        checkout.force().remove_untracked(false);
+        wt.checkout_tree(tree.as_object(), Some(&mut checkout))
+            .context("cannot write the sandbox's changes into the new worktree")
+    })();
+    if let Err(err) = written {
+        created.abandon(&db, &guard);
+        return Err(err);
+    }
+    created.settle(db.conn())?;
     Ok(Imported {
         branch: Some(created.branch),
         commit: None,

@@ -1733,6 +1733,7 @@ fn bring_back(
             task.short_id(),
         )?,
         None => results::import_worktree(
+            &plan.data_dir,
             &plan.repo_path,
             &plan.config,
             &local,

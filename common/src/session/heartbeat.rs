@@ -1,0 +1,217 @@
+//! `heartbeat`: a session says it is alive. Claude Code runs it after every
+//! tool call, so finding the session and touching it is one statement; the
+//! lookups in order are the session id, `$PARALLEL_CC_SESSION_ID`, a PID
+//! (the wrapper's or the agent's), the nearest ancestor process that is a
+//! session's, and the agent's working directory.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use rusqlite::{Connection, OptionalExtension};
+use serde::Serialize;
+
+use super::session_by_id;
+use super::status::{describe, SessionStatus};
+use crate::db::Database;
+use crate::held_work;
+use crate::{paths, process, time, worktree};
+
+/// Where to look for the session a heartbeat belongs to, in order.
+#[derive(Debug, Clone, Default)]
+pub struct HeartbeatTarget {
+    /// `--session-id`: must match.
+    pub session_id: Option<String>,
+    /// `$PARALLEL_CC_SESSION_ID`: used when it matches.
+    pub env_session_id: Option<String>,
+    /// `--pid`: must match.
+    pub pid: Option<i64>,
+    /// Look for the nearest ancestor process that is a session.
+    pub ancestors: bool,
+    /// The working directory of the agent (from the hook's JSON or our own).
+    pub cwd: Option<PathBuf>,
+    /// Also take the session's undelivered merge notices (the hook prints
+    /// them for the agent).
+    pub take_notices: bool,
+}
+
+/// The session a heartbeat was recorded for.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Heartbeat {
+    pub session_id: String,
+    pub pid: i64,
+    pub last_heartbeat: String,
+    pub matched_by: &'static str,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notices: Vec<String>,
+}
+
+/// Records that a session is alive. `Ok(None)` when no session matches (or
+/// there is no database yet); hooks treat that as nothing to do.
+pub fn heartbeat(data_dir: &Path, target: &HeartbeatTarget) -> Result<Option<Heartbeat>> {
+    let Some(db) = Database::open_existing(data_dir)? else {
+        return Ok(None);
+    };
+    let conn = db.conn();
+    // It is only a heartbeat: when another process holds the database's
+    // write lock, skip this beat rather than stall the agent.
+    conn.busy_timeout(super::HOOK_WAIT)?;
+    // One statement per lookup: this runs after every tool call.
+    let touch = |condition: &str,
+                 key: &dyn rusqlite::ToSql,
+                 matched_by: &'static str|
+     -> Result<Option<Heartbeat>> {
+        let sql = format!(
+            "UPDATE sessions SET last_heartbeat = datetime('now') WHERE {condition} RETURNING id, pid, last_heartbeat"
+        );
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let mut rows = stmt.query([key])?;
+        let Some(row) = rows.next()? else {
+            return Ok(None);
+        };
+        Ok(Some(Heartbeat {
+            session_id: row.get(0)?,
+            pid: row.get(1)?,
+            last_heartbeat: row.get(2)?,
+            matched_by,
+            notices: Vec::new(),
+        }))
+    };
+    let beat = if let Some(id) = &target.session_id {
+        touch("id = ?1", id, "session-id")?
+    } else if let Some(beat) = match &target.env_session_id {
+        Some(id) => touch("id = ?1", id, "environment")?,
+        None => None,
+    } {
+        Some(beat)
+    } else if let Some(pid) = target.pid {
+        touch("pid = ?1 OR agent_pid = ?1", &pid, "pid")?
+    } else {
+        let rest = HeartbeatTarget {
+            ancestors: target.ancestors,
+            cwd: target.cwd.clone(),
+            ..HeartbeatTarget::default()
+        };
+        match locate(conn, &rest)? {
+            Some((id, matched_by)) => touch("id = ?1", &id, matched_by)?,
+            None => None,
+        }
+    };
+    let Some(mut beat) = beat else {
+        return Ok(None);
+    };
+    if target.take_notices {
+        // Databases from before merge notices have no such table yet.
+        beat.notices = crate::merge::take_notices(conn, &beat.session_id).unwrap_or_default();
+    }
+    Ok(Some(beat))
+}
+
+/// The session `target` points at, described as `status` describes it.
+pub fn find_session(data_dir: &Path, target: &HeartbeatTarget) -> Result<Option<SessionStatus>> {
+    let Some(db) = Database::open_existing(data_dir)? else {
+        return Ok(None);
+    };
+    let Some((id, _)) = locate(db.conn(), target)? else {
+        return Ok(None);
+    };
+    let Some(session) = session_by_id(db.conn(), &id)? else {
+        return Ok(None);
+    };
+    let held = if session.has_own_worktree() {
+        crate::git::open(Path::new(&session.repo_path))
+            .ok()
+            .map(|repo| {
+                let located = worktree::locate(
+                    &repo,
+                    Path::new(&session.worktree_path),
+                    session.worktree_name.as_deref(),
+                );
+                held_work::held_work(&repo, &located.path, &session.base())
+            })
+    } else {
+        None
+    };
+    let alive = session.is_alive();
+    Ok(Some(describe(&session, alive, held, time::unix_now())))
+}
+
+/// Finds the id of the session a target points at, and how it was found.
+fn locate(conn: &Connection, target: &HeartbeatTarget) -> Result<Option<(String, &'static str)>> {
+    let by_id = |id: &str| -> Result<Option<String>> {
+        let mut stmt = conn.prepare_cached("SELECT id FROM sessions WHERE id = ?1")?;
+        Ok(stmt.query_row([id], |row| row.get(0)).optional()?)
+    };
+    if let Some(id) = &target.session_id {
+        return Ok(by_id(id)?.map(|id| (id, "session-id")));
+    }
+    if let Some(id) = &target.env_session_id {
+        if let Some(id) = by_id(id)? {
+            return Ok(Some((id, "environment")));
+        }
+    }
+    if let Some(pid) = target.pid {
+        let mut stmt = conn.prepare_cached(
+            "SELECT id FROM sessions WHERE pid = ?1 OR agent_pid = ?1 ORDER BY created_at DESC, rowid DESC",
+        )?;
+        let id: Option<String> = stmt.query_row([pid], |row| row.get(0)).optional()?;
+        return Ok(id.map(|id| (id, "pid")));
+    }
+    if target.ancestors {
+        let chain = process::ancestors();
+        if !chain.is_empty() {
+            let list = chain
+                .iter()
+                .map(i64::to_string)
+                .collect::<Vec<_>>()
+                .join(",");
+            let mut stmt = conn.prepare(&format!(
+                "SELECT id, pid, agent_pid FROM sessions WHERE pid IN ({list}) OR agent_pid IN ({list})"
+            ))?;
+            let found: Vec<(String, i64, Option<i64>)> = stmt
+                .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?
+                .collect::<rusqlite::Result<_>>()?;
+            let nearest = chain.iter().find_map(|pid| {
+                found
+                    .iter()
+                    .find(|(_, p, agent)| p == pid || agent == &Some(*pid))
+                    .map(|(id, _, _)| id.clone())
+            });
+            if let Some(id) = nearest {
+                return Ok(Some((id, "ancestor")));
+            }
+        }
+    }
+    if let Some(cwd) = &target.cwd {
+        let cwd = paths::canonicalize_lenient(cwd);
+        let mut stmt = conn.prepare_cached("SELECT id, worktree_path FROM sessions")?;
+        let candidates: Vec<(String, String)> = stmt
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        let best = candidates
+            .into_iter()
+            .filter(|(_, path)| cwd.starts_with(path))
+            .max_by_key(|(_, path)| path.len());
+        if let Some((id, _)) = best {
+            return Ok(Some((id, "cwd")));
+        }
+    }
+    Ok(None)
+}
+
+/// Records the agent's own process for a session (the wrapper does it as
+/// soon as the agent starts), so the session lives as long as the agent
+/// even when the wrapper is killed. One statement; the start time tells a
+/// reused PID from the agent.
+pub fn record_agent(data_dir: &Path, session_id: &str, agent_pid: i64) -> Result<bool> {
+    let Some(db) = Database::open_existing_current(data_dir)? else {
+        return Ok(false);
+    };
+    let start = process::start_time(agent_pid).map(|t| t as i64);
+    let changed = db.conn().execute(
+        "UPDATE sessions SET agent_pid = ?1, agent_start = ?2, last_heartbeat = datetime('now')
+         WHERE id = ?3",
+        rusqlite::params![agent_pid, start, session_id],
+    )?;
+    Ok(changed > 0)
+}

@@ -1,0 +1,429 @@
+//! `register`: a new session takes the checkout its path is in when no live
+//! session works there (the main checkout, a worktree the user made, or one
+//! of ours that a dead session or a release left), else a new worktree of
+//! its own. Stale sessions of the repository are released first; one that
+//! cannot be is reported and the registration goes on.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use rusqlite::{params, Connection};
+use serde::Serialize;
+
+use super::release::{self, CleanupFailure};
+use super::{count_sessions, finish_removals, guard_repository, sessions_where, Patience, Session};
+use crate::config::Config;
+use crate::db::Database;
+use crate::worktree::{self, NewWorktree, Repair, RepoGuard, Start};
+use crate::{failpoint, git, paths, process, UserError};
+
+/// The result of `register`, with the seed's JSON field names.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Registration {
+    pub session_id: String,
+    pub worktree_path: String,
+    pub worktree_name: Option<String>,
+    pub is_new: bool,
+    pub is_main_repo: bool,
+    pub parallel_sessions: i64,
+    pub repo_path: String,
+    pub branch: Option<String>,
+    pub copied_files: Vec<String>,
+    pub setup_failures: Vec<worktree::SetupFailure>,
+    pub cleaned_sessions: Vec<String>,
+    /// Stale sessions whose worktree could not be handled (the rest were).
+    pub cleanup_failures: Vec<CleanupFailure>,
+    /// What a dead process had left half done, now finished or undone.
+    pub repaired: Repair,
+}
+
+/// Where a new session should work.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Placement {
+    /// The checkout the path is in when it is free, else a new worktree.
+    Auto,
+    /// Always a new worktree, named after `name` when it is free.
+    Worktree { name: Option<String> },
+    /// The checkout the path is in (the main checkout or a linked
+    /// worktree); an error when another live session works there.
+    CurrentCheckoutOnly,
+}
+
+/// Registers the process `pid` as a session in the repository containing
+/// `repo`. Registering a PID again returns its existing session.
+pub fn register(data_dir: &Path, repo: &Path, pid: i64) -> Result<Registration> {
+    register_with(data_dir, repo, pid, &Placement::Auto, Patience::Command)
+}
+
+/// [`register`] with a choice of where the session works and how long to
+/// wait for a repository another process is changing.
+pub fn register_with(
+    data_dir: &Path,
+    repo: &Path,
+    pid: i64,
+    placement: &Placement,
+    patience: Patience,
+) -> Result<Registration> {
+    ensure_running(pid)?;
+    let checkout = git::resolve_checkout(repo)?;
+    let mut db = Database::open(data_dir)?;
+    patience.apply(&db)?;
+    let config = Config::load(data_dir)?;
+    let guard = guard_repository(data_dir, &mut db, &checkout.repo_path, &config, patience)?;
+    // One agent may ask for several worktrees (one per subagent).
+    if !matches!(placement, Placement::Worktree { .. }) {
+        if let Some(existing) = live_session_of_pid(db.conn(), pid)? {
+            return already_registered(&db, existing, guard.repaired.clone());
+        }
+    }
+    let stale = release_stale(&mut db, &guard, &checkout)?;
+    let place = choose_place(&db, &guard, &checkout, placement, stale.taken_over.as_ref())?;
+    let arrival = arrive(&db, &guard, &config, place)?;
+    let session_id = uuid::Uuid::new_v4().to_string();
+    let parallel = match record(&mut db, &session_id, pid, guard.repo_key(), &arrival) {
+        Ok(count) => count,
+        Err(err) => {
+            if let Some(created) = arrival.created {
+                created.abandon(&db, &guard);
+            }
+            return Err(err.context("cannot record the session"));
+        }
+    };
+    failpoint::hit("register:after-session");
+    let repaired = guard.repaired.clone();
+    let repo_key = guard.repo_key().to_owned();
+    drop(guard);
+    finish_removals(&db, &stale.removals);
+
+    let mut registration = Registration {
+        session_id: session_id.clone(),
+        worktree_path: paths::to_db_string(&arrival.path)?,
+        worktree_name: arrival.name.clone(),
+        is_new: true,
+        is_main_repo: arrival.is_main,
+        parallel_sessions: parallel,
+        repo_path: repo_key,
+        branch: arrival.branch.clone(),
+        copied_files: Vec::new(),
+        setup_failures: Vec::new(),
+        cleaned_sessions: stale.cleaned,
+        cleanup_failures: stale.failures,
+        repaired,
+    };
+    if let Some(created) = &arrival.created {
+        registration.copied_files =
+            worktree::copy_included_files(&checkout.repo_path, &created.path, &config)?;
+        let log_path = paths::logs_dir(data_dir).join(format!("session-{session_id}.log"));
+        registration.setup_failures =
+            worktree::run_setup(&created.path, &config.setup_commands(), &log_path);
+    }
+    Ok(registration)
+}
+
+fn ensure_running(pid: i64) -> Result<()> {
+    if process::is_alive(pid) {
+        return Ok(());
+    }
+    Err(UserError::with_hint(
+        format!("process {pid} is not running"),
+        "pass the PID of the agent's process (the wrapper uses its own, $$)",
+    )
+    .into())
+}
+
+fn live_session_of_pid(conn: &Connection, pid: i64) -> Result<Option<Session>> {
+    Ok(sessions_where(
+        conn,
+        "WHERE pid = ?1 OR agent_pid = ?1 ORDER BY created_at",
+        [pid],
+    )?
+    .into_iter()
+    .find(Session::is_alive))
+}
+
+fn already_registered(db: &Database, existing: Session, repaired: Repair) -> Result<Registration> {
+    let parallel = count_sessions(db.conn(), &existing.repo_path)?;
+    Ok(Registration {
+        session_id: existing.id,
+        worktree_path: existing.worktree_path,
+        worktree_name: existing.worktree_name,
+        is_new: false,
+        is_main_repo: existing.is_main_repo,
+        parallel_sessions: parallel,
+        repo_path: existing.repo_path,
+        branch: existing.branch,
+        copied_files: Vec::new(),
+        setup_failures: Vec::new(),
+        cleaned_sessions: Vec::new(),
+        cleanup_failures: Vec::new(),
+        repaired,
+    })
+}
+
+/// What releasing the repository's stale sessions did.
+struct Stale {
+    cleaned: Vec<String>,
+    removals: Vec<worktree::Removal>,
+    failures: Vec<CleanupFailure>,
+    /// A dead session whose worktree the new session is about to work in:
+    /// its row went, its worktree stays for the newcomer.
+    taken_over: Option<Session>,
+}
+
+fn release_stale(db: &mut Database, guard: &RepoGuard, checkout: &git::Checkout) -> Result<Stale> {
+    let mut stale = Stale {
+        cleaned: Vec::new(),
+        removals: Vec::new(),
+        failures: Vec::new(),
+        taken_over: None,
+    };
+    let sessions = sessions_where(db.conn(), "WHERE repo_path = ?1", [guard.repo_key()])?;
+    let repo = git::open(guard.repo_path()).ok();
+    for session in sessions.into_iter().filter(|s| !s.is_alive()) {
+        if checkout.is_linked()
+            && !session.is_main_repo
+            && Path::new(&session.worktree_path) == checkout.top
+        {
+            db.conn()
+                .execute("DELETE FROM sessions WHERE id = ?1", [&session.id])?;
+            stale.cleaned.push(session.id.clone());
+            stale.taken_over = Some(session);
+            continue;
+        }
+        match release::release_locked(db, guard, repo.as_ref(), &session, false) {
+            Ok(outcome) => {
+                stale.removals.extend(outcome.removal);
+                stale.cleaned.push(session.id);
+            }
+            Err(err) => stale.failures.push(CleanupFailure::of(&session, &err)),
+        }
+    }
+    Ok(stale)
+}
+
+/// Where the new session will work.
+enum Place {
+    Main,
+    Existing(Existing),
+    New { name: Option<String> },
+}
+
+/// A linked worktree that already exists.
+struct Existing {
+    path: PathBuf,
+    name: Option<String>,
+    branch: Option<String>,
+    base_branch: Option<String>,
+    base_commit: Option<String>,
+    /// Ours to remove when it is released (we made it).
+    owned: bool,
+    /// Its kept-worktree record, which the session replaces.
+    was_kept: bool,
+}
+
+fn choose_place(
+    db: &Database,
+    guard: &RepoGuard,
+    checkout: &git::Checkout,
+    placement: &Placement,
+    taken_over: Option<&Session>,
+) -> Result<Place> {
+    if let Placement::Worktree { name } = placement {
+        return Ok(Place::New { name: name.clone() });
+    }
+    let live: Vec<Session> = sessions_where(db.conn(), "WHERE repo_path = ?1", [guard.repo_key()])?
+        .into_iter()
+        .filter(Session::is_alive)
+        .collect();
+    let holder = live.iter().find(|s| {
+        if checkout.is_linked() {
+            !s.is_main_repo && Path::new(&s.worktree_path) == checkout.top
+        } else {
+            s.is_main_repo
+        }
+    });
+    match (holder, placement) {
+        (Some(holder), Placement::CurrentCheckoutOnly) => {
+            let place = if checkout.is_linked() {
+                format!("the worktree {}", checkout.top.display())
+            } else {
+                format!("the main checkout of {}", guard.repo_key())
+            };
+            Err(UserError::new(format!(
+                "another session (pid {}) works in {place}",
+                holder.pid
+            ))
+            .into())
+        }
+        (Some(_), _) => Ok(Place::New { name: None }),
+        (None, _) if checkout.is_linked() => Ok(Place::Existing(existing_worktree(
+            db.conn(),
+            guard,
+            checkout,
+            taken_over,
+        )?)),
+        (None, _) => Ok(Place::Main),
+    }
+}
+
+/// What is known of a linked worktree a session is about to work in: ours
+/// when a kept record or a dead session had it, else the user's.
+fn existing_worktree(
+    conn: &Connection,
+    guard: &RepoGuard,
+    checkout: &git::Checkout,
+    taken_over: Option<&Session>,
+) -> Result<Existing> {
+    let path_key = paths::to_db_string(&checkout.top)?;
+    let kept = conn
+        .query_row(
+            "SELECT worktree_name, branch, base_branch, base_commit FROM kept_worktrees
+             WHERE worktree_path = ?1",
+            [&path_key],
+            |row| {
+                Ok(Existing {
+                    path: checkout.top.clone(),
+                    name: row.get(0)?,
+                    branch: row.get(1)?,
+                    base_branch: row.get(2)?,
+                    base_commit: row.get(3)?,
+                    owned: true,
+                    was_kept: true,
+                })
+            },
+        )
+        .ok();
+    if let Some(kept) = kept {
+        return Ok(kept);
+    }
+    if let Some(dead) = taken_over {
+        return Ok(Existing {
+            path: checkout.top.clone(),
+            name: dead.worktree_name.clone(),
+            branch: dead.branch.clone(),
+            base_branch: dead.base_branch.clone(),
+            base_commit: dead.base_commit.clone(),
+            owned: dead.owns_worktree,
+            was_kept: false,
+        });
+    }
+    let main = git::open(guard.repo_path())?;
+    let here = git::open(&checkout.top)?;
+    let base_commit = match (
+        here.head().ok().and_then(|h| h.target()),
+        main.head().ok().and_then(|h| h.target()),
+    ) {
+        (Some(ours), Some(theirs)) => main.merge_base(ours, theirs).ok().map(|c| c.to_string()),
+        _ => None,
+    };
+    Ok(Existing {
+        path: checkout.top.clone(),
+        name: checkout.linked_name.clone(),
+        branch: git::current_branch(&here),
+        base_branch: git::current_branch(&main),
+        base_commit,
+        owned: false,
+        was_kept: false,
+    })
+}
+
+/// The checkout a new session works in, made ready.
+struct Arrival {
+    path: PathBuf,
+    name: Option<String>,
+    is_main: bool,
+    branch: Option<String>,
+    base_branch: Option<String>,
+    base_commit: Option<String>,
+    owns_worktree: bool,
+    replaces_kept: bool,
+    created: Option<NewWorktree>,
+}
+
+fn arrive(db: &Database, guard: &RepoGuard, config: &Config, place: Place) -> Result<Arrival> {
+    Ok(match place {
+        Place::Main => Arrival {
+            path: guard.repo_path().to_path_buf(),
+            name: None,
+            is_main: true,
+            branch: git::open(guard.repo_path())
+                .ok()
+                .and_then(|r| git::head_branch_name(&r)),
+            base_branch: None,
+            base_commit: None,
+            owns_worktree: true,
+            replaces_kept: false,
+            created: None,
+        },
+        Place::Existing(existing) => Arrival {
+            path: existing.path,
+            name: existing.name,
+            is_main: false,
+            branch: existing.branch,
+            base_branch: existing.base_branch,
+            base_commit: existing.base_commit,
+            owns_worktree: existing.owned,
+            replaces_kept: existing.was_kept,
+            created: None,
+        },
+        Place::New { name } => {
+            let created = worktree::create(db, guard, config, name.as_deref(), Start::Head)?;
+            Arrival {
+                path: created.path.clone(),
+                name: Some(created.name.clone()),
+                is_main: false,
+                branch: Some(created.branch.clone()),
+                base_branch: created.base_branch.clone(),
+                base_commit: Some(created.base_commit.clone()),
+                owns_worktree: true,
+                replaces_kept: false,
+                created: Some(created),
+            }
+        }
+    })
+}
+
+/// Writes the session row, settling the worktree's creation (or replacing
+/// its kept record) in the same transaction; returns the number of sessions
+/// of the repository.
+fn record(
+    db: &mut Database,
+    session_id: &str,
+    pid: i64,
+    repo_key: &str,
+    arrival: &Arrival,
+) -> Result<i64> {
+    let process_start = process::start_time(pid).map(|t| t as i64);
+    let path = paths::to_db_string(&arrival.path)?;
+    db.immediate(|tx| {
+        tx.execute(
+            "INSERT INTO sessions (id, pid, repo_path, worktree_path, worktree_name, is_main_repo,
+                                   branch, base_branch, base_commit, process_start, owns_worktree)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            params![
+                session_id,
+                pid,
+                repo_key,
+                path,
+                arrival.name,
+                arrival.is_main,
+                arrival.branch,
+                arrival.base_branch,
+                arrival.base_commit,
+                process_start,
+                arrival.owns_worktree,
+            ],
+        )?;
+        if let Some(created) = &arrival.created {
+            created.settle(tx)?;
+        }
+        if arrival.replaces_kept {
+            tx.execute(
+                "DELETE FROM kept_worktrees WHERE worktree_path = ?1",
+                [&path],
+            )?;
+        }
+        count_sessions(tx, repo_key)
+    })
+}

@@ -1,0 +1,272 @@
+//! `status`: who works where, with liveness and held work; what was kept;
+//! and what no record accounts for (worktrees of ours git knows but no
+//! session, kept record or journal entry names, and steps a dead process
+//! left that the next command will finish).
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+
+use anyhow::Result;
+use rayon::prelude::*;
+use rusqlite::Connection;
+use serde::Serialize;
+
+use super::release::{kept_worktrees, revisit_kept, KeptWorktree};
+use super::{sessions_where, Session};
+use crate::config::Config;
+use crate::db::Database;
+use crate::held_work::{self, HeldWork};
+use crate::worktree::{self, JournalEntry, Unaccounted};
+use crate::{git, paths, process, time};
+
+/// One session as `status` shows it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionStatus {
+    pub session_id: String,
+    pub pid: i64,
+    /// The agent's own process, when the wrapper recorded it.
+    pub agent_pid: Option<i64>,
+    pub repo_path: String,
+    pub worktree_path: String,
+    pub worktree_name: Option<String>,
+    pub branch: Option<String>,
+    pub is_main_repo: bool,
+    /// False for a worktree the user made, which release never removes.
+    pub owns_worktree: bool,
+    pub is_alive: bool,
+    pub holds_work: bool,
+    pub held_work: Option<String>,
+    pub created_at: String,
+    pub last_heartbeat: String,
+    pub duration_minutes: i64,
+    pub heartbeat_age_minutes: i64,
+}
+
+/// A worktree creation or removal begun and not finished.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Interrupted {
+    pub repo_path: String,
+    pub operation: String,
+    pub worktree_path: String,
+    pub pid: i64,
+    pub started_at: String,
+    /// Whether the process doing it still runs (then it is in progress).
+    pub in_progress: bool,
+}
+
+/// The result of `status`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StatusReport {
+    /// The repository shown, or `all`.
+    pub repo_path: String,
+    pub sessions: Vec<SessionStatus>,
+    pub total_sessions: usize,
+    pub kept_worktrees: Vec<KeptWorktree>,
+    pub unaccounted_worktrees: Vec<Unaccounted>,
+    pub interrupted: Vec<Interrupted>,
+}
+
+/// Lists sessions (of one repository, or of all with `None`), with
+/// liveness and held work.
+pub fn status(data_dir: &Path, repo: Option<&Path>) -> Result<StatusReport> {
+    let repo_key = match repo {
+        Some(path) => Some(paths::to_db_string(&git::resolve_repository(path)?)?),
+        None => None,
+    };
+    let mut report = StatusReport {
+        repo_path: repo_key.clone().unwrap_or_else(|| "all".to_owned()),
+        sessions: Vec::new(),
+        total_sessions: 0,
+        kept_worktrees: Vec::new(),
+        unaccounted_worktrees: Vec::new(),
+        interrupted: Vec::new(),
+    };
+    let Some(db) = Database::open_existing_current(data_dir)? else {
+        return Ok(report);
+    };
+    let (condition, args): (&str, Vec<String>) = match &repo_key {
+        Some(key) => (
+            "WHERE repo_path = ?1 ORDER BY created_at, rowid",
+            vec![key.clone()],
+        ),
+        None => ("ORDER BY repo_path, created_at, rowid", Vec::new()),
+    };
+    let sessions = sessions_where(
+        db.conn(),
+        condition,
+        rusqlite::params_from_iter(args.iter()),
+    )?;
+    let kept_records = kept_worktrees(db.conn(), repo_key.as_deref())?;
+    let journal = worktree::journal_entries(db.conn(), repo_key.as_deref())?;
+    let now = time::unix_now();
+    let held = inspect_worktrees(&sessions);
+    report.sessions = sessions
+        .iter()
+        .zip(held)
+        .map(|(session, held)| describe(session, session.is_alive(), held, now))
+        .collect();
+    report.total_sessions = report.sessions.len();
+    report.kept_worktrees = kept_records
+        .iter()
+        .map(|record| {
+            let repo = git::open(Path::new(&record.kept.repo_path)).ok();
+            revisit_kept(record, repo.as_ref(), false).kept
+        })
+        .collect();
+    report.interrupted = journal.iter().map(interrupted).collect();
+    let config = Config::load(data_dir).unwrap_or_default();
+    report.unaccounted_worktrees =
+        unaccounted(db.conn(), &config, repo_key.as_deref(), &sessions, &journal)?;
+    Ok(report)
+}
+
+/// One session as `status` shows it.
+pub(super) fn describe(
+    session: &Session,
+    is_alive: bool,
+    held: Option<HeldWork>,
+    now: i64,
+) -> SessionStatus {
+    let minutes_since = |stamp: &str| {
+        time::parse_sqlite_datetime(stamp).map_or(0, |then| ((now - then).max(0)) / 60)
+    };
+    let branch = if session.is_main_repo {
+        read_head_branch(Path::new(&session.repo_path)).or_else(|| session.branch.clone())
+    } else {
+        session.branch.clone()
+    };
+    SessionStatus {
+        session_id: session.id.clone(),
+        pid: session.pid,
+        agent_pid: session.agent_pid,
+        repo_path: session.repo_path.clone(),
+        worktree_path: session.worktree_path.clone(),
+        worktree_name: session.worktree_name.clone(),
+        branch,
+        is_main_repo: session.is_main_repo,
+        owns_worktree: session.is_main_repo || session.owns_worktree,
+        is_alive,
+        holds_work: held.as_ref().is_some_and(HeldWork::holds_work),
+        held_work: held
+            .as_ref()
+            .and_then(|h| h.reason(session.base_branch.as_deref())),
+        created_at: session.created_at.clone(),
+        last_heartbeat: session.last_heartbeat.clone(),
+        duration_minutes: minutes_since(&session.created_at),
+        heartbeat_age_minutes: minutes_since(&session.last_heartbeat),
+    }
+}
+
+/// The held work of each session with a worktree of ours (`None` for the
+/// others and sessions whose repository is gone), opening each repository
+/// once and inspecting repositories in parallel.
+fn inspect_worktrees(sessions: &[Session]) -> Vec<Option<HeldWork>> {
+    let mut by_repo: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (index, session) in sessions.iter().enumerate() {
+        if session.has_own_worktree() && Path::new(&session.repo_path).exists() {
+            by_repo
+                .entry(session.repo_path.as_str())
+                .or_default()
+                .push(index);
+        }
+    }
+    let inspect = |(repo_path, indexes): (&str, Vec<usize>)| -> Vec<(usize, HeldWork)> {
+        let Ok(repo) = git::open(Path::new(repo_path)) else {
+            return Vec::new();
+        };
+        indexes
+            .into_iter()
+            .map(|index| {
+                let session = &sessions[index];
+                let located = worktree::locate(
+                    &repo,
+                    Path::new(&session.worktree_path),
+                    session.worktree_name.as_deref(),
+                );
+                let held = held_work::held_work(&repo, &located.path, &session.base());
+                (index, held)
+            })
+            .collect()
+    };
+    let groups: Vec<(&str, Vec<usize>)> = by_repo.into_iter().collect();
+    let found: Vec<(usize, HeldWork)> = if groups.len() > 1 {
+        groups.into_par_iter().flat_map_iter(inspect).collect()
+    } else {
+        groups.into_iter().flat_map(inspect).collect()
+    };
+    let mut held = vec![None; sessions.len()];
+    for (index, work) in found {
+        held[index] = Some(work);
+    }
+    held
+}
+
+/// The branch named by a checkout's HEAD file, read without opening the
+/// repository.
+fn read_head_branch(repo_path: &Path) -> Option<String> {
+    let head = std::fs::read_to_string(repo_path.join(".git").join("HEAD")).ok()?;
+    head.trim()
+        .strip_prefix("ref: refs/heads/")
+        .map(str::to_owned)
+}
+
+fn interrupted(entry: &JournalEntry) -> Interrupted {
+    Interrupted {
+        repo_path: entry.repo_path.clone(),
+        operation: entry.operation.clone(),
+        worktree_path: entry.worktree_path.clone(),
+        pid: entry.pid,
+        started_at: entry.started_at.clone(),
+        in_progress: process::is_alive(entry.pid),
+    }
+}
+
+/// Worktrees of ours that git has registered and no row accounts for, in
+/// every repository the view covers.
+fn unaccounted(
+    conn: &Connection,
+    config: &Config,
+    repo_key: Option<&str>,
+    sessions: &[Session],
+    journal: &[JournalEntry],
+) -> Result<Vec<Unaccounted>> {
+    let mut known: HashSet<String> = sessions.iter().map(|s| s.worktree_path.clone()).collect();
+    known.extend(journal.iter().map(|e| e.worktree_path.clone()));
+    let mut repos: Vec<String> = {
+        let mut stmt = conn.prepare_cached(
+            "SELECT repo_path FROM sessions UNION SELECT repo_path FROM kept_worktrees ORDER BY 1",
+        )?;
+        let rows = stmt.query_map([], |row| row.get::<_, String>(0))?;
+        rows.collect::<rusqlite::Result<_>>()?
+    };
+    {
+        let mut stmt = conn.prepare_cached(
+            "SELECT worktree_path FROM kept_worktrees
+             UNION SELECT result_worktree FROM sandbox_runs WHERE result_worktree IS NOT NULL",
+        )?;
+        let rows = stmt.query_map([], |row| row.get::<_, String>(0))?;
+        for row in rows {
+            known.insert(row?);
+        }
+    }
+    if let Some(key) = repo_key {
+        repos = vec![key.to_owned()];
+    }
+    let prefix = config.branch_prefix();
+    let mut found = Vec::new();
+    for repo_path in repos {
+        let Ok(repo) = git::open(Path::new(&repo_path)) else {
+            continue;
+        };
+        let Ok(root) = worktree::worktrees_root(Path::new(&repo_path), config) else {
+            continue;
+        };
+        found.extend(worktree::unaccounted(
+            &repo, &repo_path, &root, &prefix, &known,
+        ));
+    }
+    Ok(found)
+}

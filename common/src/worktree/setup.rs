@@ -1,0 +1,149 @@
+//! Preparing a new worktree for work: ignored files the agent needs copied
+//! from the main checkout (`.worktreeinclude`, config `worktree.copy`), and
+//! config `worktree.setup` commands run inside it.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use anyhow::{Context, Result};
+use serde::Serialize;
+
+use crate::{config::Config, git, UserError};
+
+/// Copies ignored files of the main checkout that match the patterns of
+/// `.worktreeinclude` or config `worktree.copy` (gitignore syntax) into a
+/// new worktree, as Claude Code does with `.worktreeinclude`. Only ignored
+/// files qualify, so a copy never shows up as uncommitted work. Returns the
+/// repository-relative paths copied.
+pub fn copy_included_files(
+    repo_path: &Path,
+    worktree_path: &Path,
+    config: &Config,
+) -> Result<Vec<String>> {
+    let mut builder = ignore::gitignore::GitignoreBuilder::new(repo_path);
+    let include_file = repo_path.join(".worktreeinclude");
+    if include_file.is_file() {
+        if let Some(err) = builder.add(&include_file) {
+            return Err(
+                UserError::new(format!("cannot read {}: {err}", include_file.display())).into(),
+            );
+        }
+    }
+    for pattern in config.copy_patterns() {
+        builder.add_line(None, &pattern).map_err(|err| {
+            UserError::new(format!("invalid worktree.copy pattern '{pattern}': {err}"))
+        })?;
+    }
+    let matcher = builder
+        .build()
+        .context("cannot build the include patterns")?;
+    if matcher.is_empty() {
+        return Ok(Vec::new());
+    }
+
+    let repo = git::open(repo_path)?;
+    let mut options = git2::StatusOptions::new();
+    options
+        .include_untracked(false)
+        .include_ignored(true)
+        .recurse_ignored_dirs(false)
+        .exclude_submodules(true);
+    let statuses = repo
+        .statuses(Some(&mut options))
+        .context("cannot list untracked files")?;
+    let mut copied = Vec::new();
+    for entry in statuses.iter() {
+        let status = entry.status();
+        if !status.is_ignored() {
+            continue;
+        }
+        let Some(relative) = entry.path() else {
+            continue;
+        };
+        let relative = relative.trim_end_matches('/');
+        let source = repo_path.join(relative);
+        let is_dir = source.is_dir();
+        if !matcher
+            .matched_path_or_any_parents(relative, is_dir)
+            .is_ignore()
+        {
+            continue;
+        }
+        let target = worktree_path.join(relative);
+        copy_path(&source, &target)
+            .with_context(|| format!("cannot copy {relative} into the worktree"))?;
+        copied.push(relative.to_owned());
+    }
+    copied.sort();
+    Ok(copied)
+}
+
+fn copy_path(source: &Path, target: &Path) -> Result<()> {
+    let meta = std::fs::symlink_metadata(source)?;
+    if let Some(parent) = target.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    if meta.is_dir() {
+        std::fs::create_dir_all(target)?;
+        for entry in std::fs::read_dir(source)? {
+            let entry = entry?;
+            copy_path(&entry.path(), &target.join(entry.file_name()))?;
+        }
+    } else if meta.file_type().is_symlink() {
+        let link = std::fs::read_link(source)?;
+        std::os::unix::fs::symlink(link, target)?;
+    } else {
+        std::fs::copy(source, target)?;
+    }
+    Ok(())
+}
+
+/// A setup command that failed.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SetupFailure {
+    pub command: String,
+    pub exit_code: Option<i32>,
+}
+
+/// Runs config `worktree.setup` commands inside a new worktree, appending
+/// their output to `log_path`. Failures are returned, not fatal.
+pub fn run_setup(worktree_path: &Path, commands: &[String], log_path: &Path) -> Vec<SetupFailure> {
+    let mut failures = Vec::new();
+    if commands.is_empty() {
+        return failures;
+    }
+    if let Some(parent) = log_path.parent() {
+        let _ = std::fs::create_dir_all(parent);
+    }
+    for command in commands {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log_path);
+        let (stdout, stderr) = match log.and_then(|f| Ok((f.try_clone()?, f))) {
+            Ok((out, err)) => (Stdio::from(out), Stdio::from(err)),
+            Err(_) => (Stdio::null(), Stdio::null()),
+        };
+        let status = Command::new("sh")
+            .arg("-c")
+            .arg(command)
+            .current_dir(worktree_path)
+            .stdin(Stdio::null())
+            .stdout(stdout)
+            .stderr(stderr)
+            .status();
+        match status {
+            Ok(status) if status.success() => {}
+            Ok(status) => failures.push(SetupFailure {
+                command: command.clone(),
+                exit_code: status.code(),
+            }),
+            Err(_) => failures.push(SetupFailure {
+                command: command.clone(),
+                exit_code: None,
+            }),
+        }
+    }
+    failures
+}
