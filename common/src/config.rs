@@ -302,7 +302,8 @@ impl Config {
     }
 
     /// Parses `raw` for `key`, stores it and writes the file atomically
-    /// (temporary file, then rename), keeping the previous file as `.bak`.
+    /// (temporary file, then rename), keeping the previous file as `.bak`
+    /// (see [`write_atomically`] for a `config.json` that is a link).
     pub fn set(&mut self, key: &str, raw: &str) -> Result<Value> {
         let setting = find_setting(key)?;
         let value = parse_value(setting, raw)?;
@@ -330,11 +331,14 @@ impl Config {
         if let Some(dir) = self.path.parent() {
             paths::ensure_data_dir(dir)?;
         }
-        if self.path.exists() {
-            let mut backup = self.path.clone().into_os_string();
+        // The backup goes beside the file the write changes, which for a
+        // link is the file it points to.
+        let target = link_target(&self.path)?;
+        if target.exists() {
+            let mut backup = target.clone().into_os_string();
             backup.push(".bak");
-            std::fs::copy(&self.path, &backup)
-                .with_context(|| format!("cannot back up {}", self.path.display()))?;
+            std::fs::copy(&target, &backup)
+                .with_context(|| format!("cannot back up {}", target.display()))?;
         }
         write_atomically(&self.path, text.as_bytes())
     }
@@ -545,13 +549,72 @@ fn validate(setting: &Setting, value: &Value) -> Result<()> {
     }
 }
 
+/// How many symbolic links [`link_target`] follows before it calls the
+/// chain a loop (Linux's own limit).
+const MAX_LINKS: usize = 40;
+
+/// The file a write to `path` changes: `path` itself, or, when `path` is a
+/// symbolic link, the file it points to, through any chain of links (a
+/// relative link is relative to the directory holding it), named from its
+/// real directory. The result need not exist: a dangling link names the
+/// file it would create.
+pub fn link_target(path: &Path) -> Result<PathBuf> {
+    let mut current = path.to_path_buf();
+    for _ in 0..MAX_LINKS {
+        match std::fs::symlink_metadata(&current) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                let points_to = std::fs::read_link(&current)
+                    .with_context(|| format!("cannot read the link {}", current.display()))?;
+                current = match current.parent() {
+                    Some(dir) => dir.join(points_to),
+                    None => points_to,
+                };
+            }
+            _ if current == path => return Ok(current),
+            // Followed a link: name its file from the real directory, not
+            // through `..` steps of a relative link.
+            _ => {
+                let real_dir = current.parent().and_then(|dir| dir.canonicalize().ok());
+                return Ok(match (real_dir, current.file_name()) {
+                    (Some(dir), Some(name)) => dir.join(name),
+                    _ => current,
+                });
+            }
+        }
+    }
+    Err(UserError::new(format!(
+        "{} is a symbolic link in a loop (or more than {MAX_LINKS} links deep); left unchanged",
+        path.display()
+    ))
+    .into())
+}
+
 /// Writes `bytes` to `path` through a temporary file in the same directory
 /// and a rename, so readers see the old content or the new, never a mix.
-/// A file that is replaced keeps its permissions.
+/// A file that is replaced keeps its permissions. When `path` is a symbolic
+/// link, the file it points to is written (the temporary file goes beside
+/// that file) and the link stays as it is; a dangling link creates the file
+/// it names when that file's directory exists, and is refused otherwise.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write;
-    let dir = path.parent().context("file has no parent directory")?;
-    let file_name = path
+    let target = link_target(path)?;
+    let dir = match target.parent() {
+        Some(dir) if dir.as_os_str().is_empty() => Path::new("."),
+        Some(dir) => dir,
+        None => anyhow::bail!("{} has no parent directory", target.display()),
+    };
+    if target != path && !dir.is_dir() {
+        return Err(UserError::with_hint(
+            format!(
+                "{} is a symbolic link to {}, in a directory that does not exist; left unchanged",
+                path.display(),
+                target.display()
+            ),
+            "create that directory or point the link at an existing one, then try again",
+        )
+        .into());
+    }
+    let file_name = target
         .file_name()
         .context("file has no name")?
         .to_string_lossy();
@@ -560,12 +623,12 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
         let mut file = std::fs::File::create(&temp)
             .with_context(|| format!("cannot write {}", temp.display()))?;
         file.write_all(bytes)?;
-        if let Ok(previous) = std::fs::metadata(path) {
+        if let Ok(previous) = std::fs::metadata(&target) {
             file.set_permissions(previous.permissions())?;
         }
         file.sync_all()?;
-        std::fs::rename(&temp, path)
-            .with_context(|| format!("cannot replace {}", path.display()))?;
+        std::fs::rename(&temp, &target)
+            .with_context(|| format!("cannot replace {}", target.display()))?;
         Ok(())
     })();
     if result.is_err() {
@@ -589,5 +652,75 @@ mod tests {
         let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         std::fs::remove_dir_all(&dir).unwrap();
         assert_eq!(mode, 0o755);
+    }
+
+    #[test]
+    fn atomic_write_goes_through_a_chain_of_links_and_keeps_them() {
+        use std::os::unix::fs::symlink;
+        let dir = tempfile::tempdir().unwrap();
+        let dotfiles = dir.path().join("dotfiles");
+        std::fs::create_dir_all(&dotfiles).unwrap();
+        std::fs::write(dotfiles.join("settings.json"), "old\n").unwrap();
+        // settings.json -> middle.json -> dotfiles/settings.json, relative.
+        symlink("dotfiles/settings.json", dir.path().join("middle.json")).unwrap();
+        symlink("middle.json", dir.path().join("settings.json")).unwrap();
+        let link = dir.path().join("settings.json");
+        assert_eq!(
+            super::link_target(&link).unwrap(),
+            dir.path()
+                .canonicalize()
+                .unwrap()
+                .join("dotfiles/settings.json")
+        );
+        super::write_atomically(&link, b"new\n").unwrap();
+        assert_eq!(
+            std::fs::read_link(&link).unwrap(),
+            std::path::Path::new("middle.json")
+        );
+        assert_eq!(
+            std::fs::read_to_string(dotfiles.join("settings.json")).unwrap(),
+            "new\n"
+        );
+        let mut names: Vec<String> = std::fs::read_dir(&dotfiles)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["settings.json"], "no temporary file is left");
+    }
+
+    #[test]
+    fn a_dangling_link_creates_its_file_only_in_an_existing_directory() {
+        use std::os::unix::fs::symlink;
+        let dir = tempfile::tempdir().unwrap();
+        let link = dir.path().join("settings.json");
+        symlink("later.json", &link).unwrap();
+        super::write_atomically(&link, b"{}\n").unwrap();
+        assert!(std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("later.json")).unwrap(),
+            "{}\n"
+        );
+
+        let nowhere = dir.path().join("gone.json");
+        symlink("not-cloned/settings.json", &nowhere).unwrap();
+        let err = super::write_atomically(&nowhere, b"{}\n").unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("in a directory that does not exist"),
+            "{err}"
+        );
+        assert!(!dir.path().join("not-cloned").exists());
+
+        let looped = dir.path().join("loop.json");
+        symlink("loop.json", &looped).unwrap();
+        assert!(super::write_atomically(&looped, b"{}\n").is_err());
+        assert!(std::fs::symlink_metadata(&looped)
+            .unwrap()
+            .file_type()
+            .is_symlink());
     }
 }
