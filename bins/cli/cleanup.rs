@@ -23,6 +23,7 @@ pub struct CleanupArgs {
 
 pub fn run(args: CleanupArgs) -> anyhow::Result<Output> {
     let data_dir = crate::data_dir()?;
+    crate::config::warn_about_settings(&data_dir);
     let report = session::cleanup(&data_dir, args.repo.as_deref(), args.dry_run, args.force)?;
     Ok(Output::new(&report, human(&report)))
 }

@@ -35,6 +35,7 @@ pub struct RegisterArgs {
 
 pub fn run(args: RegisterArgs) -> anyhow::Result<Output> {
     let data_dir = crate::data_dir()?;
+    crate::config::warn_about_settings(&data_dir);
     let registration = session::register(&data_dir, &args.repo, args.pid)?;
     let human = if args.shell {
         shell_lines(&registration)

@@ -33,6 +33,9 @@ pub struct ReleaseArgs {
 
 pub fn run(args: ReleaseArgs) -> anyhow::Result<Output> {
     let data_dir = crate::data_dir()?;
+    if !args.quiet {
+        crate::config::warn_about_settings(&data_dir);
+    }
     let selector = match (&args.session_id, args.pid) {
         (Some(id), _) => SessionSelector::Id(id.clone()),
         (None, Some(pid)) => SessionSelector::Pid(pid),
