@@ -671,3 +671,34 @@ fn commands_that_read_settings_warn_once_per_invalid_key_and_hooks_stay_silent()
         MIXED_CONFIG
     );
 }
+
+#[test]
+fn a_linked_config_json_stays_a_link() {
+    let env = TestEnv::new();
+    let dotfiles = env.home.join("dotfiles");
+    std::fs::create_dir_all(&dotfiles).unwrap();
+    std::fs::create_dir_all(&env.data_dir).unwrap();
+    std::fs::write(dotfiles.join("pcc.json"), "{\"laterVersion\": 1}\n").unwrap();
+    let config = env.data_dir.join("config.json");
+    std::os::unix::fs::symlink("../dotfiles/pcc.json", &config).unwrap();
+    let out = env
+        .pcc("git-pcc")
+        .args(["config", "set", "session.staleMinutes", "30"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert!(std::fs::symlink_metadata(&config)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    let stored: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dotfiles.join("pcc.json")).unwrap()).unwrap();
+    assert_eq!(
+        stored,
+        serde_json::json!({"laterVersion": 1, "session": {"staleMinutes": 30}})
+    );
+    assert_eq!(
+        std::fs::read_to_string(dotfiles.join("pcc.json.bak")).unwrap(),
+        "{\"laterVersion\": 1}\n"
+    );
+}
