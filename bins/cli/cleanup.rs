@@ -41,17 +41,21 @@ fn human(report: &CleanupReport) -> String {
             render::short_id(&s.session_id),
             s.pid,
             if s.is_main_repo {
-                "main checkout".to_owned()
+                "main checkout".into()
             } else {
-                s.worktree_path.clone()
+                render::quoted(&s.worktree_path)
             }
         ));
     }
     for path in &report.removed_worktrees {
-        out.push_str(&format!("{verb} worktree {path}\n"));
+        out.push_str(&format!("{verb} worktree {}\n", render::quoted(path)));
     }
     for kept in &report.kept {
-        out.push_str(&format!("kept {} ({})\n", kept.worktree_path, kept.reason));
+        out.push_str(&format!(
+            "kept {} ({})\n",
+            render::quoted(&kept.worktree_path),
+            render::quoted(&kept.reason)
+        ));
     }
     if out.is_empty() {
         out.push_str("nothing to clean up\n");

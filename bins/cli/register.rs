@@ -65,17 +65,22 @@ fn human(r: &Registration) -> String {
     };
     let mut pairs = vec![
         ("session", r.session_id.clone()),
-        ("path", r.worktree_path.clone()),
+        ("path", render::quoted(&r.worktree_path).into_owned()),
     ];
     if let Some(branch) = &r.branch {
         pairs.push(("branch", branch.clone()));
     }
     pairs.push((
         "sessions",
-        format!("{} in {}", r.parallel_sessions, r.repo_path),
+        format!(
+            "{} in {}",
+            r.parallel_sessions,
+            render::quoted(&r.repo_path)
+        ),
     ));
     if !r.copied_files.is_empty() {
-        pairs.push(("copied", r.copied_files.join(", ")));
+        let copied: Vec<_> = r.copied_files.iter().map(|f| render::quoted(f)).collect();
+        pairs.push(("copied", copied.join(", ")));
     }
     for failure in &r.setup_failures {
         let code = failure

@@ -47,7 +47,8 @@ pub fn run(args: ReleaseArgs) -> anyhow::Result<Output> {
             if let Some(kept) = &report.kept {
                 eprintln!(
                     "parallel-cc: kept worktree {} ({})",
-                    kept.worktree_path, kept.reason
+                    render::quoted(&kept.worktree_path),
+                    render::quoted(&kept.reason)
                 );
             }
             Ok(Output::new(&report, String::new()))
@@ -68,13 +69,13 @@ fn human(r: &ReleaseReport) -> String {
     );
     if let Some(kept) = &r.kept {
         out.push_str(&render::fields(&[
-            ("kept", kept.worktree_path.clone()),
+            ("kept", render::quoted(&kept.worktree_path).into_owned()),
             ("branch", kept.branch.clone().unwrap_or_default()),
             ("because", kept.reason.clone()),
         ]));
         out.push_str("remove it with 'git pcc cleanup --force' once the work is safe\n");
     } else if r.worktree_removed {
-        let mut removed = format!("removed worktree {}", r.worktree_path);
+        let mut removed = format!("removed worktree {}", render::quoted(&r.worktree_path));
         if r.branch_deleted {
             removed.push_str(" and its branch");
         }
