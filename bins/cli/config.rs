@@ -101,7 +101,7 @@ fn describe(config: &Config, problem: &Problem) -> String {
     format!(
         "{} in {}: {}",
         problem.key,
-        config.path().display(),
+        render::quoted(&config.path().display().to_string()),
         problem.message()
     )
 }
@@ -117,7 +117,7 @@ pub fn fix_command(problem: &Problem) -> String {
 
 /// One line per problem: where it is, what it holds, the default used
 /// instead and the command that fixes it.
-pub fn problem_line(config: &Config, problem: &Problem) -> String {
+fn problem_line(config: &Config, problem: &Problem) -> String {
     let used = if problem.is_section() {
         format!("using the defaults of {}.*", problem.key)
     } else {
