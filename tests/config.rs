@@ -253,6 +253,7 @@ fn doctor_reports_health_and_breakage() {
             "git",
             "data directory",
             "database",
+            "config",
             "git-pcc",
             "git-pcc-register",
             "git-pcc-release",
@@ -314,5 +315,390 @@ fn doctor_reports_health_and_breakage() {
     assert_eq!(
         std::fs::read(broken.data_dir.join("coordinator.db")).unwrap(),
         b"garbage, not sqlite"
+    );
+}
+
+/// A `config.json` with values its settings cannot use next to valid ones
+/// and keys of another version.
+const MIXED_CONFIG: &str = r#"{
+  "worktree": {"root": 5, "branchPrefix": "agents/"},
+  "session": {"staleMinutes": "ten"},
+  "sandbox": {"timeoutMinutes": 0, "agentCommand": ["true"], "fromTheFuture": {"x": 1}},
+  "laterVersion": [1, 2]
+}
+"#;
+
+fn stderr_of(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn warnings(output: &std::process::Output) -> Vec<String> {
+    stderr_of(output)
+        .lines()
+        .filter(|l| l.starts_with("warning: "))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The three warnings `MIXED_CONFIG` gives, in declaration order.
+fn expected_warnings(env: &TestEnv) -> Vec<String> {
+    let file = env.data_dir.join("config.json");
+    let file = file.display();
+    vec![
+        format!("warning: session.staleMinutes in {file}: expected a whole number from 1 to 10080, found \"ten\"; using the default 10 (fix: git pcc config set session.staleMinutes 10)"),
+        format!("warning: worktree.root in {file}: expected a text or null, found 5; using the default null (fix: git pcc config set worktree.root null)"),
+        format!("warning: sandbox.timeoutMinutes in {file}: expected a whole number from 1 to 10080, found 0; using the default 60 (fix: git pcc config set sandbox.timeoutMinutes 60)"),
+    ]
+}
+
+fn mixed_env() -> TestEnv {
+    let env = TestEnv::new();
+    std::fs::create_dir_all(&env.data_dir).unwrap();
+    std::fs::write(env.data_dir.join("config.json"), MIXED_CONFIG).unwrap();
+    env
+}
+
+#[test]
+fn invalid_values_are_listed_as_stored_and_marked() {
+    let env = mixed_env();
+    let (out, list) = env.json(env.pcc("git-pcc").args(["config", "list", "--json"]));
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let entry = |key: &str| {
+        list["settings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["key"] == key)
+            .unwrap()
+            .clone()
+    };
+    let root = entry("worktree.root");
+    assert_eq!(root["value"], 5);
+    assert_eq!(root["isDefault"], false);
+    assert_eq!(root["invalid"], "expected a text or null, found 5");
+    assert_eq!(root["defaultUsed"], serde_json::Value::Null);
+    let stale = entry("session.staleMinutes");
+    assert_eq!(stale["value"], "ten");
+    assert_eq!(
+        stale["invalid"],
+        "expected a whole number from 1 to 10080, found \"ten\""
+    );
+    assert_eq!(stale["defaultUsed"], 10);
+    assert_eq!(
+        entry("sandbox.timeoutMinutes")["invalid"],
+        "expected a whole number from 1 to 10080, found 0"
+    );
+    // Valid values next to them, and defaults, carry no mark.
+    let prefix = entry("worktree.branchPrefix");
+    assert_eq!(prefix["value"], "agents/");
+    assert!(prefix.get("invalid").is_none(), "{prefix}");
+    assert!(entry("sandbox.backend").get("invalid").is_none());
+
+    let out = env
+        .pcc("git-pcc")
+        .args(["config", "list"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("worktree.root "))
+        .unwrap();
+    let cells: Vec<&str> = line.split("  ").filter(|c| !c.is_empty()).collect();
+    assert_eq!(
+        cells.iter().map(|c| c.trim()).collect::<Vec<_>>(),
+        [
+            "worktree.root",
+            "5",
+            "INVALID: expected a text or null, found 5; using the default null"
+        ]
+    );
+    assert!(
+        warnings(&out).is_empty(),
+        "list shows them, it does not warn"
+    );
+    assert_eq!(
+        std::fs::read_to_string(env.data_dir.join("config.json")).unwrap(),
+        MIXED_CONFIG
+    );
+}
+
+#[test]
+fn getting_an_invalid_value_fails_with_the_fix() {
+    let env = mixed_env();
+    let out = env
+        .pcc("git-pcc")
+        .args(["config", "get", "worktree.root"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+    assert_eq!(
+        stderr_of(&out),
+        format!(
+            "error: worktree.root in {}: expected a text or null, found 5 (the default is used) (hint: fix it with 'git pcc config set worktree.root null')\n",
+            env.data_dir.join("config.json").display()
+        )
+    );
+    let (out, value) =
+        env.json(
+            env.pcc("git-pcc")
+                .args(["config", "get", "session.staleMinutes", "--json"]),
+        );
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(value["success"], false);
+    assert!(
+        value["error"].as_str().unwrap().contains("found \"ten\""),
+        "{value}"
+    );
+    // A valid key beside them reads as before.
+    let out = env
+        .pcc("git-pcc")
+        .args(["config", "get", "worktree.branchPrefix"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "agents/\n");
+
+    // The fix it names works, keeps the other keys, and the warning goes.
+    let out = env
+        .pcc("git-pcc")
+        .args(["config", "set", "worktree.root", "null"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let out = env
+        .pcc("git-pcc")
+        .args(["config", "get", "worktree.root"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "(none)\n");
+    let stored: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(env.data_dir.join("config.json")).unwrap())
+            .unwrap();
+    assert_eq!(stored["laterVersion"], serde_json::json!([1, 2]));
+    assert_eq!(
+        stored["sandbox"]["fromTheFuture"],
+        serde_json::json!({"x": 1})
+    );
+    assert_eq!(
+        stored["session"]["staleMinutes"], "ten",
+        "left for its owner to fix"
+    );
+    let repo = env.repo("app");
+    let agent = LiveProcess::spawn();
+    let out = env
+        .pcc("git-pcc-register")
+        .arg("--repo")
+        .arg(&repo)
+        .args(["--pid", &agent.pid().to_string()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let expected = expected_warnings(&env);
+    assert_eq!(warnings(&out), [expected[0].clone(), expected[2].clone()]);
+}
+
+#[test]
+fn a_section_that_is_not_an_object_is_reported_once() {
+    let env = TestEnv::new();
+    std::fs::create_dir_all(&env.data_dir).unwrap();
+    std::fs::write(env.data_dir.join("config.json"), r#"{"budget": 3}"#).unwrap();
+    let (_, list) = env.json(env.pcc("git-pcc").args(["config", "list", "--json"]));
+    let limit = list["settings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["key"] == "budget.monthlyLimit")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        limit["invalid"],
+        "budget: expected an object holding the budget settings, found 3"
+    );
+    assert_eq!(limit["isDefault"], true);
+    let out = env
+        .pcc("git-pcc")
+        .args(["budget", "status"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert_eq!(
+        warnings(&out),
+        [format!(
+            "warning: budget in {}: expected an object holding the budget settings, found 3; using the defaults of budget.* (fix: git pcc config set budget.monthlyLimit null)",
+            env.data_dir.join("config.json").display()
+        )]
+    );
+}
+
+#[test]
+fn commands_that_read_settings_warn_once_per_invalid_key_and_hooks_stay_silent() {
+    let env = mixed_env();
+    let repo = env.repo("app");
+    let expected = expected_warnings(&env);
+
+    // register: the defaults are used in place of the invalid values, the
+    // valid prefix beside them still applies.
+    let first = LiveProcess::spawn();
+    let second = LiveProcess::spawn();
+    let out = env
+        .pcc("git-pcc-register")
+        .arg("--repo")
+        .arg(&repo)
+        .args(["--pid", &first.pid().to_string(), "--shell"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert_eq!(warnings(&out), expected);
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("warning"));
+    let (out, registration) = env.json(
+        env.pcc("git-pcc")
+            .arg("register")
+            .arg("--repo")
+            .arg(&repo)
+            .args(["--pid", &second.pid().to_string(), "--json"]),
+    );
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert_eq!(warnings(&out), expected);
+    let name = registration["worktreeName"].as_str().unwrap();
+    assert_eq!(registration["branch"], format!("agents/{name}"));
+    assert_eq!(
+        registration["worktreePath"],
+        env.path()
+            .join("app-worktrees")
+            .join(name)
+            .to_str()
+            .unwrap()
+    );
+
+    // Hooks say nothing about it.
+    let heartbeat = support::with_stdin(
+        {
+            let mut command = env.pcc("git-pcc");
+            command.args(["heartbeat", "--hook"]).current_dir(&repo);
+            command
+        },
+        b"{}",
+    );
+    assert!(heartbeat.status.success());
+    assert!(heartbeat.stdout.is_empty() && heartbeat.stderr.is_empty());
+    for (event, payload) in [
+        (
+            "session-start",
+            serde_json::json!({"session_id": "s1", "cwd": repo, "hook_event_name": "SessionStart", "source": "startup"}),
+        ),
+        (
+            "session-end",
+            serde_json::json!({"session_id": "s1", "cwd": repo, "hook_event_name": "SessionEnd", "reason": "prompt_input_exit"}),
+        ),
+    ] {
+        let mut command = env.pcc("git-pcc");
+        command.args(["hook", event]).current_dir(&repo);
+        let out = support::with_stdin(command, payload.to_string().as_bytes());
+        assert!(out.status.success(), "{event}");
+        assert_eq!(stderr_of(&out), "", "{event}");
+    }
+
+    // release warns, except with --quiet (the wrapper's exit path).
+    let out = env
+        .pcc("git-pcc-release")
+        .args(["--session-id", registration["sessionId"].as_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert_eq!(warnings(&out), expected);
+    let out = env
+        .pcc("git-pcc")
+        .args(["release", "--pid", &first.pid().to_string(), "--quiet"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(stderr_of(&out), "");
+
+    for args in [
+        vec!["cleanup", "--all"],
+        vec!["cleanup", "--all", "--json"],
+        vec!["budget", "status"],
+    ] {
+        let out = env.pcc("git-pcc").args(&args).output().unwrap();
+        assert!(out.status.success(), "{args:?}: {}", stderr_of(&out));
+        assert_eq!(warnings(&out), expected, "{args:?}");
+    }
+    let out = env
+        .pcc("git-pcc")
+        .args(["sandbox", "run", "--prompt", "hello", "--dry-run", "--repo"])
+        .arg(&repo)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert_eq!(warnings(&out), expected);
+
+    // doctor lists every invalid key as a warning, and stays healthy.
+    let (out, report) = env.json(env.pcc("git-pcc").args(["doctor", "--json"]));
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert_eq!(report["healthy"], true);
+    let check = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "config")
+        .unwrap()
+        .clone();
+    assert_eq!(check["ok"], false);
+    assert_eq!(check["essential"], false);
+    assert_eq!(
+        check["detail"],
+        format!(
+            "3 invalid values in {}: session.staleMinutes (expected a whole number from 1 to 10080, found \"ten\"), worktree.root (expected a text or null, found 5), sandbox.timeoutMinutes (expected a whole number from 1 to 10080, found 0); their defaults are used",
+            env.data_dir.join("config.json").display()
+        )
+    );
+    assert_eq!(
+        check["hint"],
+        "git pcc config set session.staleMinutes 10; git pcc config set worktree.root null; git pcc config set sandbox.timeoutMinutes 60"
+    );
+    let out = env.pcc("git-pcc").arg("doctor").output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("warn") && l.contains("config") && l.contains("worktree.root")),
+        "{text}"
+    );
+
+    // Nothing of this rewrote the file.
+    assert_eq!(
+        std::fs::read_to_string(env.data_dir.join("config.json")).unwrap(),
+        MIXED_CONFIG
+    );
+}
+
+#[test]
+fn a_linked_config_json_stays_a_link() {
+    let env = TestEnv::new();
+    let dotfiles = env.home.join("dotfiles");
+    std::fs::create_dir_all(&dotfiles).unwrap();
+    std::fs::create_dir_all(&env.data_dir).unwrap();
+    std::fs::write(dotfiles.join("pcc.json"), "{\"laterVersion\": 1}\n").unwrap();
+    let config = env.data_dir.join("config.json");
+    std::os::unix::fs::symlink("../dotfiles/pcc.json", &config).unwrap();
+    let out = env
+        .pcc("git-pcc")
+        .args(["config", "set", "session.staleMinutes", "30"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert!(std::fs::symlink_metadata(&config)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    let stored: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dotfiles.join("pcc.json")).unwrap()).unwrap();
+    assert_eq!(
+        stored,
+        serde_json::json!({"laterVersion": 1, "session": {"staleMinutes": 30}})
+    );
+    assert_eq!(
+        std::fs::read_to_string(dotfiles.join("pcc.json.bak")).unwrap(),
+        "{\"laterVersion\": 1}\n"
     );
 }

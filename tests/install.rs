@@ -219,6 +219,193 @@ fn a_settings_file_that_is_not_json_is_left_alone() {
     assert!(!env.home.join(".claude/settings.json.pcc-backup").exists());
 }
 
+fn is_link(path: &Path) -> bool {
+    std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink())
+}
+
+fn link(points_to: impl AsRef<Path>, at: &Path) {
+    std::fs::create_dir_all(at.parent().unwrap()).unwrap();
+    std::os::unix::fs::symlink(points_to, at).unwrap();
+}
+
+fn assert_ok(output: &std::process::Output) {
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+fn linked_dotfiles_stay_links_and_their_targets_are_written() {
+    let env = TestEnv::new();
+    let dotfiles = env.home.join("dotfiles");
+    std::fs::create_dir_all(dotfiles.join("claude")).unwrap();
+    let settings_target = dotfiles.join("claude/settings.json");
+    let claude_json_target = dotfiles.join("claude.json");
+    let bashrc_target = dotfiles.join("bashrc");
+    std::fs::write(&settings_target, theirs_settings().to_string()).unwrap();
+    std::fs::write(&claude_json_target, theirs_claude_json().to_string()).unwrap();
+    std::fs::write(&bashrc_target, "export EDITOR=vim\n").unwrap();
+    // Relative and absolute links, as dotfile managers make them.
+    let settings = env.home.join(".claude/settings.json");
+    let claude_json = env.home.join(".claude.json");
+    let bashrc = env.home.join(".bashrc");
+    link("../dotfiles/claude/settings.json", &settings);
+    link(&claude_json_target, &claude_json);
+    link("dotfiles/bashrc", &bashrc);
+    let links = [
+        (&settings, PathBuf::from("../dotfiles/claude/settings.json")),
+        (&claude_json, claude_json_target.clone()),
+        (&bashrc, PathBuf::from("dotfiles/bashrc")),
+    ];
+
+    let (output, report) = install(&env, &["--hooks", "--mcp", "--alias"]);
+    assert_ok(&output);
+    for (path, points_to) in &links {
+        assert!(is_link(path), "{} is still a link", path.display());
+        assert_eq!(&std::fs::read_link(path).unwrap(), points_to);
+    }
+    let installed = read_json(&settings_target);
+    assert_eq!(installed["model"], "opus");
+    assert_eq!(
+        installed["hooks"]["PostToolUse"].as_array().unwrap().len(),
+        2
+    );
+    assert_eq!(installed["hooks"].as_object().unwrap().len(), 7);
+    let mcp = read_json(&claude_json_target);
+    assert_eq!(mcp["mcpServers"]["parallel-cc"]["type"], "stdio");
+    assert_eq!(
+        mcp["mcpServers"]["github"],
+        theirs_claude_json()["mcpServers"]["github"]
+    );
+    assert_eq!(
+        std::fs::read_to_string(&bashrc_target).unwrap(),
+        "export EDITOR=vim\n# parallel-cc: start Claude Code through claude-parallel\nalias claude=claude-parallel\n"
+    );
+    // Each backup sits beside the file it saves, and the report says where.
+    let backups: Vec<Value> = report["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["backupPath"].clone())
+        .collect();
+    let beside = |target: &Path| {
+        let mut name = std::fs::canonicalize(target).unwrap().into_os_string();
+        name.push(".pcc-backup");
+        PathBuf::from(name)
+    };
+    for target in [&settings_target, &claude_json_target, &bashrc_target] {
+        assert!(backups.contains(&json!(beside(target))), "{report}");
+    }
+    assert_eq!(
+        read_json(&beside(&settings_target)),
+        theirs_settings(),
+        "the backup holds the file as it was"
+    );
+    assert!(!env.home.join(".claude/settings.json.pcc-backup").exists());
+    assert!(!env.home.join(".claude.json.pcc-backup").exists());
+    // No temporary file left anywhere.
+    for dir in [
+        env.home.clone(),
+        env.home.join(".claude"),
+        dotfiles.clone(),
+        dotfiles.join("claude"),
+    ] {
+        assert!(
+            support::list_dir(&dir).iter().all(|n| !n.contains(".tmp-")),
+            "{}: {:?}",
+            dir.display(),
+            support::list_dir(&dir)
+        );
+    }
+
+    let (output, _) = install(&env, &["--uninstall"]);
+    assert_ok(&output);
+    for (path, points_to) in &links {
+        assert!(is_link(path), "{} is still a link", path.display());
+        assert_eq!(&std::fs::read_link(path).unwrap(), points_to);
+    }
+    assert_eq!(read_json(&settings_target), theirs_settings());
+    assert_eq!(read_json(&claude_json_target), theirs_claude_json());
+    assert_eq!(
+        std::fs::read_to_string(&bashrc_target).unwrap(),
+        "export EDITOR=vim\n"
+    );
+}
+
+#[test]
+fn linked_local_settings_and_gitignore_are_written_through() {
+    let env = TestEnv::new();
+    let repo = env.repo("app");
+    let shared = env.path().join("shared");
+    std::fs::create_dir_all(&shared).unwrap();
+    std::fs::write(shared.join("gitignore"), "target/\n").unwrap();
+    link(shared.join("gitignore"), &repo.join(".gitignore"));
+    // A link to a file not made yet, in a directory that exists: the file
+    // is created where the link points.
+    link(
+        shared.join("settings.json"),
+        &repo.join(".claude/settings.json"),
+    );
+    let (output, _) = install(
+        &env,
+        &[
+            "--hooks",
+            "--local",
+            "--gitignore",
+            "--repo",
+            repo.to_str().unwrap(),
+        ],
+    );
+    assert_ok(&output);
+    assert!(is_link(&repo.join(".claude/settings.json")));
+    assert!(is_link(&repo.join(".gitignore")));
+    let settings = read_json(&shared.join("settings.json"));
+    assert_eq!(settings["hooks"].as_object().unwrap().len(), 6);
+    assert_eq!(
+        std::fs::read_to_string(shared.join("gitignore")).unwrap(),
+        "target/\n.claude/\n"
+    );
+
+    let (output, _) = install(
+        &env,
+        &[
+            "--uninstall",
+            "--hooks",
+            "--local",
+            "--repo",
+            repo.to_str().unwrap(),
+        ],
+    );
+    assert_ok(&output);
+    assert!(is_link(&repo.join(".claude/settings.json")));
+    assert_eq!(read_json(&shared.join("settings.json")), json!({}));
+}
+
+#[test]
+fn a_link_into_a_missing_directory_is_refused_in_one_line() {
+    let env = TestEnv::new();
+    let settings = env.home.join(".claude/settings.json");
+    let missing = env.home.join("dotfiles-not-cloned/claude/settings.json");
+    link(&missing, &settings);
+    let output = env
+        .pcc("git-pcc")
+        .args(["install", "--hooks"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with("error: ") && stderr.contains("a directory that does not exist"),
+        "{stderr}"
+    );
+    assert!(is_link(&settings));
+    assert_eq!(std::fs::read_link(&settings).unwrap(), missing);
+    assert!(!env.home.join("dotfiles-not-cloned").exists());
+}
+
 fn run_hook(env: &TestEnv, event: &str, payload: &Value, cwd: &Path) -> std::process::Output {
     let mut command: Command = env.pcc("git-pcc");
     command.args(["hook", event]).current_dir(cwd);

@@ -40,6 +40,7 @@ pub fn run(args: BudgetArgs) -> anyhow::Result<Output> {
     };
     let data_dir = crate::data_dir()?;
     let config = Config::load(&data_dir)?;
+    crate::config::warn_about(&config);
     let db = Database::open(&data_dir)?;
     let status = budget::status(db.conn(), &config, period)?;
     Ok(Output::new(&status, human(&status)))

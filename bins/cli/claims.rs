@@ -47,7 +47,7 @@ pub fn run(args: ClaimsArgs) -> anyhow::Result<Output> {
             .to_vec()];
         for claim in &found {
             rows.push(vec![
-                claim.file_path.clone(),
+                render::quoted(&claim.file_path).into_owned(),
                 claim.mode.as_str().to_owned(),
                 render::short_id(&claim.session_id),
                 claim.expires_at.clone(),

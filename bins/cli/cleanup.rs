@@ -33,6 +33,7 @@ pub struct CleanupArgs {
 
 pub fn run(args: CleanupArgs) -> anyhow::Result<Output> {
     let data_dir = crate::data_dir()?;
+    crate::config::warn_about_settings(&data_dir);
     let scope = match &args.worktree {
         Some(path) => CleanupScope::Worktree(path.clone()),
         None => match Scope::resolve(args.repo.as_deref(), args.all, Some("git pcc cleanup"))? {
@@ -62,7 +63,10 @@ fn human(report: &CleanupReport, scope: &CleanupScope) -> String {
         } else {
             "undid"
         };
-        out.push_str(&format!("{verb} the interrupted creation of {path}\n"));
+        out.push_str(&format!(
+            "{verb} the interrupted creation of {}\n",
+            render::quoted(path)
+        ));
     }
     for path in &report.repaired.finished {
         let verb = if report.dry_run {
@@ -70,7 +74,10 @@ fn human(report: &CleanupReport, scope: &CleanupScope) -> String {
         } else {
             "finished"
         };
-        out.push_str(&format!("{verb} the interrupted removal of {path}\n"));
+        out.push_str(&format!(
+            "{verb} the interrupted removal of {}\n",
+            render::quoted(path)
+        ));
     }
     for s in &report.removed_sessions {
         out.push_str(&format!(
@@ -78,28 +85,35 @@ fn human(report: &CleanupReport, scope: &CleanupScope) -> String {
             render::short_id(&s.session_id),
             s.pid,
             if s.is_main_repo {
-                "main checkout".to_owned()
+                "main checkout".into()
             } else {
-                s.worktree_path.clone()
+                render::quoted(&s.worktree_path)
             }
         ));
     }
     for path in &report.removed_worktrees {
-        out.push_str(&format!("{verb} worktree {path}\n"));
+        out.push_str(&format!("{verb} worktree {}\n", render::quoted(path)));
     }
     for kept in &report.kept {
-        out.push_str(&format!("kept {} ({})\n", kept.worktree_path, kept.reason));
+        out.push_str(&format!(
+            "kept {} ({})\n",
+            render::quoted(&kept.worktree_path),
+            render::quoted(&kept.reason)
+        ));
     }
     for failure in &report.repaired.failed {
         out.push_str(&format!(
             "could not repair the interrupted {} of {}: {}\n",
-            failure.operation, failure.worktree_path, failure.error
+            failure.operation,
+            render::quoted(&failure.worktree_path),
+            failure.error
         ));
     }
     for failure in &report.failures {
         out.push_str(&format!(
             "could not clean up {}: {}\n",
-            failure.worktree_path, failure.error
+            render::quoted(&failure.worktree_path),
+            failure.error
         ));
     }
     if out.is_empty() {

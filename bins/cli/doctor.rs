@@ -30,7 +30,12 @@ pub struct DoctorReport {
 }
 
 pub fn run(_args: DoctorArgs) -> anyhow::Result<Output> {
-    let mut checks = vec![check_git(), check_data_dir(), check_database()];
+    let mut checks = vec![
+        check_git(),
+        check_data_dir(),
+        check_database(),
+        check_config(),
+    ];
     checks.extend(check_binaries());
     checks.push(check_dispatch());
     checks.push(check_hooks());
@@ -138,6 +143,60 @@ fn check_database() -> Check {
                 } else {
                     "move the broken file away or set PARALLEL_CC_DATA_DIR".to_owned()
                 }),
+            }
+        }
+    }
+}
+
+/// Whether `config.json` can be read and every value in it can be used.
+/// Values a setting cannot use are a warning (their defaults are used); a
+/// file that cannot be read fails, as every command that reads settings
+/// does then.
+fn check_config() -> Check {
+    let loaded = paths::data_dir().and_then(|dir| pcc::config::Config::load(&dir));
+    match loaded {
+        Ok(config) if config.problems().is_empty() => Check {
+            name: "config",
+            ok: true,
+            essential: false,
+            detail: if config.path().exists() {
+                format!("{} (every value valid)", config.path().display())
+            } else {
+                format!("{} (none; defaults)", config.path().display())
+            },
+            hint: None,
+        },
+        Ok(config) => {
+            let problems = config.problems();
+            let listed: Vec<String> = problems
+                .iter()
+                .map(|p| format!("{} ({})", p.key, p.message()))
+                .collect();
+            let fixes: Vec<String> = problems.iter().map(crate::config::fix_command).collect();
+            Check {
+                name: "config",
+                ok: false,
+                essential: false,
+                detail: format!(
+                    "{} in {}: {}; their defaults are used",
+                    render::count(problems.len(), "invalid value", "invalid values"),
+                    config.path().display(),
+                    listed.join(", ")
+                ),
+                hint: Some(fixes.join("; ")),
+            }
+        }
+        Err(err) => {
+            let (detail, hint) = match err.downcast_ref::<pcc::UserError>() {
+                Some(user) => (user.message.clone(), user.hint.clone()),
+                None => (format!("{err:#}"), None),
+            };
+            Check {
+                name: "config",
+                ok: false,
+                essential: true,
+                detail,
+                hint,
             }
         }
     }

@@ -35,6 +35,7 @@ pub struct RegisterArgs {
 
 pub fn run(args: RegisterArgs) -> anyhow::Result<Output> {
     let data_dir = crate::data_dir()?;
+    crate::config::warn_about_settings(&data_dir);
     let registration = session::register(&data_dir, &args.repo, args.pid)?;
     // Warnings go to stderr: with --shell, stdout is evaluated.
     for failure in &registration.cleanup_failures {
@@ -77,17 +78,22 @@ fn human(r: &Registration) -> String {
     };
     let mut pairs = vec![
         ("session", r.session_id.clone()),
-        ("path", r.worktree_path.clone()),
+        ("path", render::quoted(&r.worktree_path).into_owned()),
     ];
     if let Some(branch) = &r.branch {
         pairs.push(("branch", branch.clone()));
     }
     pairs.push((
         "sessions",
-        format!("{} in {}", r.parallel_sessions, r.repo_path),
+        format!(
+            "{} in {}",
+            r.parallel_sessions,
+            render::quoted(&r.repo_path)
+        ),
     ));
     if !r.copied_files.is_empty() {
-        pairs.push(("copied", r.copied_files.join(", ")));
+        let copied: Vec<_> = r.copied_files.iter().map(|f| render::quoted(f)).collect();
+        pairs.push(("copied", copied.join(", ")));
     }
     for failure in &r.setup_failures {
         let code = failure

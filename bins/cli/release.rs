@@ -33,6 +33,9 @@ pub struct ReleaseArgs {
 
 pub fn run(args: ReleaseArgs) -> anyhow::Result<Output> {
     let data_dir = crate::data_dir()?;
+    if !args.quiet {
+        crate::config::warn_about_settings(&data_dir);
+    }
     let selector = match (&args.session_id, args.pid) {
         (Some(id), _) => SessionSelector::Id(id.clone()),
         (None, Some(pid)) => SessionSelector::Pid(pid),
@@ -44,7 +47,8 @@ pub fn run(args: ReleaseArgs) -> anyhow::Result<Output> {
             if let Some(kept) = &report.kept {
                 eprintln!(
                     "parallel-cc: kept worktree {} ({})",
-                    kept.worktree_path, kept.reason
+                    render::quoted(&kept.worktree_path),
+                    render::quoted(&kept.reason)
                 );
             }
             Ok(Output::new(&report, String::new()))
@@ -65,7 +69,7 @@ fn human(r: &ReleaseReport) -> String {
     );
     if let Some(kept) = &r.kept {
         out.push_str(&render::fields(&[
-            ("kept", kept.worktree_path.clone()),
+            ("kept", render::quoted(&kept.worktree_path).into_owned()),
             ("branch", kept.branch.clone().unwrap_or_default()),
             ("because", kept.reason.clone()),
         ]));
@@ -76,7 +80,7 @@ fn human(r: &ReleaseReport) -> String {
             format!("remove it with 'git pcc cleanup --force --worktree {path}' once the work is safe\n")
         });
     } else if r.worktree_removed {
-        let mut removed = format!("removed worktree {}", r.worktree_path);
+        let mut removed = format!("removed worktree {}", render::quoted(&r.worktree_path));
         if r.branch_deleted {
             removed.push_str(" and its branch");
         }

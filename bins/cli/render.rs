@@ -1,17 +1,91 @@
-//! Small helpers for human output: aligned tables and short forms.
+//! Small helpers for human output: aligned tables, short forms, and
+//! [`quoted`], which every path or other text from outside the program
+//! goes through before it reaches a terminal line.
+//!
+//! Invariant: nothing printed through [`table`] holds a control character;
+//! a cell that does is shown [`quoted`], so a newline cannot break a table
+//! and an escape sequence cannot reach the terminal. `--json` output is
+//! not made here and stays exact.
+
+use std::borrow::Cow;
+
+/// Text from outside the program (a path, a file name, a reason an agent
+/// gave) made safe for one terminal line, the way git's `core.quotePath`
+/// shows paths: as it is when it is plain, otherwise in double quotes with
+/// C-style escapes (`\n`, `\t`, `\"`, `\\`, and octal bytes such as
+/// `\033` for other control characters). Printable non-ASCII characters
+/// stay as they are; the invisible ones that reorder or break lines
+/// (bidirectional controls, line and paragraph separators) are escaped.
+pub fn quoted(text: &str) -> Cow<'_, str> {
+    if !text
+        .chars()
+        .any(|c| needs_escape(c) || c == '"' || c == '\\')
+    {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\u{7}' => out.push_str("\\a"),
+            '\u{8}' => out.push_str("\\b"),
+            '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            '\u{b}' => out.push_str("\\v"),
+            '\u{c}' => out.push_str("\\f"),
+            '\r' => out.push_str("\\r"),
+            c if needs_escape(c) => {
+                let mut bytes = [0; 4];
+                for byte in c.encode_utf8(&mut bytes).bytes() {
+                    out.push_str(&format!("\\{byte:03o}"));
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    Cow::Owned(out)
+}
+
+/// Characters a terminal line must not show raw: control characters (C0,
+/// DEL, C1) and invisible ones that reorder or break lines.
+fn needs_escape(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{2028}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
+        )
+}
 
 /// Formats rows as columns separated by two spaces, each as wide as its
-/// widest cell (the last column is not padded).
+/// widest cell (the last column is not padded). A cell holding a control
+/// character is shown [`quoted`].
 pub fn table(rows: &[Vec<String>]) -> String {
+    let rows: Vec<Vec<Cow<'_, str>>> = rows
+        .iter()
+        .map(|row| {
+            row.iter()
+                .map(|cell| {
+                    if cell.chars().any(needs_escape) {
+                        quoted(cell)
+                    } else {
+                        Cow::Borrowed(cell.as_str())
+                    }
+                })
+                .collect()
+        })
+        .collect();
     let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
     let mut widths = vec![0; columns];
-    for row in rows {
+    for row in &rows {
         for (index, cell) in row.iter().enumerate() {
             widths[index] = widths[index].max(cell.chars().count());
         }
     }
     let mut out = String::new();
-    for row in rows {
+    for row in &rows {
         let mut line = String::new();
         for (index, cell) in row.iter().enumerate() {
             if index + 1 == row.len() {
@@ -72,4 +146,33 @@ pub fn shell_quote(value: &str) -> String {
 /// `1 file`, `2 files`.
 pub fn count(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_text_is_kept_and_the_rest_quoted_as_git_does() {
+        assert_eq!(
+            quoted("/home/me/app-worktrees/parallel-1"),
+            "/home/me/app-worktrees/parallel-1"
+        );
+        assert_eq!(quoted("dossier/été 2026.md"), "dossier/été 2026.md");
+        assert_eq!(quoted("a\nb\tc"), "\"a\\nb\\tc\"");
+        assert_eq!(quoted("red\u{1b}[31m"), "\"red\\033[31m\"");
+        assert_eq!(quoted("say \"hi\" \\o/"), "\"say \\\"hi\\\" \\\\o/\"");
+        assert_eq!(quoted("bell\u{7}del\u{7f}"), "\"bell\\adel\\177\"");
+        assert_eq!(quoted("csi\u{9b}"), "\"csi\\302\\233\"");
+        assert_eq!(quoted("abc\u{202e}txt"), "\"abc\\342\\200\\256txt\"");
+    }
+
+    #[test]
+    fn a_table_cell_with_a_control_character_is_quoted() {
+        let rows = vec![
+            vec!["PATH".to_owned(), "STATE".to_owned()],
+            vec!["a\nb".to_owned(), "ok".to_owned()],
+        ];
+        assert_eq!(table(&rows), "PATH    STATE\n\"a\\nb\"  ok\n");
+    }
 }

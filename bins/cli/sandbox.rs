@@ -231,6 +231,7 @@ fn install_signal_handlers() {
 
 fn run_agent(args: RunArgs, json: bool) -> anyhow::Result<Output> {
     let data_dir = crate::data_dir()?;
+    crate::config::warn_about_settings(&data_dir);
     if !args.multi {
         // clap lets these pass with --prompt (which conflicts with --multi).
         for (given, flag) in [

@@ -60,7 +60,7 @@ fn human(report: &StatusReport) -> String {
             if current_repo.is_some() {
                 out.push('\n');
             }
-            out.push_str(&format!("{}\n", s.repo_path));
+            out.push_str(&format!("{}\n", render::quoted(&s.repo_path)));
             current_repo = Some(&s.repo_path);
             rows.push(
                 ["PID", "SESSION", "WHERE", "BRANCH", "AGE", "BEAT", "STATE"]
@@ -71,9 +71,9 @@ fn human(report: &StatusReport) -> String {
         let place = if s.is_main_repo {
             "main checkout".to_owned()
         } else if !s.owns_worktree {
-            format!("{} (yours)", s.worktree_path)
+            format!("{} (yours)", render::quoted(&s.worktree_path))
         } else {
-            s.worktree_path.clone()
+            render::quoted(&s.worktree_path).into_owned()
         };
         let mut state = if s.is_alive {
             "alive".to_owned()
@@ -102,7 +102,7 @@ fn human(report: &StatusReport) -> String {
         let mut kept_rows = vec![["PATH", "BRANCH", "REASON"].map(String::from).to_vec()];
         for kept in &report.kept_worktrees {
             kept_rows.push(vec![
-                kept.worktree_path.clone(),
+                render::quoted(&kept.worktree_path).into_owned(),
                 kept.branch.clone().unwrap_or_else(|| "-".to_owned()),
                 kept.reason.clone(),
             ]);

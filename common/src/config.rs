@@ -1,8 +1,15 @@
 //! User settings in `<data dir>/config.json`, addressed by dot keys
 //! (`worktree.branchPrefix` is `{"worktree": {"branchPrefix": ...}}`). Every
 //! setting the product reads is declared once in [`SETTINGS`] with its type
-//! and default; unknown keys and wrong types are refused. Keys in the file
-//! that we do not know (written by another version) are kept as they are.
+//! and default; `config set` refuses unknown keys and wrong types. Keys in
+//! the file that we do not know (written by another version) are kept as
+//! they are.
+//!
+//! A value in the file that its setting cannot use (a wrong JSON type, a
+//! number out of range, a section that is not an object) is never used and
+//! never silently dropped: [`Config::load`] finds every such value once,
+//! [`Config::problems`] lists them for the commands to report, and the
+//! setting's default is used in its place until the value is fixed.
 
 use std::path::{Path, PathBuf};
 
@@ -192,6 +199,150 @@ pub fn find_setting(key: &str) -> Result<&'static Setting> {
 pub struct Config {
     root: Map<String, Value>,
     path: PathBuf,
+    problems: Vec<Problem>,
+}
+
+/// A value in `config.json` that a declared setting cannot use. The
+/// setting's default is used in its place; the file is left as it is.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Problem {
+    /// Where the value is: a declared setting (`worktree.root`), or a
+    /// section (`worktree`) that holds something other than an object.
+    pub key: String,
+    /// What the file holds there.
+    pub found: Value,
+    /// What belongs there.
+    pub expected: String,
+    /// What is used instead: the setting's default, or for a section the
+    /// defaults of its settings.
+    pub default: Value,
+    /// The setting whose `config set` repairs this (for a section, its
+    /// first setting: setting it replaces the section with an object).
+    #[serde(skip)]
+    fix_key: &'static str,
+}
+
+impl Problem {
+    /// `expected a whole number from 1 to 10080, found "ten"`.
+    pub fn message(&self) -> String {
+        format!(
+            "expected {}, found {}",
+            self.expected,
+            short_json(&self.found)
+        )
+    }
+
+    /// Whether the problem is a section rather than one setting.
+    pub fn is_section(&self) -> bool {
+        self.key != self.fix_key
+    }
+
+    /// Whether this problem makes the declared setting `key` fall back to
+    /// its default.
+    pub fn affects(&self, key: &str) -> bool {
+        key == self.key
+            || key
+                .strip_prefix(self.key.as_str())
+                .is_some_and(|rest| rest.starts_with('.'))
+    }
+
+    /// The key and the value, as `git pcc config set KEY VALUE` takes it,
+    /// that repair the problem by storing the default.
+    pub fn fix(&self) -> (&'static str, String) {
+        let value = find_setting(self.fix_key)
+            .map(|setting| setting.default_value())
+            .unwrap_or(Value::Null);
+        let text = match value {
+            Value::String(text) => text,
+            other => other.to_string(),
+        };
+        (self.fix_key, text)
+    }
+}
+
+/// A JSON value in one short line, for messages.
+fn short_json(value: &Value) -> String {
+    const MOST: usize = 60;
+    let text = value.to_string();
+    if text.chars().count() <= MOST {
+        text
+    } else {
+        format!("{}...", text.chars().take(MOST - 3).collect::<String>())
+    }
+}
+
+/// Where a dot key leads in the file.
+enum Lookup<'a> {
+    Missing,
+    Found(&'a Value),
+    /// A section on the way (`worktree` of `worktree.root`) is not an
+    /// object.
+    NotASection(&'a str, &'a Value),
+}
+
+fn lookup<'a>(root: &'a Map<String, Value>, key: &'a str) -> Lookup<'a> {
+    let mut current = root;
+    let mut end = 0;
+    let mut parts = key.split('.').peekable();
+    while let Some(part) = parts.next() {
+        end += part.len();
+        let Some(value) = current.get(part) else {
+            return Lookup::Missing;
+        };
+        if parts.peek().is_none() {
+            return Lookup::Found(value);
+        }
+        match value.as_object() {
+            Some(section) => current = section,
+            None => return Lookup::NotASection(&key[..end], value),
+        }
+        end += 1;
+    }
+    Lookup::Missing
+}
+
+/// Every stored value a declared setting cannot use, in declaration order,
+/// one problem per broken section.
+fn find_problems(root: &Map<String, Value>) -> Vec<Problem> {
+    let mut problems: Vec<Problem> = Vec::new();
+    for setting in SETTINGS {
+        match lookup(root, setting.key) {
+            Lookup::Missing => {}
+            Lookup::Found(value) => {
+                if validate(setting, value).is_err() {
+                    problems.push(Problem {
+                        key: setting.key.to_owned(),
+                        found: value.clone(),
+                        expected: expected_in_file(setting.kind),
+                        default: setting.default_value(),
+                        fix_key: setting.key,
+                    });
+                }
+            }
+            Lookup::NotASection(section, value) => {
+                if problems.iter().any(|p| p.key == section) {
+                    continue;
+                }
+                let prefix = format!("{section}.");
+                let defaults: Map<String, Value> = SETTINGS
+                    .iter()
+                    .filter_map(|s| {
+                        let name = s.key.strip_prefix(&prefix)?;
+                        Some((name.to_owned(), s.default_value()))
+                    })
+                    .collect();
+                problems.push(Problem {
+                    key: section.to_owned(),
+                    found: value.clone(),
+                    expected: format!("an object holding the {section} settings"),
+                    default: Value::Object(defaults),
+                    fix_key: setting.key,
+                });
+            }
+        }
+    }
+    problems
 }
 
 /// One row of `config list`.
@@ -199,9 +350,18 @@ pub struct Config {
 #[serde(rename_all = "camelCase")]
 pub struct ConfigEntry {
     pub key: String,
+    /// The value in effect, or, when the stored one cannot be used, the
+    /// stored one (see `invalid`).
     pub value: Value,
+    /// Whether the default is in effect.
     pub is_default: bool,
     pub description: String,
+    /// Why the stored value cannot be used (`expected ..., found ...`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub invalid: Option<String>,
+    /// The default used in place of an invalid value.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub default_used: Option<Value>,
 }
 
 impl Config {
@@ -215,6 +375,7 @@ impl Config {
                 return Ok(Config {
                     root: Map::new(),
                     path,
+                    problems: Vec::new(),
                 })
             }
             Err(err) => {
@@ -238,7 +399,28 @@ impl Config {
                 .into())
             }
         };
-        Ok(Config { root, path })
+        let problems = find_problems(&root);
+        Ok(Config {
+            root,
+            path,
+            problems,
+        })
+    }
+
+    /// The file the settings come from.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Every stored value a setting cannot use (found once, when loading).
+    pub fn problems(&self) -> &[Problem] {
+        &self.problems
+    }
+
+    /// The problem that makes the declared setting `key` use its default,
+    /// if any.
+    pub fn problem(&self, key: &str) -> Option<&Problem> {
+        self.problems.iter().find(|p| p.affects(key))
     }
 
     /// For `config set`: like [`Config::load`], but a file that is not a
@@ -263,6 +445,7 @@ impl Config {
                     Config {
                         root: Map::new(),
                         path,
+                        problems: Vec::new(),
                     },
                     Some(backup),
                 ))
@@ -271,7 +454,8 @@ impl Config {
         }
     }
 
-    /// The value of a declared key, or its default.
+    /// The value of a declared key, or its default (also when the stored
+    /// value cannot be used: see [`Config::problem`]).
     pub fn get(&self, key: &str) -> Result<Value> {
         let setting = find_setting(key)?;
         Ok(self
@@ -280,35 +464,54 @@ impl Config {
             .unwrap_or_else(|| setting.default_value()))
     }
 
-    fn stored(&self, key: &str) -> Option<&Value> {
-        let mut parts = key.split('.');
-        let mut current = self.root.get(parts.next()?)?;
-        for part in parts {
-            current = current.as_object()?.get(part)?;
+    fn stored<'a>(&'a self, key: &'a str) -> Option<&'a Value> {
+        match lookup(&self.root, key) {
+            Lookup::Found(value) => Some(value),
+            Lookup::Missing | Lookup::NotASection(..) => None,
         }
-        Some(current)
     }
 
-    /// Every declared setting with its value.
+    /// Every declared setting with its value; a stored value that cannot be
+    /// used is shown as it is, marked invalid.
     pub fn list(&self) -> Vec<ConfigEntry> {
         SETTINGS
             .iter()
             .map(|setting| {
-                let stored = self
-                    .stored(setting.key)
-                    .filter(|v| validate(setting, v).is_ok());
-                ConfigEntry {
+                let default = setting.default_value();
+                let mut entry = ConfigEntry {
                     key: setting.key.to_owned(),
-                    value: stored.cloned().unwrap_or_else(|| setting.default_value()),
-                    is_default: stored.is_none(),
+                    value: default.clone(),
+                    is_default: true,
                     description: setting.description.to_owned(),
+                    invalid: None,
+                    default_used: None,
+                };
+                match self.problem(setting.key) {
+                    Some(problem) if problem.is_section() => {
+                        entry.invalid = Some(format!("{}: {}", problem.key, problem.message()));
+                        entry.default_used = Some(default);
+                    }
+                    Some(problem) => {
+                        entry.value = problem.found.clone();
+                        entry.is_default = false;
+                        entry.invalid = Some(problem.message());
+                        entry.default_used = Some(default);
+                    }
+                    None => {
+                        if let Some(stored) = self.stored(setting.key) {
+                            entry.value = stored.clone();
+                            entry.is_default = false;
+                        }
+                    }
                 }
+                entry
             })
             .collect()
     }
 
     /// Parses `raw` for `key`, stores it and writes the file atomically
-    /// (temporary file, then rename), keeping the previous file as `.bak`.
+    /// (temporary file, then rename), keeping the previous file as `.bak`
+    /// (see [`write_atomically`] for a `config.json` that is a link).
     pub fn set(&mut self, key: &str, raw: &str) -> Result<Value> {
         let setting = find_setting(key)?;
         let value = parse_value(setting, raw)?;
@@ -327,6 +530,7 @@ impl Config {
                 .context("config section is not an object")?;
         }
         current.insert(leaf.to_owned(), value.clone());
+        self.problems = find_problems(&self.root);
         self.save()?;
         Ok(value)
     }
@@ -336,11 +540,14 @@ impl Config {
         if let Some(dir) = self.path.parent() {
             paths::ensure_data_dir(dir)?;
         }
-        if self.path.exists() {
-            let mut backup = self.path.clone().into_os_string();
+        // The backup goes beside the file the write changes, which for a
+        // link is the file it points to.
+        let target = link_target(&self.path)?;
+        if target.exists() {
+            let mut backup = target.clone().into_os_string();
             backup.push(".bak");
-            std::fs::copy(&self.path, &backup)
-                .with_context(|| format!("cannot back up {}", self.path.display()))?;
+            std::fs::copy(&target, &backup)
+                .with_context(|| format!("cannot back up {}", target.display()))?;
         }
         write_atomically(&self.path, text.as_bytes())
     }
@@ -537,6 +744,17 @@ fn expected(kind: Kind) -> String {
     }
 }
 
+/// What a kind of setting accepts in `config.json`, for problems.
+fn expected_in_file(kind: Kind) -> String {
+    match kind {
+        Kind::TextList => "a list of texts".to_owned(),
+        Kind::NumberList { min, max } => {
+            format!("a list of increasing numbers from {min} to {max}")
+        }
+        other => expected(other),
+    }
+}
+
 fn validate(setting: &Setting, value: &Value) -> Result<()> {
     let ok = match setting.kind {
         Kind::Integer { min, max } => value.as_i64().is_some_and(|n| (min..=max).contains(&n)),
@@ -559,13 +777,72 @@ fn validate(setting: &Setting, value: &Value) -> Result<()> {
     }
 }
 
+/// How many symbolic links [`link_target`] follows before it calls the
+/// chain a loop (Linux's own limit).
+const MAX_LINKS: usize = 40;
+
+/// The file a write to `path` changes: `path` itself, or, when `path` is a
+/// symbolic link, the file it points to, through any chain of links (a
+/// relative link is relative to the directory holding it), named from its
+/// real directory. The result need not exist: a dangling link names the
+/// file it would create.
+pub fn link_target(path: &Path) -> Result<PathBuf> {
+    let mut current = path.to_path_buf();
+    for _ in 0..MAX_LINKS {
+        match std::fs::symlink_metadata(&current) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                let points_to = std::fs::read_link(&current)
+                    .with_context(|| format!("cannot read the link {}", current.display()))?;
+                current = match current.parent() {
+                    Some(dir) => dir.join(points_to),
+                    None => points_to,
+                };
+            }
+            _ if current == path => return Ok(current),
+            // Followed a link: name its file from the real directory, not
+            // through `..` steps of a relative link.
+            _ => {
+                let real_dir = current.parent().and_then(|dir| dir.canonicalize().ok());
+                return Ok(match (real_dir, current.file_name()) {
+                    (Some(dir), Some(name)) => dir.join(name),
+                    _ => current,
+                });
+            }
+        }
+    }
+    Err(UserError::new(format!(
+        "{} is a symbolic link in a loop (or more than {MAX_LINKS} links deep); left unchanged",
+        path.display()
+    ))
+    .into())
+}
+
 /// Writes `bytes` to `path` through a temporary file in the same directory
 /// and a rename, so readers see the old content or the new, never a mix.
-/// A file that is replaced keeps its permissions.
+/// A file that is replaced keeps its permissions. When `path` is a symbolic
+/// link, the file it points to is written (the temporary file goes beside
+/// that file) and the link stays as it is; a dangling link creates the file
+/// it names when that file's directory exists, and is refused otherwise.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write;
-    let dir = path.parent().context("file has no parent directory")?;
-    let file_name = path
+    let target = link_target(path)?;
+    let dir = match target.parent() {
+        Some(dir) if dir.as_os_str().is_empty() => Path::new("."),
+        Some(dir) => dir,
+        None => anyhow::bail!("{} has no parent directory", target.display()),
+    };
+    if target != path && !dir.is_dir() {
+        return Err(UserError::with_hint(
+            format!(
+                "{} is a symbolic link to {}, in a directory that does not exist; left unchanged",
+                path.display(),
+                target.display()
+            ),
+            "create that directory or point the link at an existing one, then try again",
+        )
+        .into());
+    }
+    let file_name = target
         .file_name()
         .context("file has no name")?
         .to_string_lossy();
@@ -574,12 +851,12 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
         let mut file = std::fs::File::create(&temp)
             .with_context(|| format!("cannot write {}", temp.display()))?;
         file.write_all(bytes)?;
-        if let Ok(previous) = std::fs::metadata(path) {
+        if let Ok(previous) = std::fs::metadata(&target) {
             file.set_permissions(previous.permissions())?;
         }
         file.sync_all()?;
-        std::fs::rename(&temp, path)
-            .with_context(|| format!("cannot replace {}", path.display()))?;
+        std::fs::rename(&temp, &target)
+            .with_context(|| format!("cannot replace {}", target.display()))?;
         Ok(())
     })();
     if result.is_err() {
@@ -603,5 +880,125 @@ mod tests {
         let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         std::fs::remove_dir_all(&dir).unwrap();
         assert_eq!(mode, 0o755);
+    }
+
+    #[test]
+    fn the_fix_of_every_setting_stores_its_default() {
+        for setting in super::SETTINGS {
+            let problem = super::Problem {
+                key: setting.key.to_owned(),
+                found: serde_json::json!({"wrong": true}),
+                expected: super::expected_in_file(setting.kind),
+                default: setting.default_value(),
+                fix_key: setting.key,
+            };
+            let (key, raw) = problem.fix();
+            assert_eq!(key, setting.key);
+            assert_eq!(
+                super::parse_value(setting, &raw).unwrap(),
+                setting.default_value(),
+                "{key} {raw}"
+            );
+        }
+    }
+
+    #[test]
+    fn problems_are_found_once_per_key_and_per_broken_section() {
+        let root = serde_json::json!({
+            "worktree": {"root": 5, "branchPrefix": "ok/", "copy": [1]},
+            "session": {"staleMinutes": 0},
+            "budget": "lots",
+            "sandbox": {"backend": "local", "futureKey": {"x": 1}},
+            "unknownSection": 3
+        });
+        let problems = super::find_problems(root.as_object().unwrap());
+        let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "session.staleMinutes",
+                "worktree.root",
+                "worktree.copy",
+                "budget"
+            ]
+        );
+        assert_eq!(problems[1].message(), "expected a text or null, found 5");
+        assert!(problems[3].is_section());
+        assert!(problems[3].affects("budget.monthlyLimit"));
+        assert!(!problems[3].affects("budgetary.x"));
+        assert_eq!(
+            problems[3].default["warningThresholds"],
+            serde_json::json!([0.5, 0.8])
+        );
+    }
+
+    #[test]
+    fn atomic_write_goes_through_a_chain_of_links_and_keeps_them() {
+        use std::os::unix::fs::symlink;
+        let dir = tempfile::tempdir().unwrap();
+        let dotfiles = dir.path().join("dotfiles");
+        std::fs::create_dir_all(&dotfiles).unwrap();
+        std::fs::write(dotfiles.join("settings.json"), "old\n").unwrap();
+        // settings.json -> middle.json -> dotfiles/settings.json, relative.
+        symlink("dotfiles/settings.json", dir.path().join("middle.json")).unwrap();
+        symlink("middle.json", dir.path().join("settings.json")).unwrap();
+        let link = dir.path().join("settings.json");
+        assert_eq!(
+            super::link_target(&link).unwrap(),
+            dir.path()
+                .canonicalize()
+                .unwrap()
+                .join("dotfiles/settings.json")
+        );
+        super::write_atomically(&link, b"new\n").unwrap();
+        assert_eq!(
+            std::fs::read_link(&link).unwrap(),
+            std::path::Path::new("middle.json")
+        );
+        assert_eq!(
+            std::fs::read_to_string(dotfiles.join("settings.json")).unwrap(),
+            "new\n"
+        );
+        let mut names: Vec<String> = std::fs::read_dir(&dotfiles)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["settings.json"], "no temporary file is left");
+    }
+
+    #[test]
+    fn a_dangling_link_creates_its_file_only_in_an_existing_directory() {
+        use std::os::unix::fs::symlink;
+        let dir = tempfile::tempdir().unwrap();
+        let link = dir.path().join("settings.json");
+        symlink("later.json", &link).unwrap();
+        super::write_atomically(&link, b"{}\n").unwrap();
+        assert!(std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("later.json")).unwrap(),
+            "{}\n"
+        );
+
+        let nowhere = dir.path().join("gone.json");
+        symlink("not-cloned/settings.json", &nowhere).unwrap();
+        let err = super::write_atomically(&nowhere, b"{}\n").unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("in a directory that does not exist"),
+            "{err}"
+        );
+        assert!(!dir.path().join("not-cloned").exists());
+
+        let looped = dir.path().join("loop.json");
+        symlink("loop.json", &looped).unwrap();
+        assert!(super::write_atomically(&looped, b"{}\n").is_err());
+        assert!(std::fs::symlink_metadata(&looped)
+            .unwrap()
+            .file_type()
+            .is_symlink());
     }
 }

@@ -5,9 +5,11 @@
 //!
 //! Invariants: a file that is not valid JSON is never written; every write
 //! is atomic (temporary file, rename) and keeps the previous version as
-//! `<file>.pcc-backup`; keys and hooks that are not ours are kept as they
-//! are; installing twice changes nothing (the file is not even rewritten);
-//! uninstalling removes only our entries.
+//! `<file>.pcc-backup`; a file that is a symbolic link (dotfiles kept in a
+//! repository) is written through: the file it points to is replaced, its
+//! backup beside it, and the link stays a link; keys and hooks that are not
+//! ours are kept as they are; installing twice changes nothing (the file is
+//! not even rewritten); uninstalling removes only our entries.
 
 use std::path::{Path, PathBuf};
 
@@ -15,7 +17,7 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
-use crate::config::write_atomically;
+use crate::config::{link_target, write_atomically};
 use crate::{paths, UserError};
 
 /// The hook events we install, with the `git-pcc` arguments each runs and
@@ -169,15 +171,20 @@ fn write_json_if_changed(
     Ok(change)
 }
 
-/// Copies `path` to `<path>.pcc-backup` when it exists.
+/// Copies the file a write to `path` changes (for a link, the file it points
+/// to) to `<that file>.pcc-backup`, when it exists. Beside the file, not the
+/// link: moving the backup back over the file then restores it and keeps
+/// the link.
 fn backup(path: &Path) -> Result<Option<String>> {
-    if !path.exists() {
+    let target = link_target(path)?;
+    if !target.exists() {
         return Ok(None);
     }
-    let mut name = path.as_os_str().to_owned();
+    let mut name = target.as_os_str().to_owned();
     name.push(".pcc-backup");
     let backup = PathBuf::from(name);
-    std::fs::copy(path, &backup).with_context(|| format!("cannot back up {}", path.display()))?;
+    std::fs::copy(&target, &backup)
+        .with_context(|| format!("cannot back up {}", target.display()))?;
     Ok(Some(backup.display().to_string()))
 }
 
