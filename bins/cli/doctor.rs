@@ -36,6 +36,7 @@ pub fn run(_args: DoctorArgs) -> anyhow::Result<Output> {
         check_database(),
         check_config(),
     ];
+    checks.push(check_worktrees());
     checks.extend(check_binaries());
     checks.push(check_dispatch());
     checks.push(check_hooks());
@@ -152,6 +153,91 @@ fn check_database() -> Check {
 /// Values a setting cannot use are a warning (their defaults are used); a
 /// file that cannot be read fails, as every command that reads settings
 /// does then.
+/// Worktrees no record accounts for, and worktree steps a dead process
+/// left that the next command could not complete.
+fn check_worktrees() -> Check {
+    // Only a current schema is looked at: doctor changes nothing.
+    let current = paths::data_dir()
+        .and_then(|dir| Database::open_existing(&dir))
+        .ok()
+        .flatten()
+        .and_then(|db| migrations::schema_version(db.conn()).ok().flatten());
+    if current.as_deref() != Some(migrations::current_version()) {
+        return Check {
+            name: "worktrees",
+            ok: true,
+            essential: false,
+            detail: "no current database to look at".to_owned(),
+            hint: None,
+        };
+    }
+    let report = paths::data_dir().and_then(|dir| pcc::session::status(&dir, None));
+    let report = match report {
+        Ok(report) => report,
+        Err(err) => {
+            return Check {
+                name: "worktrees",
+                ok: false,
+                essential: false,
+                detail: format!("cannot look at the worktrees: {err:#}"),
+                hint: None,
+            }
+        }
+    };
+    let mut problems: Vec<String> = report
+        .unaccounted_worktrees
+        .iter()
+        .map(|found| {
+            format!(
+                "{} (branch {}) is a worktree no session accounts for",
+                render::quoted(&found.worktree_path),
+                found.branch.as_deref().unwrap_or("-")
+            )
+        })
+        .collect();
+    problems.extend(
+        report
+            .interrupted
+            .iter()
+            .filter(|step| !step.in_progress)
+            .map(|step| {
+                format!(
+                    "the {} of {} by process {} did not finish",
+                    if step.operation == "create" {
+                        "creation"
+                    } else {
+                        "removal"
+                    },
+                    render::quoted(&step.worktree_path),
+                    step.pid
+                )
+            }),
+    );
+    if problems.is_empty() {
+        return Check {
+            name: "worktrees",
+            ok: true,
+            essential: false,
+            detail: format!(
+                "{} sessions, {} kept worktrees, nothing unaccounted",
+                report.total_sessions,
+                report.kept_worktrees.len()
+            ),
+            hint: None,
+        };
+    }
+    Check {
+        name: "worktrees",
+        ok: false,
+        essential: false,
+        detail: problems.join("; "),
+        hint: Some(
+            "'git pcc cleanup --all' completes unfinished steps; look into an unaccounted worktree, then 'git worktree remove PATH'"
+                .to_owned(),
+        ),
+    }
+}
+
 fn check_config() -> Check {
     let loaded = paths::data_dir().and_then(|dir| pcc::config::Config::load(&dir));
     match loaded {

@@ -181,11 +181,12 @@ pub fn local_changes(repo: &Repository) -> Result<LocalChanges> {
         .to_path_buf();
     let shown = status_paths(repo)?;
     let index = repo.index().context("cannot read the index")?;
-    let mut changes = LocalChanges {
-        uncommitted_files: shown.len(),
-        ..LocalChanges::default()
-    };
+    let mut changes = LocalChanges::default();
     let mut gitlinks = Vec::new();
+    // Flagged files are judged on their own: libgit2's status hides some of
+    // their edits (as git's does) but reports a sparse checkout's absent
+    // skip-worktree files as deleted (as git's does not).
+    let mut flagged = HashSet::new();
     for entry in index.iter() {
         let path = String::from_utf8_lossy(&entry.path).into_owned();
         if entry.mode == u32::from(FileMode::Commit) {
@@ -194,13 +195,14 @@ pub fn local_changes(repo: &Repository) -> Result<LocalChanges> {
         }
         let assumed = entry.flags & ASSUME_UNCHANGED != 0;
         let skipped = entry.flags_extended & SKIP_WORKTREE != 0;
-        if (assumed || skipped)
-            && !shown.contains(&path)
-            && hidden_change(&workdir, &entry, skipped)
-        {
-            changes.hidden_changes += 1;
+        if assumed || skipped {
+            if hidden_change(&workdir, &entry, skipped) {
+                changes.hidden_changes += 1;
+            }
+            flagged.insert(path);
         }
     }
+    changes.uncommitted_files = shown.difference(&flagged).count();
     if !gitlinks.is_empty() {
         let head_tree = repo.head().and_then(|head| head.peel_to_tree()).ok();
         for path in gitlinks {

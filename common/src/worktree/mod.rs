@@ -509,8 +509,12 @@ pub fn remove(
         ..Removal::default()
     };
     if let Some(trash) = &trash {
-        std::fs::rename(path, trash)
-            .with_context(|| format!("cannot move worktree {} away", path.display()))?;
+        if let Err(err) = std::fs::rename(path, trash) {
+            // Nothing has changed yet: the entry goes, the worktree stays.
+            journal::settle(db.conn(), journal_id)?;
+            return Err(anyhow::Error::new(err)
+                .context(format!("cannot move worktree {} away", path.display())));
+        }
         removal.worktree_removed = true;
         removal.trash = Some(trash.clone());
     }
