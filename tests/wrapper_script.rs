@@ -297,3 +297,150 @@ fn without_parallel_cc_or_outside_a_repository_claude_still_runs() {
     assert_eq!(record.pwd, outside.to_str().unwrap());
     assert_eq!(w.env.session_rows(), 0);
 }
+
+/// Waits until `status` shows the session's agent process recorded.
+fn wait_for_agent_pid(env: &TestEnv, session_id: &str, pid: i32) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let status = env.status();
+        let recorded = status["sessions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["sessionId"] == session_id && s["agentPid"] == pid);
+        if recorded {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the agent's PID was never recorded"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn cleanup_in(env: &TestEnv, repo: &Path) -> serde_json::Value {
+    let (output, report) = env.json(
+        env.pcc("git-pcc")
+            .current_dir(repo)
+            .args(["cleanup", "--json"]),
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    report
+}
+
+#[test]
+fn a_session_lives_as_long_as_its_agent_when_the_wrapper_is_killed() {
+    let w = world();
+    let mut holder = w.wrapper("holder", "wait").spawn().unwrap();
+    w.record("holder");
+    let mut wrapper = w.wrapper("agent", "wait").spawn().unwrap();
+    let record = w.record("agent");
+    wait_for_agent_pid(&w.env, &record.session, record.pid);
+    let worktree = PathBuf::from(&record.pwd);
+
+    // SIGKILL: the wrapper cannot release anything, and its PID is gone.
+    wrapper.kill().unwrap();
+    wrapper.wait().unwrap();
+    assert!(process_exists(record.pid), "claude still runs");
+    let session = |env: &TestEnv| {
+        env.status()["sessions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["sessionId"] == record.session.as_str())
+            .cloned()
+    };
+    assert_eq!(session(&w.env).unwrap()["isAlive"], true);
+
+    // Neither a new register nor a cleanup takes the running agent's
+    // worktree away.
+    let newcomer = support::LiveProcess::spawn();
+    let registered = w.env.register(&w.repo, newcomer.pid());
+    assert_eq!(registered["cleanedSessions"], serde_json::json!([]));
+    let report = cleanup_in(&w.env, &w.repo);
+    assert_eq!(report["removedSessions"], serde_json::json!([]));
+    assert!(worktree.join("README.md").is_file());
+    assert!(session(&w.env).is_some());
+
+    // Once the agent ends too, the session is stale and goes.
+    unsafe { libc::kill(record.pid, libc::SIGTERM) };
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while process_exists(record.pid) {
+        assert!(Instant::now() < deadline, "the stand-in did not end");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let report = cleanup_in(&w.env, &w.repo);
+    assert_eq!(
+        report["removedSessions"][0]["sessionId"],
+        record.session.as_str()
+    );
+    assert!(!worktree.exists());
+    assert!(session(&w.env).is_none());
+    unsafe { libc::kill(holder.id() as i32, libc::SIGTERM) };
+    wait_with_timeout(&mut holder);
+}
+
+#[test]
+fn in_a_worktree_the_user_made_the_session_works_there_and_leaves_it() {
+    let w = world();
+    let mine = w.env.path().join("mine");
+    w.env.git(
+        &w.repo,
+        &[
+            "worktree",
+            "add",
+            "-q",
+            "-b",
+            "mine",
+            mine.to_str().unwrap(),
+        ],
+    );
+    // Another session already works in the main checkout.
+    let mut holder = w.wrapper("holder", "wait").spawn().unwrap();
+    w.record("holder");
+
+    let mut agent = w.wrapper("mine", "wait");
+    agent.current_dir(&mine);
+    let mut agent = agent.spawn().unwrap();
+    let record = w.record("mine");
+    assert_eq!(record.pwd, mine.to_str().unwrap());
+    let status = w.env.status();
+    let row = status["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["sessionId"] == record.session.as_str())
+        .cloned()
+        .unwrap();
+    assert_eq!(row["isMainRepo"], false);
+    assert_eq!(row["worktreePath"], mine.to_str().unwrap());
+    assert_eq!(row["branch"], "mine");
+    assert_eq!(row["ownsWorktree"], false);
+
+    // A clean worktree of the user's stays when the session ends.
+    unsafe { libc::kill(agent.id() as i32, libc::SIGTERM) };
+    wait_with_timeout(&mut agent);
+    assert!(mine.join("README.md").is_file());
+    assert!(w
+        .env
+        .git(&w.repo, &["worktree", "list"])
+        .contains(mine.to_str().unwrap()));
+    assert_eq!(
+        w.env
+            .git(
+                &w.repo,
+                &["branch", "--list", "--format=%(refname:short)", "mine"]
+            )
+            .trim(),
+        "mine"
+    );
+    assert_eq!(w.env.status()["totalSessions"], 1);
+    assert_eq!(w.env.status()["keptWorktrees"], serde_json::json!([]));
+    unsafe { libc::kill(holder.id() as i32, libc::SIGTERM) };
+    wait_with_timeout(&mut holder);
+}
