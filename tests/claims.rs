@@ -414,3 +414,54 @@ fn the_edit_hook_denies_only_another_sessions_exclusive_file() {
         String::from_utf8_lossy(&after.stdout)
     );
 }
+
+#[test]
+fn a_claim_holds_for_a_twenty_megabyte_write() {
+    let w = world(2);
+    granted(&call(
+        &w.env,
+        w.id(0),
+        "claim_file",
+        json!({"filePath": "src/lib.rs", "mode": "EXCLUSIVE", "reason": "regenerating"}),
+    ));
+    // A Write carries the whole file: the path comes after 20 MB of content.
+    let content = "x".repeat(20 << 20);
+    let payload = json!({
+        "session_id": "claude-session",
+        "cwd": w.checkout(1),
+        "hook_event_name": "PreToolUse",
+        "tool_name": "Write",
+        "tool_input": {"content": content, "file_path": w.checkout(1).join("src/lib.rs")}
+    });
+    let mut command = w.env.pcc("git-pcc");
+    command
+        .args(["hook", "pre-tool-use"])
+        .env("PARALLEL_CC_SESSION_ID", w.id(1));
+    let denied = support::with_stdin(command, payload.to_string().as_bytes());
+    assert!(denied.status.success());
+    let decision: Value = serde_json::from_slice(&denied.stdout).unwrap();
+    assert_eq!(decision["hookSpecificOutput"]["permissionDecision"], "deny");
+}
+
+#[test]
+fn a_payload_that_cannot_be_parsed_is_allowed_and_logged() {
+    let w = world(1);
+    let mut command = w.env.pcc("git-pcc");
+    command
+        .args(["hook", "pre-tool-use"])
+        .env("PARALLEL_CC_SESSION_ID", w.id(0));
+    let truncated =
+        br#"{"tool_name": "Write", "tool_input": {"file_path": "src/lib.rs", "content": "abc"#;
+    let allowed = support::with_stdin(command, truncated);
+    assert!(allowed.status.success());
+    assert!(allowed.stdout.is_empty() && allowed.stderr.is_empty());
+    let log = std::fs::read_to_string(w.env.data_dir.join("logs/hooks.log")).unwrap();
+    assert!(
+        log.contains(&format!(
+            "PreToolUse: payload of {} bytes could not be parsed",
+            truncated.len()
+        )) && log.contains("the step was allowed"),
+        "{log}"
+    );
+    assert!(!log.contains("abc"), "the payload itself is not logged");
+}

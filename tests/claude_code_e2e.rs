@@ -248,3 +248,64 @@ fn claude_mcp_list_reports_our_server_connected() {
     assert!(line.contains("pcc-mcp"), "{line}");
     assert!(line.contains("Connected"), "{line}");
 }
+
+#[test]
+fn a_session_started_in_a_worktree_the_user_made_works_there() {
+    let env = TestEnv::new();
+    let repo = env.repo("app");
+    let mine = env.path().join("mine");
+    env.git(
+        &repo,
+        &[
+            "worktree",
+            "add",
+            "-q",
+            "-b",
+            "mine",
+            mine.to_str().unwrap(),
+        ],
+    );
+    let out = env.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    install_hooks(&env);
+    let server = ModelServer::start(&env, &scripted_steps(), "done in my worktree");
+
+    let mut agent = agent_command(&env, &server, &claude_bin(), &mine, &out)
+        .args([
+            "-p",
+            "do the scripted steps",
+            "--dangerously-skip-permissions",
+        ])
+        .spawn()
+        .unwrap();
+    let status = wait_for(&mut agent, 120);
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(agent.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    assert!(status.success(), "claude failed: {stderr}");
+
+    // SessionStart registered the worktree itself as the session's checkout.
+    let (place, snapshot) = own_snapshots(&out).remove(0);
+    assert_eq!(place, mine.to_str().unwrap());
+    let session = session_at(&snapshot, &place).expect("the worktree is a session's checkout");
+    assert_eq!(session["isMainRepo"], false);
+    assert_eq!(session["branch"], "mine");
+    assert_eq!(session["ownsWorktree"], false);
+    assert!(
+        snapshot["sessions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["isMainRepo"] == false),
+        "nobody took the main checkout: {snapshot}"
+    );
+    // SessionEnd released it and left the user's worktree and branch alone.
+    assert_eq!(env.status()["totalSessions"], 0);
+    assert!(mine.join("README.md").is_file());
+    assert_eq!(
+        env.git(
+            &repo,
+            &["branch", "--list", "--format=%(refname:short)", "mine"]
+        ),
+        "mine\n"
+    );
+}

@@ -254,6 +254,7 @@ fn doctor_reports_health_and_breakage() {
             "data directory",
             "database",
             "config",
+            "worktrees",
             "git-pcc",
             "git-pcc-register",
             "git-pcc-release",

@@ -409,3 +409,133 @@ fn registers_and_releases_killed_at_random_moments_leave_nothing_behind() {
     }
     drop(world.main);
 }
+
+/// The worktree of ours git lists besides the main checkout, when there is
+/// exactly one.
+fn only_worktree(world: &World) -> PathBuf {
+    let listed: Vec<PathBuf> = world
+        .env
+        .git(&world.repo, &["worktree", "list", "--porcelain"])
+        .lines()
+        .filter_map(|l| l.strip_prefix("worktree "))
+        .map(PathBuf::from)
+        .filter(|p| *p != world.repo)
+        .collect();
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    listed[0].clone()
+}
+
+#[test]
+fn an_interrupted_creation_someone_committed_in_is_kept_not_undone() {
+    let mut world = World::new(20);
+    let agent = LiveProcess::spawn();
+    killed_at(
+        "create:after-index",
+        &mut world.register_command(agent.pid()),
+    );
+    let half = only_worktree(&world);
+    std::fs::write(half.join("notes.txt"), "found it and used it\n").unwrap();
+    world.env.git(&half, &["add", "notes.txt"]);
+    world
+        .env
+        .git(&half, &["commit", "-q", "-m", "used the worktree"]);
+
+    let report = world.next(Next::Cleanup, "");
+    assert_eq!(
+        report["repaired"]["kept"],
+        serde_json::json!([half.to_str().unwrap()])
+    );
+    assert_eq!(
+        world.env.git(&half, &["log", "-1", "--format=%s"]),
+        "used the worktree\n"
+    );
+    world.assert_accounted(&[]);
+    let (_, status) = world.env.json(
+        world
+            .env
+            .pcc("git-pcc")
+            .current_dir(&world.repo)
+            .args(["status", "--json"]),
+    );
+    assert_eq!(
+        status["keptWorktrees"][0]["worktreePath"],
+        half.to_str().unwrap()
+    );
+    assert_eq!(status["keptWorktrees"][0]["unmergedCommits"], 1);
+    drop(agent);
+}
+
+/// Makes a directory immutable (`chattr +i`) until dropped.
+struct Immutable(PathBuf);
+
+impl Immutable {
+    fn new(dir: &Path) -> Immutable {
+        let status = Command::new("chattr").arg("+i").arg(dir).status();
+        assert!(
+            status.is_ok_and(|s| s.success()),
+            "chattr +i {} failed: this test needs a filesystem with immutable attributes (ext4)",
+            dir.display()
+        );
+        Immutable(dir.to_path_buf())
+    }
+}
+
+impl Drop for Immutable {
+    fn drop(&mut self) {
+        let _ = Command::new("chattr").arg("-i").arg(&self.0).status();
+    }
+}
+
+fn doctor_worktrees(world: &World) -> Value {
+    let (_, report) = world.env.json(
+        world
+            .env
+            .pcc("git-pcc")
+            .current_dir(&world.repo)
+            .args(["doctor", "--json"]),
+    );
+    report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "worktrees")
+        .cloned()
+        .expect("a worktrees check")
+}
+
+#[test]
+fn a_step_that_cannot_be_repaired_is_reported_and_repaired_once_it_can() {
+    let world = World::new(20);
+    let agent = LiveProcess::spawn();
+    killed_at(
+        "create:after-index",
+        &mut world.register_command(agent.pid()),
+    );
+    let half = only_worktree(&world);
+    let immutable = Immutable::new(&world.worktrees_root());
+
+    let (output, report) = world.env.json(&mut world.cleanup_command());
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        report["repaired"]["failed"][0]["worktreePath"],
+        half.to_str().unwrap()
+    );
+    let check = doctor_worktrees(&world);
+    assert_eq!(check["ok"], false);
+    let detail = check["detail"].as_str().unwrap();
+    assert!(
+        detail.contains(&format!("the creation of {} by process", half.display()))
+            && detail.contains("did not finish"),
+        "{detail}"
+    );
+
+    drop(immutable);
+    let (output, report) = world.env.json(&mut world.cleanup_command());
+    assert!(output.status.success());
+    assert_eq!(
+        report["repaired"]["undone"],
+        serde_json::json!([half.to_str().unwrap()])
+    );
+    world.assert_accounted(&[]);
+    assert_eq!(doctor_worktrees(&world)["ok"], true);
+}

@@ -382,3 +382,72 @@ fn without_a_matching_session_a_heartbeat_is_an_error() {
     assert!(stderr.starts_with("error: no session found"), "{stderr}");
     assert!(!empty.data_dir.exists());
 }
+
+/// A process holding the database's write lock for five seconds (a hook
+/// that waited for it, as one did with a 15 s busy timeout, would see it
+/// end) or until it is killed.
+struct WriteLock(std::process::Child);
+
+impl WriteLock {
+    fn hold(env: &TestEnv) -> WriteLock {
+        let script = "import sqlite3, sys, time\n\
+                      c = sqlite3.connect(sys.argv[1], isolation_level=None)\n\
+                      c.execute('BEGIN IMMEDIATE')\n\
+                      print('locked', flush=True)\n\
+                      time.sleep(5)\n";
+        let mut child = std::process::Command::new("python3")
+            .args(["-c", script])
+            .arg(env.data_dir.join("coordinator.db"))
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stdout.as_mut().unwrap()),
+            &mut line,
+        )
+        .unwrap();
+        assert_eq!(line, "locked\n");
+        WriteLock(child)
+    }
+
+    fn still_held(&mut self) -> bool {
+        self.0.try_wait().unwrap().is_none()
+    }
+}
+
+impl Drop for WriteLock {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn the_heartbeat_hook_skips_its_beat_while_another_process_holds_the_write_lock() {
+    let s = main_and_worktree();
+    let env = &s.env;
+    age_all(env);
+    let mut lock = WriteLock::hold(env);
+    let payload = json!({"session_id": "c", "cwd": s.worktree, "hook_event_name": "PostToolUse"});
+    let mut command = env.pcc("git-pcc");
+    command
+        .args(["heartbeat", "--hook"])
+        .env("PARALLEL_CC_SESSION_ID", &s.agent_id);
+    let output = support::with_stdin(command, payload.to_string().as_bytes());
+    // It came back, silent and successful, while the lock was still held:
+    // it gave up on the beat instead of waiting for the writer.
+    assert!(lock.still_held());
+    assert!(output.status.success());
+    assert!(output.stdout.is_empty() && output.stderr.is_empty());
+    drop(lock);
+    assert_eq!(heartbeat_of(env, &s.agent_id), OLD);
+
+    let mut command = env.pcc("git-pcc");
+    command
+        .args(["heartbeat", "--hook"])
+        .env("PARALLEL_CC_SESSION_ID", &s.agent_id);
+    let output = support::with_stdin(command, payload.to_string().as_bytes());
+    assert!(output.status.success());
+    assert_ne!(heartbeat_of(env, &s.agent_id), OLD);
+}

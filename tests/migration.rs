@@ -304,7 +304,7 @@ fn a_1_1_0_database_is_migrated_in_place_and_keeps_everything() {
             "worktreeRemoved": false,
             "branchDeleted": false,
             "kept": null,
-            "repaired": {"undone": [], "finished": [], "failed": []},
+            "repaired": {"undone": [], "finished": [], "kept": [], "failed": []},
         })
     );
     let conn = Connection::open(&s.db_path).unwrap();
@@ -340,7 +340,7 @@ fn cleanup_removes_a_dead_seed_worktree_session_with_its_clean_worktree() {
             "removedWorktrees": [s.old_worktree.to_str().unwrap()],
             "kept": [],
             "failures": [],
-            "repaired": json!({"undone": [], "finished": [], "failed": []}),
+            "repaired": json!({"undone": [], "finished": [], "kept": [], "failed": []}),
         })
     );
     assert!(!s.old_worktree.exists());

@@ -683,3 +683,104 @@ fn register_through_the_front_door() {
         BTreeSet::from([text(&a["sessionId"]), text(&b["sessionId"])])
     );
 }
+
+/// `flock` holding a file's lock in a process group of its own, stopped
+/// with SIGSTOP once it holds it, until dropped.
+struct StoppedHolder {
+    child: Child,
+}
+
+impl StoppedHolder {
+    fn hold(lock_file: &Path) -> StoppedHolder {
+        use std::os::unix::process::CommandExt;
+        let child = Command::new("flock")
+            .args(["-o", "-x"])
+            .arg(lock_file)
+            .args(["sleep", "60"])
+            .process_group(0)
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("flock (util-linux) is needed");
+        let held = || {
+            !Command::new("flock")
+                .args(["-n", "-x"])
+                .arg(lock_file)
+                .arg("true")
+                .status()
+                .unwrap()
+                .success()
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !held() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "flock never took the lock"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        unsafe { libc::kill(child.id() as i32, libc::SIGSTOP) };
+        StoppedHolder { child }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for StoppedHolder {
+    fn drop(&mut self) {
+        let group = -(self.child.id() as i32);
+        unsafe {
+            libc::kill(group, libc::SIGKILL);
+            libc::kill(group, libc::SIGCONT);
+        }
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn a_register_behind_a_stopped_lock_holder_names_it_and_gives_up() {
+    let env = TestEnv::new();
+    let repo = env.repo("app");
+    let main = LiveProcess::spawn();
+    env.register(&repo, main.pid());
+    let set = env
+        .pcc("git-pcc")
+        .args(["config", "set", "session.lockTimeoutSeconds", "1"])
+        .output()
+        .unwrap();
+    assert!(set.status.success());
+    let locks = list_dir(&env.data_dir.join("locks"));
+    let lock_file = locks
+        .iter()
+        .find(|name| name.starts_with("app-") && name.ends_with(".lock"))
+        .map(|name| env.data_dir.join("locks").join(name))
+        .expect("the repository's lock file");
+    let holder = StoppedHolder::hold(&lock_file);
+
+    let agent = LiveProcess::spawn();
+    let output = env
+        .pcc("git-pcc-register")
+        .arg("--repo")
+        .arg(&repo)
+        .args(["--pid", &agent.pid().to_string()])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "repository {} is locked by process {} (flock)",
+            repo.display(),
+            holder.pid()
+        )) && stderr.contains(&format!("kill -CONT {}", holder.pid())),
+        "{stderr}"
+    );
+    // The holder lives, so its lock was not taken from it: nothing changed.
+    assert_eq!(env.session_rows(), 1);
+
+    drop(holder);
+    let registered = env.register(&repo, agent.pid());
+    assert_eq!(registered["isMainRepo"], false);
+}

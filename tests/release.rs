@@ -120,7 +120,7 @@ fn cleanup(env: &TestEnv, repo: &Path, args: &[&str]) -> Value {
 
 /// The `repaired` of a command that found nothing left half done.
 fn nothing_repaired() -> Value {
-    json!({"undone": [], "finished": [], "failed": []})
+    json!({"undone": [], "finished": [], "kept": [], "failed": []})
 }
 
 /// Every row of a table, every column, in rowid order.
@@ -704,5 +704,107 @@ fn the_next_register_leaves_no_empty_worktrees_root_behind() {
         !s.worktrees_root().exists(),
         "left behind: {:?}",
         list_dir(&s.worktrees_root())
+    );
+}
+
+/// A repository `name` with a main session and a released worktree session
+/// whose uncommitted file kept its worktree.
+fn kept_in(env: &TestEnv, name: &str) -> (PathBuf, LiveProcess, PathBuf, String) {
+    let repo = env.repo(name);
+    let main = LiveProcess::spawn();
+    env.register(&repo, main.pid());
+    let agent = LiveProcess::spawn();
+    let registered = env.register(&repo, agent.pid());
+    let worktree = PathBuf::from(registered["worktreePath"].as_str().unwrap());
+    std::fs::write(worktree.join("work.txt"), "mine\n").unwrap();
+    let output = env
+        .pcc("git-pcc-release")
+        .args(["--pid", &agent.pid().to_string()])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let hint = String::from_utf8_lossy(&output.stdout).into_owned();
+    (repo, main, worktree, hint)
+}
+
+#[test]
+fn cleanup_and_status_stay_in_the_repository_they_are_run_in() {
+    let env = TestEnv::new();
+    let (shop, _shop_main, shop_kept, hint) = kept_in(&env, "shop");
+    let (blog, _blog_main, blog_kept, _) = kept_in(&env, "blog");
+    // The release's hint names this one worktree.
+    assert!(
+        hint.contains(&format!(
+            "'git pcc cleanup --force --worktree {}'",
+            shop_kept.display()
+        )),
+        "{hint}"
+    );
+
+    // Inside a repository, status and cleanup see only it.
+    let (_, status) = env.json(
+        env.pcc("git-pcc")
+            .current_dir(&shop)
+            .args(["status", "--json"]),
+    );
+    assert_eq!(status["repoPath"], shop.to_str().unwrap());
+    assert_eq!(status["totalSessions"], 1);
+    assert_eq!(status["keptWorktrees"].as_array().unwrap().len(), 1);
+    let plain = env
+        .pcc("git-pcc")
+        .current_dir(&blog)
+        .arg("cleanup")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&plain.stdout);
+    assert!(
+        text.contains(&format!(
+            "'git pcc cleanup --force --repo {}'",
+            blog.display()
+        )),
+        "{text}"
+    );
+    let forced = cleanup(&env, &shop, &["--force"]);
+    assert_eq!(forced["repoPath"], shop.to_str().unwrap());
+    assert_eq!(
+        forced["removedWorktrees"],
+        json!([shop_kept.to_str().unwrap()])
+    );
+    assert!(!shop_kept.exists());
+    assert_eq!(
+        std::fs::read_to_string(blog_kept.join("work.txt")).unwrap(),
+        "mine\n"
+    );
+
+    // Outside any repository, cleanup acts only when told --all; status
+    // shows every repository and says so.
+    let outside = env
+        .pcc("git-pcc")
+        .args(["cleanup", "--force"])
+        .output()
+        .unwrap();
+    assert_eq!(outside.status.code(), Some(1));
+    let error = String::from_utf8_lossy(&outside.stderr);
+    assert!(
+        error.contains("not inside a git repository") && error.contains("--all"),
+        "{error}"
+    );
+    assert!(blog_kept.join("work.txt").is_file());
+    let status = env.status();
+    assert_eq!(status["repoPath"], "all");
+    assert_eq!(status["totalSessions"], 2);
+    let human = env.pcc("git-pcc").arg("status").output().unwrap();
+    assert!(String::from_utf8_lossy(&human.stdout)
+        .starts_with("not inside a repository: every repository\n"));
+    let everywhere = env
+        .pcc("git-pcc")
+        .args(["cleanup", "--all", "--json"])
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_slice(&everywhere.stdout).unwrap();
+    assert_eq!(report["repoPath"], "all");
+    assert_eq!(
+        report["kept"][0]["worktreePath"],
+        blog_kept.to_str().unwrap()
     );
 }

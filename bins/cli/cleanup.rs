@@ -42,7 +42,7 @@ pub fn run(args: CleanupArgs) -> anyhow::Result<Output> {
         },
     };
     let report = session::cleanup(&data_dir, &scope, args.dry_run, args.force)?;
-    let code = if report.failures.is_empty() {
+    let code = if report.failures.is_empty() && report.repaired.failed.is_empty() {
         0
     } else {
         EXIT_FAILURE
@@ -76,6 +76,12 @@ fn human(report: &CleanupReport, scope: &CleanupScope) -> String {
         };
         out.push_str(&format!(
             "{verb} the interrupted removal of {}\n",
+            render::quoted(path)
+        ));
+    }
+    for path in &report.repaired.kept {
+        out.push_str(&format!(
+            "kept {}: its creation was interrupted, and its branch has commits since\n",
             render::quoted(path)
         ));
     }

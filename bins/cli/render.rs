@@ -125,17 +125,37 @@ pub fn minutes(total: i64) -> String {
 }
 
 /// A value as one word of a shell command: as it is when that is safe,
-/// else quoted.
+/// else quoted; with control characters, in bash's `$'...'` form so the
+/// command can be pasted and shows no raw control character.
 pub fn shell_word(value: &str) -> String {
     let plain = !value.is_empty()
         && value
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || "/._-+:,@%=".contains(c));
     if plain {
-        value.to_owned()
-    } else {
-        shell_quote(value)
+        return value.to_owned();
     }
+    if !value.chars().any(char::is_control) {
+        return shell_quote(value);
+    }
+    let mut quoted = String::from("$'");
+    for c in value.chars() {
+        match c {
+            '\\' => quoted.push_str("\\\\"),
+            '\'' => quoted.push_str("\\'"),
+            '\n' => quoted.push_str("\\n"),
+            '\t' => quoted.push_str("\\t"),
+            c if c.is_control() => {
+                let mut bytes = [0u8; 4];
+                for byte in c.encode_utf8(&mut bytes).bytes() {
+                    quoted.push_str(&format!("\\{byte:03o}"));
+                }
+            }
+            c => quoted.push(c),
+        }
+    }
+    quoted.push('\'');
+    quoted
 }
 
 /// Quotes a value for POSIX shells.
@@ -151,6 +171,26 @@ pub fn count(n: usize, one: &str, many: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shell_words_come_back_byte_for_byte_through_bash() {
+        for value in [
+            "/plain/path",
+            "two words",
+            "it's",
+            "a\nnew line and \u{1b}[31m and \\ and '",
+            "tab\there",
+        ] {
+            let word = shell_word(value);
+            assert!(!word.chars().any(char::is_control), "{word:?}");
+            let out = std::process::Command::new("bash")
+                .arg("-c")
+                .arg(format!("printf %s {word}"))
+                .output()
+                .unwrap();
+            assert_eq!(String::from_utf8(out.stdout).unwrap(), value, "{word}");
+        }
+    }
 
     #[test]
     fn plain_text_is_kept_and_the_rest_quoted_as_git_does() {

@@ -699,5 +699,6 @@ fn cleaned(session: &Session) -> CleanedSession {
 fn merge_repair(into: &mut Repair, from: &Repair) {
     into.undone.extend(from.undone.iter().cloned());
     into.finished.extend(from.finished.iter().cloned());
+    into.kept.extend(from.kept.iter().cloned());
     into.failed.extend(from.failed.iter().cloned());
 }

@@ -33,6 +33,9 @@ pub struct Repair {
     pub undone: Vec<String>,
     /// Worktrees whose removal was interrupted and is now finished.
     pub finished: Vec<String>,
+    /// Worktrees whose creation was interrupted but whose branch someone
+    /// committed on since: kept, with that reason, instead of undone.
+    pub kept: Vec<String>,
     /// Entries that could not be repaired; they stay for the next try and
     /// `doctor` lists them.
     pub failed: Vec<RepairFailure>,
@@ -40,7 +43,10 @@ pub struct Repair {
 
 impl Repair {
     pub fn is_empty(&self) -> bool {
-        self.undone.is_empty() && self.finished.is_empty() && self.failed.is_empty()
+        self.undone.is_empty()
+            && self.finished.is_empty()
+            && self.kept.is_empty()
+            && self.failed.is_empty()
     }
 }
 
@@ -189,18 +195,19 @@ pub(super) fn repair(db: &mut Database, repo_path: &Path, repo_key: &str) -> Res
     }
     let repo = Repository::open(repo_path).ok();
     for entry in pending {
-        // Ok(true): a creation undone; Ok(false): a removal finished.
         let outcome = match entry.operation.as_str() {
-            "create" => undo_create(db, repo.as_ref(), &entry).map(|()| true),
-            "remove" => finish_remove(db, repo.as_ref(), &entry).map(|()| false),
-            _ => purge(db.conn(), &entry).map(|()| false),
+            "create" => undo_create(db, repo.as_ref(), &entry),
+            "remove" => finish_remove(db, repo.as_ref(), &entry).map(|()| Repaired::Finished),
+            _ => purge(db.conn(), &entry).map(|()| Repaired::Finished),
         };
+        let path = entry.worktree_path.clone();
         match outcome {
-            Ok(true) => report.undone.push(entry.worktree_path.clone()),
-            Ok(false) => report.finished.push(entry.worktree_path.clone()),
+            Ok(Repaired::Undone) => report.undone.push(path),
+            Ok(Repaired::Finished) => report.finished.push(path),
+            Ok(Repaired::Kept) => report.kept.push(path),
             Err(err) => report.failed.push(RepairFailure {
                 operation: entry.operation.clone(),
-                worktree_path: entry.worktree_path.clone(),
+                worktree_path: path,
                 error: format!("{err:#}"),
             }),
         }
@@ -208,19 +215,44 @@ pub(super) fn repair(db: &mut Database, repo_path: &Path, repo_key: &str) -> Res
     Ok(report)
 }
 
-fn undo_create(db: &Database, repo: Option<&Repository>, entry: &Entry) -> Result<()> {
+/// How one entry was repaired.
+enum Repaired {
+    Undone,
+    Finished,
+    Kept,
+}
+
+fn undo_create(db: &Database, repo: Option<&Repository>, entry: &Entry) -> Result<Repaired> {
     let tip = entry
         .branch_tip
         .as_deref()
         .and_then(|t| Oid::from_str(t).ok());
-    super::undo_creation(
+    let undone = super::undo_creation(
         repo,
         Path::new(&entry.worktree_path),
         entry.worktree_name.as_deref().unwrap_or_default(),
         entry.branch.as_deref().unwrap_or_default(),
         tip,
     )?;
-    settle(db.conn(), entry.id)
+    if undone == super::Undone::BranchMoved {
+        db.conn().execute(
+            "INSERT INTO kept_worktrees (worktree_path, repo_path, worktree_name, branch, base_commit, reason)
+             VALUES (?1, ?2, ?3, ?4, ?5, 'its creation was interrupted, and its branch has commits since')
+             ON CONFLICT(worktree_path) DO NOTHING",
+            params![
+                entry.worktree_path,
+                entry.repo_path,
+                entry.worktree_name,
+                entry.branch,
+                entry.branch_tip
+            ],
+        )?;
+    }
+    settle(db.conn(), entry.id)?;
+    Ok(match undone {
+        super::Undone::Removed => Repaired::Undone,
+        super::Undone::BranchMoved => Repaired::Kept,
+    })
 }
 
 fn finish_remove(db: &mut Database, repo: Option<&Repository>, entry: &Entry) -> Result<()> {

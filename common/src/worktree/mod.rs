@@ -304,22 +304,36 @@ fn add_worktree_directly(
     checkout::write_tree(&worktree, &workdir, tree)
 }
 
+/// What undoing an interrupted creation did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Undone {
+    /// Its directory, registration and branch are gone.
+    Removed,
+    /// Someone committed on its branch since: nothing was touched.
+    BranchMoved,
+}
+
 /// Removes what a creation made: its directory (never anyone's work: the
-/// creation did not finish), its registration, and its branch while the
-/// branch still points where the creation started it.
+/// creation did not finish), its registration, and its branch. When the
+/// branch no longer points where the creation started it, someone worked
+/// there, and nothing is touched.
 fn undo_creation(
     repo: Option<&Repository>,
     path: &Path,
     name: &str,
     branch: &str,
     tip: Option<Oid>,
-) -> Result<()> {
+) -> Result<Undone> {
+    let found = repo.and_then(|repo| repo.find_branch(branch, BranchType::Local).ok());
+    if found.as_ref().is_some_and(|b| b.get().target() != tip) {
+        return Ok(Undone::BranchMoved);
+    }
     if std::fs::symlink_metadata(path).is_ok() {
         std::fs::remove_dir_all(path)
             .with_context(|| format!("cannot remove {}", path.display()))?;
     }
     let Some(repo) = repo else {
-        return Ok(());
+        return Ok(Undone::Removed);
     };
     let admin = repo.path().join("worktrees").join(name);
     if admin.exists() && admin_points_at(&admin, path) {
@@ -327,18 +341,12 @@ fn undo_creation(
             .with_context(|| format!("cannot remove {}", admin.display()))?;
     }
     let _ = std::fs::remove_file(repo.path().join(format!("refs/heads/{branch}.lock")));
-    if let Ok(mut found) = repo.find_branch(branch, BranchType::Local) {
-        if found.get().target() == tip {
-            found
-                .delete()
-                .with_context(|| format!("cannot delete branch {branch}"))?;
-        } else {
-            anyhow::bail!(
-                "branch {branch} moved since its worktree was begun; it is left as it is"
-            );
-        }
+    if let Some(mut found) = found {
+        found
+            .delete()
+            .with_context(|| format!("cannot delete branch {branch}"))?;
     }
-    Ok(())
+    Ok(Undone::Removed)
 }
 
 /// Whether a worktree registration names `path` (or names nothing yet).
