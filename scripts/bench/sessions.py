@@ -8,6 +8,9 @@ ratio ours/floor against its target:
   heartbeat  `git-pcc heartbeat --pid P`        vs `sqlite3 DB "UPDATE sessions ..."`  <= 1.0
   hook       the PostToolUse hook as Claude Code runs it (sh -c, JSON on stdin)
                                                  vs the same sqlite3 UPDATE             <= 1.5
+  locked     the same hook while another process holds the database's write lock
+                                                 vs that UPDATE by `sqlite3` with `.timeout 500`,
+                                                    which gives up after 0.5 s          <= 1.0
   worktree   `git-pcc-register` (new worktree) + `git-pcc-release`
                                                  vs `git worktree add -b` + `git worktree remove`
                                                     + `git branch -D`, repo of 2,000 files <= 1.0
@@ -121,7 +124,16 @@ def bench_hook(world, runs):
     repo = world.repo("hook", 10)
     pid = world.live_pid()
     session = world.register(repo, pid)
-    payload = json.dumps({
+    payload = hook_payload(world, session)
+    env = dict(world.env, PARALLEL_CC_SESSION_ID=session["sessionId"])
+    ours = ["sh", "-c", f"{world.exe('git-pcc')} heartbeat --hook"]
+    floor = ["sqlite3", world.db(), f"UPDATE sessions SET last_heartbeat = datetime('now') WHERE pid = {pid}"]
+    return alternate(lambda: timed([ours], input_bytes=payload, env=env),
+                     lambda: timed([floor], env=env), runs)
+
+
+def hook_payload(world, session):
+    return json.dumps({
         "session_id": "4d1c9a6e-0000-4000-8000-000000000000",
         "transcript_path": os.path.join(world.root, "transcript.jsonl"),
         "cwd": session["worktreePath"],
@@ -130,11 +142,39 @@ def bench_hook(world, runs):
         "tool_input": {"command": "ls"},
         "tool_response": {"stdout": "", "stderr": "", "interrupted": False},
     }).encode()
+
+
+def bench_locked(world, runs):
+    repo = world.repo("locked", 10)
+    pid = world.live_pid()
+    session = world.register(repo, pid)
     env = dict(world.env, PARALLEL_CC_SESSION_ID=session["sessionId"])
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sqlite3, sys, time\n"
+         "c = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
+         "c.execute('BEGIN IMMEDIATE')\n"
+         "print('locked', flush=True)\n"
+         "sys.stdin.read()\n", world.db()],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    assert holder.stdout.readline() == b"locked\n"
+    payload = hook_payload(world, session)
     ours = ["sh", "-c", f"{world.exe('git-pcc')} heartbeat --hook"]
-    floor = ["sqlite3", world.db(), f"UPDATE sessions SET last_heartbeat = datetime('now') WHERE pid = {pid}"]
-    return alternate(lambda: timed([ours], input_bytes=payload, env=env),
-                     lambda: timed([floor], env=env), runs)
+    floor = ["sqlite3", "-cmd", ".timeout 500", world.db(),
+             f"UPDATE sessions SET last_heartbeat = datetime('now') WHERE pid = {pid}"]
+
+    def give_up():
+        start = time.perf_counter()
+        result = subprocess.run(floor, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if result.returncode == 0:
+            sys.exit("the write lock was not held: the floor's UPDATE went through")
+        return time.perf_counter() - start
+
+    try:
+        return alternate(lambda: timed([ours], input_bytes=payload, env=env), give_up, runs, warmup=1)
+    finally:
+        holder.stdin.close()
+        holder.wait()
 
 
 def bench_worktree(world, runs):
@@ -168,7 +208,7 @@ def bench_status(world, runs):
     sql = ("INSERT INTO sessions (id, pid, repo_path, worktree_path, worktree_name, is_main_repo, branch) VALUES "
            + ",".join(rows) + ";")
     subprocess.run(["sqlite3", world.db()], input=sql.encode(), check=True)
-    ours = [world.exe("git-pcc"), "status", "--json"]
+    ours = [world.exe("git-pcc"), "status", "--all", "--json"]
     floor = ["sqlite3", "-json", world.db(), "SELECT * FROM sessions"]
     out = subprocess.run(ours, env=world.env, capture_output=True, check=True)
     assert json.loads(out.stdout)["totalSessions"] == 1000
@@ -232,6 +272,7 @@ def bench_mcp(world, runs):
 BENCHMARKS = [
     ("heartbeat", "git pcc heartbeat vs sqlite3 UPDATE", bench_heartbeat, 1.0, 1.0),
     ("hook", "PostToolUse hook (sh -c, JSON stdin) vs sqlite3 UPDATE", bench_hook, 1.5, 1.0),
+    ("locked", "the hook, database write-locked, vs sqlite3 .timeout 500 UPDATE", bench_locked, 1.0, 0.25),
     ("worktree", "register+release vs git worktree add+remove+branch -D (2,000 files)", bench_worktree, 1.0, 0.25),
     ("status", "status --json, 1,000 sessions vs sqlite3 -json SELECT", bench_status, 2.0, 1.0),
     ("predict", "conflicts --predict, 20 sessions, 5,000 files vs git merge-tree per pair", bench_predict, 0.5, 0.1),

@@ -103,10 +103,11 @@ pub fn status(data_dir: &Path, repo: Option<&Path>) -> Result<StatusReport> {
     let journal = worktree::journal_entries(db.conn(), repo_key.as_deref())?;
     let now = time::unix_now();
     let held = inspect_worktrees(&sessions);
+    let mut alive = Liveness::default();
     report.sessions = sessions
         .iter()
         .zip(held)
-        .map(|(session, held)| describe(session, session.is_alive(), held, now))
+        .map(|(session, held)| describe(session, alive.of(session), held, now))
         .collect();
     report.total_sessions = report.sessions.len();
     report.kept_worktrees = kept_records
@@ -160,19 +161,37 @@ pub(super) fn describe(
     }
 }
 
+/// Whether sessions are alive, each distinct set of processes looked at
+/// once (many sessions may share an agent process).
+#[derive(Default)]
+struct Liveness(HashMap<(i64, Option<u64>, Option<i64>, Option<u64>), bool>);
+
+impl Liveness {
+    fn of(&mut self, session: &Session) -> bool {
+        let key = (
+            session.pid,
+            session.process_start,
+            session.agent_pid,
+            session.agent_start,
+        );
+        *self.0.entry(key).or_insert_with(|| session.is_alive())
+    }
+}
+
 /// The held work of each session with a worktree of ours (`None` for the
 /// others and sessions whose repository is gone), opening each repository
 /// once and inspecting repositories in parallel.
 fn inspect_worktrees(sessions: &[Session]) -> Vec<Option<HeldWork>> {
     let mut by_repo: HashMap<&str, Vec<usize>> = HashMap::new();
     for (index, session) in sessions.iter().enumerate() {
-        if session.has_own_worktree() && Path::new(&session.repo_path).exists() {
+        if session.has_own_worktree() {
             by_repo
                 .entry(session.repo_path.as_str())
                 .or_default()
                 .push(index);
         }
     }
+    by_repo.retain(|repo_path, _| Path::new(repo_path).exists());
     let inspect = |(repo_path, indexes): (&str, Vec<usize>)| -> Vec<(usize, HeldWork)> {
         let Ok(repo) = git::open(Path::new(repo_path)) else {
             return Vec::new();
