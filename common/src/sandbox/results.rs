@@ -253,6 +253,12 @@ fn path_updates_from_user(
     // Secrets and ignored files packed on request (`--include`) are the
     // agent's to read, not to commit: only files git would take come back.
     let secrets = super::pack::matcher(super::pack::SECRET_PATTERNS.iter().copied())?;
+    let is_key = |oid: Oid, mode: i32| {
+        (mode == i32::from(FileMode::Blob) || mode == i32::from(FileMode::BlobExecutable))
+            && ws
+                .find_blob(oid)
+                .is_ok_and(|blob| super::pack::is_key_head(blob.content()))
+    };
     let mut updates = TreeUpdateBuilder::new();
     for (path, (oid, mode)) in &theirs {
         if ours.get(path) == Some(&(*oid, *mode)) {
@@ -260,7 +266,8 @@ fn path_updates_from_user(
         }
         if !ours.contains_key(path)
             && (user.is_path_ignored(Path::new(path)).unwrap_or(false)
-                || secrets.matched_path_or_any_parents(path, false).is_ignore())
+                || secrets.matched_path_or_any_parents(path, false).is_ignore()
+                || is_key(*oid, *mode))
         {
             continue;
         }
