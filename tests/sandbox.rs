@@ -52,6 +52,8 @@ use support::{snapshot, TestEnv};
 ///   to `proof.txt` and commits it, and shows the raw values on stdout, on
 ///   stderr, in that commit's message, in an assistant message, in a tool
 ///   call and in its final result
+/// - `secret-names`: leaves uncommitted `dir-$GITHUB_TOKEN/file.txt` and a
+///   file named `$ANTHROPIC_API_KEY`
 /// - `child`: starts a child that ignores SIGTERM and sleeps
 /// - `follow`: prints `FOLLOW-LINE-ONE`, waits for `$TMPDIR/go`, prints
 ///   `FOLLOW-LINE-TWO`
@@ -128,6 +130,10 @@ if "list-files" in flags:
         dirs[:] = [d for d in dirs if d != ".git"]
         found += [os.path.relpath(os.path.join(top, name)) for name in files]
     write("files.txt", "".join(f"{name}\n" for name in sorted(found)))
+
+if "secret-names" in flags:
+    write(f"dir-{os.environ['GITHUB_TOKEN']}/file.txt", "in a directory named after a token\n")
+    write(os.environ["ANTHROPIC_API_KEY"], "in a file named after a key\n")
 
 result = "done"
 if "secrets" in flags:
@@ -1404,7 +1410,7 @@ fn secrets_reach_the_agent_but_no_output_file_or_row_keeps_them() {
     let run = with_secrets(&[
         "run",
         "--prompt",
-        "secrets list-files",
+        "secrets list-files secret-names",
         "--branch",
         "leak-check",
         "--json",
@@ -1425,6 +1431,29 @@ fn secrets_reach_the_agent_but_no_output_file_or_row_keeps_them() {
             sha256(&token)
         )
     );
+    // Files it named after the secrets are on the branch as it named
+    // them, and masked wherever they are shown.
+    let tree = lines_of(&bench.git(&["ls-tree", "-r", "--name-only", "leak-check"]));
+    assert!(tree.contains(&format!("dir-{token}/file.txt")), "{tree:?}");
+    assert!(tree.contains(&bench.key), "{tree:?}");
+    assert_eq!(
+        result["filesChanged"],
+        json!([
+            "[REDACTED]",
+            "dir-[REDACTED]/file.txt",
+            "files.txt",
+            "proof.txt"
+        ])
+    );
+    let patch = std::fs::read_to_string(result["patch"].as_str().unwrap()).unwrap();
+    assert!(
+        patch.contains("diff --git a/dir-[REDACTED]/file.txt b/dir-[REDACTED]/file.txt"),
+        "{patch}"
+    );
+    let on_disk: Value =
+        serde_json::from_slice(&std::fs::read(result["resultFile"].as_str().unwrap()).unwrap())
+            .unwrap();
+    assert_eq!(on_disk["filesChanged"], result["filesChanged"]);
     // Secret files were not in its workspace.
     let files = bench.show_text("leak-check", "files.txt");
     assert_eq!(lines_of(&files), ["README.md", "src/main.txt"], "{files}");
@@ -1446,7 +1475,13 @@ fn secrets_reach_the_agent_but_no_output_file_or_row_keeps_them() {
     );
 
     // The same without --json: progress lines and the summary.
-    let human = with_secrets(&["run", "--prompt", "secrets", "--branch", "auto"]);
+    let human = with_secrets(&[
+        "run",
+        "--prompt",
+        "secrets secret-names",
+        "--branch",
+        "auto",
+    ]);
     assert!(human.status.success(), "{}", text(&human.stderr));
     assert!(
         text(&human.stderr).contains("x-api-key: [REDACTED]"),
@@ -1478,9 +1513,9 @@ fn secrets_reach_the_agent_but_no_output_file_or_row_keeps_them() {
         "run",
         "--multi",
         "--task",
-        "secrets task=1",
+        "secrets secret-names task=1",
         "--task",
-        "secrets task=2",
+        "secrets secret-names task=2",
         "--branch",
         "auto",
         "--json",
@@ -1488,6 +1523,14 @@ fn secrets_reach_the_agent_but_no_output_file_or_row_keeps_them() {
         out.to_str().unwrap(),
     ]);
     assert!(batch.status.success(), "{}", text(&batch.stderr));
+    let summary: Value = serde_json::from_str(text(&batch.stdout).lines().last().unwrap()).unwrap();
+    assert_eq!(summary["event"], "summary");
+    for task in summary["tasks"].as_array().unwrap() {
+        assert_eq!(
+            task["filesChanged"],
+            json!(["[REDACTED]", "dir-[REDACTED]/file.txt", "proof.txt"])
+        );
+    }
     printed.push(("batch stdout".into(), batch.stdout));
     printed.push(("batch stderr".into(), batch.stderr));
     let batch_files = files_under(&out);
@@ -1585,6 +1628,7 @@ fn secrets_reach_the_agent_but_no_output_file_or_row_keeps_them() {
                 !shown.contains(secret.as_str()) && !shown.contains(part),
                 "a secret is in {place}"
             );
+            assert!(!place.contains(part), "a secret names {place}");
         }
     }
 

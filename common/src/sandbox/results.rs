@@ -5,6 +5,11 @@
 //! path by path onto the commit the run started from (the user's files
 //! that were not packed stay as they are), or as uncommitted changes in a
 //! new worktree. The user's own checkout, index and HEAD are never touched.
+//!
+//! What is read for reporting ([`Collected`]: paths, subjects, the patch)
+//! is masked by the run's [`Redactor`] as it is read, so that no secret in
+//! a file name or message reaches a result, log, row or report; the branch
+//! itself keeps the agent's work as it is.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -15,9 +20,11 @@ use git2::{Delta, DiffOptions, FileMode, Oid, Repository, Signature, Tree};
 use serde::Serialize;
 
 use crate::config::Config;
+use crate::redact::Redactor;
 use crate::{worktree, UserError};
 
-/// The work of a sandbox, read from its workspace repository.
+/// The work of a sandbox, read from its workspace repository, with the
+/// run's secrets masked.
 #[derive(Debug, Clone, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Collected {
@@ -96,8 +103,9 @@ fn steps(ws: &Repository, baseline: Oid) -> Result<Vec<Step>> {
         .collect())
 }
 
-/// Reads what the agent did in the workspace repository at `workspace`.
-pub fn collect(workspace: &Path, baseline: Oid) -> Result<Collected> {
+/// Reads what the agent did in the workspace repository at `workspace`,
+/// every text masked by `redactor`.
+pub fn collect(workspace: &Path, baseline: Oid, redactor: &Redactor) -> Result<Collected> {
     let ws = Repository::open(workspace).context("cannot open the sandbox workspace")?;
     let base_tree = ws.find_commit(baseline)?.tree()?;
     let head = ws.head()?.peel_to_commit()?;
@@ -111,7 +119,7 @@ pub fn collect(workspace: &Path, baseline: Oid) -> Result<Collected> {
             d.new_file()
                 .path()
                 .or_else(|| d.old_file().path())
-                .map(|p| p.to_string_lossy().into_owned())
+                .map(|p| redactor.redact(&p.to_string_lossy()).into_owned())
         })
         .collect();
     files.sort();
@@ -124,14 +132,20 @@ pub fn collect(workspace: &Path, baseline: Oid) -> Result<Collected> {
         patch.extend_from_slice(line.content());
         true
     })?;
+    // The agent writes the messages: they may quote its secrets.
     let commits = steps(&ws, baseline)?
         .iter()
-        .map(|s| s.message.lines().next().unwrap_or("").to_owned())
+        .map(|s| {
+            let subject = s.message.lines().next().unwrap_or("");
+            redactor.redact(subject).into_owned()
+        })
         .collect();
     Ok(Collected {
         files,
         commits,
-        patch: String::from_utf8_lossy(&patch).into_owned(),
+        patch: redactor
+            .redact(&String::from_utf8_lossy(&patch))
+            .into_owned(),
     })
 }
 

@@ -1390,8 +1390,8 @@ pub fn execute(
                 }
             }
             if !collected.patch.is_empty() {
-                let text = plan.redactor.redact(&collected.patch);
-                crate::config::write_atomically(&patch_path, text.as_bytes())?;
+                // Masked as it was read, as every path of the work is.
+                crate::config::write_atomically(&patch_path, collected.patch.as_bytes())?;
                 patch = Some(patch_path.display().to_string());
             }
         }
@@ -1411,6 +1411,12 @@ pub fn execute(
         Ok(w) => warnings.extend(w),
         Err(err) => warnings.push(format!("cannot record spending: {err:#}")),
     }
+    // What failed may name the agent's files, and so its secrets.
+    let warnings: Vec<String> = warnings
+        .iter()
+        .map(|w| plan.redactor.redact(w).into_owned())
+        .collect();
+    outcome.error = outcome.error.map(|e| plan.redactor.redact(&e).into_owned());
     for warning in &warnings {
         report(task, Progress::Warning(warning.clone()));
     }
@@ -1451,12 +1457,7 @@ pub fn execute(
         worktree: imported.worktree,
         pull_request: imported.pull_request,
         files_changed: collected.files,
-        // The agent writes these messages: they may quote its secrets.
-        commits: collected
-            .commits
-            .iter()
-            .map(|subject| plan.redactor.redact(subject).into_owned())
-            .collect(),
+        commits: collected.commits,
         duration_seconds: (seconds * 1000.0).round() / 1000.0,
         agent_cost: state.agent_cost,
         sandbox_cost: cost - state.agent_cost.unwrap_or(0.0),
@@ -1719,7 +1720,7 @@ fn bring_back(
             dest
         }
     };
-    let collected = results::collect(&local, baseline)?;
+    let collected = results::collect(&local, baseline, &plan.redactor)?;
     if outcome.status != RunStatus::Completed || collected.files.is_empty() {
         return Ok((collected, Imported::default()));
     }
