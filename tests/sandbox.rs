@@ -1678,7 +1678,47 @@ fn secrets_reach_the_agent_but_no_output_file_or_row_keeps_them() {
         !lines_of(&tree).iter().any(|f| f == ".env.production"),
         "{tree}"
     );
+
+    // The same for an untracked private key known only by its content:
+    // left out, and packed on request without coming back into history.
+    std::fs::write(bench.repo.join("deploy_material"), PRIVATE_KEY).unwrap();
+    let without = bench.ok_json(&[
+        "run",
+        "--prompt",
+        "list-files",
+        "--branch",
+        "without-key",
+        "--json",
+    ]);
+    let files = lines_of(&bench.show_text("without-key", "files.txt"));
+    assert!(!files.iter().any(|f| f == "deploy_material"), "{files:?}");
+    let log = bench.log_of(without["sessionId"].as_str().unwrap());
+    assert!(
+        log.contains("left out: .env, .env.local, .env.production, deploy_material, id_rsa"),
+        "{log}"
+    );
+    bench.ok_json(&[
+        "run",
+        "--prompt",
+        "list-files",
+        "--include",
+        "deploy_material",
+        "--branch",
+        "with-key",
+        "--json",
+    ]);
+    let files = lines_of(&bench.show_text("with-key", "files.txt"));
+    assert!(files.iter().any(|f| f == "deploy_material"), "{files:?}");
+    let tree = lines_of(&bench.git(&["ls-tree", "-r", "--name-only", "with-key"]));
+    assert!(!tree.iter().any(|f| f == "deploy_material"), "{tree:?}");
 }
+
+/// A private key as `ssh-keygen` writes one (the body of a throwaway key).
+const PRIVATE_KEY: &str = "-----BEGIN OPENSSH PRIVATE KEY-----
+b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW
+QyNTUxOQAAACBpYXG0m3ddpIdGm4Z1ELNHLEj5CQ5w0qaQmOqDpWaWzAAAAJgm2m8RJtpv
+-----END OPENSSH PRIVATE KEY-----
+";
 
 #[test]
 fn an_awkward_prompt_reaches_the_agent_byte_for_byte() {
