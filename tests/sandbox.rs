@@ -54,6 +54,11 @@ use support::{snapshot, TestEnv};
 ///   call and in its final result
 /// - `secret-names`: leaves uncommitted `dir-$GITHUB_TOKEN/file.txt` and a
 ///   file named `$ANTHROPIC_API_KEY`
+/// - `hide-edits`: marks `au-edit.txt` and `au-gone.txt` assume-unchanged,
+///   `sw-edit.txt` and `sw-gone.txt` skip-worktree, `both.txt` both; then
+///   appends `agent` to the `-edit` files, `both.txt` and `plain.txt`, and
+///   deletes the `-gone` files
+/// - `split-index`: turns on git's split index, which libgit2 cannot read
 /// - `child`: starts a child that ignores SIGTERM and sleeps
 /// - `follow`: prints `FOLLOW-LINE-ONE`, waits for `$TMPDIR/go`, prints
 ///   `FOLLOW-LINE-TWO`
@@ -134,6 +139,18 @@ if "list-files" in flags:
 if "secret-names" in flags:
     write(f"dir-{os.environ['GITHUB_TOKEN']}/file.txt", "in a directory named after a token\n")
     write(os.environ["ANTHROPIC_API_KEY"], "in a file named after a key\n")
+
+if "hide-edits" in flags:
+    git("update-index", "--assume-unchanged", "au-edit.txt", "au-gone.txt", "both.txt")
+    git("update-index", "--skip-worktree", "sw-edit.txt", "sw-gone.txt", "both.txt")
+    for name in ["au-edit.txt", "sw-edit.txt", "both.txt", "plain.txt"]:
+        with open(name, "a") as f:
+            f.write("agent\n")
+    os.remove("au-gone.txt")
+    os.remove("sw-gone.txt")
+
+if "split-index" in flags:
+    git("update-index", "--split-index")
 
 result = "done"
 if "secrets" in flags:
@@ -1719,6 +1736,63 @@ b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW
 QyNTUxOQAAACBpYXG0m3ddpIdGm4Z1ELNHLEj5CQ5w0qaQmOqDpWaWzAAAAJgm2m8RJtpv
 -----END OPENSSH PRIVATE KEY-----
 ";
+
+const HIDDEN_FILES: &[(&str, &str)] = &[
+    ("au-edit.txt", "au\n"),
+    ("au-gone.txt", "gone\n"),
+    ("sw-edit.txt", "sw\n"),
+    ("sw-gone.txt", "stays\n"),
+    ("both.txt", "both\n"),
+    ("plain.txt", "plain\n"),
+];
+
+#[test]
+fn edits_hidden_by_assume_unchanged_or_skip_worktree_still_come_back() {
+    let bench = Bench::new(HIDDEN_FILES);
+    // In-process first, then with git in the sandbox: libgit2 cannot read
+    // a split index, so that run's leftovers are committed by git.
+    for (prompt, branch, by_git) in [
+        ("hide-edits", "hidden", false),
+        ("hide-edits split-index", "hidden-by-git", true),
+    ] {
+        let result = bench.ok_json(&["run", "--prompt", prompt, "--branch", branch, "--json"]);
+        assert_eq!(result["status"], "COMPLETED", "{result:#}");
+        let log = bench.log_of(result["sessionId"].as_str().unwrap());
+        assert_eq!(log.contains("; trying git"), by_git, "{log}");
+        assert_eq!(
+            result["filesChanged"],
+            json!([
+                "au-edit.txt",
+                "au-gone.txt",
+                "both.txt",
+                "plain.txt",
+                "sw-edit.txt"
+            ]),
+            "{branch}"
+        );
+        // Edits of both kinds and the deletion of an assume-unchanged file
+        // are on the branch; a skip-worktree file missing from the working
+        // tree is not deleted (that is what skip-worktree means).
+        assert_eq!(
+            bench.git(&["diff", "--name-status", "main", branch]),
+            "M\tau-edit.txt\nD\tau-gone.txt\nM\tboth.txt\nM\tplain.txt\nM\tsw-edit.txt\n",
+            "{branch}"
+        );
+        for (name, before) in [
+            ("au-edit.txt", "au\n"),
+            ("sw-edit.txt", "sw\n"),
+            ("both.txt", "both\n"),
+            ("plain.txt", "plain\n"),
+        ] {
+            assert_eq!(bench.show_text(branch, name), format!("{before}agent\n"));
+        }
+        assert_eq!(bench.show_text(branch, "sw-gone.txt"), "stays\n");
+        assert_eq!(
+            bench.git(&["log", "--format=%s", &format!("main..{branch}")]),
+            "Uncommitted changes left by the agent\n"
+        );
+    }
+}
 
 #[test]
 fn an_awkward_prompt_reaches_the_agent_byte_for_byte() {

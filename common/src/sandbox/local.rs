@@ -6,6 +6,7 @@
 //! the user's home and the data directory hidden, only the sandbox's own
 //! directory writable, and every process ends with the sandbox.
 
+use std::collections::HashSet;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -346,8 +347,12 @@ impl Sandbox for LocalSandbox {
             .and_then(|h| h.peel_to_commit())
             .context("the workspace has no HEAD commit")?;
         let mut index = repo.index()?;
-        index.add_all(["*"], git2::IndexAddOption::DEFAULT, None)?;
-        index.update_all(["*"], None)?;
+        let sparse = unhide_entries(&mut index, &self.workspace)?;
+        // libgit2 would take a skip-worktree file missing from the working
+        // tree for a deletion; git does not.
+        let mut skip = |path: &Path, _: &[u8]| i32::from(sparse.contains(path));
+        index.add_all(["*"], git2::IndexAddOption::DEFAULT, Some(&mut skip))?;
+        index.update_all(["*"], Some(&mut skip))?;
         let tree_id = index.write_tree()?;
         index.write()?;
         if tree_id == head.tree_id() {
@@ -413,6 +418,37 @@ impl Sandbox for LocalSandbox {
         }
         Ok(())
     }
+}
+
+/// The `assume-unchanged` bit of an index entry's flags, and the
+/// `skip-worktree` bit of its extended flags.
+const ASSUME_UNCHANGED: u16 = git2::IndexEntryFlag::VALID.bits();
+const SKIP_WORKTREE: u16 = git2::IndexEntryExtendedFlag::SKIP_WORKTREE.bits();
+
+/// Clears the bits that hide a file's changes from `git add -A`, so that
+/// the leftovers commit keeps what the agent (or a setup command) did to
+/// files it marked: edits and deletions of `assume-unchanged` files, edits
+/// of `skip-worktree` files. A `skip-worktree` file missing from the
+/// working tree keeps its bit: that is what the bit is for (sparse
+/// checkouts), not a deletion. Returns those files' paths.
+fn unhide_entries(index: &mut git2::Index, workdir: &Path) -> Result<HashSet<PathBuf>> {
+    use std::os::unix::ffi::OsStrExt;
+    let hidden: Vec<git2::IndexEntry> = index
+        .iter()
+        .filter(|e| e.flags & ASSUME_UNCHANGED != 0 || e.flags_extended & SKIP_WORKTREE != 0)
+        .collect();
+    let mut sparse = HashSet::new();
+    for mut entry in hidden {
+        entry.flags &= !ASSUME_UNCHANGED;
+        let rel = Path::new(std::ffi::OsStr::from_bytes(&entry.path));
+        if std::fs::symlink_metadata(workdir.join(rel)).is_ok() {
+            entry.flags_extended &= !SKIP_WORKTREE;
+        } else if entry.flags_extended & SKIP_WORKTREE != 0 {
+            sparse.insert(rel.to_owned());
+        }
+        index.add(&entry)?;
+    }
+    Ok(sparse)
 }
 
 /// The directories under the hidden ones that a confined command still

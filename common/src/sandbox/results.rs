@@ -103,10 +103,22 @@ fn steps(ws: &Repository, baseline: Oid) -> Result<Vec<Step>> {
         .collect())
 }
 
+/// Opens the workspace repository. Only its commits are read here: an
+/// index libgit2 cannot read (git's split index, say, which the agent may
+/// have turned on) is replaced by an empty one in memory, so that reading
+/// attributes for a diff does not fail on it.
+fn open_workspace(workspace: &Path) -> Result<Repository> {
+    let ws = Repository::open(workspace).context("cannot open the sandbox workspace")?;
+    if ws.index().is_err() {
+        ws.set_index(&mut git2::Index::new()?)?;
+    }
+    Ok(ws)
+}
+
 /// Reads what the agent did in the workspace repository at `workspace`,
 /// every text masked by `redactor`.
 pub fn collect(workspace: &Path, baseline: Oid, redactor: &Redactor) -> Result<Collected> {
-    let ws = Repository::open(workspace).context("cannot open the sandbox workspace")?;
+    let ws = open_workspace(workspace)?;
     let base_tree = ws.find_commit(baseline)?.tree()?;
     let head = ws.head()?.peel_to_commit()?;
     let end_tree = head.tree()?;
@@ -207,7 +219,7 @@ fn replay(
     base_commit: Oid,
     run_id: &str,
 ) -> Result<Oid> {
-    let ws = Repository::open(workspace).context("cannot open the sandbox workspace")?;
+    let ws = open_workspace(workspace)?;
     let base = user
         .find_commit(base_commit)
         .context("the commit the run started from is gone from the repository")?;

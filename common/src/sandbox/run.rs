@@ -1585,8 +1585,19 @@ const BASELINE_SCRIPT: &str = "git -c core.hooksPath=/dev/null init -q -b main \
 const BASELINE_MESSAGE: &str = "Workspace as packed by parallel-cc";
 
 /// Commits whatever the agent left uncommitted (ignored files stay out),
-/// with git in the sandbox. The commit message is `$1`.
-const LEFTOVER_SCRIPT: &str = "git -c core.hooksPath=/dev/null -c core.bigFileThreshold=1 add -A \
+/// with git in the sandbox. The commit message is `$1`. First the bits
+/// that hide changes from `git add -A` are cleared, as the libgit2 path
+/// clears them: `assume-unchanged` on every file (`ls-files -v` tags it
+/// `h`, or `s` when also `skip-worktree`), `skip-worktree` on files present
+/// in the working tree (tag `S` or `s`).
+const LEFTOVER_SCRIPT: &str = "git ls-files -z -v \
+    | xargs -0 sh -c 'for e; do case $e in h\\ *|s\\ *) printf \"%s\\0\" \"${e#??}\";; esac; done' sh \
+    | git update-index -z --no-assume-unchanged --stdin \
+    && git ls-files -z -v \
+    | xargs -0 sh -c 'for e; do case $e in [Ss]\\ *) p=${e#??}; \
+        if [ -e \"$p\" ] || [ -L \"$p\" ]; then printf \"%s\\0\" \"$p\"; fi;; esac; done' sh \
+    | git update-index -z --no-skip-worktree --stdin \
+    && git -c core.hooksPath=/dev/null -c core.bigFileThreshold=1 add -A \
     && { git diff --cached --quiet \
     || git -c core.hooksPath=/dev/null commit -q --no-verify -m \"$1\"; }";
 
