@@ -59,6 +59,11 @@ use support::{snapshot, TestEnv};
 ///   appends `agent` to the `-edit` files, `both.txt` and `plain.txt`, and
 ///   deletes the `-gone` files
 /// - `split-index`: turns on git's split index, which libgit2 cannot read
+/// - `nested`: leaves repositories of their own in the workspace: `sub`
+///   (made with `git init`: one commit, then one file changed), `lib`
+///   (cloned from the path `origin=PATH`, one commit on top),
+///   `vendor/clean` (cloned, untouched), `scratch/tool` (ignored by the
+///   workspace, one file changed)
 /// - `child`: starts a child that ignores SIGTERM and sleeps
 /// - `follow`: prints `FOLLOW-LINE-ONE`, waits for `$TMPDIR/go`, prints
 ///   `FOLLOW-LINE-TWO`
@@ -151,6 +156,23 @@ if "hide-edits" in flags:
 
 if "split-index" in flags:
     git("update-index", "--split-index")
+
+if "nested" in flags:
+    def commit_all(repo, message):
+        git("-C", repo, "add", "-A")
+        git("-C", repo, "commit", "-q", "-m", message)
+    git("init", "-q", "sub")
+    write("sub/a.txt", "one\n")
+    commit_all("sub", "sub: first")
+    write("sub/a.txt", "one\ntwo\n")
+    git("clone", "-q", opts["origin"], "lib")
+    write("lib/agent.txt", "agent\n")
+    commit_all("lib", "lib: agent's change")
+    git("clone", "-q", opts["origin"], "vendor/clean")
+    git("init", "-q", "scratch/tool")
+    write("scratch/tool/notes.txt", "ignored work\n")
+    git("init", "-q", "fresh")
+    write("fresh/draft.txt", "draft\n")
 
 result = "done"
 if "secrets" in flags:
@@ -1790,6 +1812,102 @@ fn edits_hidden_by_assume_unchanged_or_skip_worktree_still_come_back() {
         assert_eq!(
             bench.git(&["log", "--format=%s", &format!("main..{branch}")]),
             "Uncommitted changes left by the agent\n"
+        );
+    }
+}
+
+#[test]
+fn work_inside_nested_repositories_is_reported_and_kept() {
+    let bench = Bench::new(&[("README.md", "hello\n"), (".gitignore", "scratch/\n")]);
+    // What the agent clones, recorded by the user's repository as the
+    // submodule `lib` (the pack leaves submodules out).
+    let origin = bench.env.repo_with("origin", &[("lib.txt", "lib\n")]);
+    let recorded = bench.env.git(&origin, &["rev-parse", "HEAD"]);
+    let recorded = recorded.trim();
+    std::fs::write(
+        bench.repo.join(".gitmodules"),
+        format!(
+            "[submodule \"lib\"]\n\tpath = lib\n\turl = {}\n",
+            origin.display()
+        ),
+    )
+    .unwrap();
+    bench.git(&[
+        "update-index",
+        "--add",
+        "--cacheinfo",
+        &format!("160000,{recorded},lib"),
+    ]);
+    bench.git(&["add", ".gitmodules"]);
+    bench.git(&["commit", "-q", "-m", "lib as a submodule"]);
+    let prompt = format!("nested origin={}", origin.display());
+    // Untouched and ignored repositories are not mentioned.
+    let expected = [
+        "submodule fresh: 1 uncommitted file",
+        "submodule lib: 1 commit not in the superproject",
+        "submodule sub: 1 uncommitted file, 1 commit not in the superproject",
+    ];
+
+    // Leftovers committed in-process, then by git (see the split index).
+    for (prompt, branch, by_git) in [
+        (prompt.clone(), "nested", false),
+        (format!("{prompt} split-index"), "nested-by-git", true),
+    ] {
+        let result = bench.ok_json(&["run", "--prompt", &prompt, "--branch", branch, "--json"]);
+        assert_eq!(result["status"], "COMPLETED", "{result:#}");
+        assert_eq!(result["notBroughtBack"], json!(expected), "{branch}");
+        let id = result["sessionId"].as_str().unwrap();
+        let workspace = bench.sandboxes_dir().join(id).join("workspace");
+        let mut warnings: Vec<String> = expected
+            .iter()
+            .map(|line| format!("not brought back: {line}"))
+            .collect();
+        warnings.push(format!(
+            "the sandbox's workspace is kept: {}",
+            workspace.display()
+        ));
+        assert_eq!(result["warnings"], json!(warnings));
+        let on_disk: Value =
+            serde_json::from_slice(&std::fs::read(result["resultFile"].as_str().unwrap()).unwrap())
+                .unwrap();
+        assert_eq!(on_disk["notBroughtBack"], json!(expected));
+        let log = bench.log_of(id);
+        assert_eq!(log.contains("; trying git"), by_git, "{log}");
+        for line in expected {
+            assert!(
+                log.contains(&format!("[results] warning: not brought back: {line}\n")),
+                "{log}"
+            );
+        }
+        // The branch has what `git add -A` makes of repositories with
+        // commits (gitlinks), nothing of the one without.
+        assert_eq!(
+            bench.git(&["ls-tree", "-r", "--format=%(objectmode) %(path)", branch]),
+            "100644 .gitignore\n100644 .gitmodules\n100644 README.md\n\
+             160000 lib\n160000 sub\n160000 vendor/clean\n",
+            "{branch}"
+        );
+        // That work is still there, in the kept workspace.
+        let nested = |dir: &str, args: &[&str]| bench.env.git(&workspace.join(dir), args);
+        assert_eq!(nested("sub", &["status", "--porcelain"]), " M a.txt\n");
+        assert_eq!(
+            nested("fresh", &["status", "--porcelain"]),
+            "?? draft.txt\n"
+        );
+        assert_eq!(
+            nested("lib", &["log", "--format=%s", &format!("{recorded}..HEAD")]),
+            "lib: agent's change\n"
+        );
+    }
+
+    // Without --json, the same warnings are printed as the run goes.
+    let human = bench.run(&["run", "--prompt", &prompt, "--branch", "auto"]);
+    assert!(human.status.success(), "{}", text(&human.stderr));
+    let stderr = text(&human.stderr);
+    for line in expected {
+        assert!(
+            stderr.contains(&format!("warning: not brought back: {line}\n")),
+            "{stderr}"
         );
     }
 }

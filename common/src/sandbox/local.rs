@@ -348,10 +348,34 @@ impl Sandbox for LocalSandbox {
             .context("the workspace has no HEAD commit")?;
         let mut index = repo.index()?;
         let sparse = unhide_entries(&mut index, &self.workspace)?;
-        // libgit2 would take a skip-worktree file missing from the working
-        // tree for a deletion; git does not.
+        // Skipped (a positive answer): a skip-worktree file missing from
+        // the working tree, which libgit2 would take for a deletion and git
+        // does not; and a repository of its own, which libgit2 cannot add:
+        // it becomes a gitlink to its HEAD, as `git add -A` makes it, or,
+        // with no commit yet, stays out (git refuses it) and the run
+        // reports its work.
+        let mut gitlinks = Vec::new();
+        let mut skip_or_link = |path: &Path, _: &[u8]| {
+            if sparse.contains(path) {
+                return 1;
+            }
+            match nested_head(&self.workspace.join(path)) {
+                None => 0,
+                Some(head) => {
+                    gitlinks.extend(head.map(|oid| (path.to_owned(), oid)));
+                    1
+                }
+            }
+        };
+        index.add_all(
+            ["*"],
+            git2::IndexAddOption::DEFAULT,
+            Some(&mut skip_or_link),
+        )?;
+        for (path, oid) in gitlinks {
+            index.add(&gitlink_entry(&path, oid))?;
+        }
         let mut skip = |path: &Path, _: &[u8]| i32::from(sparse.contains(path));
-        index.add_all(["*"], git2::IndexAddOption::DEFAULT, Some(&mut skip))?;
         index.update_all(["*"], Some(&mut skip))?;
         let tree_id = index.write_tree()?;
         index.write()?;
@@ -449,6 +473,36 @@ fn unhide_entries(index: &mut git2::Index, workdir: &Path) -> Result<HashSet<Pat
         index.add(&entry)?;
     }
     Ok(sparse)
+}
+
+/// When `dir` is a git repository of its own: its HEAD commit, if it has
+/// one yet.
+fn nested_head(dir: &Path) -> Option<Option<git2::Oid>> {
+    std::fs::symlink_metadata(dir.join(".git")).ok()?;
+    let repo = git2::Repository::open(dir).ok()?;
+    let head = repo.head().and_then(|h| h.peel_to_commit());
+    Some(head.ok().map(|commit| commit.id()))
+}
+
+/// The index entry of a gitlink (a submodule's commit) at `path`.
+fn gitlink_entry(path: &Path, oid: git2::Oid) -> git2::IndexEntry {
+    use std::os::unix::ffi::OsStrExt;
+    let path = path.as_os_str().as_bytes();
+    let zero = git2::IndexTime::new(0, 0);
+    git2::IndexEntry {
+        ctime: zero,
+        mtime: zero,
+        dev: 0,
+        ino: 0,
+        mode: 0o160000,
+        uid: 0,
+        gid: 0,
+        file_size: 0,
+        id: oid,
+        flags: 0,
+        flags_extended: 0,
+        path: path.strip_suffix(b"/").unwrap_or(path).to_vec(),
+    }
 }
 
 /// The directories under the hidden ones that a confined command still

@@ -9,7 +9,9 @@
 //! What is read for reporting ([`Collected`]: paths, subjects, the patch)
 //! is masked by the run's [`Redactor`] as it is read, so that no secret in
 //! a file name or message reaches a result, log, row or report; the branch
-//! itself keeps the agent's work as it is.
+//! itself keeps the agent's work as it is. Repositories of their own inside
+//! the workspace (submodules, clones) cannot come back with the branch:
+//! [`nested_work`] finds the ones that hold work, so that the run says so.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -35,6 +37,8 @@ pub struct Collected {
     /// The whole change as a patch (git's format, binary included).
     #[serde(skip)]
     pub patch: String,
+    /// Work the branch cannot carry, one line each (see [`NestedWork`]).
+    pub not_brought_back: Vec<String>,
 }
 
 /// What came back into the user's repository.
@@ -158,7 +162,158 @@ pub fn collect(workspace: &Path, baseline: Oid, redactor: &Redactor) -> Result<C
         patch: redactor
             .redact(&String::from_utf8_lossy(&patch))
             .into_owned(),
+        not_brought_back: Vec::new(),
     })
+}
+
+/// A repository of its own inside the workspace (a submodule the agent
+/// checked out, a clone, a `git init`) holding work that cannot come back
+/// as part of the branch: files uncommitted in it, and commits that
+/// neither the user's repository records for its path nor its remotes have.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NestedWork {
+    /// Its path in the workspace.
+    pub path: String,
+    pub uncommitted: usize,
+    pub commits: usize,
+}
+
+impl NestedWork {
+    /// One line, as results and logs give it:
+    /// `submodule sub: 1 uncommitted file, 1 commit not in the superproject`.
+    pub fn describe(&self, redactor: &Redactor) -> String {
+        let plural =
+            |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+        let mut parts = Vec::new();
+        if self.uncommitted > 0 {
+            parts.push(plural(
+                self.uncommitted,
+                "uncommitted file",
+                "uncommitted files",
+            ));
+        }
+        if self.commits > 0 {
+            parts.push(plural(
+                self.commits,
+                "commit not in the superproject",
+                "commits not in the superproject",
+            ));
+        }
+        redactor
+            .redact(&format!("submodule {}: {}", self.path, parts.join(", ")))
+            .into_owned()
+    }
+}
+
+/// The commits the user's repository records for submodule paths at
+/// `base_commit` (its gitlinks), by path.
+pub fn recorded_submodules(repo_path: &Path, base_commit: Oid) -> Result<BTreeMap<String, Oid>> {
+    let user = Repository::open(repo_path)?;
+    let tree = user.find_commit(base_commit)?.tree()?;
+    let mut found = BTreeMap::new();
+    tree.walk(git2::TreeWalkMode::PreOrder, |dir, entry| {
+        if entry.filemode() == i32::from(FileMode::Commit) {
+            if let Some(name) = entry.name() {
+                found.insert(format!("{dir}{name}"), entry.id());
+            }
+        }
+        git2::TreeWalkResult::Ok
+    })?;
+    Ok(found)
+}
+
+/// The repositories inside the workspace at `workspace` (directories with
+/// a `.git` of their own that the workspace does not ignore) that hold
+/// work, sorted by path. The commits the user's repository records for
+/// them are read from `repo_path` at `base_commit` when there are any.
+pub fn nested_work(
+    workspace: &Path,
+    repo_path: &Path,
+    base_commit: Oid,
+) -> Result<Vec<NestedWork>> {
+    let ws = open_workspace(workspace)?;
+    let mut paths = Vec::new();
+    find_nested(&ws, workspace, String::new(), &mut paths);
+    if paths.is_empty() {
+        return Ok(Vec::new());
+    }
+    paths.sort();
+    let recorded = recorded_submodules(repo_path, base_commit)?;
+    let mut found = Vec::new();
+    for path in paths {
+        // A `.git` that is no repository holds no commits to lose.
+        let Ok(repo) = Repository::open(workspace.join(&path)) else {
+            continue;
+        };
+        let work = NestedWork {
+            uncommitted: uncommitted_files(&repo)?,
+            commits: unrecorded_commits(&repo, recorded.get(&path).copied())?,
+            path,
+        };
+        if work.uncommitted > 0 || work.commits > 0 {
+            found.push(work);
+        }
+    }
+    Ok(found)
+}
+
+/// Adds to `found` the repositories under `dir` (`rel` from the top), at
+/// any depth, skipping what the workspace ignores and every `.git`.
+fn find_nested(ws: &Repository, dir: &Path, rel: String, found: &mut Vec<String>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if entry.file_name() == ".git" || !entry.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
+        }
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let child = if rel.is_empty() {
+            name
+        } else {
+            format!("{rel}/{name}")
+        };
+        if ws.is_path_ignored(&child).unwrap_or(false) {
+            continue;
+        }
+        let path = entry.path();
+        if std::fs::symlink_metadata(path.join(".git")).is_ok() {
+            found.push(child.clone());
+        }
+        find_nested(ws, &path, child, found);
+    }
+}
+
+/// Files a repository has uncommitted: changed, staged, deleted, or
+/// untracked and not ignored.
+fn uncommitted_files(repo: &Repository) -> Result<usize> {
+    let mut options = git2::StatusOptions::new();
+    options
+        .include_untracked(true)
+        .recurse_untracked_dirs(true)
+        .include_ignored(false)
+        .exclude_submodules(true)
+        .renames_head_to_index(false);
+    let statuses = repo.statuses(Some(&mut options))?;
+    Ok(statuses
+        .iter()
+        .filter(|e| e.status() != git2::Status::CURRENT && !e.status().is_ignored())
+        .count())
+}
+
+/// The commits of a repository's HEAD that neither `recorded` (the commit
+/// the superproject records for it) nor its remote-tracking branches have.
+fn unrecorded_commits(repo: &Repository, recorded: Option<Oid>) -> Result<usize> {
+    let Ok(head) = repo.head().and_then(|h| h.peel_to_commit()) else {
+        return Ok(0); // no commit yet
+    };
+    let mut walk = repo.revwalk()?;
+    walk.push(head.id())?;
+    if let Some(oid) = recorded.filter(|oid| repo.find_commit(*oid).is_ok()) {
+        walk.hide(oid)?;
+    }
+    walk.hide_glob("refs/remotes")?;
+    Ok(walk.count())
 }
 
 /// Copies the blobs a tree change needs from the workspace, and turns it

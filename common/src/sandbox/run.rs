@@ -188,6 +188,9 @@ pub struct RunResult {
     pub pull_request: Option<String>,
     pub files_changed: Vec<String>,
     pub commits: Vec<String>,
+    /// Work the branch could not carry (changes inside submodules), one
+    /// line each; also among the warnings.
+    pub not_brought_back: Vec<String>,
     pub duration_seconds: f64,
     pub agent_cost: Option<f64>,
     pub sandbox_cost: f64,
@@ -937,6 +940,7 @@ impl RunResult {
             pull_request: None,
             files_changed: Vec::new(),
             commits: Vec::new(),
+            not_brought_back: Vec::new(),
             duration_seconds: 0.0,
             agent_cost: None,
             sandbox_cost: 0.0,
@@ -1394,6 +1398,23 @@ pub fn execute(
                 crate::config::write_atomically(&patch_path, collected.patch.as_bytes())?;
                 patch = Some(patch_path.display().to_string());
             }
+            if !collected.not_brought_back.is_empty() {
+                for line in &collected.not_brought_back {
+                    log.line("[results] warning: not brought back: ", line);
+                    warnings.push(format!("not brought back: {line}"));
+                }
+                // The one copy of that work stays where it is (a cloud
+                // sandbox has no local workspace to keep).
+                if sandbox.local_path("").is_some() {
+                    outcome.keep = true;
+                    let kept = format!(
+                        "the sandbox's workspace is kept: {}",
+                        sandbox.info().workspace
+                    );
+                    log.line("[results] ", &kept);
+                    warnings.push(kept);
+                }
+            }
         }
     }
     if let Some(sandbox) = &outcome.sandbox {
@@ -1458,6 +1479,7 @@ pub fn execute(
         pull_request: imported.pull_request,
         files_changed: collected.files,
         commits: collected.commits,
+        not_brought_back: collected.not_brought_back,
         duration_seconds: (seconds * 1000.0).round() / 1000.0,
         agent_cost: state.agent_cost,
         sandbox_cost: cost - state.agent_cost.unwrap_or(0.0),
@@ -1589,7 +1611,10 @@ const BASELINE_MESSAGE: &str = "Workspace as packed by parallel-cc";
 /// that hide changes from `git add -A` are cleared, as the libgit2 path
 /// clears them: `assume-unchanged` on every file (`ls-files -v` tags it
 /// `h`, or `s` when also `skip-worktree`), `skip-worktree` on files present
-/// in the working tree (tag `S` or `s`).
+/// in the working tree (tag `S` or `s`). Repositories of their own with no
+/// commit yet (not ignored, not inside another one) are left out of
+/// `git add`, which would refuse them, and with them everything: the run
+/// reports their work instead.
 const LEFTOVER_SCRIPT: &str = "git ls-files -z -v \
     | xargs -0 sh -c 'for e; do case $e in h\\ *|s\\ *) printf \"%s\\0\" \"${e#??}\";; esac; done' sh \
     | git update-index -z --no-assume-unchanged --stdin \
@@ -1597,7 +1622,14 @@ const LEFTOVER_SCRIPT: &str = "git ls-files -z -v \
     | xargs -0 sh -c 'for e; do case $e in [Ss]\\ *) p=${e#??}; \
         if [ -e \"$p\" ] || [ -L \"$p\" ]; then printf \"%s\\0\" \"$p\"; fi;; esac; done' sh \
     | git update-index -z --no-skip-worktree --stdin \
-    && git -c core.hooksPath=/dev/null -c core.bigFileThreshold=1 add -A \
+    && find . -path ./.git -prune -o -name .git -prune -print | while IFS= read -r dotgit; do \
+        dir=${dotgit%/.git}; dir=${dir#./}; up=$dir; \
+        while [ \"${up%/*}\" != \"$up\" ]; do up=${up%/*}; [ -e \"$up/.git\" ] && continue 2; done; \
+        git check-ignore -q -- \"$dir\" || git -C \"$dir\" rev-parse -q --verify HEAD >/dev/null \
+            || printf ':(exclude)%s\\0' \"$dir\"; \
+    done \
+    | git -c core.hooksPath=/dev/null -c core.bigFileThreshold=1 -c advice.addEmbeddedRepo=false add -A \
+        --pathspec-from-file=- --pathspec-file-nul \
     && { git diff --cached --quiet \
     || git -c core.hooksPath=/dev/null commit -q --no-verify -m \"$1\"; }";
 
@@ -1720,6 +1752,14 @@ fn bring_back(
             anyhow::bail!("cannot commit what the agent left uncommitted");
         }
     }
+    let nested = nested_work(plan, sandbox, log).unwrap_or_else(|err| {
+        vec![plan
+            .redactor
+            .redact(&format!(
+                "cannot tell whether repositories inside the workspace hold work: {err:#}"
+            ))
+            .into_owned()]
+    });
     let local = match sandbox.local_path("") {
         Some(path) => path,
         None => {
@@ -1731,7 +1771,8 @@ fn bring_back(
             dest
         }
     };
-    let collected = results::collect(&local, baseline, &plan.redactor)?;
+    let mut collected = results::collect(&local, baseline, &plan.redactor)?;
+    collected.not_brought_back = nested;
     if outcome.status != RunStatus::Completed || collected.files.is_empty() {
         return Ok((collected, Imported::default()));
     }
@@ -1755,6 +1796,79 @@ fn bring_back(
         )?,
     };
     Ok((collected, imported))
+}
+
+/// Finds the repositories of their own inside the workspace (submodules,
+/// clones) that hold work, each as the line a run reports: in-process
+/// where the workspace is on this machine, with git in the sandbox
+/// otherwise.
+fn nested_work(plan: &Plan, sandbox: &dyn Sandbox, log: &mut Log) -> Result<Vec<String>> {
+    let found = match sandbox.local_path("") {
+        Some(workspace) => results::nested_work(&workspace, &plan.repo_path, plan.base_commit)?,
+        None => {
+            let recorded = results::recorded_submodules(&plan.repo_path, plan.base_commit)?;
+            let mut args = Vec::with_capacity(recorded.len() * 2);
+            for (path, oid) in &recorded {
+                args.push(path.clone());
+                args.push(oid.to_string());
+            }
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let mut stdout = Vec::new();
+            let exit = run_step(
+                plan,
+                sandbox,
+                &sh(NESTED_SCRIPT, &args),
+                log,
+                "[results] ",
+                Instant::now() + Duration::from_secs(300),
+                &Cancel::default(),
+                &mut stdout,
+            )?;
+            if !exit.success() {
+                anyhow::bail!("git failed");
+            }
+            stdout
+                .iter()
+                .filter_map(|line| parse_nested(line))
+                .collect()
+        }
+    };
+    Ok(found.iter().map(|w| w.describe(&plan.redactor)).collect())
+}
+
+/// Lists, with git in the sandbox, the repositories inside the workspace
+/// that it does not ignore, as `NESTED <uncommitted> <commits> <path>`,
+/// counted as [`results::nested_work`] counts them. The arguments are
+/// pairs of a path and the commit the user's repository records there.
+const NESTED_SCRIPT: &str = "recorded() { want=$1; shift; \
+    while [ $# -ge 2 ]; do [ \"$1\" = \"$want\" ] && { printf %s \"$2\"; return; }; shift 2; done; }; \
+    find . -path ./.git -prune -o -name .git -prune -print | while IFS= read -r dotgit; do \
+        dir=${dotgit%/.git}; dir=${dir#./}; \
+        git check-ignore -q -- \"$dir\" && continue; \
+        files=$(( $(git -C \"$dir\" -c status.renames=false status --porcelain -z \
+            --untracked-files=all --ignore-submodules=all 2>/dev/null | tr -cd '\\000' | wc -c) + 0 )); \
+        commits=0; \
+        if git -C \"$dir\" rev-parse -q --verify HEAD >/dev/null; then \
+            base=$(recorded \"$dir\" \"$@\"); \
+            if [ -n \"$base\" ] && git -C \"$dir\" cat-file -e \"$base^{commit}\" 2>/dev/null; then \
+                commits=$(( $(git -C \"$dir\" rev-list --count HEAD --not --remotes \"$base\") + 0 )); \
+            else \
+                commits=$(( $(git -C \"$dir\" rev-list --count HEAD --not --remotes) + 0 )); \
+            fi; \
+        fi; \
+        if [ \"$files\" -gt 0 ] || [ \"$commits\" -gt 0 ]; then \
+            printf 'NESTED %s %s %s\\n' \"$files\" \"$commits\" \"$dir\"; \
+        fi; \
+    done";
+
+/// One line of [`NESTED_SCRIPT`]'s output.
+fn parse_nested(line: &str) -> Option<results::NestedWork> {
+    let mut fields = line.strip_prefix("NESTED ")?.splitn(3, ' ');
+    Some(results::NestedWork {
+        uncommitted: fields.next()?.parse().ok()?,
+        commits: fields.next()?.parse().ok()?,
+        path: fields.next()?.to_owned(),
+    })
 }
 
 /// An in-process pipe: what is written on one end is read on the other,
