@@ -132,7 +132,7 @@ impl World {
         let (output, value) = self.env.json(&mut command);
         assert!(
             output.status.success(),
-            "{next:?}: {}",
+            "{next:?}: {} {value}",
             String::from_utf8_lossy(&output.stderr)
         );
         value
@@ -401,7 +401,7 @@ fn registers_and_releases_killed_at_random_moments_leave_nothing_behind() {
         world.assert_accounted(&[]);
         world.others.push(agent);
     }
-    for delay in delays(10, 11, 60) {
+    for delay in delays(20, 11, 60) {
         let (id, _) = world.register();
         kill_after(world.release_command(&id), delay);
         world.next(Next::Cleanup, "");

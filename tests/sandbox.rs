@@ -52,6 +52,18 @@ use support::{snapshot, TestEnv};
 ///   to `proof.txt` and commits it, and shows the raw values on stdout, on
 ///   stderr, in that commit's message, in an assistant message, in a tool
 ///   call and in its final result
+/// - `secret-names`: leaves uncommitted `dir-$GITHUB_TOKEN/file.txt` and a
+///   file named `$ANTHROPIC_API_KEY`
+/// - `hide-edits`: marks `au-edit.txt` and `au-gone.txt` assume-unchanged,
+///   `sw-edit.txt` and `sw-gone.txt` skip-worktree, `both.txt` both; then
+///   appends `agent` to the `-edit` files, `both.txt` and `plain.txt`, and
+///   deletes the `-gone` files
+/// - `split-index`: turns on git's split index, which libgit2 cannot read
+/// - `nested`: leaves repositories of their own in the workspace: `sub`
+///   (made with `git init`: one commit, then one file changed), `lib`
+///   (cloned from the path `origin=PATH`, one commit on top),
+///   `vendor/clean` (cloned, untouched), `scratch/tool` (ignored by the
+///   workspace, one file changed)
 /// - `child`: starts a child that ignores SIGTERM and sleeps
 /// - `follow`: prints `FOLLOW-LINE-ONE`, waits for `$TMPDIR/go`, prints
 ///   `FOLLOW-LINE-TWO`
@@ -128,6 +140,39 @@ if "list-files" in flags:
         dirs[:] = [d for d in dirs if d != ".git"]
         found += [os.path.relpath(os.path.join(top, name)) for name in files]
     write("files.txt", "".join(f"{name}\n" for name in sorted(found)))
+
+if "secret-names" in flags:
+    write(f"dir-{os.environ['GITHUB_TOKEN']}/file.txt", "in a directory named after a token\n")
+    write(os.environ["ANTHROPIC_API_KEY"], "in a file named after a key\n")
+
+if "hide-edits" in flags:
+    git("update-index", "--assume-unchanged", "au-edit.txt", "au-gone.txt", "both.txt")
+    git("update-index", "--skip-worktree", "sw-edit.txt", "sw-gone.txt", "both.txt")
+    for name in ["au-edit.txt", "sw-edit.txt", "both.txt", "plain.txt"]:
+        with open(name, "a") as f:
+            f.write("agent\n")
+    os.remove("au-gone.txt")
+    os.remove("sw-gone.txt")
+
+if "split-index" in flags:
+    git("update-index", "--split-index")
+
+if "nested" in flags:
+    def commit_all(repo, message):
+        git("-C", repo, "add", "-A")
+        git("-C", repo, "commit", "-q", "-m", message)
+    git("init", "-q", "sub")
+    write("sub/a.txt", "one\n")
+    commit_all("sub", "sub: first")
+    write("sub/a.txt", "one\ntwo\n")
+    git("clone", "-q", opts["origin"], "lib")
+    write("lib/agent.txt", "agent\n")
+    commit_all("lib", "lib: agent's change")
+    git("clone", "-q", opts["origin"], "vendor/clean")
+    git("init", "-q", "scratch/tool")
+    write("scratch/tool/notes.txt", "ignored work\n")
+    git("init", "-q", "fresh")
+    write("fresh/draft.txt", "draft\n")
 
 result = "done"
 if "secrets" in flags:
@@ -1404,7 +1449,7 @@ fn secrets_reach_the_agent_but_no_output_file_or_row_keeps_them() {
     let run = with_secrets(&[
         "run",
         "--prompt",
-        "secrets list-files",
+        "secrets list-files secret-names",
         "--branch",
         "leak-check",
         "--json",
@@ -1425,6 +1470,29 @@ fn secrets_reach_the_agent_but_no_output_file_or_row_keeps_them() {
             sha256(&token)
         )
     );
+    // Files it named after the secrets are on the branch as it named
+    // them, and masked wherever they are shown.
+    let tree = lines_of(&bench.git(&["ls-tree", "-r", "--name-only", "leak-check"]));
+    assert!(tree.contains(&format!("dir-{token}/file.txt")), "{tree:?}");
+    assert!(tree.contains(&bench.key), "{tree:?}");
+    assert_eq!(
+        result["filesChanged"],
+        json!([
+            "[REDACTED]",
+            "dir-[REDACTED]/file.txt",
+            "files.txt",
+            "proof.txt"
+        ])
+    );
+    let patch = std::fs::read_to_string(result["patch"].as_str().unwrap()).unwrap();
+    assert!(
+        patch.contains("diff --git a/dir-[REDACTED]/file.txt b/dir-[REDACTED]/file.txt"),
+        "{patch}"
+    );
+    let on_disk: Value =
+        serde_json::from_slice(&std::fs::read(result["resultFile"].as_str().unwrap()).unwrap())
+            .unwrap();
+    assert_eq!(on_disk["filesChanged"], result["filesChanged"]);
     // Secret files were not in its workspace.
     let files = bench.show_text("leak-check", "files.txt");
     assert_eq!(lines_of(&files), ["README.md", "src/main.txt"], "{files}");
@@ -1446,7 +1514,13 @@ fn secrets_reach_the_agent_but_no_output_file_or_row_keeps_them() {
     );
 
     // The same without --json: progress lines and the summary.
-    let human = with_secrets(&["run", "--prompt", "secrets", "--branch", "auto"]);
+    let human = with_secrets(&[
+        "run",
+        "--prompt",
+        "secrets secret-names",
+        "--branch",
+        "auto",
+    ]);
     assert!(human.status.success(), "{}", text(&human.stderr));
     assert!(
         text(&human.stderr).contains("x-api-key: [REDACTED]"),
@@ -1478,9 +1552,9 @@ fn secrets_reach_the_agent_but_no_output_file_or_row_keeps_them() {
         "run",
         "--multi",
         "--task",
-        "secrets task=1",
+        "secrets secret-names task=1",
         "--task",
-        "secrets task=2",
+        "secrets secret-names task=2",
         "--branch",
         "auto",
         "--json",
@@ -1488,6 +1562,14 @@ fn secrets_reach_the_agent_but_no_output_file_or_row_keeps_them() {
         out.to_str().unwrap(),
     ]);
     assert!(batch.status.success(), "{}", text(&batch.stderr));
+    let summary: Value = serde_json::from_str(text(&batch.stdout).lines().last().unwrap()).unwrap();
+    assert_eq!(summary["event"], "summary");
+    for task in summary["tasks"].as_array().unwrap() {
+        assert_eq!(
+            task["filesChanged"],
+            json!(["[REDACTED]", "dir-[REDACTED]/file.txt", "proof.txt"])
+        );
+    }
     printed.push(("batch stdout".into(), batch.stdout));
     printed.push(("batch stderr".into(), batch.stderr));
     let batch_files = files_under(&out);
@@ -1585,6 +1667,7 @@ fn secrets_reach_the_agent_but_no_output_file_or_row_keeps_them() {
                 !shown.contains(secret.as_str()) && !shown.contains(part),
                 "a secret is in {place}"
             );
+            assert!(!place.contains(part), "a secret names {place}");
         }
     }
 
@@ -1634,6 +1717,199 @@ fn secrets_reach_the_agent_but_no_output_file_or_row_keeps_them() {
         !lines_of(&tree).iter().any(|f| f == ".env.production"),
         "{tree}"
     );
+
+    // The same for an untracked private key known only by its content:
+    // left out, and packed on request without coming back into history.
+    std::fs::write(bench.repo.join("deploy_material"), PRIVATE_KEY).unwrap();
+    let without = bench.ok_json(&[
+        "run",
+        "--prompt",
+        "list-files",
+        "--branch",
+        "without-key",
+        "--json",
+    ]);
+    let files = lines_of(&bench.show_text("without-key", "files.txt"));
+    assert!(!files.iter().any(|f| f == "deploy_material"), "{files:?}");
+    let log = bench.log_of(without["sessionId"].as_str().unwrap());
+    assert!(
+        log.contains("left out: .env, .env.local, .env.production, deploy_material, id_rsa"),
+        "{log}"
+    );
+    bench.ok_json(&[
+        "run",
+        "--prompt",
+        "list-files",
+        "--include",
+        "deploy_material",
+        "--branch",
+        "with-key",
+        "--json",
+    ]);
+    let files = lines_of(&bench.show_text("with-key", "files.txt"));
+    assert!(files.iter().any(|f| f == "deploy_material"), "{files:?}");
+    let tree = lines_of(&bench.git(&["ls-tree", "-r", "--name-only", "with-key"]));
+    assert!(!tree.iter().any(|f| f == "deploy_material"), "{tree:?}");
+}
+
+/// A private key as `ssh-keygen` writes one (the body of a throwaway key).
+const PRIVATE_KEY: &str = "-----BEGIN OPENSSH PRIVATE KEY-----
+b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW
+QyNTUxOQAAACBpYXG0m3ddpIdGm4Z1ELNHLEj5CQ5w0qaQmOqDpWaWzAAAAJgm2m8RJtpv
+-----END OPENSSH PRIVATE KEY-----
+";
+
+const HIDDEN_FILES: &[(&str, &str)] = &[
+    ("au-edit.txt", "au\n"),
+    ("au-gone.txt", "gone\n"),
+    ("sw-edit.txt", "sw\n"),
+    ("sw-gone.txt", "stays\n"),
+    ("both.txt", "both\n"),
+    ("plain.txt", "plain\n"),
+];
+
+#[test]
+fn edits_hidden_by_assume_unchanged_or_skip_worktree_still_come_back() {
+    let bench = Bench::new(HIDDEN_FILES);
+    // In-process first, then with git in the sandbox: libgit2 cannot read
+    // a split index, so that run's leftovers are committed by git.
+    for (prompt, branch, by_git) in [
+        ("hide-edits", "hidden", false),
+        ("hide-edits split-index", "hidden-by-git", true),
+    ] {
+        let result = bench.ok_json(&["run", "--prompt", prompt, "--branch", branch, "--json"]);
+        assert_eq!(result["status"], "COMPLETED", "{result:#}");
+        let log = bench.log_of(result["sessionId"].as_str().unwrap());
+        assert_eq!(log.contains("; trying git"), by_git, "{log}");
+        assert_eq!(
+            result["filesChanged"],
+            json!([
+                "au-edit.txt",
+                "au-gone.txt",
+                "both.txt",
+                "plain.txt",
+                "sw-edit.txt"
+            ]),
+            "{branch}"
+        );
+        // Edits of both kinds and the deletion of an assume-unchanged file
+        // are on the branch; a skip-worktree file missing from the working
+        // tree is not deleted (that is what skip-worktree means).
+        assert_eq!(
+            bench.git(&["diff", "--name-status", "main", branch]),
+            "M\tau-edit.txt\nD\tau-gone.txt\nM\tboth.txt\nM\tplain.txt\nM\tsw-edit.txt\n",
+            "{branch}"
+        );
+        for (name, before) in [
+            ("au-edit.txt", "au\n"),
+            ("sw-edit.txt", "sw\n"),
+            ("both.txt", "both\n"),
+            ("plain.txt", "plain\n"),
+        ] {
+            assert_eq!(bench.show_text(branch, name), format!("{before}agent\n"));
+        }
+        assert_eq!(bench.show_text(branch, "sw-gone.txt"), "stays\n");
+        assert_eq!(
+            bench.git(&["log", "--format=%s", &format!("main..{branch}")]),
+            "Uncommitted changes left by the agent\n"
+        );
+    }
+}
+
+#[test]
+fn work_inside_nested_repositories_is_reported_and_kept() {
+    let bench = Bench::new(&[("README.md", "hello\n"), (".gitignore", "scratch/\n")]);
+    // What the agent clones, recorded by the user's repository as the
+    // submodule `lib` (the pack leaves submodules out).
+    let origin = bench.env.repo_with("origin", &[("lib.txt", "lib\n")]);
+    let recorded = bench.env.git(&origin, &["rev-parse", "HEAD"]);
+    let recorded = recorded.trim();
+    std::fs::write(
+        bench.repo.join(".gitmodules"),
+        format!(
+            "[submodule \"lib\"]\n\tpath = lib\n\turl = {}\n",
+            origin.display()
+        ),
+    )
+    .unwrap();
+    bench.git(&[
+        "update-index",
+        "--add",
+        "--cacheinfo",
+        &format!("160000,{recorded},lib"),
+    ]);
+    bench.git(&["add", ".gitmodules"]);
+    bench.git(&["commit", "-q", "-m", "lib as a submodule"]);
+    let prompt = format!("nested origin={}", origin.display());
+    // Untouched and ignored repositories are not mentioned.
+    let expected = [
+        "submodule fresh: 1 uncommitted file",
+        "submodule lib: 1 commit not in the superproject",
+        "submodule sub: 1 uncommitted file, 1 commit not in the superproject",
+    ];
+
+    // Leftovers committed in-process, then by git (see the split index).
+    for (prompt, branch, by_git) in [
+        (prompt.clone(), "nested", false),
+        (format!("{prompt} split-index"), "nested-by-git", true),
+    ] {
+        let result = bench.ok_json(&["run", "--prompt", &prompt, "--branch", branch, "--json"]);
+        assert_eq!(result["status"], "COMPLETED", "{result:#}");
+        assert_eq!(result["notBroughtBack"], json!(expected), "{branch}");
+        let id = result["sessionId"].as_str().unwrap();
+        let workspace = bench.sandboxes_dir().join(id).join("workspace");
+        let mut warnings: Vec<String> = expected
+            .iter()
+            .map(|line| format!("not brought back: {line}"))
+            .collect();
+        warnings.push(format!(
+            "the sandbox's workspace is kept: {}",
+            workspace.display()
+        ));
+        assert_eq!(result["warnings"], json!(warnings));
+        let on_disk: Value =
+            serde_json::from_slice(&std::fs::read(result["resultFile"].as_str().unwrap()).unwrap())
+                .unwrap();
+        assert_eq!(on_disk["notBroughtBack"], json!(expected));
+        let log = bench.log_of(id);
+        assert_eq!(log.contains("; trying git"), by_git, "{log}");
+        for line in expected {
+            assert!(
+                log.contains(&format!("[results] warning: not brought back: {line}\n")),
+                "{log}"
+            );
+        }
+        // The branch has what `git add -A` makes of repositories with
+        // commits (gitlinks), nothing of the one without.
+        assert_eq!(
+            bench.git(&["ls-tree", "-r", "--format=%(objectmode) %(path)", branch]),
+            "100644 .gitignore\n100644 .gitmodules\n100644 README.md\n\
+             160000 lib\n160000 sub\n160000 vendor/clean\n",
+            "{branch}"
+        );
+        // That work is still there, in the kept workspace.
+        let nested = |dir: &str, args: &[&str]| bench.env.git(&workspace.join(dir), args);
+        assert_eq!(nested("sub", &["status", "--porcelain"]), " M a.txt\n");
+        assert_eq!(
+            nested("fresh", &["status", "--porcelain"]),
+            "?? draft.txt\n"
+        );
+        assert_eq!(
+            nested("lib", &["log", "--format=%s", &format!("{recorded}..HEAD")]),
+            "lib: agent's change\n"
+        );
+    }
+
+    // Without --json, the same warnings are printed as the run goes.
+    let human = bench.run(&["run", "--prompt", &prompt, "--branch", "auto"]);
+    assert!(human.status.success(), "{}", text(&human.stderr));
+    let stderr = text(&human.stderr);
+    for line in expected {
+        assert!(
+            stderr.contains(&format!("warning: not brought back: {line}\n")),
+            "{stderr}"
+        );
+    }
 }
 
 #[test]

@@ -1116,3 +1116,60 @@ fn an_npm_token_goes_only_into_the_sandbox_npm_config() {
     .expect("the npm config is removed");
     assert!(agent_at < rm_at);
 }
+
+#[test]
+fn git_in_the_sandbox_brings_back_hidden_edits_and_reports_nested_repositories() {
+    let world = World::new(
+        &format!(
+            "{INIT_LINE}\n\
+             git update-index --assume-unchanged README.md\n\
+             git update-index --skip-worktree src/lib.rs\n\
+             printf 'agent\\n' >> README.md\n\
+             printf '// agent\\n' >> src/lib.rs\n\
+             git init -q sub\n\
+             printf 'one\\n' > sub/a.txt\n\
+             git -C sub add a.txt\n\
+             git -C sub commit -q -m first\n\
+             printf 'two\\n' >> sub/a.txt\n\
+             git init -q fresh\n\
+             printf 'draft\\n' > fresh/draft.txt\n\
+             {RESULT_LINE}"
+        ),
+        &[],
+    );
+    let (output, result) = world.env.json(&mut world.run_args(&[
+        "--prompt",
+        "hide and nest",
+        "--branch",
+        "e2b-hidden",
+    ]));
+    let (stdout, stderr) = text(&output);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    assert_eq!(result["status"], "COMPLETED", "{result}");
+    // Edits git hides from a plain `git add -A`, and the repository with a
+    // commit as a gitlink (the one without stays out).
+    assert_eq!(
+        world.env.git(
+            &world.repo,
+            &["diff", "--name-status", "main", "e2b-hidden"]
+        ),
+        "M\tREADME.md\nM\tsrc/lib.rs\nA\tsub\n"
+    );
+    assert_eq!(
+        world
+            .env
+            .git(&world.repo, &["show", "e2b-hidden:README.md"]),
+        "hello\nagent\n"
+    );
+    let expected = [
+        "submodule fresh: 1 uncommitted file",
+        "submodule sub: 1 uncommitted file, 1 commit not in the superproject",
+    ];
+    assert_eq!(result["notBroughtBack"], serde_json::json!(expected));
+    let warnings: Vec<String> = expected
+        .iter()
+        .map(|line| format!("not brought back: {line}"))
+        .collect();
+    assert_eq!(result["warnings"], serde_json::json!(warnings));
+    assert!(world.e2b.live_sandboxes().is_empty());
+}

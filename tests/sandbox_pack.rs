@@ -381,3 +381,122 @@ fn bad_input_is_one_error_line_and_no_file() {
     let stderr = String::from_utf8(output.stderr).unwrap();
     assert!(stderr.contains("is a directory"), "{stderr}");
 }
+
+/// A private key in OpenSSH's format (the body of a throwaway key).
+const OPENSSH_KEY: &str = "-----BEGIN OPENSSH PRIVATE KEY-----
+b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW
+QyNTUxOQAAACBpYXG0m3ddpIdGm4Z1ELNHLEj5CQ5w0qaQmOqDpWaWzAAAAJgm2m8RJtpv
+-----END OPENSSH PRIVATE KEY-----
+";
+
+/// A PKCS#1 RSA private key (shortened body).
+const RSA_KEY: &str = "-----BEGIN RSA PRIVATE KEY-----
+MIIEowIBAAKCAQEAu1SU1LfVLPHCozMxH2Mo4lgOEePzNm0tRgeLezV6ffAt0gunVTLw
+7onLRnrq0/IzW7yWR7QkrmBL7jTKEn5u+qKhbwKfBstIs+bMY2Zkp18gnTxKLxoS2tFc
+-----END RSA PRIVATE KEY-----
+";
+
+#[test]
+fn private_keys_are_left_out_by_their_content_whatever_their_names() {
+    let env = TestEnv::new();
+    let repo = workspace(&env);
+    // A key committed under a neutral name, and one left untracked.
+    std::fs::write(repo.join("deploy_key"), OPENSSH_KEY).unwrap();
+    env.git(&repo, &["add", "deploy_key"]);
+    env.git(&repo, &["commit", "-q", "-m", "deploy key"]);
+    std::fs::create_dir_all(repo.join("config")).unwrap();
+    std::fs::write(repo.join("config/signing"), RSA_KEY).unwrap();
+    // Public keys and certificates are packed.
+    std::fs::write(
+        repo.join("deploy_key.pub"),
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGlhcbSbd12kh0abhnUQs0csSPkJDnDSppCY6oOlZpbM ci@example\n",
+    )
+    .unwrap();
+    std::fs::write(
+        repo.join("config/signing-public"),
+        "-----BEGIN PUBLIC KEY-----\nMIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAu1SU1LfVLPHCozMxH2Mo\n-----END PUBLIC KEY-----\n",
+    )
+    .unwrap();
+    std::fs::write(
+        repo.join("config/ca-bundle"),
+        "-----BEGIN CERTIFICATE-----\nMIIDdzCCAl+gAwIBAgIEAgAAuTANBgkqhkiG9w0BAQUFADBaMQswCQYDVQQGEwJJ\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
+    let mut packed = set(PACKED);
+    for public in [
+        "deploy_key.pub",
+        "config/signing-public",
+        "config/ca-bundle",
+    ] {
+        packed.insert(public.to_owned());
+    }
+    let keys = ["config/signing", "deploy_key"];
+
+    // The listing, as JSON and as text, says what is left out and why.
+    let value = pack_json(&env, &repo, &[]);
+    assert_eq!(
+        strings(&value["paths"])
+            .into_iter()
+            .collect::<BTreeSet<_>>(),
+        packed
+    );
+    assert_eq!(value["files"], packed.len());
+    assert_eq!(
+        strings(&value["excluded"]),
+        [
+            ".env",
+            ".env.local",
+            "certs/server.key",
+            "config/signing",
+            "deploy_key"
+        ]
+    );
+    assert_eq!(strings(&value["privateKeys"]), keys);
+    let output = pack(&env, &repo, &[]);
+    assert!(output.status.success());
+    let text = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        text.contains(
+            "\nLeft out:\n  .env\n  .env.local\n  certs/server.key\n  \
+             config/signing (a private key, by its content)\n  \
+             deploy_key (a private key, by its content)\n"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("Left out:  5 files ("), "{text}");
+
+    // The archive holds what the listing said.
+    let archive = env.path().join("keys.tgz");
+    let value = pack_json(&env, &repo, &["--output", archive.to_str().unwrap()]);
+    assert_eq!(
+        tar_list(&archive).into_iter().collect::<BTreeSet<_>>(),
+        packed
+    );
+    assert_eq!(strings(&value["privateKeys"]), keys);
+    assert_eq!(value["files"], packed.len());
+
+    // --include brings a key in, as it brings in a secret by its name.
+    let archive = env.path().join("with-key.tgz");
+    let value = pack_json(
+        &env,
+        &repo,
+        &[
+            "--include",
+            "deploy_key",
+            "--output",
+            archive.to_str().unwrap(),
+        ],
+    );
+    packed.insert("deploy_key".to_owned());
+    assert_eq!(
+        tar_list(&archive).into_iter().collect::<BTreeSet<_>>(),
+        packed
+    );
+    assert_eq!(strings(&value["privateKeys"]), ["config/signing"]);
+    let out = env.path().join("extracted");
+    extract(&archive, &out);
+    assert_eq!(
+        std::fs::read_to_string(out.join("deploy_key")).unwrap(),
+        OPENSSH_KEY
+    );
+}

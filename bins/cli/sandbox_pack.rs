@@ -140,7 +140,11 @@ fn listing_text(listing: &pack::Listing) -> String {
     if !listing.excluded.is_empty() {
         text.push_str("\nLeft out:\n");
         for path in &listing.excluded {
-            text.push_str(&format!("  {path}\n"));
+            if listing.private_keys.contains(path) {
+                text.push_str(&format!("  {path} (a private key, by its content)\n"));
+            } else {
+                text.push_str(&format!("  {path}\n"));
+            }
         }
     }
     if !listing.paths.is_empty() {

@@ -6,6 +6,7 @@
 //! the user's home and the data directory hidden, only the sandbox's own
 //! directory writable, and every process ends with the sandbox.
 
+use std::collections::HashSet;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -346,8 +347,36 @@ impl Sandbox for LocalSandbox {
             .and_then(|h| h.peel_to_commit())
             .context("the workspace has no HEAD commit")?;
         let mut index = repo.index()?;
-        index.add_all(["*"], git2::IndexAddOption::DEFAULT, None)?;
-        index.update_all(["*"], None)?;
+        let sparse = unhide_entries(&mut index, &self.workspace)?;
+        // Skipped (a positive answer): a skip-worktree file missing from
+        // the working tree, which libgit2 would take for a deletion and git
+        // does not; and a repository of its own, which libgit2 cannot add:
+        // it becomes a gitlink to its HEAD, as `git add -A` makes it, or,
+        // with no commit yet, stays out (git refuses it) and the run
+        // reports its work.
+        let mut gitlinks = Vec::new();
+        let mut skip_or_link = |path: &Path, _: &[u8]| {
+            if sparse.contains(path) {
+                return 1;
+            }
+            match nested_head(&self.workspace.join(path)) {
+                None => 0,
+                Some(head) => {
+                    gitlinks.extend(head.map(|oid| (path.to_owned(), oid)));
+                    1
+                }
+            }
+        };
+        index.add_all(
+            ["*"],
+            git2::IndexAddOption::DEFAULT,
+            Some(&mut skip_or_link),
+        )?;
+        for (path, oid) in gitlinks {
+            index.add(&gitlink_entry(&path, oid))?;
+        }
+        let mut skip = |path: &Path, _: &[u8]| i32::from(sparse.contains(path));
+        index.update_all(["*"], Some(&mut skip))?;
         let tree_id = index.write_tree()?;
         index.write()?;
         if tree_id == head.tree_id() {
@@ -412,6 +441,67 @@ impl Sandbox for LocalSandbox {
             }
         }
         Ok(())
+    }
+}
+
+/// The `assume-unchanged` bit of an index entry's flags, and the
+/// `skip-worktree` bit of its extended flags.
+const ASSUME_UNCHANGED: u16 = git2::IndexEntryFlag::VALID.bits();
+const SKIP_WORKTREE: u16 = git2::IndexEntryExtendedFlag::SKIP_WORKTREE.bits();
+
+/// Clears the bits that hide a file's changes from `git add -A`, so that
+/// the leftovers commit keeps what the agent (or a setup command) did to
+/// files it marked: edits and deletions of `assume-unchanged` files, edits
+/// of `skip-worktree` files. A `skip-worktree` file missing from the
+/// working tree keeps its bit: that is what the bit is for (sparse
+/// checkouts), not a deletion. Returns those files' paths.
+fn unhide_entries(index: &mut git2::Index, workdir: &Path) -> Result<HashSet<PathBuf>> {
+    use std::os::unix::ffi::OsStrExt;
+    let hidden: Vec<git2::IndexEntry> = index
+        .iter()
+        .filter(|e| e.flags & ASSUME_UNCHANGED != 0 || e.flags_extended & SKIP_WORKTREE != 0)
+        .collect();
+    let mut sparse = HashSet::new();
+    for mut entry in hidden {
+        entry.flags &= !ASSUME_UNCHANGED;
+        let rel = Path::new(std::ffi::OsStr::from_bytes(&entry.path));
+        if std::fs::symlink_metadata(workdir.join(rel)).is_ok() {
+            entry.flags_extended &= !SKIP_WORKTREE;
+        } else if entry.flags_extended & SKIP_WORKTREE != 0 {
+            sparse.insert(rel.to_owned());
+        }
+        index.add(&entry)?;
+    }
+    Ok(sparse)
+}
+
+/// When `dir` is a git repository of its own: its HEAD commit, if it has
+/// one yet.
+fn nested_head(dir: &Path) -> Option<Option<git2::Oid>> {
+    std::fs::symlink_metadata(dir.join(".git")).ok()?;
+    let repo = git2::Repository::open(dir).ok()?;
+    let head = repo.head().and_then(|h| h.peel_to_commit());
+    Some(head.ok().map(|commit| commit.id()))
+}
+
+/// The index entry of a gitlink (a submodule's commit) at `path`.
+fn gitlink_entry(path: &Path, oid: git2::Oid) -> git2::IndexEntry {
+    use std::os::unix::ffi::OsStrExt;
+    let path = path.as_os_str().as_bytes();
+    let zero = git2::IndexTime::new(0, 0);
+    git2::IndexEntry {
+        ctime: zero,
+        mtime: zero,
+        dev: 0,
+        ino: 0,
+        mode: 0o160000,
+        uid: 0,
+        gid: 0,
+        file_size: 0,
+        id: oid,
+        flags: 0,
+        flags_extended: 0,
+        path: path.strip_suffix(b"/").unwrap_or(path).to_vec(),
     }
 }
 

@@ -138,8 +138,9 @@ pub trait Sandbox: Send + Sync {
     }
 
     /// Commits what the agent left uncommitted (`git add -A`: ignored
-    /// files stay out), where the backend can do it itself. `false` means:
-    /// run git in the sandbox instead.
+    /// files stay out; edits that `assume-unchanged` or `skip-worktree`
+    /// hide from it are taken too), where the backend can do it itself.
+    /// `false` means: run git in the sandbox instead.
     fn commit_leftovers(&self, _name: &str, _email: &str, _message: &str) -> Result<bool> {
         Ok(false)
     }

@@ -2,14 +2,17 @@
 //! and the untracked files that are not ignored, as they are on disk
 //! (uncommitted changes included), streamed as tar.gz. Secrets (`.env`
 //! files, private keys) and the patterns of config `sandbox.exclude` stay
-//! out unless an `--include` pattern names them.
+//! out unless an `--include` pattern names them. Private keys are known by
+//! their names and also by their content: a file whose first
+//! [`KEY_SNIFF_BYTES`] hold one is left out whatever it is called.
 //!
 //! Packing runs as a small pipeline: the file list is built first (the
 //! index for tracked files, a gitignore-aware walk for untracked ones),
 //! then a reader thread loads files in batches, in parallel, while the
 //! calling thread appends them to the tar stream and compresses it. Only a
 //! few batches are in memory at a time; large files are streamed from disk
-//! by the writer.
+//! by the writer. The content check costs no extra read of a small file (it
+//! looks at the bytes read ahead) and one read of the head of a large one.
 
 use std::collections::HashSet;
 use std::ffi::OsStr;
@@ -55,6 +58,11 @@ pub const SECRET_PATTERNS: &[&str] = &[
 /// 10% larger; level 1 is faster still but its archive is 50% larger.
 pub const COMPRESSION_LEVEL: u32 = 3;
 
+/// How much of the start of a file is looked at for a private key: its
+/// first line and the start of its body, also when certificates of a chain
+/// or a few lines of a config file come first (a certificate is 1-2 KiB).
+pub const KEY_SNIFF_BYTES: usize = 8 * 1024;
+
 /// Files up to this size are read ahead, in parallel; larger ones are
 /// streamed from disk when their turn comes, so memory stays bounded.
 const READ_AHEAD_LIMIT: u64 = 256 * 1024;
@@ -84,8 +92,11 @@ pub struct PackManifest {
     pub files: usize,
     /// Their total size before compression.
     pub bytes: u64,
-    /// Repository-relative paths left out because they are secrets or excluded.
+    /// Repository-relative paths left out because they are secrets or
+    /// excluded, sorted.
     pub excluded: Vec<String>,
+    /// Those of them left out because their content is a private key.
+    pub private_keys: Vec<String>,
     /// Size of the tar.gz written.
     pub compressed_bytes: u64,
 }
@@ -98,8 +109,11 @@ pub struct Listing {
     pub files: usize,
     /// Their total size.
     pub bytes: u64,
-    /// Repository-relative paths left out because they are secrets or excluded.
+    /// Repository-relative paths left out because they are secrets or
+    /// excluded, sorted.
     pub excluded: Vec<String>,
+    /// Those of them left out because their content is a private key.
+    pub private_keys: Vec<String>,
     /// The repository-relative paths that would be packed, sorted.
     pub paths: Vec<String>,
 }
@@ -120,6 +134,9 @@ struct Candidate {
     path: Vec<u8>,
     /// The mode git records for a tracked file.
     index_mode: Option<u32>,
+    /// Whether it is left out when its content is a private key (no
+    /// include pattern names it).
+    sniff: bool,
 }
 
 /// Writes the workspace of the repository at `repo_root` (or containing
@@ -174,17 +191,19 @@ pub fn select(path: &Path, options: &PackOptions) -> Result<Selection> {
     candidates.extend(untracked.into_iter().map(|path| Candidate {
         path,
         index_mode: None,
+        sniff: true,
     }));
     candidates.sort_unstable_by(|a, b| a.path.cmp(&b.path));
     candidates.dedup_by(|a, b| a.path == b.path);
 
     let mut kept = Vec::with_capacity(candidates.len());
     let mut excluded = Vec::new();
-    for candidate in candidates {
+    for mut candidate in candidates {
         let rel = Path::new(OsStr::from_bytes(&candidate.path));
-        let left_out = exclude.matched_path_or_any_parents(rel, false).is_ignore()
-            && !include.matched_path_or_any_parents(rel, false).is_ignore();
+        let included = include.matched_path_or_any_parents(rel, false).is_ignore();
+        let left_out = !included && exclude.matched_path_or_any_parents(rel, false).is_ignore();
         if !left_out {
+            candidate.sniff = !included;
             kept.push(candidate);
         } else if fs::symlink_metadata(root.join(rel)).is_ok_and(|m| !m.is_dir()) {
             excluded.push(String::from_utf8_lossy(&candidate.path).into_owned());
@@ -221,29 +240,42 @@ impl Selection {
     }
 
     /// The files as they are on disk now (tracked files deleted from the
-    /// working tree drop out) and their sizes.
+    /// working tree drop out) and their sizes; files whose content is a
+    /// private key are left out, as [`Selection::write`] leaves them out.
     pub fn listing(&self) -> Listing {
-        let present: Vec<(String, u64)> = self
+        let found: Vec<(String, Option<u64>)> = self
             .candidates
             .par_iter()
             .filter_map(|c| {
-                let meta = fs::symlink_metadata(self.root.join(OsStr::from_bytes(&c.path))).ok()?;
+                let full = self.root.join(OsStr::from_bytes(&c.path));
+                let meta = fs::symlink_metadata(&full).ok()?;
                 let size = if meta.is_file() {
-                    meta.len()
+                    let key = c.sniff && read_head(&full).is_ok_and(|head| is_key_head(&head));
+                    (!key).then_some(meta.len())
                 } else if meta.file_type().is_symlink() {
-                    0
+                    Some(0)
                 } else {
                     return None;
                 };
                 Some((String::from_utf8_lossy(&c.path).into_owned(), size))
             })
             .collect();
-        Listing {
-            files: present.len(),
-            bytes: present.iter().map(|(_, size)| size).sum(),
+        let mut listing = Listing {
             excluded: self.excluded.clone(),
-            paths: present.into_iter().map(|(path, _)| path).collect(),
+            ..Listing::default()
+        };
+        for (path, size) in found {
+            match size {
+                Some(size) => {
+                    listing.files += 1;
+                    listing.bytes += size;
+                    listing.paths.push(path);
+                }
+                None => listing.private_keys.push(path),
+            }
         }
+        merge_sorted(&mut listing.excluded, &listing.private_keys);
+        listing
     }
 
     /// Streams the files to `out` as tar.gz, in path order.
@@ -276,12 +308,18 @@ impl Selection {
             });
             for batch in receiver {
                 for file in batch? {
+                    if let Body::PrivateKey = file.body {
+                        let path = String::from_utf8_lossy(file.path).into_owned();
+                        manifest.private_keys.push(path);
+                        continue;
+                    }
                     manifest.bytes += self.append(&mut tar, file)?;
                     manifest.files += 1;
                 }
             }
             Ok(())
         })?;
+        merge_sorted(&mut manifest.excluded, &manifest.private_keys);
         let gz = tar
             .into_inner()
             .context("cannot write the pack")?
@@ -298,7 +336,8 @@ impl Selection {
         Ok(manifest)
     }
 
-    /// Reads one file's metadata, and its content when it is small. `None`
+    /// Reads one file's metadata, and its content when it is small (the
+    /// head of a large one, when its content may leave it out). `None`
     /// when it is not on disk (a tracked file deleted) or not a file.
     fn load<'a>(&self, candidate: &'a Candidate) -> Result<Option<Loaded<'a>>> {
         let rel = OsStr::from_bytes(&candidate.path);
@@ -321,7 +360,15 @@ impl Selection {
         } else if meta.len() <= READ_AHEAD_LIMIT {
             let mut data = Vec::with_capacity(meta.len() as usize);
             match File::open(&full).and_then(|mut f| f.read_to_end(&mut data)) {
+                Ok(_) if candidate.sniff && is_key_head(&data) => Body::PrivateKey,
                 Ok(_) => Body::Data(data),
+                Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(None),
+                Err(err) => return Err(read_error(&full, err)),
+            }
+        } else if candidate.sniff {
+            match read_head(&full) {
+                Ok(head) if is_key_head(&head) => Body::PrivateKey,
+                Ok(_) => Body::Large(meta.len()),
                 Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(None),
                 Err(err) => return Err(read_error(&full, err)),
             }
@@ -370,6 +417,7 @@ impl Selection {
                     .context("cannot write the pack")?;
                 0
             }
+            Body::PrivateKey => 0,
         };
         Ok(written)
     }
@@ -388,6 +436,8 @@ enum Body {
     /// Too big to read ahead: streamed by the writer.
     Large(u64),
     Link(PathBuf),
+    /// Its content is a private key: left out.
+    PrivateKey,
 }
 
 /// Counts the bytes written through it.
@@ -410,6 +460,175 @@ impl<W: Write> Write for Counter<W> {
 
 fn read_error(path: &Path, err: io::Error) -> anyhow::Error {
     UserError::new(format!("cannot read {}: {err}", path.display())).into()
+}
+
+/// Adds `more` (sorted) to the sorted `list`, keeping it sorted.
+fn merge_sorted(list: &mut Vec<String>, more: &[String]) {
+    if !more.is_empty() {
+        list.extend_from_slice(more);
+        list.sort_unstable();
+    }
+}
+
+/// The first bytes of a file: [`KEY_SNIFF_BYTES`], and one more when
+/// there is more, so that [`is_key_head`] knows the file goes on.
+fn read_head(path: &Path) -> io::Result<Vec<u8>> {
+    let mut head = Vec::with_capacity(KEY_SNIFF_BYTES + 1);
+    File::open(path)?
+        .take(KEY_SNIFF_BYTES as u64 + 1)
+        .read_to_end(&mut head)?;
+    Ok(head)
+}
+
+/// Whether a file whose content starts with `bytes` (all of it, or more
+/// than [`KEY_SNIFF_BYTES`] of it) is a private key.
+pub fn is_key_head(bytes: &[u8]) -> bool {
+    let cut = bytes.len() > KEY_SNIFF_BYTES;
+    is_private_key(&bytes[..bytes.len().min(KEY_SNIFF_BYTES)], cut)
+}
+
+/// Whether these first bytes of a file show a private key: a PEM block
+/// whose label ends in `PRIVATE KEY` (PKCS#1 RSA, EC, DSA, PKCS#8 plain and
+/// `ENCRYPTED`, OpenSSH's own format, also a PGP `PRIVATE KEY BLOCK`)
+/// followed by its body, an ssh.com private key, or a PuTTY key file.
+///
+/// The block may stand anywhere in `head`, also inside a string of a
+/// config or JSON file with `\n` escapes for its line breaks (a cloud
+/// service account's key). Its body must begin: base64 (16 characters or
+/// more) after the header lines, if any, so that text that only names the
+/// format (`-----BEGIN RSA PRIVATE KEY-----\nAAAA`) is no key. When `head`
+/// ends before that can be told, `cut` (more of the file follows) decides.
+/// Public keys and certificates are no private keys.
+pub fn is_private_key(head: &[u8], cut: bool) -> bool {
+    const PUTTY: &[u8] = b"PuTTY-User-Key-File-";
+    const SSH_COM: &[u8] = b"---- BEGIN SSH2 ENCRYPTED PRIVATE KEY ----";
+    let start = head.strip_prefix("\u{feff}".as_bytes()).unwrap_or(head);
+    let start = &start[start.iter().take_while(|b| b.is_ascii_whitespace()).count()..];
+    if let Some(rest) = start.strip_prefix(PUTTY) {
+        if rest.len() >= 2 && rest[0].is_ascii_digit() && rest[1] == b':' {
+            return true;
+        }
+    }
+    // Almost every file stops here, after one fast search.
+    if !contains(head, b"PRIVATE KEY") {
+        return false;
+    }
+    if contains(head, SSH_COM) {
+        return true;
+    }
+    const BEGIN: &[u8] = b"-----BEGIN ";
+    let mut at = 0;
+    while let Some(found) = find(&head[at..], BEGIN) {
+        let label_start = at + found + BEGIN.len();
+        at = label_start;
+        let label_len = head[label_start..]
+            .iter()
+            .take_while(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || **b == b' ')
+            .count();
+        let label = &head[label_start..label_start + label_len];
+        let after = &head[label_start + label_len..];
+        if !(label.ends_with(b"PRIVATE KEY") || label.ends_with(b"PRIVATE KEY BLOCK")) {
+            continue;
+        }
+        match after.strip_prefix(b"-----") {
+            Some(body) if body_begins(body, cut) => return true,
+            Some(_) => {}
+            // The marker itself is cut off.
+            None if after.len() < 5 && b"-----".starts_with(after) => return cut,
+            None => {}
+        }
+    }
+    false
+}
+
+/// Whether the body of a PEM block begins in `text` (what follows its
+/// BEGIN line): line breaks (real or `\n` escapes), header lines such as
+/// `Proc-Type: 4,ENCRYPTED`, then base64.
+fn body_begins(text: &[u8], cut: bool) -> bool {
+    let mut at = 0;
+    for _ in 0..8 {
+        // Separators: whitespace, and escapes of it inside a string.
+        loop {
+            match text.get(at..) {
+                Some([b, ..]) if b.is_ascii_whitespace() => at += 1,
+                Some([b'\\', b'n' | b'r' | b't', ..]) => at += 2,
+                _ => break,
+            }
+        }
+        let word_len = text[at..]
+            .iter()
+            .take_while(|b| !b.is_ascii_whitespace() && **b != b'\\' && **b != b'"')
+            .count();
+        let word = &text[at..at + word_len];
+        let base64 = word
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'='));
+        if base64 && word_len >= 16 {
+            return true;
+        }
+        if at + word_len == text.len() {
+            // The head ends in this word: it may be the body.
+            return cut && base64;
+        }
+        let header = word_len > 1
+            && word.ends_with(b":")
+            && word[..word_len - 1]
+                .iter()
+                .all(|b| b.is_ascii_alphanumeric() || *b == b'-');
+        if !header {
+            return false;
+        }
+        // The header's value goes to the end of its line.
+        let line = text[at..]
+            .iter()
+            .position(|b| *b == b'\n')
+            .unwrap_or(text.len() - at);
+        let escaped = find(&text[at..], b"\\n").unwrap_or(usize::MAX);
+        at += line.min(escaped);
+        if at >= text.len() {
+            return cut;
+        }
+    }
+    false
+}
+
+/// Whether `needle` (ASCII) occurs in `haystack`. Text, the usual case,
+/// goes through the standard library's vectorised search; only what
+/// follows bytes that are not UTF-8 is searched window by window.
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    let text = utf8_prefix(haystack);
+    std::str::from_utf8(needle).is_ok_and(|needle| text.contains(needle))
+        || rest_find(haystack, text.len(), needle).is_some()
+}
+
+/// Where `needle` (ASCII) first occurs in `haystack`.
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    let text = utf8_prefix(haystack);
+    std::str::from_utf8(needle)
+        .ok()
+        .and_then(|needle| text.find(needle))
+        .or_else(|| rest_find(haystack, text.len(), needle))
+}
+
+/// The longest start of `bytes` that is UTF-8.
+fn utf8_prefix(bytes: &[u8]) -> &str {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => text,
+        Err(err) => std::str::from_utf8(&bytes[..err.valid_up_to()]).unwrap_or_default(),
+    }
+}
+
+/// Where `needle` first occurs in `haystack` ending past `text_len`, the
+/// UTF-8 start already searched.
+fn rest_find(haystack: &[u8], text_len: usize, needle: &[u8]) -> Option<usize> {
+    if text_len == haystack.len() || needle.is_empty() {
+        return None;
+    }
+    let from = text_len.saturating_sub(needle.len() - 1);
+    haystack[from..]
+        .windows(needle.len())
+        .position(|window| window == needle)
+        .map(|at| from + at)
 }
 
 /// A gitignore-style matcher of `patterns`.
@@ -439,6 +658,7 @@ fn tracked_files(repo: &Repository) -> Result<Vec<Candidate>> {
         files.push(Candidate {
             path: entry.path,
             index_mode: Some(entry.mode),
+            sniff: true,
         });
     }
     Ok(files)
@@ -907,5 +1127,150 @@ mod tests {
             "{err:#}"
         );
         assert!(!outside.join("evil").exists());
+    }
+
+    /// A line of key body: base64, as PEM writes it.
+    const BODY: &str = "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7VJTUt9Us8cKj";
+
+    fn pem(label: &str) -> String {
+        format!("-----BEGIN {label}-----\n{BODY}\n{BODY}\n-----END {label}-----\n")
+    }
+
+    #[test]
+    fn private_keys_are_known_by_their_content() {
+        let certificate = pem("CERTIFICATE");
+        let keys = [
+            pem("PRIVATE KEY"),
+            pem("RSA PRIVATE KEY"),
+            pem("EC PRIVATE KEY"),
+            pem("DSA PRIVATE KEY"),
+            pem("ENCRYPTED PRIVATE KEY"),
+            pem("OPENSSH PRIVATE KEY"),
+            pem("PGP PRIVATE KEY BLOCK").replace("BLOCK-----\n", "BLOCK-----\nVersion: GnuPG v2\n\n"),
+            format!(
+                "-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,3F17\n\n{BODY}\n"
+            ),
+            "---- BEGIN SSH2 ENCRYPTED PRIVATE KEY ----\nComment: \"x\"\n".to_owned(),
+            "PuTTY-User-Key-File-2: ssh-rsa\nEncryption: none\n".to_owned(),
+            "PuTTY-User-Key-File-3: ssh-ed25519\nEncryption: none\n".to_owned(),
+            // After the certificates of a chain, with Windows line ends.
+            format!("{certificate}{certificate}{}", pem("PRIVATE KEY")).replace('\n', "\r\n"),
+            // Bag attributes before it, as openssl pkcs12 writes them.
+            format!("Bag Attributes\n    localKeyID: 01 02\n{}", pem("PRIVATE KEY")),
+            // Indented in YAML.
+            format!("tls:\n  key: |\n    -----BEGIN EC PRIVATE KEY-----\n    {BODY}\n"),
+            // In a JSON string, as a cloud service account's key file has it.
+            format!(
+                "{{\"type\": \"service_account\", \"private_key\": \"-----BEGIN PRIVATE KEY-----\\n{BODY}\\n-----END PRIVATE KEY-----\\n\"}}\n"
+            ),
+            // On one line, and with no end.
+            format!("-----BEGIN PRIVATE KEY----- {BODY} -----END PRIVATE KEY-----"),
+            format!("-----BEGIN PRIVATE KEY-----\n{BODY}"),
+        ];
+        for key in &keys {
+            assert!(is_private_key(key.as_bytes(), false), "{key}");
+        }
+        let not_keys = [
+            certificate.clone(),
+            pem("PUBLIC KEY"),
+            pem("RSA PUBLIC KEY"),
+            pem("PGP PUBLIC KEY BLOCK"),
+            format!("ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC{BODY} user@host\n"),
+            format!("ssh-ed25519-cert-v01@openssh.com AAAAIHNzaC1lZDI1NTE5LWNlcnQt{BODY}\n"),
+            // Text that names the format without holding a key.
+            "Keys start with -----BEGIN RSA PRIVATE KEY----- and end with a matching line.\n"
+                .to_owned(),
+            "let text = \"before\\n-----BEGIN OPENSSH PRIVATE KEY-----\\nAAAA\\nBBBB\\n\";\n"
+                .to_owned(),
+            "-----BEGIN PRIVATE KEY-----\n".to_owned(),
+            "-----BEGIN PRIVATE KEY-----\n...\n-----END PRIVATE KEY-----\n".to_owned(),
+            "-----BEGIN PRIVATE KEY-----\n<paste your key here>\n".to_owned(),
+            "grep -q 'PRIVATE KEY' \"$file\" && echo found\n".to_owned(),
+            "See PuTTY-User-Key-File-2: in the manual.\n".to_owned(),
+        ];
+        for text in &not_keys {
+            assert!(!is_private_key(text.as_bytes(), false), "{text}");
+        }
+        // Bytes that are not UTF-8 around a key still show it.
+        let mut binary = vec![0xff, 0xfe, 0x00, 0x80];
+        binary.extend_from_slice(pem("PRIVATE KEY").as_bytes());
+        assert!(is_private_key(&binary, false));
+        assert!(!is_private_key(&[0xff, 0x00, 0x80, 0x7f], false));
+    }
+
+    #[test]
+    fn a_key_cut_off_by_the_end_of_the_head_counts_only_when_the_file_goes_on() {
+        for head in [
+            "-----BEGIN PRIVATE KEY-----\n",
+            "-----BEGIN PRIVATE KEY-----\nMIIE",
+            "-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\n",
+            "-----BEGIN PRIVATE KEY---",
+        ] {
+            assert!(is_private_key(head.as_bytes(), true), "{head}");
+            assert!(!is_private_key(head.as_bytes(), false), "{head}");
+        }
+    }
+
+    #[test]
+    fn files_holding_private_keys_are_left_out_whatever_their_names() {
+        let repo = sample_repo();
+        let root = repo.path();
+        // Tracked and untracked, under names no pattern knows; one too big
+        // to read ahead; one whose key starts only after the sniffed head.
+        write(&root.join("deploy_key"), &pem("OPENSSH PRIVATE KEY"));
+        git(root, &["add", "deploy_key"]);
+        git(root, &["commit", "-q", "-m", "a key by mistake"]);
+        write(&root.join("config/creds"), &pem("RSA PRIVATE KEY"));
+        let mut big = pem("PRIVATE KEY");
+        while big.len() as u64 <= READ_AHEAD_LIMIT {
+            big.push_str(BODY);
+            big.push('\n');
+        }
+        write(&root.join("data/dump"), &big);
+        let late = format!("{}{}", "x".repeat(KEY_SNIFF_BYTES), pem("PRIVATE KEY"));
+        write(&root.join("late.txt"), &late);
+        write(&root.join("id.pub"), &pem("PUBLIC KEY"));
+
+        let keys = ["config/creds", "data/dump", "deploy_key"];
+        let listing = list(root, &PackOptions::default()).unwrap();
+        assert_eq!(listing.private_keys, keys);
+        assert_eq!(
+            listing.excluded,
+            [".env", "config/creds", "data/dump", "deploy_key"]
+        );
+        for path in ["id.pub", "late.txt", "data/big.txt", "notes.md"] {
+            assert!(listing.paths.iter().any(|p| p == path), "{path} is packed");
+        }
+        let mut archive = Vec::new();
+        let manifest = pack(root, &PackOptions::default(), &mut archive).unwrap();
+        assert_eq!(manifest.private_keys, keys);
+        assert_eq!(manifest.excluded, listing.excluded);
+        assert_eq!(manifest.files, listing.files);
+        assert_eq!(manifest.bytes, listing.bytes);
+        let out = tempfile::tempdir().unwrap();
+        unpack(archive.as_slice(), out.path()).unwrap();
+        for key in keys {
+            assert!(!out.path().join(key).exists(), "{key} was packed");
+        }
+        assert!(out.path().join("id.pub").exists());
+
+        // An include pattern brings one in, as it brings in named secrets.
+        let options = PackOptions {
+            include: vec!["deploy_key".to_owned(), "data/".to_owned()],
+            ..PackOptions::default()
+        };
+        let listing = list(root, &options).unwrap();
+        assert_eq!(listing.private_keys, ["config/creds"]);
+        assert!(listing.paths.iter().any(|p| p == "deploy_key"));
+        let mut archive = Vec::new();
+        let manifest = pack(root, &options, &mut archive).unwrap();
+        assert_eq!(manifest.private_keys, ["config/creds"]);
+        let out = tempfile::tempdir().unwrap();
+        unpack(archive.as_slice(), out.path()).unwrap();
+        assert_eq!(
+            fs::read_to_string(out.path().join("data/dump")).unwrap(),
+            big
+        );
+        assert!(out.path().join("deploy_key").exists());
     }
 }

@@ -5,6 +5,13 @@
 //! path by path onto the commit the run started from (the user's files
 //! that were not packed stay as they are), or as uncommitted changes in a
 //! new worktree. The user's own checkout, index and HEAD are never touched.
+//!
+//! What is read for reporting ([`Collected`]: paths, subjects, the patch)
+//! is masked by the run's [`Redactor`] as it is read, so that no secret in
+//! a file name or message reaches a result, log, row or report; the branch
+//! itself keeps the agent's work as it is. Repositories of their own inside
+//! the workspace (submodules, clones) cannot come back with the branch:
+//! [`nested_work`] finds the ones that hold work, so that the run says so.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -16,10 +23,12 @@ use serde::Serialize;
 
 use crate::config::Config;
 use crate::db::Database;
+use crate::redact::Redactor;
 use crate::worktree::{self, RepoGuard, Start};
 use crate::UserError;
 
-/// The work of a sandbox, read from its workspace repository.
+/// The work of a sandbox, read from its workspace repository, with the
+/// run's secrets masked.
 #[derive(Debug, Clone, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Collected {
@@ -30,6 +39,8 @@ pub struct Collected {
     /// The whole change as a patch (git's format, binary included).
     #[serde(skip)]
     pub patch: String,
+    /// Work the branch cannot carry, one line each (see [`NestedWork`]).
+    pub not_brought_back: Vec<String>,
 }
 
 /// What came back into the user's repository.
@@ -98,9 +109,22 @@ fn steps(ws: &Repository, baseline: Oid) -> Result<Vec<Step>> {
         .collect())
 }
 
-/// Reads what the agent did in the workspace repository at `workspace`.
-pub fn collect(workspace: &Path, baseline: Oid) -> Result<Collected> {
+/// Opens the workspace repository. Only its commits are read here: an
+/// index libgit2 cannot read (git's split index, say, which the agent may
+/// have turned on) is replaced by an empty one in memory, so that reading
+/// attributes for a diff does not fail on it.
+fn open_workspace(workspace: &Path) -> Result<Repository> {
     let ws = Repository::open(workspace).context("cannot open the sandbox workspace")?;
+    if ws.index().is_err() {
+        ws.set_index(&mut git2::Index::new()?)?;
+    }
+    Ok(ws)
+}
+
+/// Reads what the agent did in the workspace repository at `workspace`,
+/// every text masked by `redactor`.
+pub fn collect(workspace: &Path, baseline: Oid, redactor: &Redactor) -> Result<Collected> {
+    let ws = open_workspace(workspace)?;
     let base_tree = ws.find_commit(baseline)?.tree()?;
     let head = ws.head()?.peel_to_commit()?;
     let end_tree = head.tree()?;
@@ -113,7 +137,7 @@ pub fn collect(workspace: &Path, baseline: Oid) -> Result<Collected> {
             d.new_file()
                 .path()
                 .or_else(|| d.old_file().path())
-                .map(|p| p.to_string_lossy().into_owned())
+                .map(|p| redactor.redact(&p.to_string_lossy()).into_owned())
         })
         .collect();
     files.sort();
@@ -126,15 +150,172 @@ pub fn collect(workspace: &Path, baseline: Oid) -> Result<Collected> {
         patch.extend_from_slice(line.content());
         true
     })?;
+    // The agent writes the messages: they may quote its secrets.
     let commits = steps(&ws, baseline)?
         .iter()
-        .map(|s| s.message.lines().next().unwrap_or("").to_owned())
+        .map(|s| {
+            let subject = s.message.lines().next().unwrap_or("");
+            redactor.redact(subject).into_owned()
+        })
         .collect();
     Ok(Collected {
         files,
         commits,
-        patch: String::from_utf8_lossy(&patch).into_owned(),
+        patch: redactor
+            .redact(&String::from_utf8_lossy(&patch))
+            .into_owned(),
+        not_brought_back: Vec::new(),
     })
+}
+
+/// A repository of its own inside the workspace (a submodule the agent
+/// checked out, a clone, a `git init`) holding work that cannot come back
+/// as part of the branch: files uncommitted in it, and commits that
+/// neither the user's repository records for its path nor its remotes have.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NestedWork {
+    /// Its path in the workspace.
+    pub path: String,
+    pub uncommitted: usize,
+    pub commits: usize,
+}
+
+impl NestedWork {
+    /// One line, as results and logs give it:
+    /// `submodule sub: 1 uncommitted file, 1 commit not in the superproject`.
+    pub fn describe(&self, redactor: &Redactor) -> String {
+        let plural =
+            |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+        let mut parts = Vec::new();
+        if self.uncommitted > 0 {
+            parts.push(plural(
+                self.uncommitted,
+                "uncommitted file",
+                "uncommitted files",
+            ));
+        }
+        if self.commits > 0 {
+            parts.push(plural(
+                self.commits,
+                "commit not in the superproject",
+                "commits not in the superproject",
+            ));
+        }
+        redactor
+            .redact(&format!("submodule {}: {}", self.path, parts.join(", ")))
+            .into_owned()
+    }
+}
+
+/// The commits the user's repository records for submodule paths at
+/// `base_commit` (its gitlinks), by path.
+pub fn recorded_submodules(repo_path: &Path, base_commit: Oid) -> Result<BTreeMap<String, Oid>> {
+    let user = Repository::open(repo_path)?;
+    let tree = user.find_commit(base_commit)?.tree()?;
+    let mut found = BTreeMap::new();
+    tree.walk(git2::TreeWalkMode::PreOrder, |dir, entry| {
+        if entry.filemode() == i32::from(FileMode::Commit) {
+            if let Some(name) = entry.name() {
+                found.insert(format!("{dir}{name}"), entry.id());
+            }
+        }
+        git2::TreeWalkResult::Ok
+    })?;
+    Ok(found)
+}
+
+/// The repositories inside the workspace at `workspace` (directories with
+/// a `.git` of their own that the workspace does not ignore) that hold
+/// work, sorted by path. The commits the user's repository records for
+/// them are read from `repo_path` at `base_commit` when there are any.
+pub fn nested_work(
+    workspace: &Path,
+    repo_path: &Path,
+    base_commit: Oid,
+) -> Result<Vec<NestedWork>> {
+    let ws = open_workspace(workspace)?;
+    let mut paths = Vec::new();
+    find_nested(&ws, workspace, String::new(), &mut paths);
+    if paths.is_empty() {
+        return Ok(Vec::new());
+    }
+    paths.sort();
+    let recorded = recorded_submodules(repo_path, base_commit)?;
+    let mut found = Vec::new();
+    for path in paths {
+        // A `.git` that is no repository holds no commits to lose.
+        let Ok(repo) = Repository::open(workspace.join(&path)) else {
+            continue;
+        };
+        let work = NestedWork {
+            uncommitted: uncommitted_files(&repo)?,
+            commits: unrecorded_commits(&repo, recorded.get(&path).copied())?,
+            path,
+        };
+        if work.uncommitted > 0 || work.commits > 0 {
+            found.push(work);
+        }
+    }
+    Ok(found)
+}
+
+/// Adds to `found` the repositories under `dir` (`rel` from the top), at
+/// any depth, skipping what the workspace ignores and every `.git`.
+fn find_nested(ws: &Repository, dir: &Path, rel: String, found: &mut Vec<String>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if entry.file_name() == ".git" || !entry.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
+        }
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let child = if rel.is_empty() {
+            name
+        } else {
+            format!("{rel}/{name}")
+        };
+        if ws.is_path_ignored(&child).unwrap_or(false) {
+            continue;
+        }
+        let path = entry.path();
+        if std::fs::symlink_metadata(path.join(".git")).is_ok() {
+            found.push(child.clone());
+        }
+        find_nested(ws, &path, child, found);
+    }
+}
+
+/// Files a repository has uncommitted: changed, staged, deleted, or
+/// untracked and not ignored.
+fn uncommitted_files(repo: &Repository) -> Result<usize> {
+    let mut options = git2::StatusOptions::new();
+    options
+        .include_untracked(true)
+        .recurse_untracked_dirs(true)
+        .include_ignored(false)
+        .exclude_submodules(true)
+        .renames_head_to_index(false);
+    let statuses = repo.statuses(Some(&mut options))?;
+    Ok(statuses
+        .iter()
+        .filter(|e| e.status() != git2::Status::CURRENT && !e.status().is_ignored())
+        .count())
+}
+
+/// The commits of a repository's HEAD that neither `recorded` (the commit
+/// the superproject records for it) nor its remote-tracking branches have.
+fn unrecorded_commits(repo: &Repository, recorded: Option<Oid>) -> Result<usize> {
+    let Ok(head) = repo.head().and_then(|h| h.peel_to_commit()) else {
+        return Ok(0); // no commit yet
+    };
+    let mut walk = repo.revwalk()?;
+    walk.push(head.id())?;
+    if let Some(oid) = recorded.filter(|oid| repo.find_commit(*oid).is_ok()) {
+        walk.hide(oid)?;
+    }
+    walk.hide_glob("refs/remotes")?;
+    Ok(walk.count())
 }
 
 /// Copies the blobs a tree change needs from the workspace, and turns it
@@ -195,7 +376,7 @@ fn replay(
     base_commit: Oid,
     run_id: &str,
 ) -> Result<Oid> {
-    let ws = Repository::open(workspace).context("cannot open the sandbox workspace")?;
+    let ws = open_workspace(workspace)?;
     let base = user
         .find_commit(base_commit)
         .context("the commit the run started from is gone from the repository")?;
@@ -255,6 +436,12 @@ fn path_updates_from_user(
     // Secrets and ignored files packed on request (`--include`) are the
     // agent's to read, not to commit: only files git would take come back.
     let secrets = super::pack::matcher(super::pack::SECRET_PATTERNS.iter().copied())?;
+    let is_key = |oid: Oid, mode: i32| {
+        (mode == i32::from(FileMode::Blob) || mode == i32::from(FileMode::BlobExecutable))
+            && ws
+                .find_blob(oid)
+                .is_ok_and(|blob| super::pack::is_key_head(blob.content()))
+    };
     let mut updates = TreeUpdateBuilder::new();
     for (path, (oid, mode)) in &theirs {
         if ours.get(path) == Some(&(*oid, *mode)) {
@@ -262,7 +449,8 @@ fn path_updates_from_user(
         }
         if !ours.contains_key(path)
             && (user.is_path_ignored(Path::new(path)).unwrap_or(false)
-                || secrets.matched_path_or_any_parents(path, false).is_ignore())
+                || secrets.matched_path_or_any_parents(path, false).is_ignore()
+                || is_key(*oid, *mode))
         {
             continue;
         }

@@ -188,6 +188,9 @@ pub struct RunResult {
     pub pull_request: Option<String>,
     pub files_changed: Vec<String>,
     pub commits: Vec<String>,
+    /// Work the branch could not carry (changes inside submodules), one
+    /// line each; also among the warnings.
+    pub not_brought_back: Vec<String>,
     pub duration_seconds: f64,
     pub agent_cost: Option<f64>,
     pub sandbox_cost: f64,
@@ -937,6 +940,7 @@ impl RunResult {
             pull_request: None,
             files_changed: Vec::new(),
             commits: Vec::new(),
+            not_brought_back: Vec::new(),
             duration_seconds: 0.0,
             agent_cost: None,
             sandbox_cost: 0.0,
@@ -1390,9 +1394,26 @@ pub fn execute(
                 }
             }
             if !collected.patch.is_empty() {
-                let text = plan.redactor.redact(&collected.patch);
-                crate::config::write_atomically(&patch_path, text.as_bytes())?;
+                // Masked as it was read, as every path of the work is.
+                crate::config::write_atomically(&patch_path, collected.patch.as_bytes())?;
                 patch = Some(patch_path.display().to_string());
+            }
+            if !collected.not_brought_back.is_empty() {
+                for line in &collected.not_brought_back {
+                    log.line("[results] warning: not brought back: ", line);
+                    warnings.push(format!("not brought back: {line}"));
+                }
+                // The one copy of that work stays where it is (a cloud
+                // sandbox has no local workspace to keep).
+                if sandbox.local_path("").is_some() {
+                    outcome.keep = true;
+                    let kept = format!(
+                        "the sandbox's workspace is kept: {}",
+                        sandbox.info().workspace
+                    );
+                    log.line("[results] ", &kept);
+                    warnings.push(kept);
+                }
             }
         }
     }
@@ -1411,6 +1432,12 @@ pub fn execute(
         Ok(w) => warnings.extend(w),
         Err(err) => warnings.push(format!("cannot record spending: {err:#}")),
     }
+    // What failed may name the agent's files, and so its secrets.
+    let warnings: Vec<String> = warnings
+        .iter()
+        .map(|w| plan.redactor.redact(w).into_owned())
+        .collect();
+    outcome.error = outcome.error.map(|e| plan.redactor.redact(&e).into_owned());
     for warning in &warnings {
         report(task, Progress::Warning(warning.clone()));
     }
@@ -1451,12 +1478,8 @@ pub fn execute(
         worktree: imported.worktree,
         pull_request: imported.pull_request,
         files_changed: collected.files,
-        // The agent writes these messages: they may quote its secrets.
-        commits: collected
-            .commits
-            .iter()
-            .map(|subject| plan.redactor.redact(subject).into_owned())
-            .collect(),
+        commits: collected.commits,
+        not_brought_back: collected.not_brought_back,
         duration_seconds: (seconds * 1000.0).round() / 1000.0,
         agent_cost: state.agent_cost,
         sandbox_cost: cost - state.agent_cost.unwrap_or(0.0),
@@ -1584,8 +1607,29 @@ const BASELINE_SCRIPT: &str = "git -c core.hooksPath=/dev/null init -q -b main \
 const BASELINE_MESSAGE: &str = "Workspace as packed by parallel-cc";
 
 /// Commits whatever the agent left uncommitted (ignored files stay out),
-/// with git in the sandbox. The commit message is `$1`.
-const LEFTOVER_SCRIPT: &str = "git -c core.hooksPath=/dev/null -c core.bigFileThreshold=1 add -A \
+/// with git in the sandbox. The commit message is `$1`. First the bits
+/// that hide changes from `git add -A` are cleared, as the libgit2 path
+/// clears them: `assume-unchanged` on every file (`ls-files -v` tags it
+/// `h`, or `s` when also `skip-worktree`), `skip-worktree` on files present
+/// in the working tree (tag `S` or `s`). Repositories of their own with no
+/// commit yet (not ignored, not inside another one) are left out of
+/// `git add`, which would refuse them, and with them everything: the run
+/// reports their work instead.
+const LEFTOVER_SCRIPT: &str = "git ls-files -z -v \
+    | xargs -0 sh -c 'for e; do case $e in h\\ *|s\\ *) printf \"%s\\0\" \"${e#??}\";; esac; done' sh \
+    | git update-index -z --no-assume-unchanged --stdin \
+    && git ls-files -z -v \
+    | xargs -0 sh -c 'for e; do case $e in [Ss]\\ *) p=${e#??}; \
+        if [ -e \"$p\" ] || [ -L \"$p\" ]; then printf \"%s\\0\" \"$p\"; fi;; esac; done' sh \
+    | git update-index -z --no-skip-worktree --stdin \
+    && find . -path ./.git -prune -o -name .git -prune -print | while IFS= read -r dotgit; do \
+        dir=${dotgit%/.git}; dir=${dir#./}; up=$dir; \
+        while [ \"${up%/*}\" != \"$up\" ]; do up=${up%/*}; [ -e \"$up/.git\" ] && continue 2; done; \
+        git check-ignore -q -- \"$dir\" || git -C \"$dir\" rev-parse -q --verify HEAD >/dev/null \
+            || printf ':(exclude)%s\\0' \"$dir\"; \
+    done \
+    | git -c core.hooksPath=/dev/null -c core.bigFileThreshold=1 -c advice.addEmbeddedRepo=false add -A \
+        --pathspec-from-file=- --pathspec-file-nul \
     && { git diff --cached --quiet \
     || git -c core.hooksPath=/dev/null commit -q --no-verify -m \"$1\"; }";
 
@@ -1708,6 +1752,14 @@ fn bring_back(
             anyhow::bail!("cannot commit what the agent left uncommitted");
         }
     }
+    let nested = nested_work(plan, sandbox, log).unwrap_or_else(|err| {
+        vec![plan
+            .redactor
+            .redact(&format!(
+                "cannot tell whether repositories inside the workspace hold work: {err:#}"
+            ))
+            .into_owned()]
+    });
     let local = match sandbox.local_path("") {
         Some(path) => path,
         None => {
@@ -1719,7 +1771,8 @@ fn bring_back(
             dest
         }
     };
-    let collected = results::collect(&local, baseline)?;
+    let mut collected = results::collect(&local, baseline, &plan.redactor)?;
+    collected.not_brought_back = nested;
     if outcome.status != RunStatus::Completed || collected.files.is_empty() {
         return Ok((collected, Imported::default()));
     }
@@ -1744,6 +1797,79 @@ fn bring_back(
         )?,
     };
     Ok((collected, imported))
+}
+
+/// Finds the repositories of their own inside the workspace (submodules,
+/// clones) that hold work, each as the line a run reports: in-process
+/// where the workspace is on this machine, with git in the sandbox
+/// otherwise.
+fn nested_work(plan: &Plan, sandbox: &dyn Sandbox, log: &mut Log) -> Result<Vec<String>> {
+    let found = match sandbox.local_path("") {
+        Some(workspace) => results::nested_work(&workspace, &plan.repo_path, plan.base_commit)?,
+        None => {
+            let recorded = results::recorded_submodules(&plan.repo_path, plan.base_commit)?;
+            let mut args = Vec::with_capacity(recorded.len() * 2);
+            for (path, oid) in &recorded {
+                args.push(path.clone());
+                args.push(oid.to_string());
+            }
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let mut stdout = Vec::new();
+            let exit = run_step(
+                plan,
+                sandbox,
+                &sh(NESTED_SCRIPT, &args),
+                log,
+                "[results] ",
+                Instant::now() + Duration::from_secs(300),
+                &Cancel::default(),
+                &mut stdout,
+            )?;
+            if !exit.success() {
+                anyhow::bail!("git failed");
+            }
+            stdout
+                .iter()
+                .filter_map(|line| parse_nested(line))
+                .collect()
+        }
+    };
+    Ok(found.iter().map(|w| w.describe(&plan.redactor)).collect())
+}
+
+/// Lists, with git in the sandbox, the repositories inside the workspace
+/// that it does not ignore, as `NESTED <uncommitted> <commits> <path>`,
+/// counted as [`results::nested_work`] counts them. The arguments are
+/// pairs of a path and the commit the user's repository records there.
+const NESTED_SCRIPT: &str = "recorded() { want=$1; shift; \
+    while [ $# -ge 2 ]; do [ \"$1\" = \"$want\" ] && { printf %s \"$2\"; return; }; shift 2; done; }; \
+    find . -path ./.git -prune -o -name .git -prune -print | while IFS= read -r dotgit; do \
+        dir=${dotgit%/.git}; dir=${dir#./}; \
+        git check-ignore -q -- \"$dir\" && continue; \
+        files=$(( $(git -C \"$dir\" -c status.renames=false status --porcelain -z \
+            --untracked-files=all --ignore-submodules=all 2>/dev/null | tr -cd '\\000' | wc -c) + 0 )); \
+        commits=0; \
+        if git -C \"$dir\" rev-parse -q --verify HEAD >/dev/null; then \
+            base=$(recorded \"$dir\" \"$@\"); \
+            if [ -n \"$base\" ] && git -C \"$dir\" cat-file -e \"$base^{commit}\" 2>/dev/null; then \
+                commits=$(( $(git -C \"$dir\" rev-list --count HEAD --not --remotes \"$base\") + 0 )); \
+            else \
+                commits=$(( $(git -C \"$dir\" rev-list --count HEAD --not --remotes) + 0 )); \
+            fi; \
+        fi; \
+        if [ \"$files\" -gt 0 ] || [ \"$commits\" -gt 0 ]; then \
+            printf 'NESTED %s %s %s\\n' \"$files\" \"$commits\" \"$dir\"; \
+        fi; \
+    done";
+
+/// One line of [`NESTED_SCRIPT`]'s output.
+fn parse_nested(line: &str) -> Option<results::NestedWork> {
+    let mut fields = line.strip_prefix("NESTED ")?.splitn(3, ' ');
+    Some(results::NestedWork {
+        uncommitted: fields.next()?.parse().ok()?,
+        commits: fields.next()?.parse().ok()?,
+        path: fields.next()?.to_owned(),
+    })
 }
 
 /// An in-process pipe: what is written on one end is read on the other,

@@ -164,7 +164,10 @@ pub(super) fn describe(
 /// Whether sessions are alive, each distinct set of processes looked at
 /// once (many sessions may share an agent process).
 #[derive(Default)]
-struct Liveness(HashMap<(i64, Option<u64>, Option<i64>, Option<u64>), bool>);
+struct Liveness(HashMap<Processes, bool>);
+
+/// A session's wrapper and agent processes, with their start times.
+type Processes = (i64, Option<u64>, Option<i64>, Option<u64>);
 
 impl Liveness {
     fn of(&mut self, session: &Session) -> bool {

@@ -340,7 +340,7 @@ fn undo_creation(
         std::fs::remove_dir_all(&admin)
             .with_context(|| format!("cannot remove {}", admin.display()))?;
     }
-    let _ = std::fs::remove_file(repo.path().join(format!("refs/heads/{branch}.lock")));
+    remove_stale_ref_lock(repo, branch);
     if let Some(mut found) = found {
         found
             .delete()
@@ -605,8 +605,16 @@ fn deletable_branch_tip(repo: &Repository, branch: &str, located: &Located) -> O
     (!elsewhere).then_some(tip)
 }
 
+/// Deletes the lock file of one of our branches that a process killed
+/// while it changed the branch left behind; the caller holds the
+/// repository's lock, so no process of ours holds it now.
+fn remove_stale_ref_lock(repo: &Repository, branch: &str) {
+    let _ = std::fs::remove_file(repo.path().join(format!("refs/heads/{branch}.lock")));
+}
+
 /// Deletes `branch` when it still points at `tip`.
 fn delete_branch_at(repo: &Repository, branch: &str, tip: Oid) -> Result<bool> {
+    remove_stale_ref_lock(repo, branch);
     match repo.find_branch(branch, BranchType::Local) {
         Ok(mut found) if found.get().target() == Some(tip) => {
             found
