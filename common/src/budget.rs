@@ -4,7 +4,9 @@
 //! calendar month in `budget_tracking`; the monthly limit
 //! (`budget.monthlyLimit`) and the per-run limit (`--budget`, else
 //! `budget.perSessionDefault`) stop runs, with warnings at the fractions of
-//! `budget.warningThresholds`.
+//! `budget.warningThresholds`. `budget status` also lists every run that
+//! spends money, as the TypeScript tool did: its E2B sessions (rows of
+//! `sessions`) and our sandbox runs.
 
 use anyhow::Result;
 use rusqlite::{params, Connection, OptionalExtension};
@@ -63,10 +65,53 @@ impl Period {
     }
 }
 
-/// Spending in one period.
+/// The period as the TypeScript tool described it (`currentPeriod`).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CurrentPeriod {
+    pub period: Period,
+    /// The first day of the period.
+    pub start: String,
+    /// The monthly limit; absent for the other periods and without one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<f64>,
+    pub spent: f64,
+    /// The limit less what was spent (below zero once it is passed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remaining: Option<f64>,
+}
+
+/// A run that spends money: an E2B session the TypeScript tool recorded,
+/// or one of our sandbox runs.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BudgetSession {
+    pub session_id: String,
+    pub sandbox_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub budget_limit: Option<f64>,
+    /// What it cost (its estimate while it runs).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cost_estimate: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    pub created_at: String,
+}
+
+/// Spending in one period, with the TypeScript tool's fields
+/// (`currentPeriod`, `sessions`, `totalSpent`, `remainingBudget`) beside
+/// ours.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BudgetStatus {
+    pub current_period: CurrentPeriod,
+    /// Every run that spends money, newest first.
+    pub sessions: Vec<BudgetSession>,
+    /// What was spent in the period.
+    pub total_spent: f64,
+    /// `currentPeriod.remaining`, when there is a limit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remaining_budget: Option<f64>,
     pub period: Period,
     pub period_start: String,
     pub spent: f64,
@@ -107,6 +152,16 @@ pub fn status(conn: &Connection, config: &Config, period: Period) -> Result<Budg
         _ => Vec::new(),
     };
     Ok(BudgetStatus {
+        current_period: CurrentPeriod {
+            period,
+            start: period.start(now),
+            limit,
+            spent,
+            remaining: limit.map(|l| l - spent),
+        },
+        sessions: spending_sessions(conn)?,
+        total_spent: spent,
+        remaining_budget: limit.map(|l| l - spent),
         period,
         period_start: period.start(now),
         spent,
@@ -118,6 +173,30 @@ pub fn status(conn: &Connection, config: &Config, period: Period) -> Result<Budg
         warning_thresholds: thresholds,
         warnings,
     })
+}
+
+/// The E2B sessions the TypeScript tool recorded in `sessions` and our
+/// sandbox runs, newest first.
+fn spending_sessions(conn: &Connection) -> Result<Vec<BudgetSession>> {
+    let mut stmt = conn.prepare(
+        "SELECT id, sandbox_id, budget_limit, cost_estimate, status, created_at
+         FROM sessions WHERE execution_mode = 'e2b'
+         UNION ALL
+         SELECT id, sandbox_id, budget_limit, COALESCE(actual_cost, agent_cost), status, created_at
+         FROM sandbox_runs
+         ORDER BY 6 DESC",
+    )?;
+    let rows = stmt.query_map([], |row| {
+        Ok(BudgetSession {
+            session_id: row.get(0)?,
+            sandbox_id: row.get(1)?,
+            budget_limit: row.get(2)?,
+            cost_estimate: row.get(3)?,
+            status: row.get(4)?,
+            created_at: row.get(5)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
 /// Warnings for the thresholds passed going from `before` to `after`
@@ -169,12 +248,18 @@ pub fn record(conn: &Connection, config: &Config, cost: f64) -> Result<Vec<Strin
             .then(|| config.number("budget.monthlyLimit"))
             .flatten();
         conn.execute(
-            "INSERT INTO budget_tracking (period, period_start, spent, budget_limit, runs)
-             VALUES (?1, ?2, ?3, ?4, 1)
+            "INSERT INTO budget_tracking (id, period, period_start, spent, budget_limit, runs)
+             VALUES (?1, ?2, ?3, ?4, ?5, 1)
              ON CONFLICT (period, period_start) DO UPDATE SET
                 spent = spent + excluded.spent, runs = runs + 1,
                 budget_limit = excluded.budget_limit, updated_at = datetime('now')",
-            params![period.as_str(), period.start(now), cost.max(0.0), limit],
+            params![
+                uuid::Uuid::new_v4().to_string(),
+                period.as_str(),
+                period.start(now),
+                cost.max(0.0),
+                limit
+            ],
         )?;
     }
     let Some(limit) = config.number("budget.monthlyLimit").filter(|l| *l > 0.0) else {

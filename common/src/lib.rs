@@ -26,6 +26,7 @@ pub mod paths;
 pub mod process;
 pub mod rebase;
 pub mod redact;
+pub mod repo_paths;
 pub mod resolutions;
 pub mod sandbox;
 pub mod session;
