@@ -109,7 +109,7 @@ fn status_and_claims_quote_control_characters_and_json_keeps_them() {
     );
 
     // status: the repository heading and the WHERE column.
-    let shown = human(&mut pcc(&env, &["status"]));
+    let shown = human(&mut pcc(&env, &["status", "--all"]));
     let lines: Vec<&str> = shown.lines().collect();
     assert_eq!(lines[0], quoted_repo, "{shown}");
     assert!(lines[1].starts_with("PID "), "{shown}");
@@ -154,7 +154,7 @@ fn status_and_claims_quote_control_characters_and_json_keeps_them() {
             .any(|l| l.starts_with("kept ") && l.ends_with(&quoted_worktree)),
         "{released}"
     );
-    let shown = human(&mut pcc(&env, &["status"]));
+    let shown = human(&mut pcc(&env, &["status", "--all"]));
     assert!(
         shown
             .lines()
@@ -172,7 +172,7 @@ fn status_and_claims_quote_control_characters_and_json_keeps_them() {
     let third = env.register(&repo, dead.pid());
     let dead_worktree = third["worktreePath"].as_str().unwrap().to_owned();
     dead.kill();
-    let cleaned = human(&mut pcc(&env, &["cleanup", "--force"]));
+    let cleaned = human(&mut pcc(&env, &["cleanup", "--force", "--all"]));
     assert!(
         cleaned.contains(&format!("removed worktree {}\n", c_quoted(&dead_worktree))),
         "{cleaned}"

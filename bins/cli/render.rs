@@ -125,7 +125,8 @@ pub fn minutes(total: i64) -> String {
 }
 
 /// A value as one word of a shell command: as it is when that is safe,
-/// else quoted.
+/// else quoted; a value with a control character in bash's `$'...'`
+/// quoting, so that no control character reaches the terminal.
 pub fn shell_word(value: &str) -> String {
     let plain = !value.is_empty()
         && value
@@ -133,6 +134,25 @@ pub fn shell_word(value: &str) -> String {
             .all(|c| c.is_ascii_alphanumeric() || "/._-+:,@%=".contains(c));
     if plain {
         value.to_owned()
+    } else if value.chars().any(char::is_control) {
+        let mut out = String::from("$'");
+        for c in value.chars() {
+            match c {
+                '\n' => out.push_str("\\n"),
+                '\t' => out.push_str("\\t"),
+                '\\' => out.push_str("\\\\"),
+                '\'' => out.push_str("\\'"),
+                c if c.is_control() => {
+                    let mut buffer = [0u8; 4];
+                    for byte in c.encode_utf8(&mut buffer).bytes() {
+                        out.push_str(&format!("\\{byte:03o}"));
+                    }
+                }
+                c => out.push(c),
+            }
+        }
+        out.push('\'');
+        out
     } else {
         shell_quote(value)
     }
@@ -165,6 +185,13 @@ mod tests {
         assert_eq!(quoted("bell\u{7}del\u{7f}"), "\"bell\\adel\\177\"");
         assert_eq!(quoted("csi\u{9b}"), "\"csi\\302\\233\"");
         assert_eq!(quoted("abc\u{202e}txt"), "\"abc\\342\\200\\256txt\"");
+    }
+
+    #[test]
+    fn a_shell_word_with_a_control_character_is_ansi_c_quoted() {
+        assert_eq!(shell_word("/a/b"), "/a/b");
+        assert_eq!(shell_word("it's"), "'it'\\''s'");
+        assert_eq!(shell_word("a\nb\u{1b}[31m'c"), "$'a\\nb\\033[31m\\'c'");
     }
 
     #[test]
