@@ -163,7 +163,8 @@ pub fn register(registry: &mut Registry, data_dir: PathBuf) {
         name: "conflict_history",
         title: "Conflict history",
         description: "Conflicts recorded in this repository (by detect_advanced_conflicts) and how they were \
-            resolved (AUTO_FIX by apply_auto_fix, MANUAL while pending), newest first.",
+            resolved (AUTO_FIX by apply_auto_fix, MANUAL while pending), newest first, with statistics over \
+            every match.",
         input_schema: object_schema(
             json!({
                 "filePath": {"type": "string"},
@@ -175,7 +176,9 @@ pub fn register(registry: &mut Registry, data_dir: PathBuf) {
             &[],
         ),
         output_schema: Some(json!({"type": "object", "properties": {"total": {"type": "integer"},
-            "records": {"type": "array"}}, "required": ["total", "records"]})),
+            "records": {"type": "array"}, "history": {"type": "array"}, "statistics": {"type": "object"},
+            "pagination": {"type": "object"}},
+            "required": ["total", "records", "history", "statistics", "pagination"]})),
         read_only: true,
         handler: Box::new(move |arguments| {
             let caller = me(&data_dir);
@@ -189,7 +192,40 @@ pub fn register(registry: &mut Registry, data_dir: PathBuf) {
                 limit: number(arguments, "limit", 20.0).clamp(1.0, 500.0) as usize,
                 offset: number(arguments, "offset", 0.0).max(0.0) as usize,
             };
-            Ok(serde_json::to_value(resolutions::history(&data_dir, &filter)?)?)
+            let (limit, offset) = (filter.limit, filter.offset);
+            let found = resolutions::history(&data_dir, &filter)?;
+            let mut value = serde_json::to_value(&found)?;
+            value["history"] = seed_history(&found);
+            value["pagination"] = json!({"offset": offset, "limit": limit, "total": found.total});
+            Ok(value)
         }),
     });
+}
+
+/// The records as the TypeScript tool's `conflict_history` listed them.
+fn seed_history(found: &resolutions::History) -> Value {
+    let mut entries = Vec::new();
+    for record in &found.records {
+        let mut entry = json!({
+            "resolutionId": record.id,
+            "filePath": record.file_path,
+            "conflictType": record.conflict_type,
+            "resolutionStrategy": record.resolution_strategy,
+            "detectedAt": record.detected_at,
+            "wasAutoApplied": record.resolution_strategy == "AUTO_FIX",
+        });
+        let optional = [
+            ("confidence", record.confidence_score.map(Value::from)),
+            ("resolvedAt", record.resolved_at.clone().map(Value::from)),
+            ("autoFixStrategy", record.auto_fix_strategy.clone().map(Value::from)),
+            ("explanation", record.auto_fix_explanation.clone().map(Value::from)),
+        ];
+        for (key, value) in optional {
+            if let Some(value) = value {
+                entry[key] = value;
+            }
+        }
+        entries.push(entry);
+    }
+    Value::Array(entries)
 }
