@@ -533,13 +533,10 @@ fn database_check(env: &TestEnv) -> Value {
 }
 
 fn budget(env: &TestEnv, period: &str) -> Value {
-    let (output, value) = env.json(env.pcc("git-pcc").args([
-        "budget",
-        "status",
-        "--period",
-        period,
-        "--json",
-    ]));
+    let (output, value) = env.json(
+        env.pcc("git-pcc")
+            .args(["budget", "status", "--period", period, "--json"]),
+    );
     assert_eq!(
         output.status.code(),
         Some(0),
@@ -569,15 +566,51 @@ fn the_seed_budget_table_keeps_its_rows_and_budget_status_reads_them() {
     .unwrap();
     let conn = Connection::open(&s.db_path).unwrap();
     let (day, week, month) = current_period_starts(&conn);
-    let insert = "INSERT INTO budget_tracking (id, period, period_start, budget_limit, spent, created_at)
+    let insert =
+        "INSERT INTO budget_tracking (id, period, period_start, budget_limit, spent, created_at)
                   VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
     let seed_rows: [(&str, &str, &str, Option<f64>, f64, &str); 5] = [
-        ("5f8edbfc-monthly", "monthly", &month, Some(50.0), 1.25, "2026-12-01 22:18:36"),
-        ("ad50618d-daily", "daily", &day, None, 0.5, "2026-12-01 22:18:37"),
-        ("aa7b1a75-weekly", "weekly", &week, None, 0.75, "2026-12-01 22:18:38"),
+        (
+            "5f8edbfc-monthly",
+            "monthly",
+            &month,
+            Some(50.0),
+            1.25,
+            "2026-12-01 22:18:36",
+        ),
+        (
+            "ad50618d-daily",
+            "daily",
+            &day,
+            None,
+            0.5,
+            "2026-12-01 22:18:37",
+        ),
+        (
+            "aa7b1a75-weekly",
+            "weekly",
+            &week,
+            None,
+            0.75,
+            "2026-12-01 22:18:38",
+        ),
         // Nothing kept the seed from writing a period twice.
-        ("0d0d0d0d-daily-again", "daily", &day, None, 0.25, "2026-12-01 22:18:39"),
-        ("11111111-old", "monthly", "2026-01-01", Some(20.0), 3.0, "2026-01-05 10:00:00"),
+        (
+            "0d0d0d0d-daily-again",
+            "daily",
+            &day,
+            None,
+            0.25,
+            "2026-12-01 22:18:39",
+        ),
+        (
+            "11111111-old",
+            "monthly",
+            "2026-01-01",
+            Some(20.0),
+            3.0,
+            "2026-01-05 10:00:00",
+        ),
     ];
     for (id, period, start, limit, spent, created) in seed_rows {
         conn.execute(
@@ -590,10 +623,11 @@ fn the_seed_budget_table_keeps_its_rows_and_budget_status_reads_them() {
 
     // An earlier version of ours migrated it to 2.4.0 and left the table
     // as it was: doctor says the schema is behind, update brings it on.
-    let (output, _) = env.json(
-        env.pcc("git-pcc")
-            .args(["migrate", "--version", "2.4.0", "--json"]),
-    );
+    let (output, _) =
+        env.json(
+            env.pcc("git-pcc")
+                .args(["migrate", "--version", "2.4.0", "--json"]),
+        );
     assert_eq!(output.status.code(), Some(0));
     let check = database_check(env);
     assert_eq!(check["ok"], false, "{check}");

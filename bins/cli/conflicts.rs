@@ -100,7 +100,9 @@ pub fn run(args: ConflictsArgs) -> anyhow::Result<Output> {
 /// `--repo`); outside every repository, of all of them.
 fn history(data_dir: &std::path::Path, args: &ConflictsArgs) -> anyhow::Result<Output> {
     let repo = match Scope::resolve(args.repo.as_deref(), false, None)?.repository() {
-        Some(path) => Some(pcc::paths::to_db_string(&pcc::git::resolve_repository(path)?)?),
+        Some(path) => Some(pcc::paths::to_db_string(&pcc::git::resolve_repository(
+            path,
+        )?)?),
         None => None,
     };
     let filter = HistoryFilter {

@@ -136,7 +136,9 @@ pub fn run(args: SuggestionsArgs) -> anyhow::Result<Output> {
     }
     // Outside every repository, the suggestions of all of them.
     let repo = match Scope::resolve(args.repo.as_deref(), false, None)?.repository() {
-        Some(path) => Some(pcc::paths::to_db_string(&pcc::git::resolve_repository(path)?)?),
+        Some(path) => Some(pcc::paths::to_db_string(&pcc::git::resolve_repository(
+            path,
+        )?)?),
         None => None,
     };
     let found = resolutions::list_suggestions(

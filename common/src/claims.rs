@@ -421,7 +421,9 @@ pub fn list(data_dir: &Path, filter: &ClaimFilter) -> Result<Vec<Claim>> {
         return Ok(Vec::new());
     };
     let aliases = match &filter.repo_path {
-        Some(repo) => Some(crate::repo_paths::Resolver::new(db.conn()).aliases("file_claims", repo)?),
+        Some(repo) => {
+            Some(crate::repo_paths::Resolver::new(db.conn()).aliases("file_claims", repo)?)
+        }
         None => None,
     };
     let repos: Vec<String> = match &aliases {

@@ -128,8 +128,7 @@ pub fn migrate(conn: &Connection, db_path: &Path, target: Option<&str>) -> Resul
         repaired: Vec::new(),
     };
     if pending.is_empty() {
-        if from_number == version_number(current_version())
-            && version_number(target) == from_number
+        if from_number == version_number(current_version()) && version_number(target) == from_number
         {
             repair(conn, db_path, &mut report)?;
         }
@@ -236,7 +235,9 @@ fn table_names(conn: &Connection) -> Result<Vec<String>> {
 fn unique_keys(conn: &Connection, table: &str) -> Result<Vec<Vec<String>>> {
     let mut stmt = conn.prepare(&format!("PRAGMA index_list({table})"))?;
     let indexes: Vec<(String, bool)> = stmt
-        .query_map([], |row| Ok((row.get::<_, String>(1)?, row.get::<_, bool>(2)?)))?
+        .query_map([], |row| {
+            Ok((row.get::<_, String>(1)?, row.get::<_, bool>(2)?))
+        })?
         .collect::<rusqlite::Result<_>>()?;
     let mut keys = Vec::new();
     for (index, unique) in indexes {

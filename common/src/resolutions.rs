@@ -24,8 +24,8 @@ use crate::analysis::{self, ConflictType, FileAnalysis};
 use crate::autofix::{self, Strategy, Suggestion};
 use crate::db::Database;
 use crate::merge3::{self, Versions};
-use crate::syntax::{self, Language};
 use crate::repo_paths::Resolver;
+use crate::syntax::{self, Language};
 use crate::{conflicts, lock, paths, UserError};
 
 /// Every conflict of merging `target` into `current`, classified.
@@ -670,7 +670,8 @@ pub fn rollback(data_dir: &Path, resolution_id: &str, force: bool) -> Result<Rol
     let backup = text("backupPath").ok_or_else(|| {
         UserError::new("this fix was applied without a backup; it cannot be rolled back")
     })?;
-    let target = PathBuf::from(text("checkoutPath").unwrap_or_else(|| repo_path.clone())).join(&file_path);
+    let target =
+        PathBuf::from(text("checkoutPath").unwrap_or_else(|| repo_path.clone())).join(&file_path);
     let wait = crate::config::Config::load(data_dir)
         .unwrap_or_default()
         .lock_wait();
@@ -858,7 +859,10 @@ pub fn history(data_dir: &Path, filter: &HistoryFilter) -> Result<History> {
     let mut values: Vec<String> = Vec::new();
     if let Some(repo) = &filter.repo_path {
         let aliases = resolver.aliases("conflict_resolutions", repo)?;
-        conditions.push(format!("r.repo_path IN ({})", placeholders(values.len(), aliases.len())));
+        conditions.push(format!(
+            "r.repo_path IN ({})",
+            placeholders(values.len(), aliases.len())
+        ));
         values.extend(aliases);
     }
     let mut add = |condition: &str, value: Option<String>| {
@@ -938,7 +942,11 @@ pub fn history(data_dir: &Path, filter: &HistoryFilter) -> Result<History> {
     })
 }
 
-fn history_statistics(db: &Database, filter_sql: &str, values: &[String]) -> Result<HistoryStatistics> {
+fn history_statistics(
+    db: &Database,
+    filter_sql: &str,
+    values: &[String],
+) -> Result<HistoryStatistics> {
     let mut statistics = HistoryStatistics::default();
     let mut statement = db.conn().prepare(&format!(
         "SELECT r.conflict_type, r.resolution_strategy, COUNT(*), COUNT(r.confidence_score),
@@ -1042,7 +1050,10 @@ pub fn list_suggestions(
     let repo_sql = match repo_path {
         Some(repo) => {
             let aliases = resolver.aliases("auto_fix_suggestions", repo)?;
-            let sql = format!("AND repo_path IN ({})", placeholders(values.len(), aliases.len()));
+            let sql = format!(
+                "AND repo_path IN ({})",
+                placeholders(values.len(), aliases.len())
+            );
             values.extend(aliases.into_iter().map(Into::into));
             sql
         }

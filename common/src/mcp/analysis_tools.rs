@@ -217,8 +217,14 @@ fn seed_history(found: &resolutions::History) -> Value {
         let optional = [
             ("confidence", record.confidence_score.map(Value::from)),
             ("resolvedAt", record.resolved_at.clone().map(Value::from)),
-            ("autoFixStrategy", record.auto_fix_strategy.clone().map(Value::from)),
-            ("explanation", record.auto_fix_explanation.clone().map(Value::from)),
+            (
+                "autoFixStrategy",
+                record.auto_fix_strategy.clone().map(Value::from),
+            ),
+            (
+                "explanation",
+                record.auto_fix_explanation.clone().map(Value::from),
+            ),
         ];
         for (key, value) in optional {
             if let Some(value) = value {
