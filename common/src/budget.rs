@@ -175,18 +175,25 @@ pub fn status(conn: &Connection, config: &Config, period: Period) -> Result<Budg
     })
 }
 
-/// The E2B sessions the TypeScript tool recorded in `sessions` and our
-/// sandbox runs, newest first.
+/// The E2B sessions the TypeScript tool recorded and our sandbox runs,
+/// newest first.
 fn spending_sessions(conn: &Connection) -> Result<Vec<BudgetSession>> {
+    let mut sessions: Vec<BudgetSession> = crate::legacy_runs::list(conn, None)?
+        .into_iter()
+        .map(|run| BudgetSession {
+            session_id: run.id,
+            sandbox_id: run.sandbox_id,
+            budget_limit: run.budget_limit,
+            cost_estimate: run.cost_estimate,
+            status: run.status,
+            created_at: run.created_at,
+        })
+        .collect();
     let mut stmt = conn.prepare(
-        "SELECT id, sandbox_id, budget_limit, cost_estimate, status, created_at
-         FROM sessions WHERE execution_mode = 'e2b'
-         UNION ALL
-         SELECT id, sandbox_id, budget_limit, COALESCE(actual_cost, agent_cost), status, created_at
-         FROM sandbox_runs
-         ORDER BY 6 DESC",
+        "SELECT id, sandbox_id, budget_limit, COALESCE(actual_cost, agent_cost), status, created_at
+         FROM sandbox_runs ORDER BY created_at DESC, rowid DESC",
     )?;
-    let rows = stmt.query_map([], |row| {
+    let runs = stmt.query_map([], |row| {
         Ok(BudgetSession {
             session_id: row.get(0)?,
             sandbox_id: row.get(1)?,
@@ -196,7 +203,12 @@ fn spending_sessions(conn: &Connection) -> Result<Vec<BudgetSession>> {
             created_at: row.get(5)?,
         })
     })?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    for run in runs {
+        sessions.push(run?);
+    }
+    // Stable: rows of one second keep their order.
+    sessions.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+    Ok(sessions)
 }
 
 /// Warnings for the thresholds passed going from `before` to `after`

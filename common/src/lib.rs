@@ -17,6 +17,7 @@ pub mod github;
 pub mod held_work;
 pub mod hooks;
 pub mod install;
+pub mod legacy_runs;
 pub mod lock;
 pub mod mcp;
 pub mod merge;
