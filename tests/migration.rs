@@ -306,6 +306,7 @@ fn a_1_1_0_database_is_migrated_in_place_and_keeps_everything() {
             "branchDeleted": false,
             "kept": null,
             "repaired": {"undone": [], "finished": [], "failed": []},
+            "released": true,
         })
     );
     let conn = Connection::open(&s.db_path).unwrap();
@@ -342,6 +343,9 @@ fn cleanup_removes_a_dead_seed_worktree_session_with_its_clean_worktree() {
             "kept": [],
             "failures": [],
             "repaired": json!({"undone": [], "finished": [], "failed": []}),
+            "removed": 1,
+            "sessions": [WORKTREE_ID],
+            "worktreesRemoved": ["feature-login"],
         })
     );
     assert!(!s.old_worktree.exists());
