@@ -465,6 +465,33 @@ pub fn list(data_dir: &Path, filter: &ClaimFilter) -> Result<Vec<Claim>> {
     Ok(claims)
 }
 
+/// The PID and worktree name of the session owning each claim, by session
+/// id (sessions that are gone are left out).
+pub fn owners(
+    data_dir: &Path,
+    claims: &[Claim],
+) -> Result<std::collections::HashMap<String, (i64, Option<String>)>> {
+    let mut found = std::collections::HashMap::new();
+    let Some(db) = Database::open_existing(data_dir)? else {
+        return Ok(found);
+    };
+    let mut stmt = db
+        .conn()
+        .prepare("SELECT pid, worktree_name FROM sessions WHERE id = ?1")?;
+    for claim in claims {
+        if found.contains_key(&claim.session_id) {
+            continue;
+        }
+        let owner: Option<(i64, Option<String>)> = stmt
+            .query_row([&claim.session_id], |row| Ok((row.get(0)?, row.get(1)?)))
+            .optional()?;
+        if let Some(owner) = owner {
+            found.insert(claim.session_id.clone(), owner);
+        }
+    }
+    Ok(found)
+}
+
 /// The active EXCLUSIVE claim of another live session on `file`, if any:
 /// what stops an edit.
 pub fn exclusive_blocker(

@@ -126,7 +126,25 @@ pub fn register(registry: &mut Registry, data_dir: PathBuf) {
                 min_confidence,
                 max as usize,
             )?;
-            Ok(serde_json::to_value(list)?)
+            let mut value = serde_json::to_value(&list)?;
+            // The TypeScript tool's fields beside ours.
+            for suggestion in value["suggestions"].as_array_mut().into_iter().flatten() {
+                suggestion["suggestionId"] = suggestion["id"].clone();
+                suggestion["canAutoApply"] = suggestion["autoApplicable"].clone();
+                let preview = &mut suggestion["preview"];
+                let lines = |text: &Value| -> Vec<String> {
+                    text.as_str().unwrap_or_default().lines().map(str::to_owned).collect()
+                };
+                let (before, after) = (lines(&preview["before"]), lines(&preview["after"]));
+                preview["diffStats"] = json!({"linesAdded": after.len(), "linesRemoved": before.len()});
+                preview["beforeLines"] = json!(before);
+                preview["afterLines"] = json!(after);
+            }
+            // One suggestion is made per file; those below minConfidence are left out.
+            let generated = usize::from(list.has_conflict);
+            value["totalGenerated"] = json!(generated);
+            value["filteredByConfidence"] = json!(generated.saturating_sub(list.suggestions.len()));
+            Ok(value)
         }),
     });
     let dir = data_dir.clone();
@@ -156,7 +174,13 @@ pub fn register(registry: &mut Registry, data_dir: PathBuf) {
                 flag(arguments, "dryRun", false),
                 flag(arguments, "createBackup", true),
             )?;
-            Ok(serde_json::to_value(report)?)
+            let mut value = serde_json::to_value(&report)?;
+            value["message"] = json!(match (report.applied, report.dry_run) {
+                (true, _) => format!("Applied the fix to {}", report.file_path),
+                (false, true) => format!("The fix can be applied to {} (dry run: nothing written)", report.file_path),
+                (false, false) => format!("Nothing was written to {}", report.file_path),
+            });
+            Ok(value)
         }),
     });
     registry.add(Tool {
