@@ -504,6 +504,18 @@ pub fn apply(
         no_conflict_markers: no_markers,
         parses,
     };
+    if text("fileFingerprint").is_empty() {
+        // The TypeScript tool kept no record of the file a suggestion was
+        // made for, so nothing tells that it is still the same.
+        return Err(UserError::with_hint(
+            format!(
+                "suggestion {suggestion_id} records no fingerprint of {} (the TypeScript tool made it), so it cannot be checked against the file; nothing was written",
+                row.file_path
+            ),
+            "make a new one with 'git pcc suggestions --generate'",
+        )
+        .into());
+    }
     if !unchanged {
         return Err(UserError::with_hint(
             format!(
