@@ -119,7 +119,7 @@ fn modes_block_and_share_as_documented() {
         json!({"filePaths": ["README.md"]}),
     ))
     .clone();
-    assert_eq!(listed["total"], 3);
+    assert_eq!(listed["totalClaims"], 3);
     let (output, cli) =
         env.json(
             env.pcc("git-pcc")

@@ -640,9 +640,12 @@ fn the_mcp_tools_work_on_the_working_directorys_repository() {
     let rust = &results[1];
     assert_eq!(rust["hasConflict"], true);
     assert_eq!(rust["suggestions"].as_array().unwrap().len(), 1);
-    assert_eq!(rust["suggestions"][0]["autoApplicable"], true);
+    assert_eq!(rust["suggestions"][0]["canAutoApply"], true);
     assert_eq!(rust["suggestions"][0]["strategy"], "STRUCTURAL_MERGE");
-    let id = rust["suggestions"][0]["id"].as_str().unwrap().to_owned();
+    let id = rust["suggestions"][0]["suggestionId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     // Nothing safe for the semantic conflict at the default confidence.
     let semantic = &results[2];
     assert_eq!(semantic["hasConflict"], true);
@@ -684,7 +687,7 @@ fn the_mcp_tools_work_on_the_working_directorys_repository() {
     );
 
     let all = &results[1];
-    assert_eq!(all["total"], 3);
+    assert_eq!(all["pagination"]["total"], 3);
     let mut strategies: Vec<(String, String)> = all["records"]
         .as_array()
         .unwrap()
@@ -706,14 +709,13 @@ fn the_mcp_tools_work_on_the_working_directorys_repository() {
         ]
     );
     let fixed = &results[2];
-    assert_eq!(fixed["total"], 1);
+    assert_eq!(fixed["pagination"]["total"], 1);
     assert_eq!(fixed["records"][0]["id"], resolution_id);
     assert_eq!(fixed["records"][0]["filePath"], RS);
     assert_eq!(fixed["records"][0]["autoFixSuggestionId"], id.as_str());
     // The TypeScript tool's entries beside ours.
     assert_eq!(fixed["history"][0]["resolutionId"], resolution_id);
     assert_eq!(fixed["history"][0]["wasAutoApplied"], true);
-    assert_eq!(fixed["pagination"]["total"], 1);
     assert_eq!(all["statistics"]["totalResolutions"], 3);
     assert_eq!(all["statistics"]["byStrategy"]["AUTO_FIX"], 1);
     // The same history through the CLI.

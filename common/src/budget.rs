@@ -112,12 +112,20 @@ pub struct BudgetStatus {
     /// `currentPeriod.remaining`, when there is a limit.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub remaining_budget: Option<f64>,
+    /// The TypeScript tool's names for these are printed instead
+    /// (`currentPeriod.period`, `.start`, `totalSpent`, `currentPeriod.limit`).
+    #[serde(skip)]
     pub period: Period,
+    #[serde(skip)]
     pub period_start: String,
+    #[serde(skip)]
     pub spent: f64,
     pub runs: i64,
     /// The monthly limit (only the monthly period has one).
+    #[serde(skip)]
     pub limit: Option<f64>,
+    /// What is left of the limit, never below zero (`remainingBudget` goes
+    /// below zero once the limit is passed).
     pub remaining: Option<f64>,
     /// Fraction of the limit spent.
     pub used: Option<f64>,

@@ -90,9 +90,9 @@ pub fn register(registry: &mut Registry, data_dir: PathBuf) {
         name: "get_auto_fix_suggestions",
         title: "Suggest fixes for a conflicting file",
         description: "Suggest how to resolve the conflicts of filePath when merging targetBranch into \
-            currentBranch. Each suggestion has an id (for apply_auto_fix), a strategy, a confidence in 0..1 with \
-            its factors, an explanation, a before/after preview and its risks; autoApplicable is true only when \
-            every hunk is fixed, no conflict marker is left and the result parses. When nothing is safe, \
+            currentBranch. Each suggestion has a suggestionId (for apply_auto_fix), a strategy, a confidence in 0..1 \
+            with its factors, an explanation, a before/after preview and its risks; canAutoApply is true only \
+            when every hunk is fixed, no conflict marker is left and the result parses. When nothing is safe, \
             explanation says why.",
         input_schema: object_schema(
             json!({
@@ -129,8 +129,13 @@ pub fn register(registry: &mut Registry, data_dir: PathBuf) {
             let mut value = serde_json::to_value(&list)?;
             // The TypeScript tool's fields beside ours.
             for suggestion in value["suggestions"].as_array_mut().into_iter().flatten() {
-                suggestion["suggestionId"] = suggestion["id"].clone();
-                suggestion["canAutoApply"] = suggestion["autoApplicable"].clone();
+                // Printed under the TypeScript tool's names.
+                if let Some(fields) = suggestion.as_object_mut() {
+                    let id = fields.remove("id").unwrap_or_default();
+                    let applicable = fields.remove("autoApplicable").unwrap_or_default();
+                    fields.insert("suggestionId".to_owned(), id);
+                    fields.insert("canAutoApply".to_owned(), applicable);
+                }
                 let preview = &mut suggestion["preview"];
                 let lines = |text: &Value| -> Vec<String> {
                     text.as_str().unwrap_or_default().lines().map(str::to_owned).collect()
@@ -199,10 +204,10 @@ pub fn register(registry: &mut Registry, data_dir: PathBuf) {
             }),
             &[],
         ),
-        output_schema: Some(json!({"type": "object", "properties": {"total": {"type": "integer"},
+        output_schema: Some(json!({"type": "object", "properties": {
             "records": {"type": "array"}, "history": {"type": "array"}, "statistics": {"type": "object"},
             "pagination": {"type": "object"}},
-            "required": ["total", "records", "history", "statistics", "pagination"]})),
+            "required": ["records", "history", "statistics", "pagination"]})),
         read_only: true,
         handler: Box::new(move |arguments| {
             let caller = me(&data_dir);
@@ -219,6 +224,10 @@ pub fn register(registry: &mut Registry, data_dir: PathBuf) {
             let (limit, offset) = (filter.limit, filter.offset);
             let found = resolutions::history(&data_dir, &filter)?;
             let mut value = serde_json::to_value(&found)?;
+            if let Some(fields) = value.as_object_mut() {
+                // The count, under the TypeScript tool's name: pagination.total.
+                fields.remove("total");
+            }
             value["history"] = seed_history(&found);
             value["pagination"] = json!({"offset": offset, "limit": limit, "total": found.total});
             Ok(value)

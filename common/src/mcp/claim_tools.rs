@@ -38,6 +38,35 @@ fn claim_schema() -> Value {
     })
 }
 
+/// A claim as `list_file_claims` lists it: the TypeScript tool's fields
+/// (`claimMode` for the mode) and ours.
+fn listed_claim_schema() -> Value {
+    let mut schema = claim_schema();
+    schema["properties"]
+        .as_object_mut()
+        .map(|p| p.remove("mode"));
+    for (name, kind) in [
+        (
+            "claimMode",
+            json!({"type": "string", "enum": ["EXCLUSIVE", "SHARED", "INTENT"]}),
+        ),
+        ("sessionPid", json!({"type": "integer"})),
+        ("worktreeName", json!({"type": ["string", "null"]})),
+        ("minutesUntilExpiry", json!({"type": "integer"})),
+    ] {
+        schema["properties"][name] = kind;
+    }
+    schema["required"] = json!([
+        "claimId",
+        "sessionId",
+        "filePath",
+        "claimMode",
+        "expiresAt",
+        "isActive"
+    ]);
+    schema
+}
+
 /// Adds the claim tools.
 pub fn register(registry: &mut Registry, data_dir: PathBuf) {
     let dir = data_dir.clone();
@@ -132,9 +161,9 @@ pub fn register(registry: &mut Registry, data_dir: PathBuf) {
         ),
         output_schema: Some(json!({
             "type": "object",
-            "properties": {"claims": {"type": "array", "items": claim_schema()}, "total": {"type": "integer"},
+            "properties": {"claims": {"type": "array", "items": listed_claim_schema()},
                            "totalClaims": {"type": "integer"}},
-            "required": ["claims", "total", "totalClaims"]
+            "required": ["claims", "totalClaims"]
         })),
         read_only: true,
         handler: Box::new(move |arguments| {
@@ -160,6 +189,10 @@ pub fn register(registry: &mut Registry, data_dir: PathBuf) {
                 let mut value = serde_json::to_value(claim)?;
                 // The TypeScript tool's fields beside ours.
                 let owner = owners.get(&claim.session_id);
+                if let Some(fields) = value.as_object_mut() {
+                    // Printed under the TypeScript tool's name, claimMode.
+                    fields.remove("mode");
+                }
                 value["claimMode"] = json!(claim.mode);
                 value["sessionPid"] = json!(owner.map_or(0, |o| o.0));
                 value["worktreeName"] = json!(owner.and_then(|o| o.1.clone()));
@@ -167,7 +200,7 @@ pub fn register(registry: &mut Registry, data_dir: PathBuf) {
                     .map_or(0, |end| (end - now).max(0) / 60));
                 listed.push(value);
             }
-            Ok(json!({"total": found.len(), "totalClaims": found.len(), "claims": listed}))
+            Ok(json!({"totalClaims": found.len(), "claims": listed}))
         }),
     });
 }

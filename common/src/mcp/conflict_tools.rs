@@ -100,6 +100,10 @@ pub fn register(registry: &mut Registry, data_dir: PathBuf) {
             let report = crate::rebase::assist(Path::new(&session.worktree_path), &target, check_only)?;
             let mut value = serde_json::to_value(&report)?;
             let files: Vec<&str> = report.conflicts.iter().map(|c| c.path.as_str()).collect();
+            // The message, under the TypeScript tool's name.
+            if let Some(fields) = value.as_object_mut() {
+                fields.remove("message");
+            }
             value["output"] = json!(report.message);
             value["conflictingFiles"] = json!(files);
             value["conflictSummary"] = json!(conflict_summary(&files));

@@ -29,9 +29,9 @@ pub fn register(registry: &mut Registry, data_dir: PathBuf) {
             json!({"branch": {"type": "string"}, "targetBranch": {"type": "string", "default": "main"}}),
             &["branch"],
         ),
-        output_schema: Some(json!({"type": "object", "properties": {"success": {"type": "boolean"},
+        output_schema: Some(json!({"type": "object", "properties": {
             "subscribed": {"type": "boolean"}, "message": {"type": "string"},
-            "subscription": {"type": "object"}}, "required": ["success", "subscribed", "message", "subscription"]})),
+            "subscription": {"type": "object"}}, "required": ["subscribed", "message", "subscription"]})),
         read_only: false,
         handler: Box::new(move |arguments| {
             let me = session::find_session(&dir, &super::session_tools::caller())?
@@ -42,7 +42,7 @@ pub fn register(registry: &mut Registry, data_dir: PathBuf) {
             let message = format!(
                 "Subscribed to the merge of '{branch}' into '{target}'; your next tool call after git-pcc-watch sees it brings a notice."
             );
-            Ok(json!({"success": true, "subscribed": true, "message": message, "subscription": subscription}))
+            Ok(json!({"subscribed": true, "message": message, "subscription": subscription}))
         }),
     });
     let dir = data_dir.clone();

@@ -107,7 +107,9 @@ fn get_my_session(data_dir: &Path) -> Result<Value> {
     let parallel = session::status(data_dir, Some(Path::new(&found.repo_path)))?.total_sessions;
     let mut value = serde_json::to_value(found)?;
     value["parallelSessions"] = json!(parallel);
-    // The TypeScript tool's name for when the session began.
-    value["startedAt"] = value["createdAt"].clone();
+    // When the session began, under the TypeScript tool's name.
+    if let Some(created) = value.as_object_mut().and_then(|v| v.remove("createdAt")) {
+        value["startedAt"] = created;
+    }
     Ok(value)
 }
