@@ -550,6 +550,10 @@ fn budget(env: &TestEnv, period: &str) -> Value {
     value
 }
 
+/// A row of the seed's `budget_tracking`: id, period, start, limit,
+/// spent, created.
+type BudgetRow<'a> = (&'a str, &'a str, &'a str, Option<f64>, f64, &'a str);
+
 const SEED_BUDGET_COLUMNS: [&str; 6] = [
     "id",
     "period",
@@ -573,7 +577,7 @@ fn the_seed_budget_table_keeps_its_rows_and_budget_status_reads_them() {
     let insert =
         "INSERT INTO budget_tracking (id, period, period_start, budget_limit, spent, created_at)
                   VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
-    let seed_rows: [(&str, &str, &str, Option<f64>, f64, &str); 5] = [
+    let seed_rows: [BudgetRow; 5] = [
         (
             "5f8edbfc-monthly",
             "monthly",
