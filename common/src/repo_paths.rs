@@ -8,8 +8,9 @@
 //! A path is resolved from what the database knows first (a session's,
 //! kept worktree's or journal entry's worktree path), then from git (a path
 //! that still exists), then from our naming of worktrees
-//! (`<repo>-worktrees/<name>` beside `<repo>`); a path none of these
-//! explains is left as it is.
+//! (`<repo>-worktrees/<name>` beside `<repo>`), then from the recorded
+//! checkout it lies inside (the agent's working directory may have been a
+//! subdirectory); a path none of these explains is left as it is.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -82,7 +83,30 @@ pub fn repository_of(conn: &Connection, stored: &str) -> Option<String> {
             return paths::to_db_string(&repo).ok();
         }
     }
-    beside_worktrees_folder(path)
+    beside_worktrees_folder(path).or_else(|| inside_recorded_checkout(conn, stored))
+}
+
+/// The repository of the recorded checkout (a session's repository or
+/// worktree) that `stored` lies inside: the TypeScript tool stored the
+/// agent's working directory, which may be a subdirectory.
+fn inside_recorded_checkout(conn: &Connection, stored: &str) -> Option<String> {
+    let mut stmt = conn
+        .prepare("SELECT repo_path, repo_path FROM sessions UNION SELECT worktree_path, repo_path FROM sessions")
+        .ok()?;
+    let checkouts: Vec<(String, String)> = stmt
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+        .ok()?
+        .filter_map(|row| row.ok())
+        .collect();
+    checkouts
+        .into_iter()
+        .filter(|(checkout, _)| {
+            stored
+                .strip_prefix(checkout.as_str())
+                .is_some_and(|rest| rest.starts_with('/'))
+        })
+        .max_by_key(|(checkout, _)| checkout.len())
+        .map(|(_, repo)| repo)
 }
 
 /// Whether a session or kept worktree names `stored` as its repository.
@@ -165,6 +189,16 @@ mod tests {
         );
         assert_eq!(repository_of(&conn, "/r/app").as_deref(), Some("/r/app"));
         assert_eq!(repository_of(&conn, "/nowhere/else"), None);
+        // A working directory inside a checkout that is gone.
+        assert_eq!(
+            repository_of(&conn, "/r/app-worktrees/one/src").as_deref(),
+            Some("/r/app")
+        );
+        assert_eq!(
+            repository_of(&conn, "/r/app/src").as_deref(),
+            Some("/r/app")
+        );
+        assert_eq!(repository_of(&conn, "/r/application"), None);
     }
 
     #[test]
