@@ -119,14 +119,17 @@ fn modes_block_and_share_as_documented() {
         json!({"filePaths": ["README.md"]}),
     ))
     .clone();
-    assert_eq!(listed["total"], 3);
+    assert_eq!(listed["totalClaims"], 3);
     let (output, cli) =
         env.json(
             env.pcc("git-pcc")
                 .args(["claims", "--json", "--file", "src/lib.rs"]),
         );
     assert!(output.status.success());
-    assert_eq!(cli["claims"][0]["claimId"], a["claim"]["claimId"]);
+    // The CLI prints the claim's row under its column names.
+    assert_eq!(cli["claims"][0]["id"], a["claim"]["claimId"]);
+    assert_eq!(cli["claims"][0]["claim_mode"], "EXCLUSIVE");
+    assert_eq!(cli["claims"][0]["metadata"], json!({"reason": "refactor"}));
 }
 
 #[test]

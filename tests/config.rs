@@ -703,3 +703,113 @@ fn a_linked_config_json_stays_a_link() {
         "{\"laterVersion\": 1}\n"
     );
 }
+
+#[test]
+fn keys_that_are_not_ours_are_kept_and_shown_as_kept_and_not_used() {
+    let env = TestEnv::new();
+    std::fs::create_dir_all(&env.data_dir).unwrap();
+    // As the TypeScript tool left it: its budget settings and a key of its own.
+    std::fs::write(
+        env.data_dir.join("config.json"),
+        r#"{"budget": {"monthlyLimit": 50, "warningThresholds": [0.5, 0.9]}, "ui": {"color": false}}"#,
+    )
+    .unwrap();
+    let set = env
+        .pcc("git-pcc")
+        .args([
+            "config",
+            "set",
+            "budget.per-session-default",
+            "2.5",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(set.status.code(), Some(0));
+    let set: serde_json::Value = serde_json::from_slice(&set.stdout).unwrap();
+    assert_eq!(set["success"], true);
+    assert_eq!(set["key"], "budget.perSessionDefault");
+    assert_eq!(set["value"], 2.5);
+
+    let get = env
+        .pcc("git-pcc")
+        .args(["config", "get", "ui.color", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(get.status.code(), Some(0));
+    let value: serde_json::Value = serde_json::from_slice(&get.stdout).unwrap();
+    assert_eq!(
+        value,
+        serde_json::json!({"key": "ui.color", "value": false, "unknown": true})
+    );
+    let stderr = String::from_utf8_lossy(&get.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with("warning: ui.color in ")
+            && stderr.contains("not a setting of parallel-cc: it is kept as it is and not used"),
+        "{stderr}"
+    );
+    let human = env
+        .pcc("git-pcc")
+        .args(["config", "get", "ui.color"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&human.stdout), "false\n");
+    // A section of ours reads as the values in effect in it.
+    let (_, budget) = env.json(
+        env.pcc("git-pcc")
+            .args(["config", "get", "budget", "--json"]),
+    );
+    assert_eq!(budget["value"]["monthlyLimit"], 50);
+    assert_eq!(budget["value"]["perSessionDefault"], 2.5);
+    assert_eq!(budget["value"]["e2bHourlyRate"], 0.1);
+    // What is neither ours nor in the file stays an error.
+    let missing = env
+        .pcc("git-pcc")
+        .args(["config", "get", "ui.theme"])
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(1));
+
+    let (_, list) = env.json(env.pcc("git-pcc").args(["config", "list", "--json"]));
+    // The settings as one object, as the TypeScript tool printed them...
+    assert_eq!(list["ui"], serde_json::json!({"color": false}));
+    assert_eq!(list["budget"]["monthlyLimit"], 50);
+    assert_eq!(
+        list["budget"]["warningThresholds"],
+        serde_json::json!([0.5, 0.9])
+    );
+    assert_eq!(list["session"]["staleMinutes"], 10);
+    assert!(list["budget"].get("monthlyLimit").is_some());
+    assert!(
+        list["worktree"].get("root").is_none(),
+        "no default is left out as null"
+    );
+    // ... and our entries beside them, the unknown key marked.
+    let entry = list["settings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["key"] == "ui.color")
+        .cloned()
+        .unwrap();
+    assert_eq!(entry["value"], false);
+    assert_eq!(entry["unknown"], true);
+    let listed = env
+        .pcc("git-pcc")
+        .args(["config", "list"])
+        .output()
+        .unwrap();
+    let line = String::from_utf8_lossy(&listed.stdout)
+        .lines()
+        .find(|l| l.starts_with("ui.color "))
+        .map(str::to_owned)
+        .unwrap();
+    assert!(line.ends_with("(not ours: kept, not used)"), "{line}");
+
+    let stored: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(env.data_dir.join("config.json")).unwrap())
+            .unwrap();
+    assert_eq!(stored["ui"]["color"], false);
+    assert_eq!(stored["budget"]["perSessionDefault"], 2.5);
+}

@@ -263,19 +263,19 @@ fn detection_classifies_each_file_records_it_once_and_changes_nothing() {
 
     let unresolved = history(&env, &repo, &["--unresolved"]);
     assert_eq!(unresolved["total"], 3);
-    let records = unresolved["records"].as_array().unwrap();
+    let records = unresolved["resolutions"].as_array().unwrap();
     assert_eq!(records.len(), 3);
     let mut recorded: Vec<(String, String)> = records
         .iter()
         .map(|r| {
-            assert_eq!(r["repoPath"], repo.to_str().unwrap());
-            assert_eq!(r["resolutionStrategy"], "MANUAL");
-            assert_eq!(r["resolvedAt"], Value::Null);
-            assert_eq!(r["sourceCommit"], head.trim());
-            assert_eq!(r["rolledBack"], false);
+            assert_eq!(r["repo_path"], repo.to_str().unwrap());
+            assert_eq!(r["resolution_strategy"], "MANUAL");
+            assert_eq!(r["resolved_at"], Value::Null);
+            assert_eq!(r["source_commit"], head.trim());
+            assert_eq!(r["rolled_back"], false);
             (
-                r["filePath"].as_str().unwrap().to_owned(),
-                r["conflictType"].as_str().unwrap().to_owned(),
+                r["file_path"].as_str().unwrap().to_owned(),
+                r["conflict_type"].as_str().unwrap().to_owned(),
             )
         })
         .collect();
@@ -284,10 +284,10 @@ fn detection_classifies_each_file_records_it_once_and_changes_nothing() {
     assert_eq!(history(&env, &repo, &["--resolved"])["total"], 0);
     let semantic = history(&env, &repo, &["--type", "SEMANTIC"]);
     assert_eq!(semantic["total"], 1);
-    assert_eq!(semantic["records"][0]["filePath"], TS);
+    assert_eq!(semantic["resolutions"][0]["file_path"], TS);
     assert_eq!(history(&env, &repo, &["--file", RS])["total"], 1);
     assert_eq!(
-        history(&env, &repo, &["--limit", "2"])["records"]
+        history(&env, &repo, &["--limit", "2"])["resolutions"]
             .as_array()
             .unwrap()
             .len(),
@@ -368,9 +368,9 @@ fn a_structural_fix_is_applied_recorded_and_rolled_back() {
     let stored = pcc_ok(&env, &repo, &["suggestions", "--json"]);
     assert_eq!(stored["total"], 1);
     assert_eq!(stored["suggestions"][0]["id"], id.as_str());
-    assert_eq!(stored["suggestions"][0]["filePath"], RS);
-    assert_eq!(stored["suggestions"][0]["autoApplicable"], true);
-    assert_eq!(stored["suggestions"][0]["appliedAt"], Value::Null);
+    assert_eq!(stored["suggestions"][0]["file_path"], RS);
+    assert_eq!(stored["suggestions"][0]["auto_applicable"], true);
+    assert_eq!(stored["suggestions"][0]["applied_at"], Value::Null);
 
     // A dry run checks and changes nothing.
     let before = state(&env, &repo);
@@ -437,19 +437,19 @@ fn a_structural_fix_is_applied_recorded_and_rolled_back() {
     // The detected record is the one resolved.
     let resolved = history(&env, &repo, &["--resolved"]);
     assert_eq!(resolved["total"], 1);
-    let record = &resolved["records"][0];
+    let record = &resolved["resolutions"][0];
     assert_eq!(record["id"], resolution_id.as_str());
-    assert_eq!(record["filePath"], RS);
-    assert_eq!(record["conflictType"], "STRUCTURAL");
-    assert_eq!(record["resolutionStrategy"], "AUTO_FIX");
-    assert_eq!(record["autoFixSuggestionId"], id.as_str());
-    assert_eq!(record["confidenceScore"].as_f64(), Some(confidence));
-    assert!(record["resolvedAt"].is_string());
+    assert_eq!(record["file_path"], RS);
+    assert_eq!(record["conflict_type"], "STRUCTURAL");
+    assert_eq!(record["resolution_strategy"], "AUTO_FIX");
+    assert_eq!(record["auto_fix_suggestion_id"], id.as_str());
+    assert_eq!(record["confidence_score"].as_f64(), Some(confidence));
+    assert!(record["resolved_at"].is_string());
     assert_eq!(history(&env, &repo, &["--unresolved"])["total"], 2);
     let stored = pcc_ok(&env, &repo, &["suggestions", "--json", "--applied"]);
     assert_eq!(stored["total"], 1);
     assert_eq!(stored["suggestions"][0]["id"], id.as_str());
-    assert!(stored["suggestions"][0]["appliedAt"].is_string());
+    assert!(stored["suggestions"][0]["applied_at"].is_string());
 
     // Not twice.
     let (again, _) = pcc(&env, &repo, &["suggestions", "--apply", &id, "--json"]);
@@ -471,9 +471,9 @@ fn a_structural_fix_is_applied_recorded_and_rolled_back() {
     assert_eq!(snapshot(&repo), before.0);
     assert_eq!(env.git(&repo, &["status", "--porcelain"]), "");
     assert_eq!(env.git(&repo, &["rev-parse", "HEAD"]), before.2);
-    let record = &history(&env, &repo, &["--file", RS])["records"][0];
+    let record = &history(&env, &repo, &["--file", RS])["resolutions"][0];
     assert_eq!(record["id"], resolution_id.as_str());
-    assert_eq!(record["rolledBack"], true);
+    assert_eq!(record["rolled_back"], true);
 }
 
 #[test]
@@ -640,9 +640,12 @@ fn the_mcp_tools_work_on_the_working_directorys_repository() {
     let rust = &results[1];
     assert_eq!(rust["hasConflict"], true);
     assert_eq!(rust["suggestions"].as_array().unwrap().len(), 1);
-    assert_eq!(rust["suggestions"][0]["autoApplicable"], true);
+    assert_eq!(rust["suggestions"][0]["canAutoApply"], true);
     assert_eq!(rust["suggestions"][0]["strategy"], "STRUCTURAL_MERGE");
-    let id = rust["suggestions"][0]["id"].as_str().unwrap().to_owned();
+    let id = rust["suggestions"][0]["suggestionId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     // Nothing safe for the semantic conflict at the default confidence.
     let semantic = &results[2];
     assert_eq!(semantic["hasConflict"], true);
@@ -684,7 +687,7 @@ fn the_mcp_tools_work_on_the_working_directorys_repository() {
     );
 
     let all = &results[1];
-    assert_eq!(all["total"], 3);
+    assert_eq!(all["pagination"]["total"], 3);
     let mut strategies: Vec<(String, String)> = all["records"]
         .as_array()
         .unwrap()
@@ -706,11 +709,22 @@ fn the_mcp_tools_work_on_the_working_directorys_repository() {
         ]
     );
     let fixed = &results[2];
-    assert_eq!(fixed["total"], 1);
+    assert_eq!(fixed["pagination"]["total"], 1);
     assert_eq!(fixed["records"][0]["id"], resolution_id);
     assert_eq!(fixed["records"][0]["filePath"], RS);
     assert_eq!(fixed["records"][0]["autoFixSuggestionId"], id.as_str());
+    // The TypeScript tool's entries beside ours.
+    assert_eq!(fixed["history"][0]["resolutionId"], resolution_id);
+    assert_eq!(fixed["history"][0]["wasAutoApplied"], true);
+    assert_eq!(all["statistics"]["totalResolutions"], 3);
+    assert_eq!(all["statistics"]["byStrategy"]["AUTO_FIX"], 1);
     // The same history through the CLI.
     let resolved = history(&env, &repo, &["--resolved"]);
-    assert_eq!(resolved["records"], fixed["records"]);
+    let row = &resolved["resolutions"][0];
+    assert_eq!(row["id"], fixed["records"][0]["id"]);
+    assert_eq!(row["file_path"], fixed["records"][0]["filePath"]);
+    assert_eq!(
+        row["auto_fix_suggestion_id"],
+        fixed["records"][0]["autoFixSuggestionId"]
+    );
 }

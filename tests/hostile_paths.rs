@@ -138,8 +138,8 @@ fn status_and_claims_quote_control_characters_and_json_keeps_them() {
     assert!(lines[1].starts_with(&c_quoted(FILE_NAME)), "{listed}");
     assert!(lines[1].ends_with("\"\\033[2Jwiped\""), "{listed}");
     let (_, claims) = env.json(&mut pcc(&env, &["claims", "--json"]));
-    assert_eq!(claims["claims"][0]["filePath"], FILE_NAME);
-    assert_eq!(claims["claims"][0]["reason"], "\u{1b}[2Jwiped");
+    assert_eq!(claims["claims"][0]["file_path"], FILE_NAME);
+    assert_eq!(claims["claims"][0]["metadata"]["reason"], "\u{1b}[2Jwiped");
 
     // release keeps the worktree (it holds work): kept path quoted, and so
     // in status's kept worktrees.

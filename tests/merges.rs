@@ -137,7 +137,9 @@ fn merge_kind(kind: &str) {
     }
     let (_, status) = env.json(env.pcc("git-pcc").args(["merge", "status", "--json"]));
     assert_eq!(status["total"], 1);
-    assert_eq!(status["events"][0]["sourceCommit"], tip.as_str());
+    // The CLI prints the event under its columns' names.
+    assert_eq!(status["events"][0]["source_commit"], tip.as_str());
+    assert_eq!(status["events"][0]["branch_name"], w.branch.as_str());
 
     let notice = w.hook_output(&w.agent_id);
     let parsed: Value =
@@ -216,8 +218,8 @@ fn subscribers_hear_of_the_merge_and_unmerged_work_stays_quiet() {
                 .pcc("git-pcc")
                 .args(["merge", "status", "--subscriptions", "--json"]),
         );
-    assert_eq!(subs["subscriptions"][0]["isActive"], false);
-    assert!(subs["subscriptions"][0]["notifiedAt"].is_string());
+    assert_eq!(subs["subscriptions"][0]["is_active"], false);
+    assert!(subs["subscriptions"][0]["notified_at"].is_string());
 }
 
 #[test]

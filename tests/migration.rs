@@ -215,11 +215,11 @@ fn a_1_1_0_database_is_migrated_in_place_and_keeps_everything() {
     assert_eq!(status["keptWorktrees"], json!([]));
 
     let conn = Connection::open(&s.db_path).unwrap();
-    assert_eq!(version(&conn), "2.4.0");
+    assert_eq!(version(&conn), "2.5.0");
     let user_version: i64 = conn
         .query_row("PRAGMA user_version", [], |row| row.get(0))
         .unwrap();
-    assert_eq!(user_version, 20400);
+    assert_eq!(user_version, 20500);
     // The old columns keep their place and definition, new ones come after.
     let info = table_info(&conn, "sessions");
     assert_eq!(info[..20], seed_info[..]);
@@ -272,10 +272,11 @@ fn a_1_1_0_database_is_migrated_in_place_and_keeps_everything() {
     assert_eq!(
         again,
         json!({
-            "fromVersion": "2.4.0",
-            "toVersion": "2.4.0",
+            "fromVersion": "2.5.0",
+            "toVersion": "2.5.0",
             "applied": [],
             "backupPath": null,
+            "repaired": [],
         })
     );
     assert_eq!(backups(env), found);
@@ -305,6 +306,7 @@ fn a_1_1_0_database_is_migrated_in_place_and_keeps_everything() {
             "branchDeleted": false,
             "kept": null,
             "repaired": {"undone": [], "finished": [], "kept": [], "failed": []},
+            "released": true,
         })
     );
     let conn = Connection::open(&s.db_path).unwrap();
@@ -341,6 +343,9 @@ fn cleanup_removes_a_dead_seed_worktree_session_with_its_clean_worktree() {
             "kept": [],
             "failures": [],
             "repaired": json!({"undone": [], "finished": [], "kept": [], "failed": []}),
+            "removed": 1,
+            "sessions": [WORKTREE_ID],
+            "worktreesRemoved": ["feature-login"],
         })
     );
     assert!(!s.old_worktree.exists());
@@ -428,7 +433,7 @@ fn a_fresh_data_dir_gets_the_schema_without_a_backup() {
         String::from_utf8_lossy(&output.stderr)
     );
     assert_eq!(report["fromVersion"], Value::Null);
-    assert_eq!(report["toVersion"], "2.4.0");
+    assert_eq!(report["toVersion"], "2.5.0");
     assert_eq!(report["backupPath"], Value::Null);
     let applied: Vec<&str> = report["applied"]
         .as_array()
@@ -436,21 +441,22 @@ fn a_fresh_data_dir_gets_the_schema_without_a_backup() {
         .iter()
         .map(|step| step.as_str().unwrap())
         .collect();
-    assert_eq!(applied.len(), 6, "{applied:?}");
+    assert_eq!(applied.len(), 7, "{applied:?}");
     assert!(applied[0].starts_with("1.1.0 "), "{applied:?}");
     assert!(applied[1].starts_with("2.0.0 "), "{applied:?}");
     assert!(applied[2].starts_with("2.1.0 "), "{applied:?}");
     assert!(applied[3].starts_with("2.2.0 "), "{applied:?}");
     assert!(applied[4].starts_with("2.3.0 "), "{applied:?}");
     assert!(applied[5].starts_with("2.4.0 "), "{applied:?}");
+    assert!(applied[6].starts_with("2.5.0 "), "{applied:?}");
     assert_eq!(backups(&env), Vec::<String>::new());
 
     let conn = env.db();
-    assert_eq!(version(&conn), "2.4.0");
+    assert_eq!(version(&conn), "2.5.0");
     let user_version: i64 = conn
         .query_row("PRAGMA user_version", [], |row| row.get(0))
         .unwrap();
-    assert_eq!(user_version, 20400);
+    assert_eq!(user_version, 20500);
     let journal: String = conn
         .query_row("PRAGMA journal_mode", [], |row| row.get(0))
         .unwrap();
@@ -505,5 +511,285 @@ fn a_fresh_data_dir_gets_the_schema_without_a_backup() {
         value,
         json!({"success": false, "error": "unknown schema version 9.9.9"})
     );
-    assert_eq!(version(&env.db()), "2.4.0");
+    assert_eq!(version(&env.db()), "2.5.0");
+}
+
+/// The first day of the current daily, weekly (from Monday) and monthly
+/// period, as SQLite computes them.
+fn current_period_starts(conn: &Connection) -> (String, String, String) {
+    conn.query_row(
+        "SELECT date('now'), date('now', '-6 days', 'weekday 1'), date('now', 'start of month')",
+        [],
+        |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+    )
+    .unwrap()
+}
+
+fn database_check(env: &TestEnv) -> Value {
+    let (_, report) = env.json(env.pcc("git-pcc").args(["doctor", "--json"]));
+    report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "database")
+        .cloned()
+        .unwrap_or_else(|| panic!("no database check in {report}"))
+}
+
+fn budget(env: &TestEnv, period: &str) -> Value {
+    let (output, value) = env.json(
+        env.pcc("git-pcc")
+            .args(["budget", "status", "--period", period, "--json"]),
+    );
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    value
+}
+
+/// A row of the seed's `budget_tracking`: id, period, start, limit,
+/// spent, created.
+type BudgetRow<'a> = (&'a str, &'a str, &'a str, Option<f64>, f64, &'a str);
+
+const SEED_BUDGET_COLUMNS: [&str; 6] = [
+    "id",
+    "period",
+    "period_start",
+    "budget_limit",
+    "spent",
+    "created_at",
+];
+
+#[test]
+fn the_seed_budget_table_keeps_its_rows_and_budget_status_reads_them() {
+    let s = seeded();
+    let env = &s.env;
+    std::fs::write(
+        env.data_dir.join("config.json"),
+        r#"{"budget": {"monthlyLimit": 50}}"#,
+    )
+    .unwrap();
+    let conn = Connection::open(&s.db_path).unwrap();
+    let (day, week, month) = current_period_starts(&conn);
+    let insert =
+        "INSERT INTO budget_tracking (id, period, period_start, budget_limit, spent, created_at)
+                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+    let seed_rows: [BudgetRow; 5] = [
+        (
+            "5f8edbfc-monthly",
+            "monthly",
+            &month,
+            Some(50.0),
+            1.25,
+            "2026-12-01 22:18:36",
+        ),
+        (
+            "ad50618d-daily",
+            "daily",
+            &day,
+            None,
+            0.5,
+            "2026-12-01 22:18:37",
+        ),
+        (
+            "aa7b1a75-weekly",
+            "weekly",
+            &week,
+            None,
+            0.75,
+            "2026-12-01 22:18:38",
+        ),
+        // Nothing kept the seed from writing a period twice.
+        (
+            "0d0d0d0d-daily-again",
+            "daily",
+            &day,
+            None,
+            0.25,
+            "2026-12-01 22:18:39",
+        ),
+        (
+            "11111111-old",
+            "monthly",
+            "2026-01-01",
+            Some(20.0),
+            3.0,
+            "2026-01-05 10:00:00",
+        ),
+    ];
+    for (id, period, start, limit, spent, created) in seed_rows {
+        conn.execute(
+            insert,
+            rusqlite::params![id, period, start, limit, spent, created],
+        )
+        .unwrap();
+    }
+    drop(conn);
+
+    // An earlier version of ours migrated it to 2.4.0 and left the table
+    // as it was: doctor says the schema is behind, update brings it on.
+    let (output, _) =
+        env.json(
+            env.pcc("git-pcc")
+                .args(["migrate", "--version", "2.4.0", "--json"]),
+        );
+    assert_eq!(output.status.code(), Some(0));
+    let check = database_check(env);
+    assert_eq!(check["ok"], false, "{check}");
+    assert!(
+        check["detail"].as_str().unwrap().contains("behind 2.5.0"),
+        "{check}"
+    );
+    assert_eq!(check["hint"], "run 'git pcc update'");
+    let (output, report) = env.json(env.pcc("git-pcc").args(["update", "--json"]));
+    assert_eq!(output.status.code(), Some(0));
+    assert_eq!(report["fromVersion"], "2.4.0");
+    assert_eq!(report["toVersion"], "2.5.0");
+    assert!(report["backupPath"].is_string(), "{report}");
+    assert_eq!(database_check(env)["ok"], true);
+
+    let conn = Connection::open(&s.db_path).unwrap();
+    // The seed's columns keep their order, ours follow; one row per period.
+    let mut expected_columns: Vec<String> = SEED_BUDGET_COLUMNS.map(str::to_owned).to_vec();
+    expected_columns.extend(["runs".to_owned(), "updated_at".to_owned()]);
+    assert_eq!(column_names(&conn, "budget_tracking"), expected_columns);
+    let columns: Vec<String> = SEED_BUDGET_COLUMNS.map(str::to_owned).to_vec();
+    let mut kept = rows(&conn, "budget_tracking", &columns);
+    kept.sort_by_key(|row| format!("{:?}", row[0]));
+    let text = |v: &str| SqlValue::Text(v.to_owned());
+    let mut expected = vec![
+        vec![
+            text("11111111-old"),
+            text("monthly"),
+            text("2026-01-01"),
+            SqlValue::Real(20.0),
+            SqlValue::Real(3.0),
+            text("2026-01-05 10:00:00"),
+        ],
+        vec![
+            text("5f8edbfc-monthly"),
+            text("monthly"),
+            text(&month),
+            SqlValue::Real(50.0),
+            SqlValue::Real(1.25),
+            text("2026-12-01 22:18:36"),
+        ],
+        vec![
+            text("aa7b1a75-weekly"),
+            text("weekly"),
+            text(&week),
+            SqlValue::Null,
+            SqlValue::Real(0.75),
+            text("2026-12-01 22:18:38"),
+        ],
+        vec![
+            text("ad50618d-daily"),
+            text("daily"),
+            text(&day),
+            SqlValue::Null,
+            SqlValue::Real(0.75),
+            text("2026-12-01 22:18:37"),
+        ],
+    ];
+    expected.sort_by_key(|row| format!("{:?}", row[0]));
+    assert_eq!(kept, expected);
+    let runs: i64 = conn
+        .query_row("SELECT SUM(runs) FROM budget_tracking", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(runs, 0, "the seed counted no runs");
+    let duplicate = conn.execute(
+        "INSERT INTO budget_tracking (id, period, period_start) VALUES ('x', 'daily', ?1)",
+        [&day],
+    );
+    assert!(duplicate.is_err(), "one row per period");
+    drop(conn);
+
+    let daily = budget(env, "daily");
+    assert_eq!(
+        daily["currentPeriod"],
+        json!({"period": "daily", "start": day, "spent": 0.75})
+    );
+    assert_eq!(daily["totalSpent"], 0.75);
+    assert_eq!(budget(env, "weekly")["totalSpent"], 0.75);
+    let monthly = budget(env, "monthly");
+    assert_eq!(
+        monthly["currentPeriod"],
+        json!({"period": "monthly", "start": month, "limit": 50.0, "spent": 1.25, "remaining": 48.75})
+    );
+    assert_eq!(monthly["remainingBudget"], 48.75);
+    assert_eq!(monthly["runs"], 0);
+}
+
+#[test]
+fn update_repairs_a_current_schema_that_lacks_what_this_version_needs() {
+    let env = TestEnv::new();
+    let (output, _) = env.json(env.pcc("git-pcc").args(["migrate", "--json"]));
+    assert_eq!(output.status.code(), Some(0));
+    assert_eq!(database_check(&env)["ok"], true);
+    // As an earlier version left a TypeScript tool's database: the version
+    // says current, the seed's budget table is still there.
+    let seed = Connection::open_in_memory().unwrap();
+    seed.execute_batch(SEED_SCHEMA).unwrap();
+    let seed_table: String = seed
+        .query_row(
+            "SELECT sql FROM sqlite_master WHERE name = 'budget_tracking'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let conn = env.db();
+    conn.execute_batch(&format!(
+        "DROP TABLE budget_tracking; {seed_table};
+         INSERT INTO budget_tracking (id, period, period_start, spent) VALUES ('seed-1', 'monthly', date('now', 'start of month'), 2.5);
+         DROP TABLE merge_notices;"
+    ))
+    .unwrap();
+    drop(conn);
+
+    let check = database_check(&env);
+    assert_eq!(check["ok"], false, "{check}");
+    let detail = check["detail"].as_str().unwrap();
+    for missing in [
+        "table merge_notices",
+        "budget_tracking.runs",
+        "budget_tracking.updated_at",
+        "unique key budget_tracking(period, period_start)",
+    ] {
+        assert!(detail.contains(missing), "{missing} not in {detail}");
+    }
+    assert_eq!(check["hint"], "run 'git pcc update'");
+    let failing = env
+        .pcc("git-pcc")
+        .args(["budget", "status", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(failing.status.code(), Some(1), "the broken table is in use");
+
+    let (output, report) = env.json(env.pcc("git-pcc").args(["update", "--json"]));
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(report["applied"], json!([]));
+    let repaired: Vec<&str> = report["repaired"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_str().unwrap())
+        .collect();
+    assert!(repaired.contains(&"budget_tracking.runs"), "{report}");
+    assert!(repaired.contains(&"table merge_notices"), "{report}");
+    assert!(backups(&env).len() == 1, "{:?}", list_dir(&env.data_dir));
+    assert_eq!(database_check(&env)["ok"], true);
+    assert_eq!(budget(&env, "monthly")["totalSpent"], 2.5);
+
+    // Nothing left to repair: a second update changes nothing.
+    let (_, again) = env.json(env.pcc("git-pcc").args(["update", "--json"]));
+    assert_eq!(again["repaired"], json!([]));
+    assert_eq!(again["backupPath"], Value::Null);
 }

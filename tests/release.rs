@@ -97,6 +97,46 @@ fn release(env: &TestEnv, args: &[&str]) -> Value {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
+    without_seed_release_fields(value)
+}
+
+/// Checks the TypeScript tool's field of a release (`released`) and
+/// leaves ours.
+fn without_seed_release_fields(mut value: Value) -> Value {
+    assert_eq!(value["released"], true, "{value}");
+    value.as_object_mut().unwrap().remove("released");
+    value
+}
+
+/// Checks the TypeScript tool's fields of a cleanup (`removed`,
+/// `sessions`, `worktreesRemoved`) against ours and leaves ours.
+fn without_seed_cleanup_fields(mut value: Value) -> Value {
+    let ids: Vec<Value> = value["removedSessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["sessionId"].clone())
+        .collect();
+    let names: Vec<Value> = value["removedWorktrees"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            Path::new(p.as_str().unwrap())
+                .file_name()
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .into()
+        })
+        .collect();
+    assert_eq!(value["removed"], ids.len(), "{value}");
+    assert_eq!(value["sessions"], Value::Array(ids), "{value}");
+    assert_eq!(value["worktreesRemoved"], Value::Array(names), "{value}");
+    let object = value.as_object_mut().unwrap();
+    for key in ["removed", "sessions", "worktreesRemoved"] {
+        object.remove(key);
+    }
     value
 }
 
@@ -115,7 +155,7 @@ fn cleanup(env: &TestEnv, repo: &Path, args: &[&str]) -> Value {
         "cleanup {args:?}: {}",
         String::from_utf8_lossy(&output.stderr)
     );
-    value
+    without_seed_cleanup_fields(value)
 }
 
 /// The `repaired` of a command that found nothing left half done.
@@ -405,7 +445,7 @@ fn a_clean_release_removes_worktree_branch_admin_dir_and_empty_root() {
 }
 
 #[test]
-fn releasing_an_unknown_session_fails_unless_quiet() {
+fn releasing_an_unknown_session_fails_unless_quiet_or_json() {
     let env = TestEnv::new();
     let mut gone = LiveProcess::spawn();
     let dead = gone.pid().to_string();
@@ -437,16 +477,27 @@ fn releasing_an_unknown_session_fails_unless_quiet() {
             "{stderr}"
         );
 
+        // With --json, as the TypeScript tool did: not released, exit 0.
         let (json_output, value) =
             env.json(env.pcc("git-pcc-release").args(["--pid", &dead, "--json"]));
-        assert_eq!(json_output.status.code(), Some(1));
+        assert_eq!(json_output.status.code(), Some(0));
+        assert!(json_output.stderr.is_empty());
         assert_eq!(
             value,
             json!({
-                "success": false,
-                "error": format!("no session is registered for process {dead}"),
+                "released": false,
+                "worktreeRemoved": false,
+                "pid": dead.parse::<i64>().unwrap(),
+                "reason": format!("no session is registered for process {dead}"),
             })
         );
+        let (_, value) = env.json(env.pcc("git-pcc-release").args([
+            "--session-id",
+            "no-such-session",
+            "--json",
+        ]));
+        assert_eq!(value["released"], false);
+        assert_eq!(value["sessionId"], "no-such-session");
 
         let by_id = env
             .pcc("git-pcc-release")

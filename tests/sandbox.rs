@@ -2281,8 +2281,8 @@ fn a_run_over_its_budget_is_stopped_and_the_spending_recorded() {
             .unwrap();
         assert!(output.status.success(), "{}", text(&output.stderr));
         let status: Value = serde_json::from_slice(&output.stdout).unwrap();
-        assert_eq!(status["period"], period);
-        assert_eq!(status["spent"], 0.75, "{status:#}");
+        assert_eq!(status["currentPeriod"]["period"], period);
+        assert_eq!(status["totalSpent"], 0.75, "{status:#}");
         assert_eq!(status["runs"], 1);
     }
 }

@@ -1,4 +1,6 @@
-//! `git pcc claims`: the file claims agents hold.
+//! `git pcc claims`: the file claims agents hold. `--json` prints each
+//! claim's row under its column names, newest first, as the TypeScript
+//! tool did.
 
 use std::path::PathBuf;
 
@@ -38,7 +40,10 @@ pub fn run(args: ClaimsArgs) -> anyhow::Result<Output> {
         session_id: args.session.clone(),
         include_ended: args.all,
     };
-    let found = claims::list(&data_dir, &filter)?;
+    let mut found = claims::list(&data_dir, &filter)?;
+    // Newest first, as the TypeScript tool listed them (a stable sort keeps
+    // claims made in the same second in the order they were made).
+    found.sort_by(|a, b| b.claimed_at.cmp(&a.claimed_at));
     let human = if found.is_empty() {
         "no claims\n".to_owned()
     } else {
@@ -61,8 +66,9 @@ pub fn run(args: ClaimsArgs) -> anyhow::Result<Output> {
         }
         render::table(&rows)
     };
+    let rows: Vec<_> = found.iter().map(|claim| claim.as_row()).collect();
     Ok(Output::new(
-        &serde_json::json!({"claims": found, "total": found.len()}),
+        &serde_json::json!({"claims": rows, "total": rows.len()}),
         human,
     ))
 }

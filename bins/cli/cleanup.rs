@@ -47,7 +47,29 @@ pub fn run(args: CleanupArgs) -> anyhow::Result<Output> {
     } else {
         EXIT_FAILURE
     };
-    Ok(Output::new(&report, human(&report, &scope)).with_exit_code(code))
+    Ok(Output::new(&seed_fields(&report), human(&report, &scope)).with_exit_code(code))
+}
+
+/// Our report with the TypeScript tool's fields beside it: how many
+/// sessions went (`removed`), their ids (`sessions`) and the names of the
+/// worktrees removed (`worktreesRemoved`).
+fn seed_fields(report: &CleanupReport) -> serde_json::Value {
+    let mut value = serde_json::to_value(report).unwrap_or_default();
+    let ids: Vec<&str> = report
+        .removed_sessions
+        .iter()
+        .map(|s| s.session_id.as_str())
+        .collect();
+    let names: Vec<String> = report
+        .removed_worktrees
+        .iter()
+        .filter_map(|path| std::path::Path::new(path).file_name())
+        .map(|name| name.to_string_lossy().into_owned())
+        .collect();
+    value["removed"] = ids.len().into();
+    value["sessions"] = serde_json::json!(ids);
+    value["worktreesRemoved"] = serde_json::json!(names);
+    value
 }
 
 fn human(report: &CleanupReport, scope: &CleanupScope) -> String {

@@ -1,11 +1,12 @@
 //! `git pcc config`: read and change settings in `<data dir>/config.json`,
 //! and the one place that tells people about stored values a setting
-//! cannot use ([`warn_about`]).
+//! cannot use ([`warn_about`]). Keys the file holds that are not ours are
+//! shown as what they are: kept, not used.
 
 use std::path::Path;
 
 use clap::{Args, Subcommand};
-use pcc::config::{Config, Problem};
+use pcc::config::{Config, Problem, Unknown};
 use pcc::UserError;
 use serde_json::{json, Value};
 
@@ -31,6 +32,7 @@ pub enum ConfigAction {
 pub fn run(args: ConfigArgs) -> anyhow::Result<Output> {
     let data_dir = crate::data_dir()?;
     if let ConfigAction::Set { key, value } = &args.action {
+        let key = &pcc::config::canonical_key(key);
         // Validate before touching a broken file.
         pcc::config::find_setting(key)?;
         let (mut config, backup) = Config::load_for_update(&data_dir)?;
@@ -42,7 +44,7 @@ pub fn run(args: ConfigArgs) -> anyhow::Result<Output> {
         }
         let stored = config.set(key, value)?;
         return Ok(Output::new(
-            &json!({"key": key, "value": stored, "brokenConfigBackup": backup}),
+            &json!({"success": true, "key": key, "value": stored, "brokenConfigBackup": backup}),
             format!("{key} = {}\n", show(&stored)),
         ));
     }
@@ -50,6 +52,10 @@ pub fn run(args: ConfigArgs) -> anyhow::Result<Output> {
     match args.action {
         ConfigAction::Set { .. } => unreachable!("handled above"),
         ConfigAction::Get { key } => {
+            let key = pcc::config::canonical_key(&key);
+            if pcc::config::find_setting(&key).is_err() {
+                return get_unknown(&config, &key);
+            }
             let value = config.get(&key)?;
             if let Some(problem) = config.problem(&key) {
                 return Err(UserError::with_hint(
@@ -76,14 +82,46 @@ pub fn run(args: ConfigArgs) -> anyhow::Result<Output> {
                         (None, _) if e.is_default => "(default)".to_owned(),
                         (None, _) => String::new(),
                     };
+                    let source = if e.unknown {
+                        "(not ours: kept, not used)".to_owned()
+                    } else {
+                        source
+                    };
                     vec![e.key.clone(), show(&e.value), source]
                 })
                 .collect();
+            // The TypeScript tool printed the settings themselves, as one
+            // object; our list of entries goes beside them.
+            let mut value = config.effective();
+            value.insert("settings".to_owned(), json!(entries));
+            Ok(Output::new(&value, render::table(&rows)))
+        }
+    }
+}
+
+/// `config get` of a key that is not a setting: a section of ours shows
+/// the values in effect in it; a key the file holds (another version's, or
+/// the TypeScript tool's) shows its value, with a warning that we do not
+/// use it; anything else is unknown.
+fn get_unknown(config: &Config, key: &str) -> anyhow::Result<Output> {
+    match config.get_unknown(key) {
+        Unknown::Section(value) => Ok(Output::new(
+            &json!({"key": key, "value": value}),
+            format!("{}\n", show(&value)),
+        )),
+        Unknown::Kept(value) => {
+            eprintln!(
+                "warning: {key} in {} is not a setting of parallel-cc: it is kept as it is and not used",
+                render::quoted(&config.path().display().to_string())
+            );
             Ok(Output::new(
-                &json!({"settings": entries}),
-                render::table(&rows),
+                &json!({"key": key, "value": value, "unknown": true}),
+                format!("{}\n", show(value)),
             ))
         }
+        Unknown::Missing => Err(pcc::config::find_setting(key)
+            .err()
+            .unwrap_or_else(|| anyhow::anyhow!("unknown config key '{key}'"))),
     }
 }
 

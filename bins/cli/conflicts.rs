@@ -9,6 +9,7 @@ use pcc::conflicts;
 use pcc::resolutions::{self, HistoryFilter};
 
 use crate::render;
+use crate::scope::Scope;
 use crate::Output;
 
 #[derive(Debug, Args)]
@@ -50,6 +51,9 @@ pub struct ConflictsArgs {
 
 pub fn run(args: ConflictsArgs) -> anyhow::Result<Output> {
     let data_dir = crate::data_dir()?;
+    if !args.predict && args.target_branch.is_none() {
+        return history(&data_dir, &args);
+    }
     let start = match &args.repo {
         Some(path) => path.clone(),
         None => std::env::current_dir()?,
@@ -89,8 +93,20 @@ pub fn run(args: ConflictsArgs) -> anyhow::Result<Output> {
         };
         return Ok(Output::new(&detection, human));
     }
+    history(&data_dir, &args)
+}
+
+/// Conflict history of the repository around the working directory (or
+/// `--repo`); outside every repository, of all of them.
+fn history(data_dir: &std::path::Path, args: &ConflictsArgs) -> anyhow::Result<Output> {
+    let repo = match Scope::resolve(args.repo.as_deref(), false, None)?.repository() {
+        Some(path) => Some(pcc::paths::to_db_string(&pcc::git::resolve_repository(
+            path,
+        )?)?),
+        None => None,
+    };
     let filter = HistoryFilter {
-        repo_path: Some(pcc::paths::to_db_string(&repo)?),
+        repo_path: repo,
         file_path: args.file.clone(),
         conflict_type: args.conflict_type.clone(),
         resolution_strategy: None,
@@ -104,7 +120,7 @@ pub fn run(args: ConflictsArgs) -> anyhow::Result<Output> {
         limit: args.limit as usize,
         offset: 0,
     };
-    let history = resolutions::history(&data_dir, &filter)?;
+    let history = resolutions::history(data_dir, &filter)?;
     let human = if history.records.is_empty() {
         "no conflicts recorded\n".to_owned()
     } else {
@@ -127,7 +143,12 @@ pub fn run(args: ConflictsArgs) -> anyhow::Result<Output> {
         }
         render::table(&rows)
     };
-    Ok(Output::new(&history, human))
+    // The TypeScript tool's `conflicts --json`: the rows listed, and how many.
+    let rows: Vec<_> = history.records.iter().map(|r| r.as_row()).collect();
+    Ok(Output::new(
+        &serde_json::json!({"resolutions": rows, "total": rows.len()}),
+        human,
+    ))
 }
 
 fn predict(data_dir: &std::path::Path, repo: &std::path::Path) -> anyhow::Result<Output> {

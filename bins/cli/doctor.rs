@@ -116,7 +116,16 @@ fn check_database() -> Check {
         let version = migrations::schema_version(db.conn())?;
         let current = migrations::current_version();
         match version.as_deref() {
-            Some(v) if v == current => Ok(format!("{} (schema {v})", db.path().display())),
+            Some(v) if v == current => {
+                let problems = migrations::schema_problems(db.conn())?;
+                if !problems.is_empty() {
+                    anyhow::bail!(
+                        "schema {v} lacks what this version needs: {}",
+                        problems.join(", ")
+                    );
+                }
+                Ok(format!("{} (schema {v})", db.path().display()))
+            }
             Some(v) => anyhow::bail!("schema {v} is behind {current}"),
             None => Ok(format!(
                 "{} (new; created on first use)",
@@ -133,7 +142,8 @@ fn check_database() -> Check {
             hint: None,
         },
         Err(err) => {
-            let behind = format!("{err:#}").contains("is behind");
+            let text = format!("{err:#}");
+            let behind = text.contains("is behind") || text.contains("lacks what");
             Check {
                 name: "database",
                 ok: false,

@@ -39,6 +39,10 @@ pub fn run(args: McpArgs) -> anyhow::Result<Output> {
             ))
         }
         None | Some(McpCommand::Serve) => {
+            // The tools read what the current schema has: a database another
+            // version (or the TypeScript tool) left is migrated once, here.
+            // The server serves anyway when that fails; each tool reports.
+            let _ = pcc::db::Database::open_existing_current(&crate::data_dir()?);
             let stdin = std::io::stdin();
             let stdout = std::io::stdout();
             let mut server = pcc::mcp::Server::new(registry);

@@ -1,4 +1,6 @@
-//! `git pcc merge status`: merges detected, and who waits for which.
+//! `git pcc merge status`: merges detected, and who waits for which;
+//! `--json` prints each under its columns' names, as the TypeScript tool
+//! did.
 
 use std::path::PathBuf;
 
@@ -71,8 +73,9 @@ pub fn run(args: MergeArgs) -> anyhow::Result<Output> {
         } else {
             render::table(&rows)
         };
+        let rows = column_names(serde_json::to_value(&found)?);
         return Ok(Output::new(
-            &serde_json::json!({"subscriptions": found, "total": found.len()}),
+            &serde_json::json!({"subscriptions": rows, "total": found.len()}),
             human,
         ));
     }
@@ -94,8 +97,37 @@ pub fn run(args: MergeArgs) -> anyhow::Result<Output> {
     } else {
         render::table(&rows)
     };
+    let rows = column_names(serde_json::to_value(&found)?);
     Ok(Output::new(
-        &serde_json::json!({"events": found, "total": found.len()}),
+        &serde_json::json!({"events": rows, "total": found.len()}),
         human,
     ))
+}
+
+/// Rows as the TypeScript tool's `merge status --json` printed them: each
+/// field under its column's name (`branchName` as `branch_name`).
+fn column_names(rows: serde_json::Value) -> serde_json::Value {
+    let serde_json::Value::Array(rows) = rows else {
+        return rows;
+    };
+    let rename = |key: &str| -> String {
+        let mut column = String::with_capacity(key.len() + 4);
+        for c in key.chars() {
+            if c.is_ascii_uppercase() {
+                column.push('_');
+                column.push(c.to_ascii_lowercase());
+            } else {
+                column.push(c);
+            }
+        }
+        column
+    };
+    rows.into_iter()
+        .map(|row| match row {
+            serde_json::Value::Object(fields) => serde_json::Value::Object(
+                fields.into_iter().map(|(k, v)| (rename(&k), v)).collect(),
+            ),
+            other => other,
+        })
+        .collect()
 }

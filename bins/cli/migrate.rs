@@ -34,7 +34,16 @@ pub fn run(version: Option<&str>) -> anyhow::Result<Output> {
     let data_dir = crate::data_dir()?;
     let db = Database::open_unmigrated(&data_dir)?;
     let report = migrations::migrate(db.conn(), db.path(), version)?;
-    let human = if report.applied.is_empty() {
+    let human = if !report.repaired.is_empty() {
+        let mut pairs = vec![("schema", report.to_version.clone())];
+        if let Some(backup) = &report.backup_path {
+            pairs.push(("backup", backup.clone()));
+        }
+        for missing in &report.repaired {
+            pairs.push(("repaired", missing.clone()));
+        }
+        render::fields(&pairs)
+    } else if report.applied.is_empty() {
         format!("schema already at {}\n", report.to_version)
     } else {
         let mut pairs = vec![

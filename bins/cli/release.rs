@@ -51,14 +51,40 @@ pub fn run(args: ReleaseArgs) -> anyhow::Result<Output> {
                     render::quoted(&kept.reason)
                 );
             }
-            Ok(Output::new(&report, String::new()))
+            Ok(Output::new(&seed_fields(&report), String::new()))
         }
-        Ok(report) => Ok(Output::new(&report, human(&report))),
+        Ok(report) => Ok(Output::new(&seed_fields(&report), human(&report))),
         Err(err) if args.quiet && err.downcast_ref::<pcc::UserError>().is_some() => {
             Ok(Output::silent())
         }
+        Err(err) if args.json && is_unknown_session(&err) => {
+            // The TypeScript tool answered an unknown PID with
+            // `{"released": false}` and exit 0; scripts rely on it.
+            let mut value = serde_json::json!({"released": false, "worktreeRemoved": false});
+            match &selector {
+                SessionSelector::Pid(pid) => value["pid"] = (*pid).into(),
+                SessionSelector::Id(id) => value["sessionId"] = id.clone().into(),
+            }
+            if let Some(user) = err.downcast_ref::<pcc::UserError>() {
+                value["reason"] = user.message.clone().into();
+            }
+            Ok(Output::new(&value, String::new()))
+        }
         Err(err) => Err(err),
     }
+}
+
+/// Our report with the TypeScript tool's `released` beside it.
+fn seed_fields(report: &ReleaseReport) -> serde_json::Value {
+    let mut value = serde_json::to_value(report).unwrap_or_default();
+    value["released"] = true.into();
+    value
+}
+
+/// Whether `err` says no session matches (and nothing else went wrong).
+fn is_unknown_session(err: &anyhow::Error) -> bool {
+    err.downcast_ref::<pcc::UserError>()
+        .is_some_and(|user| user.message.starts_with("no session"))
 }
 
 fn human(r: &ReleaseReport) -> String {

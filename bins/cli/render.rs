@@ -208,6 +208,13 @@ mod tests {
     }
 
     #[test]
+    fn a_shell_word_with_a_control_character_is_ansi_c_quoted() {
+        assert_eq!(shell_word("/a/b"), "/a/b");
+        assert_eq!(shell_word("it's"), "'it'\\''s'");
+        assert_eq!(shell_word("a\nb\u{1b}[31m'c"), "$'a\\nb\\033[31m\\'c'");
+    }
+
+    #[test]
     fn a_table_cell_with_a_control_character_is_quoted() {
         let rows = vec![
             vec!["PATH".to_owned(), "STATE".to_owned()],

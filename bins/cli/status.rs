@@ -167,7 +167,9 @@ fn push_interrupted(out: &mut String, report: &StatusReport) {
     out.push_str(&render::table(&rows));
 }
 
-/// `status --sandbox-only`: sandbox runs going on, then the 20 most recent.
+/// `status --sandbox-only`: sandbox runs going on, then the 20 most recent;
+/// with the TypeScript tool's fields (`repoPath`, `totalSessions` and
+/// `sessions`, in its session shape) listing its E2B sessions and our runs.
 fn sandbox_runs(
     data_dir: &std::path::Path,
     repo: Option<&std::path::Path>,
@@ -177,9 +179,12 @@ fn sandbox_runs(
         Some(path) => Some(pcc::git::resolve_repository(path)?.display().to_string()),
         None => None,
     };
-    let found = match pcc::db::Database::open_existing_current(data_dir)? {
-        Some(db) => runs::list(db.conn(), repo.as_deref(), false, 20)?,
-        None => Vec::new(),
+    let (found, legacy) = match pcc::db::Database::open_existing_current(data_dir)? {
+        Some(db) => (
+            runs::list(db.conn(), repo.as_deref(), false, 20)?,
+            pcc::legacy_runs::list(db.conn(), repo.as_deref())?,
+        ),
+        None => (Vec::new(), Vec::new()),
     };
     let active = found.iter().filter(|r| !r.status.is_final()).count();
     let mut rows = vec![["RUN", "STATUS", "STARTED", "ACTIVITY"]
@@ -193,13 +198,89 @@ fn sandbox_runs(
             run.last_activity.clone().unwrap_or_else(|| "-".to_owned()),
         ]);
     }
-    let human = if found.is_empty() {
+    for run in &legacy {
+        rows.push(vec![
+            render::short_id(&run.id),
+            run.status.clone().unwrap_or_else(|| "-".to_owned()),
+            run.created_at.clone(),
+            "-".to_owned(),
+        ]);
+    }
+    let human = if rows.len() == 1 {
         "no sandbox runs\n".to_owned()
     } else {
         render::table(&rows)
     };
+    let sessions = seed_sessions(&found, &legacy);
     Ok(Output::new(
-        &serde_json::json!({"sandboxRuns": found, "active": active, "total": found.len()}),
+        &serde_json::json!({
+            "repoPath": repo.as_deref().unwrap_or("all"),
+            "totalSessions": sessions.len(),
+            "sessions": sessions,
+            "sandboxRuns": found,
+            "active": active,
+            "total": found.len(),
+        }),
         human,
     ))
+}
+
+/// The runs in the TypeScript tool's session shape, newest first.
+fn seed_sessions(
+    found: &[pcc::sandbox::runs::RunRecord],
+    legacy: &[pcc::legacy_runs::LegacyRun],
+) -> Vec<serde_json::Value> {
+    let now = pcc::time::unix_now();
+    let minutes = |from: &str, to: Option<&str>| -> i64 {
+        let end = to.and_then(pcc::time::parse_sqlite_datetime).unwrap_or(now);
+        pcc::time::parse_sqlite_datetime(from).map_or(0, |start| (end - start).max(0) / 60)
+    };
+    let mut sessions: Vec<(String, serde_json::Value)> = Vec::new();
+    for run in legacy {
+        sessions.push((
+            run.created_at.clone(),
+            serde_json::json!({
+                "sessionId": run.id,
+                "pid": run.pid,
+                "worktreePath": run.worktree_path,
+                "worktreeName": run.worktree_name,
+                "isMainRepo": run.is_main_repo,
+                "createdAt": run.created_at,
+                "lastHeartbeat": run.last_heartbeat,
+                "isAlive": pcc::session::is_alive(run.pid, None, None, None),
+                "durationMinutes": minutes(&run.created_at, None),
+            }),
+        ));
+    }
+    for run in found {
+        let place = run
+            .result_worktree
+            .clone()
+            .or_else(|| run.workspace_path.clone())
+            .unwrap_or_else(|| run.repo_path.clone());
+        let name = std::path::Path::new(&place)
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned());
+        let pid = run
+            .runner
+            .as_ref()
+            .or(run.agent.as_ref())
+            .map_or(0, |p| p.pid);
+        sessions.push((
+            run.created_at.clone(),
+            serde_json::json!({
+                "sessionId": run.id,
+                "pid": pid,
+                "worktreePath": place,
+                "worktreeName": name,
+                "isMainRepo": false,
+                "createdAt": run.created_at,
+                "lastHeartbeat": run.last_activity.clone().unwrap_or_else(|| run.updated_at.clone()),
+                "isAlive": !run.status.is_final(),
+                "durationMinutes": minutes(&run.created_at, run.ended_at.as_deref()),
+            }),
+        ));
+    }
+    sessions.sort_by(|a, b| b.0.cmp(&a.0));
+    sessions.into_iter().map(|(_, session)| session).collect()
 }

@@ -7,6 +7,7 @@ use clap::{ArgGroup, Args};
 use pcc::resolutions;
 
 use crate::render;
+use crate::scope::Scope;
 use crate::Output;
 
 #[derive(Debug, Args)]
@@ -133,10 +134,16 @@ pub fn run(args: SuggestionsArgs) -> anyhow::Result<Output> {
         }
         return Ok(Output::new(&list, human));
     }
-    let repo = pcc::paths::to_db_string(&pcc::git::resolve_repository(&start)?)?;
+    // Outside every repository, the suggestions of all of them.
+    let repo = match Scope::resolve(args.repo.as_deref(), false, None)?.repository() {
+        Some(path) => Some(pcc::paths::to_db_string(&pcc::git::resolve_repository(
+            path,
+        )?)?),
+        None => None,
+    };
     let found = resolutions::list_suggestions(
         &data_dir,
-        Some(&repo),
+        repo.as_deref(),
         args.file.as_deref(),
         args.min_confidence,
         if args.applied {
@@ -159,8 +166,8 @@ pub fn run(args: SuggestionsArgs) -> anyhow::Result<Output> {
                 render::short_id(&s.id),
                 s.file_path.clone(),
                 s.conflict_type.clone(),
-                s.strategy.clone(),
-                format!("{:.2}", s.confidence),
+                s.strategy_used.clone(),
+                format!("{:.2}", s.confidence_score),
                 s.applied_at.clone().unwrap_or_else(|| "-".to_owned()),
             ]);
         }

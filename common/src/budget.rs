@@ -4,7 +4,9 @@
 //! calendar month in `budget_tracking`; the monthly limit
 //! (`budget.monthlyLimit`) and the per-run limit (`--budget`, else
 //! `budget.perSessionDefault`) stop runs, with warnings at the fractions of
-//! `budget.warningThresholds`.
+//! `budget.warningThresholds`. `budget status` also lists every run that
+//! spends money, as the TypeScript tool did: its E2B sessions (rows of
+//! `sessions`) and our sandbox runs.
 
 use anyhow::Result;
 use rusqlite::{params, Connection, OptionalExtension};
@@ -63,16 +65,67 @@ impl Period {
     }
 }
 
-/// Spending in one period.
+/// The period as the TypeScript tool described it (`currentPeriod`).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CurrentPeriod {
+    pub period: Period,
+    /// The first day of the period.
+    pub start: String,
+    /// The monthly limit; absent for the other periods and without one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<f64>,
+    pub spent: f64,
+    /// The limit less what was spent (below zero once it is passed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remaining: Option<f64>,
+}
+
+/// A run that spends money: an E2B session the TypeScript tool recorded,
+/// or one of our sandbox runs.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BudgetSession {
+    pub session_id: String,
+    pub sandbox_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub budget_limit: Option<f64>,
+    /// What it cost (its estimate while it runs).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cost_estimate: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    pub created_at: String,
+}
+
+/// Spending in one period, with the TypeScript tool's fields
+/// (`currentPeriod`, `sessions`, `totalSpent`, `remainingBudget`) beside
+/// ours.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BudgetStatus {
+    pub current_period: CurrentPeriod,
+    /// Every run that spends money, newest first.
+    pub sessions: Vec<BudgetSession>,
+    /// What was spent in the period.
+    pub total_spent: f64,
+    /// `currentPeriod.remaining`, when there is a limit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remaining_budget: Option<f64>,
+    /// The TypeScript tool's names for these are printed instead
+    /// (`currentPeriod.period`, `.start`, `totalSpent`, `currentPeriod.limit`).
+    #[serde(skip)]
     pub period: Period,
+    #[serde(skip)]
     pub period_start: String,
+    #[serde(skip)]
     pub spent: f64,
     pub runs: i64,
     /// The monthly limit (only the monthly period has one).
+    #[serde(skip)]
     pub limit: Option<f64>,
+    /// What is left of the limit, never below zero (`remainingBudget` goes
+    /// below zero once the limit is passed).
     pub remaining: Option<f64>,
     /// Fraction of the limit spent.
     pub used: Option<f64>,
@@ -107,6 +160,16 @@ pub fn status(conn: &Connection, config: &Config, period: Period) -> Result<Budg
         _ => Vec::new(),
     };
     Ok(BudgetStatus {
+        current_period: CurrentPeriod {
+            period,
+            start: period.start(now),
+            limit,
+            spent,
+            remaining: limit.map(|l| l - spent),
+        },
+        sessions: spending_sessions(conn)?,
+        total_spent: spent,
+        remaining_budget: limit.map(|l| l - spent),
         period,
         period_start: period.start(now),
         spent,
@@ -118,6 +181,42 @@ pub fn status(conn: &Connection, config: &Config, period: Period) -> Result<Budg
         warning_thresholds: thresholds,
         warnings,
     })
+}
+
+/// The E2B sessions the TypeScript tool recorded and our sandbox runs,
+/// newest first.
+fn spending_sessions(conn: &Connection) -> Result<Vec<BudgetSession>> {
+    let mut sessions: Vec<BudgetSession> = crate::legacy_runs::list(conn, None)?
+        .into_iter()
+        .map(|run| BudgetSession {
+            session_id: run.id,
+            sandbox_id: run.sandbox_id,
+            budget_limit: run.budget_limit,
+            cost_estimate: run.cost_estimate,
+            status: run.status,
+            created_at: run.created_at,
+        })
+        .collect();
+    let mut stmt = conn.prepare(
+        "SELECT id, sandbox_id, budget_limit, COALESCE(actual_cost, agent_cost), status, created_at
+         FROM sandbox_runs ORDER BY created_at DESC, rowid DESC",
+    )?;
+    let runs = stmt.query_map([], |row| {
+        Ok(BudgetSession {
+            session_id: row.get(0)?,
+            sandbox_id: row.get(1)?,
+            budget_limit: row.get(2)?,
+            cost_estimate: row.get(3)?,
+            status: row.get(4)?,
+            created_at: row.get(5)?,
+        })
+    })?;
+    for run in runs {
+        sessions.push(run?);
+    }
+    // Stable: rows of one second keep their order.
+    sessions.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+    Ok(sessions)
 }
 
 /// Warnings for the thresholds passed going from `before` to `after`
@@ -169,12 +268,18 @@ pub fn record(conn: &Connection, config: &Config, cost: f64) -> Result<Vec<Strin
             .then(|| config.number("budget.monthlyLimit"))
             .flatten();
         conn.execute(
-            "INSERT INTO budget_tracking (period, period_start, spent, budget_limit, runs)
-             VALUES (?1, ?2, ?3, ?4, 1)
+            "INSERT INTO budget_tracking (id, period, period_start, spent, budget_limit, runs)
+             VALUES (?1, ?2, ?3, ?4, ?5, 1)
              ON CONFLICT (period, period_start) DO UPDATE SET
                 spent = spent + excluded.spent, runs = runs + 1,
                 budget_limit = excluded.budget_limit, updated_at = datetime('now')",
-            params![period.as_str(), period.start(now), cost.max(0.0), limit],
+            params![
+                uuid::Uuid::new_v4().to_string(),
+                period.as_str(),
+                period.start(now),
+                cost.max(0.0),
+                limit
+            ],
         )?;
     }
     let Some(limit) = config.number("budget.monthlyLimit").filter(|l| *l > 0.0) else {

@@ -78,16 +78,70 @@ pub struct Claim {
     pub is_active: bool,
     pub released_at: Option<String>,
     pub ended_because: Option<String>,
+    pub last_heartbeat: String,
+    /// The stored metadata (`reason` among it).
+    pub metadata: Option<serde_json::Value>,
+    pub deleted_at: Option<String>,
+}
+
+/// A claim as the TypeScript tool's `claims --json` printed it: the row
+/// under its column names, without the columns that are null.
+#[derive(Debug, Clone, Serialize)]
+pub struct ClaimRow<'a> {
+    pub id: &'a str,
+    pub session_id: &'a str,
+    pub repo_path: &'a str,
+    pub file_path: &'a str,
+    pub claim_mode: ClaimMode,
+    pub claimed_at: &'a str,
+    pub expires_at: &'a str,
+    pub last_heartbeat: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub escalated_from: Option<ClaimMode>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<&'a serde_json::Value>,
+    pub is_active: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub released_at: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deleted_at: Option<&'a str>,
+    /// Why the claim ended (`released`, `expired`, `session ended`, `forced`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deleted_reason: Option<&'a str>,
+}
+
+impl Claim {
+    /// The claim under the seed's column names.
+    pub fn as_row(&self) -> ClaimRow<'_> {
+        ClaimRow {
+            id: &self.claim_id,
+            session_id: &self.session_id,
+            repo_path: &self.repo_path,
+            file_path: &self.file_path,
+            claim_mode: self.mode,
+            claimed_at: &self.claimed_at,
+            expires_at: &self.expires_at,
+            last_heartbeat: &self.last_heartbeat,
+            escalated_from: self.escalated_from,
+            metadata: self.metadata.as_ref(),
+            is_active: self.is_active,
+            released_at: self.released_at.as_deref(),
+            deleted_at: self.deleted_at.as_deref(),
+            deleted_reason: self.ended_because.as_deref(),
+        }
+    }
 }
 
 const CLAIM_COLUMNS: &str =
     "id, session_id, repo_path, file_path, claim_mode, claimed_at, expires_at, \
-     escalated_from, metadata, is_active, released_at, deleted_reason";
+     escalated_from, metadata, is_active, released_at, deleted_reason, last_heartbeat, deleted_at";
 
 fn claim_from_row(row: &Row) -> rusqlite::Result<Claim> {
     let mode: String = row.get(4)?;
     let escalated: Option<String> = row.get(7)?;
-    let metadata: Option<String> = row.get(8)?;
+    let metadata: Option<serde_json::Value> = row
+        .get::<_, Option<String>>(8)?
+        .map(|m| serde_json::from_str(&m).unwrap_or(serde_json::Value::String(m)));
     Ok(Claim {
         claim_id: row.get(0)?,
         session_id: row.get(1)?,
@@ -98,11 +152,14 @@ fn claim_from_row(row: &Row) -> rusqlite::Result<Claim> {
         expires_at: row.get(6)?,
         escalated_from: escalated.and_then(|m| ClaimMode::parse(&m).ok()),
         reason: metadata
-            .and_then(|m| serde_json::from_str::<serde_json::Value>(&m).ok())
+            .as_ref()
             .and_then(|v| v.get("reason").and_then(|r| r.as_str()).map(str::to_owned)),
         is_active: row.get::<_, i64>(9)? != 0,
         released_at: row.get(10)?,
         ended_because: row.get(11)?,
+        last_heartbeat: row.get(12)?,
+        metadata,
+        deleted_at: row.get(13)?,
     })
 }
 
@@ -363,8 +420,14 @@ pub fn list(data_dir: &Path, filter: &ClaimFilter) -> Result<Vec<Claim>> {
     let Some(mut db) = Database::open_existing_current(data_dir)? else {
         return Ok(Vec::new());
     };
-    let repos: Vec<String> = match &filter.repo_path {
-        Some(repo) => vec![repo.clone()],
+    let aliases = match &filter.repo_path {
+        Some(repo) => {
+            Some(crate::repo_paths::Resolver::new(db.conn()).aliases("file_claims", repo)?)
+        }
+        None => None,
+    };
+    let repos: Vec<String> = match &aliases {
+        Some(aliases) => aliases.clone(),
         None => {
             let mut stmt = db
                 .conn()
@@ -381,19 +444,52 @@ pub fn list(data_dir: &Path, filter: &ClaimFilter) -> Result<Vec<Claim>> {
     })?;
     let mut stmt = db.conn().prepare(&format!(
         "SELECT {CLAIM_COLUMNS} FROM file_claims
-         WHERE (?1 IS NULL OR repo_path = ?1) AND (?2 IS NULL OR session_id = ?2) AND (?3 OR is_active = 1)
-           AND deleted_at IS NULL
+         WHERE (?1 IS NULL OR session_id = ?1) AND (?2 OR is_active = 1) AND deleted_at IS NULL
          ORDER BY claimed_at, rowid"
     ))?;
     let claims = stmt.query_map(
-        params![filter.repo_path, filter.session_id, filter.include_ended],
+        params![filter.session_id, filter.include_ended],
         claim_from_row,
     )?;
     let mut claims: Vec<Claim> = claims.collect::<rusqlite::Result<_>>()?;
+    if let Some(aliases) = &aliases {
+        claims.retain(|c| aliases.contains(&c.repo_path));
+    }
     if !filter.file_paths.is_empty() {
         claims.retain(|c| filter.file_paths.iter().any(|f| f == &c.file_path));
     }
+    let mut resolver = crate::repo_paths::Resolver::new(db.conn());
+    for claim in &mut claims {
+        claim.repo_path = resolver.display(&claim.repo_path);
+    }
     Ok(claims)
+}
+
+/// The PID and worktree name of the session owning each claim, by session
+/// id (sessions that are gone are left out).
+pub fn owners(
+    data_dir: &Path,
+    claims: &[Claim],
+) -> Result<std::collections::HashMap<String, (i64, Option<String>)>> {
+    let mut found = std::collections::HashMap::new();
+    let Some(db) = Database::open_existing(data_dir)? else {
+        return Ok(found);
+    };
+    let mut stmt = db
+        .conn()
+        .prepare("SELECT pid, worktree_name FROM sessions WHERE id = ?1")?;
+    for claim in claims {
+        if found.contains_key(&claim.session_id) {
+            continue;
+        }
+        let owner: Option<(i64, Option<String>)> = stmt
+            .query_row([&claim.session_id], |row| Ok((row.get(0)?, row.get(1)?)))
+            .optional()?;
+        if let Some(owner) = owner {
+            found.insert(claim.session_id.clone(), owner);
+        }
+    }
+    Ok(found)
 }
 
 /// The active EXCLUSIVE claim of another live session on `file`, if any:

@@ -2,8 +2,9 @@
 //! (`worktree.branchPrefix` is `{"worktree": {"branchPrefix": ...}}`). Every
 //! setting the product reads is declared once in [`SETTINGS`] with its type
 //! and default; `config set` refuses unknown keys and wrong types. Keys in
-//! the file that we do not know (written by another version) are kept as
-//! they are.
+//! the file that we do not know (written by another version, or by the
+//! TypeScript tool, such as its `ui.color`) are kept as they are, listed
+//! and readable as what they are: kept, not used.
 //!
 //! A value in the file that its setting cannot use (a wrong JSON type, a
 //! number out of range, a section that is not an object) is never used and
@@ -182,6 +183,24 @@ pub const SETTINGS: &[Setting] = &[
         default: || Value::from(0.0),
     },
 ];
+
+/// The key as we declare it: the TypeScript tool's kebab-case spellings of
+/// the budget settings (`budget.monthly-limit`) name the camelCase ones,
+/// as they did there.
+pub fn canonical_key(key: &str) -> String {
+    key.replace("monthly-limit", "monthlyLimit")
+        .replace("per-session-default", "perSessionDefault")
+        .replace("warning-thresholds", "warningThresholds")
+}
+
+/// Whether `key` names a section holding declared settings (`budget`).
+pub fn is_section(key: &str) -> bool {
+    SETTINGS.iter().any(|s| {
+        s.key
+            .strip_prefix(key)
+            .is_some_and(|rest| rest.starts_with('.'))
+    })
+}
 
 /// Looks up a declared setting.
 pub fn find_setting(key: &str) -> Result<&'static Setting> {
@@ -362,6 +381,21 @@ pub struct ConfigEntry {
     /// The default used in place of an invalid value.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub default_used: Option<Value>,
+    /// A key in the file that is not a setting of ours (another version's,
+    /// or the TypeScript tool's): kept as it is, not used.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub unknown: bool,
+}
+
+/// What the file holds at a key that is not a declared setting.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Unknown<'a> {
+    /// A value we do not use, kept as it is.
+    Kept(&'a Value),
+    /// A section of ours: the values in effect in it.
+    Section(Value),
+    /// Nothing.
+    Missing,
 }
 
 impl Config {
@@ -485,6 +519,7 @@ impl Config {
                     description: setting.description.to_owned(),
                     invalid: None,
                     default_used: None,
+                    unknown: false,
                 };
                 match self.problem(setting.key) {
                     Some(problem) if problem.is_section() => {
@@ -506,7 +541,78 @@ impl Config {
                 }
                 entry
             })
+            .chain(
+                self.unknown_keys()
+                    .into_iter()
+                    .map(|(key, value)| ConfigEntry {
+                        key,
+                        value,
+                        is_default: false,
+                        description: "not a setting of parallel-cc: kept in the file, not used"
+                            .to_owned(),
+                        invalid: None,
+                        default_used: None,
+                        unknown: true,
+                    }),
+            )
             .collect()
+    }
+
+    /// Every value in the file at a key that is neither a declared setting
+    /// nor a section of them, by dot key, in the file's order.
+    pub fn unknown_keys(&self) -> Vec<(String, Value)> {
+        fn walk(prefix: &str, map: &Map<String, Value>, found: &mut Vec<(String, Value)>) {
+            for (name, value) in map {
+                let key = if prefix.is_empty() {
+                    name.clone()
+                } else {
+                    format!("{prefix}.{name}")
+                };
+                if find_setting(&key).is_ok() {
+                    continue;
+                }
+                match value.as_object() {
+                    Some(section) if !section.is_empty() => walk(&key, section, found),
+                    // A section of ours that is not an object is a problem, not a key.
+                    None if is_section(&key) => {}
+                    _ => found.push((key, value.clone())),
+                }
+            }
+        }
+        let mut found = Vec::new();
+        walk("", &self.root, &mut found);
+        found
+    }
+
+    /// What the file holds at `key`, a key that is not a declared setting.
+    pub fn get_unknown<'a>(&'a self, key: &'a str) -> Unknown<'a> {
+        if is_section(key) {
+            return match lookup(&self.effective(), key) {
+                Lookup::Found(value) => Unknown::Section(value.clone()),
+                _ => Unknown::Missing,
+            };
+        }
+        match lookup(&self.root, key) {
+            Lookup::Found(value) => Unknown::Kept(value),
+            Lookup::Missing | Lookup::NotASection(..) => Unknown::Missing,
+        }
+    }
+
+    /// The settings as one JSON object, as the TypeScript tool's `config
+    /// list --json` printed them: the file's values (every key we do not
+    /// know kept), and the default of each declared setting the file does
+    /// not hold, leaving out defaults that are nothing (`null`).
+    pub fn effective(&self) -> Map<String, Value> {
+        let mut tree = self.root.clone();
+        for setting in SETTINGS {
+            let default = setting.default_value();
+            if default.is_null() || !matches!(lookup(&tree, setting.key), Lookup::Missing) {
+                continue;
+            }
+            let parts: Vec<&str> = setting.key.split('.').collect();
+            insert_at(&mut tree, &parts, default);
+        }
+        tree
     }
 
     /// Parses `raw` for `key`, stores it and writes the file atomically
@@ -619,6 +725,25 @@ impl Config {
         match self.stored(key) {
             Some(value) if validate(setting, value).is_ok() => convert(value),
             _ => convert(&setting.default_value()),
+        }
+    }
+}
+
+/// Puts `value` at the dot-key `parts` of `map`, making the sections on
+/// the way; nothing when one on the way is not an object.
+fn insert_at(map: &mut Map<String, Value>, parts: &[&str], value: Value) {
+    match parts {
+        [] => {}
+        [leaf] => {
+            map.insert((*leaf).to_owned(), value);
+        }
+        [first, rest @ ..] => {
+            let entry = map
+                .entry((*first).to_owned())
+                .or_insert_with(|| Value::Object(Map::new()));
+            if let Some(section) = entry.as_object_mut() {
+                insert_at(section, rest, value);
+            }
         }
     }
 }

@@ -5,7 +5,11 @@
 //!
 //! Invariants: each migration runs once, inside one `BEGIN IMMEDIATE`
 //! transaction, under a file lock shared by every process; a database that
-//! already holds data is copied to a backup before the first change.
+//! already holds data is copied to a backup before the first change. Every
+//! step is idempotent, so a database whose version is current but whose
+//! schema lacks what this build needs (left half-migrated by an earlier
+//! version) is repaired by running the steps again: [`schema_problems`]
+//! names what is missing, comparing it with the schema a new database gets.
 
 use std::path::{Path, PathBuf};
 
@@ -53,6 +57,11 @@ const MIGRATIONS: &[Migration] = &[
         description: "agent processes of sessions, worktrees sessions adopt, the worktree journal",
         apply: worktree_journal_2_4_0,
     },
+    Migration {
+        version: "2.5.0",
+        description: "the TypeScript tool's budget periods with run counts, its worktree paths resolved to their repository",
+        apply: seed_rows_2_5_0,
+    },
 ];
 
 /// The schema version this build writes.
@@ -73,6 +82,8 @@ pub struct MigrationReport {
     pub to_version: String,
     pub applied: Vec<String>,
     pub backup_path: Option<String>,
+    /// What was missing from a current schema and has been repaired.
+    pub repaired: Vec<String>,
 }
 
 /// Brings the schema to the current version when it is not there yet.
@@ -114,8 +125,13 @@ pub fn migrate(conn: &Connection, db_path: &Path, target: Option<&str>) -> Resul
         to_version: from_version.clone().unwrap_or_default(),
         applied: Vec::new(),
         backup_path: None,
+        repaired: Vec::new(),
     };
     if pending.is_empty() {
+        if from_number == version_number(current_version()) && version_number(target) == from_number
+        {
+            repair(conn, db_path, &mut report)?;
+        }
         if from_number >= version_number(current_version()) {
             set_user_version(conn, version_number(current_version()))?;
         }
@@ -149,6 +165,92 @@ pub fn migrate(conn: &Connection, db_path: &Path, target: Option<&str>) -> Resul
         set_user_version(conn, version_number(current_version()))?;
     }
     Ok(report)
+}
+
+/// Runs every step again when the schema, though current by its version,
+/// lacks a table, column or unique key this build needs.
+fn repair(conn: &Connection, db_path: &Path, report: &mut MigrationReport) -> Result<()> {
+    let problems = schema_problems(conn)?;
+    if problems.is_empty() {
+        return Ok(());
+    }
+    report.backup_path = Some(backup(conn, db_path, report.from_version.as_deref())?);
+    let tx = rusqlite::Transaction::new_unchecked(conn, TransactionBehavior::Immediate)
+        .context("cannot start the repair transaction")?;
+    for migration in MIGRATIONS {
+        (migration.apply)(&tx)
+            .with_context(|| format!("repairing schema {} failed", migration.version))?;
+    }
+    tx.commit().context("cannot commit the repaired schema")?;
+    let left = schema_problems(conn)?;
+    if !left.is_empty() {
+        anyhow::bail!("the schema could not be repaired: {}", left.join(", "));
+    }
+    report.repaired = problems;
+    Ok(())
+}
+
+/// What the database lacks of the schema this build needs: tables, columns
+/// and unique keys that a new database gets and this one does not have
+/// (`budget_tracking.runs`, `unique key budget_tracking(period, period_start)`).
+/// Tables and columns of other versions are not a problem.
+pub fn schema_problems(conn: &Connection) -> Result<Vec<String>> {
+    let needed = Connection::open_in_memory()?;
+    for migration in MIGRATIONS {
+        (migration.apply)(&needed)?;
+    }
+    let mut problems = Vec::new();
+    for table in table_names(&needed)? {
+        let have = column_names(conn, &table)?;
+        if have.is_empty() {
+            problems.push(format!("table {table}"));
+            continue;
+        }
+        for column in column_names(&needed, &table)? {
+            if !have.contains(&column) {
+                problems.push(format!("{table}.{column}"));
+            }
+        }
+        let have_keys = unique_keys(conn, &table)?;
+        for key in unique_keys(&needed, &table)? {
+            if !have_keys.contains(&key) {
+                problems.push(format!("unique key {table}({})", key.join(", ")));
+            }
+        }
+    }
+    Ok(problems)
+}
+
+fn table_names(conn: &Connection) -> Result<Vec<String>> {
+    let mut stmt = conn.prepare(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name",
+    )?;
+    let names = stmt
+        .query_map([], |row| row.get::<_, String>(0))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(names)
+}
+
+/// The column lists of `table`'s unique indexes (primary keys included).
+fn unique_keys(conn: &Connection, table: &str) -> Result<Vec<Vec<String>>> {
+    let mut stmt = conn.prepare(&format!("PRAGMA index_list({table})"))?;
+    let indexes: Vec<(String, bool)> = stmt
+        .query_map([], |row| {
+            Ok((row.get::<_, String>(1)?, row.get::<_, bool>(2)?))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut keys = Vec::new();
+    for (index, unique) in indexes {
+        if !unique {
+            continue;
+        }
+        let mut stmt = conn.prepare(&format!("PRAGMA index_info(\"{index}\")"))?;
+        let columns = stmt
+            .query_map([], |row| row.get::<_, Option<String>>(2))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        keys.push(columns.into_iter().flatten().collect());
+    }
+    Ok(keys)
 }
 
 /// The version recorded in `schema_metadata`, if any.
@@ -547,6 +649,129 @@ fn worktree_journal_2_4_0(conn: &Connection) -> Result<()> {
     Ok(())
 }
 
+/// What the TypeScript tool's rows need to work here. Its
+/// `budget_tracking` (no run count, no update time, no unique period) is
+/// rebuilt with its columns first, in its order and with its ids, then
+/// ours; rows of one period are added up into one. Paths it stored as
+/// `repo_path` that name a worktree become the worktree's repository, the
+/// path it had kept as `metadata.checkoutPath` where the table has
+/// metadata (the checkout a fix is applied in).
+fn seed_rows_2_5_0(conn: &Connection) -> Result<()> {
+    budget_tracking_with_runs(conn)?;
+    for table in [
+        "conflict_resolutions",
+        "auto_fix_suggestions",
+        "file_claims",
+        "subscriptions",
+        "merge_events",
+    ] {
+        repository_paths(conn, table)?;
+    }
+    Ok(())
+}
+
+/// The shape of `budget_tracking` from 2.5.0 on.
+const BUDGET_TRACKING: &str = "(
+    id TEXT PRIMARY KEY NOT NULL,
+    period TEXT NOT NULL CHECK (period IN ('daily', 'weekly', 'monthly')),
+    period_start TEXT NOT NULL,
+    budget_limit REAL,
+    spent REAL NOT NULL DEFAULT 0,
+    created_at TEXT NOT NULL DEFAULT (datetime('now')),
+    runs INTEGER NOT NULL DEFAULT 0,
+    updated_at TEXT NOT NULL DEFAULT (datetime('now')),
+    UNIQUE (period, period_start)
+)";
+
+fn budget_tracking_with_runs(conn: &Connection) -> Result<()> {
+    let columns = column_names(conn, "budget_tracking")?;
+    let id_is_text: bool = conn
+        .query_row(
+            "SELECT upper(type) = 'TEXT' FROM pragma_table_info('budget_tracking') WHERE name = 'id'",
+            [],
+            |row| row.get(0),
+        )
+        .optional()?
+        .unwrap_or(false);
+    let has_period_key = unique_keys(conn, "budget_tracking")?
+        .iter()
+        .any(|key| key == &["period", "period_start"]);
+    let has = |name: &str| columns.iter().any(|c| c == name);
+    if id_is_text && has("runs") && has("updated_at") && has_period_key {
+        return Ok(());
+    }
+    let runs = if has("runs") {
+        "COALESCE(SUM(runs), 0)"
+    } else {
+        "0"
+    };
+    let updated = if has("updated_at") {
+        "COALESCE(MAX(updated_at), MAX(created_at), datetime('now'))"
+    } else {
+        "COALESCE(MAX(created_at), datetime('now'))"
+    };
+    conn.execute_batch(&format!(
+        "CREATE TABLE budget_tracking_rebuilt {BUDGET_TRACKING};
+         INSERT INTO budget_tracking_rebuilt
+             (id, period, period_start, budget_limit, spent, created_at, runs, updated_at)
+         SELECT
+             COALESCE((SELECT CAST(first.id AS TEXT) FROM budget_tracking first
+                       WHERE first.period = b.period AND first.period_start = b.period_start
+                         AND first.id IS NOT NULL ORDER BY first.rowid LIMIT 1),
+                      lower(hex(randomblob(16)))),
+             period, period_start,
+             (SELECT latest.budget_limit FROM budget_tracking latest
+              WHERE latest.period = b.period AND latest.period_start = b.period_start
+                AND latest.budget_limit IS NOT NULL ORDER BY latest.rowid DESC LIMIT 1),
+             COALESCE(SUM(spent), 0),
+             COALESCE(MIN(created_at), datetime('now')),
+             {runs},
+             {updated}
+         FROM budget_tracking b GROUP BY period, period_start ORDER BY MIN(rowid);
+         DROP TABLE budget_tracking;
+         ALTER TABLE budget_tracking_rebuilt RENAME TO budget_tracking;"
+    ))
+    .context("cannot rebuild budget_tracking")?;
+    Ok(())
+}
+
+/// Rewrites each `repo_path` of `table` that names a worktree (or another
+/// path inside a repository) to the repository.
+fn repository_paths(conn: &Connection, table: &str) -> Result<()> {
+    let has_metadata = column_names(conn, table)?.iter().any(|c| c == "metadata");
+    let stored: Vec<String> = {
+        let mut stmt = conn.prepare(&format!(
+            "SELECT DISTINCT repo_path FROM {table} WHERE repo_path IS NOT NULL"
+        ))?;
+        let rows = stmt.query_map([], |row| row.get(0))?;
+        rows.collect::<rusqlite::Result<_>>()?
+    };
+    for path in stored {
+        let Some(repo) = crate::repo_paths::repository_of(conn, &path) else {
+            continue;
+        };
+        if repo == path {
+            continue;
+        }
+        let sql = if has_metadata {
+            format!(
+                "UPDATE {table} SET repo_path = ?1,
+                     metadata = CASE
+                         WHEN metadata IS NULL THEN json_object('checkoutPath', ?2)
+                         WHEN json_valid(metadata) AND json_type(metadata) = 'object'
+                             THEN json_insert(metadata, '$.checkoutPath', ?2)
+                         ELSE metadata END
+                 WHERE repo_path = ?2"
+            )
+        } else {
+            format!("UPDATE {table} SET repo_path = ?1 WHERE repo_path = ?2")
+        };
+        conn.execute(&sql, [&repo, &path])
+            .with_context(|| format!("cannot resolve {table}.repo_path {path}"))?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -555,6 +780,6 @@ mod tests {
     fn versions_compare_numerically() {
         assert!(version_number("1.10.0") > version_number("1.9.3"));
         assert!(version_number("2.0.0") > version_number("1.99.99"));
-        assert_eq!(version_number(current_version()), version_number("2.4.0"));
+        assert_eq!(version_number(current_version()), version_number("2.5.0"));
     }
 }

@@ -24,6 +24,7 @@ use crate::analysis::{self, ConflictType, FileAnalysis};
 use crate::autofix::{self, Strategy, Suggestion};
 use crate::db::Database;
 use crate::merge3::{self, Versions};
+use crate::repo_paths::Resolver;
 use crate::syntax::{self, Language};
 use crate::{conflicts, lock, paths, UserError};
 
@@ -482,12 +483,18 @@ pub fn apply(
             .unwrap_or_default()
             .to_owned()
     };
-    let checkout = PathBuf::from(text("checkoutPath"));
+    // Rows the TypeScript tool wrote in the main checkout name no checkout.
+    let checkout = match text("checkoutPath") {
+        path if path.is_empty() => PathBuf::from(&row.repo_path),
+        path => PathBuf::from(path),
+    };
     let target = checkout.join(&row.file_path);
+    let repository = crate::repo_paths::repository_of(db.conn(), &row.repo_path)
+        .unwrap_or_else(|| row.repo_path.clone());
     let wait = crate::config::Config::load(data_dir)
         .unwrap_or_default()
         .lock_wait();
-    let _lock = lock::lock_repository(data_dir, Path::new(&row.repo_path), wait)?;
+    let _lock = lock::lock_repository(data_dir, Path::new(&repository), wait)?;
     let unchanged = file_fingerprint(&target) == text("fileFingerprint");
     let no_markers = !merge3::has_conflict_markers(&row.resolution);
     let parses =
@@ -497,6 +504,18 @@ pub fn apply(
         no_conflict_markers: no_markers,
         parses,
     };
+    if text("fileFingerprint").is_empty() {
+        // The TypeScript tool kept no record of the file a suggestion was
+        // made for, so nothing tells that it is still the same.
+        return Err(UserError::with_hint(
+            format!(
+                "suggestion {suggestion_id} records no fingerprint of {} (the TypeScript tool made it), so it cannot be checked against the file; nothing was written",
+                row.file_path
+            ),
+            "make a new one with 'git pcc suggestions --generate'",
+        )
+        .into());
+    }
     if !unchanged {
         return Err(UserError::with_hint(
             format!(
@@ -556,7 +575,7 @@ pub fn apply(
     crate::config::write_atomically(&target, row.resolution.as_bytes())?;
     let metadata = json!({
         "backupPath": backup.as_ref().map(|p| p.display().to_string()),
-        "checkoutPath": text("checkoutPath"),
+        "checkoutPath": paths::to_db_string(&checkout)?,
         "appliedFingerprint": file_fingerprint(&target),
     });
     let recorded = db.immediate(|tx| {
@@ -566,7 +585,7 @@ pub fn apply(
                    AND base_commit = ?3 AND source_commit = ?4 AND target_commit = ?5
                    AND resolved_at IS NULL AND deleted_at IS NULL LIMIT 1",
                 params![
-                    row.repo_path,
+                    repository,
                     row.file_path,
                     text("baseCommit"),
                     text("sourceCommit"),
@@ -593,7 +612,7 @@ pub fn apply(
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'AUTO_FIX', ?8, ?9, ?10, datetime('now'), ?11, ?12)",
                 params![
                     resolution_id,
-                    row.repo_path,
+                    repository,
                     row.file_path,
                     row.conflict_type,
                     text("baseCommit"),
@@ -663,7 +682,8 @@ pub fn rollback(data_dir: &Path, resolution_id: &str, force: bool) -> Result<Rol
     let backup = text("backupPath").ok_or_else(|| {
         UserError::new("this fix was applied without a backup; it cannot be rolled back")
     })?;
-    let target = PathBuf::from(text("checkoutPath").unwrap_or_default()).join(&file_path);
+    let target =
+        PathBuf::from(text("checkoutPath").unwrap_or_else(|| repo_path.clone())).join(&file_path);
     let wait = crate::config::Config::load(data_dir)
         .unwrap_or_default()
         .lock_wait();
@@ -705,11 +725,14 @@ pub struct HistoryFilter {
     pub offset: usize,
 }
 
-/// One recorded conflict.
+/// One recorded conflict: its row.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ConflictRecord {
     pub id: String,
+    pub session_id: Option<String>,
+    /// The repository (a path the TypeScript tool stored for a worktree is
+    /// shown as the worktree's repository).
     pub repo_path: String,
     pub file_path: String,
     pub conflict_type: String,
@@ -718,17 +741,102 @@ pub struct ConflictRecord {
     pub base_commit: String,
     pub source_commit: String,
     pub target_commit: String,
+    pub conflict_markers: String,
+    pub resolved_content: Option<String>,
     pub detected_at: String,
     pub resolved_at: Option<String>,
     pub auto_fix_suggestion_id: Option<String>,
+    pub metadata: Option<Value>,
+    pub deleted_at: Option<String>,
+    pub deleted_reason: Option<String>,
     pub rolled_back: bool,
+    /// The strategy and explanation of the fix that resolved it, if any.
+    pub auto_fix_strategy: Option<String>,
+    pub auto_fix_explanation: Option<String>,
+}
+
+/// A recorded conflict as the TypeScript tool's `conflicts --json` printed
+/// it: the row under its column names, without the columns that are null;
+/// `rolled_back` is ours.
+#[derive(Debug, Clone, Serialize)]
+pub struct ResolutionRow<'a> {
+    pub id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<&'a str>,
+    pub repo_path: &'a str,
+    pub file_path: &'a str,
+    pub conflict_type: &'a str,
+    pub base_commit: &'a str,
+    pub source_commit: &'a str,
+    pub target_commit: &'a str,
+    pub resolution_strategy: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub confidence_score: Option<f64>,
+    pub conflict_markers: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resolved_content: Option<&'a str>,
+    pub detected_at: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resolved_at: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auto_fix_suggestion_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<&'a Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deleted_at: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deleted_reason: Option<&'a str>,
+    pub rolled_back: bool,
+}
+
+impl ConflictRecord {
+    /// The record under the seed's column names.
+    pub fn as_row(&self) -> ResolutionRow<'_> {
+        ResolutionRow {
+            id: &self.id,
+            session_id: self.session_id.as_deref(),
+            repo_path: &self.repo_path,
+            file_path: &self.file_path,
+            conflict_type: &self.conflict_type,
+            base_commit: &self.base_commit,
+            source_commit: &self.source_commit,
+            target_commit: &self.target_commit,
+            resolution_strategy: &self.resolution_strategy,
+            // The seed left out a confidence of 0 as it did a missing one.
+            confidence_score: self.confidence_score.filter(|c| *c != 0.0),
+            conflict_markers: &self.conflict_markers,
+            resolved_content: self.resolved_content.as_deref(),
+            detected_at: &self.detected_at,
+            resolved_at: self.resolved_at.as_deref(),
+            auto_fix_suggestion_id: self.auto_fix_suggestion_id.as_deref(),
+            metadata: self.metadata.as_ref(),
+            deleted_at: self.deleted_at.as_deref(),
+            deleted_reason: self.deleted_reason.as_deref(),
+            rolled_back: self.rolled_back,
+        }
+    }
+}
+
+/// Counts over every record a filter matches (not only one page).
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HistoryStatistics {
+    pub total_resolutions: usize,
+    /// The fraction resolved by an applied fix.
+    pub auto_fix_rate: f64,
+    /// The mean confidence of the records that have one (0 when none has).
+    pub average_confidence: f64,
+    pub by_type: BTreeMap<String, usize>,
+    pub by_strategy: BTreeMap<String, usize>,
 }
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct History {
+    /// How many records the filter matches, on every page.
     pub total: usize,
     pub records: Vec<ConflictRecord>,
+    pub statistics: HistoryStatistics,
 }
 
 /// Recorded conflicts, newest first.
@@ -755,87 +863,177 @@ pub fn history(data_dir: &Path, filter: &HistoryFilter) -> Result<History> {
         return Ok(History {
             total: 0,
             records: Vec::new(),
+            statistics: HistoryStatistics::default(),
         });
     };
+    let mut resolver = Resolver::new(db.conn());
     let mut conditions = vec!["1 = 1".to_owned()];
     let mut values: Vec<String> = Vec::new();
+    if let Some(repo) = &filter.repo_path {
+        let aliases = resolver.aliases("conflict_resolutions", repo)?;
+        conditions.push(format!(
+            "r.repo_path IN ({})",
+            placeholders(values.len(), aliases.len())
+        ));
+        values.extend(aliases);
+    }
     let mut add = |condition: &str, value: Option<String>| {
         if let Some(value) = value {
             values.push(value);
             conditions.push(condition.replace('?', &format!("?{}", values.len())));
         }
     };
-    add("repo_path = ?", filter.repo_path.clone());
-    add("file_path = ?", filter.file_path.clone());
+    add("r.file_path = ?", filter.file_path.clone());
     add(
-        "conflict_type = ?",
+        "r.conflict_type = ?",
         filter
             .conflict_type
             .as_ref()
             .map(|t| t.to_ascii_uppercase()),
     );
     add(
-        "resolution_strategy = ?",
+        "r.resolution_strategy = ?",
         filter
             .resolution_strategy
             .as_ref()
             .map(|t| t.to_ascii_uppercase()),
     );
     match filter.resolved {
-        Some(true) => conditions.push("resolved_at IS NOT NULL".to_owned()),
-        Some(false) => conditions.push("resolved_at IS NULL".to_owned()),
+        Some(true) => conditions.push("r.resolved_at IS NOT NULL".to_owned()),
+        Some(false) => conditions.push("r.resolved_at IS NULL".to_owned()),
         None => {}
     }
     let filter_sql = conditions.join(" AND ");
-    let total: usize = db.conn().query_row(
-        &format!("SELECT COUNT(*) FROM conflict_resolutions WHERE {filter_sql}"),
-        rusqlite::params_from_iter(values.iter()),
-        |row| row.get(0),
-    )?;
+    let statistics = history_statistics(&db, &filter_sql, &values)?;
     let mut statement = db.conn().prepare(&format!(
-        "SELECT id, repo_path, file_path, conflict_type, resolution_strategy, confidence_score, base_commit,
-                source_commit, target_commit, detected_at, resolved_at, auto_fix_suggestion_id,
-                deleted_reason IS NOT NULL
-         FROM conflict_resolutions WHERE {filter_sql}
-         ORDER BY detected_at DESC, rowid DESC LIMIT {} OFFSET {}",
+        "SELECT r.id, r.session_id, r.repo_path, r.file_path, r.conflict_type, r.resolution_strategy,
+                r.confidence_score, r.base_commit, r.source_commit, r.target_commit, r.conflict_markers,
+                r.resolved_content, r.detected_at, r.resolved_at, r.auto_fix_suggestion_id, r.metadata,
+                r.deleted_at, r.deleted_reason, s.strategy_used, s.explanation
+         FROM conflict_resolutions r LEFT JOIN auto_fix_suggestions s ON s.id = r.auto_fix_suggestion_id
+         WHERE {filter_sql}
+         ORDER BY r.detected_at DESC, r.rowid DESC LIMIT {} OFFSET {}",
         filter.limit, filter.offset
     ))?;
-    let records = statement
+    let mut records = statement
         .query_map(rusqlite::params_from_iter(values.iter()), |row| {
+            let metadata: Option<String> = row.get(15)?;
+            let deleted_reason: Option<String> = row.get(17)?;
             Ok(ConflictRecord {
                 id: row.get(0)?,
-                repo_path: row.get(1)?,
-                file_path: row.get(2)?,
-                conflict_type: row.get(3)?,
-                resolution_strategy: row.get(4)?,
-                confidence_score: row.get(5)?,
-                base_commit: row.get(6)?,
-                source_commit: row.get(7)?,
-                target_commit: row.get(8)?,
-                detected_at: row.get(9)?,
-                resolved_at: row.get(10)?,
-                auto_fix_suggestion_id: row.get(11)?,
-                rolled_back: row.get(12)?,
+                session_id: row.get(1)?,
+                repo_path: row.get(2)?,
+                file_path: row.get(3)?,
+                conflict_type: row.get(4)?,
+                resolution_strategy: row.get(5)?,
+                confidence_score: row.get(6)?,
+                base_commit: row.get(7)?,
+                source_commit: row.get(8)?,
+                target_commit: row.get(9)?,
+                conflict_markers: row.get(10)?,
+                resolved_content: row.get(11)?,
+                detected_at: row.get(12)?,
+                resolved_at: row.get(13)?,
+                auto_fix_suggestion_id: row.get(14)?,
+                metadata: metadata.map(|text| stored_json(&text)),
+                deleted_at: row.get(16)?,
+                rolled_back: deleted_reason.is_some(),
+                deleted_reason,
+                auto_fix_strategy: row.get(18)?,
+                auto_fix_explanation: row.get(19)?,
             })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
-    Ok(History { total, records })
+    for record in &mut records {
+        record.repo_path = resolver.display(&record.repo_path);
+    }
+    Ok(History {
+        total: statistics.total_resolutions,
+        records,
+        statistics,
+    })
 }
 
-/// A stored suggestion, listed.
+fn history_statistics(
+    db: &Database,
+    filter_sql: &str,
+    values: &[String],
+) -> Result<HistoryStatistics> {
+    let mut statistics = HistoryStatistics::default();
+    let mut statement = db.conn().prepare(&format!(
+        "SELECT r.conflict_type, r.resolution_strategy, COUNT(*), COUNT(r.confidence_score),
+                COALESCE(SUM(r.confidence_score), 0)
+         FROM conflict_resolutions r WHERE {filter_sql}
+         GROUP BY r.conflict_type, r.resolution_strategy"
+    ))?;
+    let groups = statement.query_map(rusqlite::params_from_iter(values.iter()), |row| {
+        Ok((
+            row.get::<_, String>(0)?,
+            row.get::<_, String>(1)?,
+            row.get::<_, usize>(2)?,
+            row.get::<_, usize>(3)?,
+            row.get::<_, f64>(4)?,
+        ))
+    })?;
+    let (mut scored, mut score_sum) = (0usize, 0.0f64);
+    for group in groups {
+        let (kind, strategy, count, with_score, sum) = group?;
+        statistics.total_resolutions += count;
+        *statistics.by_type.entry(kind).or_insert(0) += count;
+        *statistics.by_strategy.entry(strategy).or_insert(0) += count;
+        scored += with_score;
+        score_sum += sum;
+    }
+    if statistics.total_resolutions > 0 {
+        let fixed = statistics.by_strategy.get("AUTO_FIX").copied().unwrap_or(0);
+        statistics.auto_fix_rate = fixed as f64 / statistics.total_resolutions as f64;
+    }
+    if scored > 0 {
+        statistics.average_confidence = score_sum / scored as f64;
+    }
+    Ok(statistics)
+}
+
+/// `?n, ?n+1, ...` for `count` values after the first `taken`.
+fn placeholders(taken: usize, count: usize) -> String {
+    (taken + 1..=taken + count)
+        .map(|n| format!("?{n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A JSON column's value: its JSON, or its text when it holds no JSON.
+fn stored_json(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_owned()))
+}
+
+/// A stored suggestion, listed: its row under the seed's column names
+/// (the TypeScript tool's `suggestions --json`), without the columns that
+/// are null; `auto_applicable` is ours.
 #[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
 pub struct SuggestionRecord {
     pub id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conflict_resolution_id: Option<String>,
+    /// The repository (a path the TypeScript tool stored for a worktree is
+    /// shown as the worktree's repository).
     pub repo_path: String,
     pub file_path: String,
     pub conflict_type: String,
-    pub strategy: String,
-    pub confidence: f64,
-    pub auto_applicable: bool,
+    pub suggested_resolution: String,
+    pub confidence_score: f64,
     pub explanation: String,
+    pub strategy_used: String,
+    pub base_content: String,
+    pub source_content: String,
+    pub target_content: String,
     pub generated_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub applied_at: Option<String>,
+    pub was_auto_applied: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<Value>,
+    pub auto_applicable: bool,
 }
 
 /// Stored suggestions, newest first.
@@ -850,42 +1048,68 @@ pub fn list_suggestions(
     let Some(db) = Database::open_existing_current(data_dir)? else {
         return Ok(Vec::new());
     };
+    let mut resolver = Resolver::new(db.conn());
     let applied_sql = match applied {
         Some(true) => "AND applied_at IS NOT NULL",
         Some(false) => "AND applied_at IS NULL",
         None => "",
     };
+    let mut values: Vec<rusqlite::types::Value> = vec![
+        file_path.map(str::to_owned).into(),
+        min_confidence.into(),
+        (limit as i64).into(),
+    ];
+    let repo_sql = match repo_path {
+        Some(repo) => {
+            let aliases = resolver.aliases("auto_fix_suggestions", repo)?;
+            let sql = format!(
+                "AND repo_path IN ({})",
+                placeholders(values.len(), aliases.len())
+            );
+            values.extend(aliases.into_iter().map(Into::into));
+            sql
+        }
+        None => String::new(),
+    };
     let mut statement = db.conn().prepare(&format!(
-        "SELECT id, repo_path, file_path, conflict_type, strategy_used, confidence_score, explanation,
-                generated_at, applied_at, COALESCE(metadata, '{{}}')
+        "SELECT id, conflict_resolution_id, repo_path, file_path, conflict_type, suggested_resolution,
+                confidence_score, explanation, strategy_used, base_content, source_content, target_content,
+                generated_at, applied_at, was_auto_applied, metadata
          FROM auto_fix_suggestions
-         WHERE deleted_at IS NULL AND (?1 IS NULL OR repo_path = ?1) AND (?2 IS NULL OR file_path = ?2)
-           AND confidence_score >= ?3 {applied_sql}
-         ORDER BY generated_at DESC, rowid DESC LIMIT ?4"
+         WHERE deleted_at IS NULL {repo_sql} AND (?1 IS NULL OR file_path = ?1)
+           AND confidence_score >= ?2 {applied_sql}
+         ORDER BY generated_at DESC, rowid DESC LIMIT ?3"
     ))?;
-    let rows = statement
-        .query_map(
-            params![repo_path, file_path, min_confidence, limit as i64],
-            |row| {
-                let metadata: Value =
-                    serde_json::from_str(&row.get::<_, String>(9)?).unwrap_or(Value::Null);
-                Ok(SuggestionRecord {
-                    id: row.get(0)?,
-                    repo_path: row.get(1)?,
-                    file_path: row.get(2)?,
-                    conflict_type: row.get(3)?,
-                    strategy: row.get(4)?,
-                    confidence: row.get(5)?,
-                    explanation: row.get(6)?,
-                    generated_at: row.get(7)?,
-                    applied_at: row.get(8)?,
-                    auto_applicable: metadata
-                        .get("autoApplicable")
-                        .and_then(Value::as_bool)
-                        .unwrap_or(false),
-                })
-            },
-        )?
+    let mut rows = statement
+        .query_map(rusqlite::params_from_iter(values.iter()), |row| {
+            let metadata = row.get::<_, Option<String>>(15)?.map(|m| stored_json(&m));
+            Ok(SuggestionRecord {
+                id: row.get(0)?,
+                conflict_resolution_id: row.get(1)?,
+                repo_path: row.get(2)?,
+                file_path: row.get(3)?,
+                conflict_type: row.get(4)?,
+                suggested_resolution: row.get(5)?,
+                confidence_score: row.get(6)?,
+                explanation: row.get(7)?,
+                strategy_used: row.get(8)?,
+                base_content: row.get(9)?,
+                source_content: row.get(10)?,
+                target_content: row.get(11)?,
+                generated_at: row.get(12)?,
+                applied_at: row.get(13)?,
+                was_auto_applied: row.get::<_, i64>(14)? != 0,
+                auto_applicable: metadata
+                    .as_ref()
+                    .and_then(|m| m.get("autoApplicable"))
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false),
+                metadata,
+            })
+        })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
+    for row in &mut rows {
+        row.repo_path = resolver.display(&row.repo_path);
+    }
     Ok(rows)
 }

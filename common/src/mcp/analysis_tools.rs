@@ -90,9 +90,9 @@ pub fn register(registry: &mut Registry, data_dir: PathBuf) {
         name: "get_auto_fix_suggestions",
         title: "Suggest fixes for a conflicting file",
         description: "Suggest how to resolve the conflicts of filePath when merging targetBranch into \
-            currentBranch. Each suggestion has an id (for apply_auto_fix), a strategy, a confidence in 0..1 with \
-            its factors, an explanation, a before/after preview and its risks; autoApplicable is true only when \
-            every hunk is fixed, no conflict marker is left and the result parses. When nothing is safe, \
+            currentBranch. Each suggestion has a suggestionId (for apply_auto_fix), a strategy, a confidence in 0..1 \
+            with its factors, an explanation, a before/after preview and its risks; canAutoApply is true only \
+            when every hunk is fixed, no conflict marker is left and the result parses. When nothing is safe, \
             explanation says why.",
         input_schema: object_schema(
             json!({
@@ -126,7 +126,30 @@ pub fn register(registry: &mut Registry, data_dir: PathBuf) {
                 min_confidence,
                 max as usize,
             )?;
-            Ok(serde_json::to_value(list)?)
+            let mut value = serde_json::to_value(&list)?;
+            // The TypeScript tool's fields beside ours.
+            for suggestion in value["suggestions"].as_array_mut().into_iter().flatten() {
+                // Printed under the TypeScript tool's names.
+                if let Some(fields) = suggestion.as_object_mut() {
+                    let id = fields.remove("id").unwrap_or_default();
+                    let applicable = fields.remove("autoApplicable").unwrap_or_default();
+                    fields.insert("suggestionId".to_owned(), id);
+                    fields.insert("canAutoApply".to_owned(), applicable);
+                }
+                let preview = &mut suggestion["preview"];
+                let lines = |text: &Value| -> Vec<String> {
+                    text.as_str().unwrap_or_default().lines().map(str::to_owned).collect()
+                };
+                let (before, after) = (lines(&preview["before"]), lines(&preview["after"]));
+                preview["diffStats"] = json!({"linesAdded": after.len(), "linesRemoved": before.len()});
+                preview["beforeLines"] = json!(before);
+                preview["afterLines"] = json!(after);
+            }
+            // One suggestion is made per file; those below minConfidence are left out.
+            let generated = usize::from(list.has_conflict);
+            value["totalGenerated"] = json!(generated);
+            value["filteredByConfidence"] = json!(generated.saturating_sub(list.suggestions.len()));
+            Ok(value)
         }),
     });
     let dir = data_dir.clone();
@@ -156,14 +179,21 @@ pub fn register(registry: &mut Registry, data_dir: PathBuf) {
                 flag(arguments, "dryRun", false),
                 flag(arguments, "createBackup", true),
             )?;
-            Ok(serde_json::to_value(report)?)
+            let mut value = serde_json::to_value(&report)?;
+            value["message"] = json!(match (report.applied, report.dry_run) {
+                (true, _) => format!("Applied the fix to {}", report.file_path),
+                (false, true) => format!("The fix can be applied to {} (dry run: nothing written)", report.file_path),
+                (false, false) => format!("Nothing was written to {}", report.file_path),
+            });
+            Ok(value)
         }),
     });
     registry.add(Tool {
         name: "conflict_history",
         title: "Conflict history",
         description: "Conflicts recorded in this repository (by detect_advanced_conflicts) and how they were \
-            resolved (AUTO_FIX by apply_auto_fix, MANUAL while pending), newest first.",
+            resolved (AUTO_FIX by apply_auto_fix, MANUAL while pending), newest first, with statistics over \
+            every match.",
         input_schema: object_schema(
             json!({
                 "filePath": {"type": "string"},
@@ -174,8 +204,10 @@ pub fn register(registry: &mut Registry, data_dir: PathBuf) {
             }),
             &[],
         ),
-        output_schema: Some(json!({"type": "object", "properties": {"total": {"type": "integer"},
-            "records": {"type": "array"}}, "required": ["total", "records"]})),
+        output_schema: Some(json!({"type": "object", "properties": {
+            "records": {"type": "array"}, "history": {"type": "array"}, "statistics": {"type": "object"},
+            "pagination": {"type": "object"}},
+            "required": ["records", "history", "statistics", "pagination"]})),
         read_only: true,
         handler: Box::new(move |arguments| {
             let caller = me(&data_dir);
@@ -189,7 +221,50 @@ pub fn register(registry: &mut Registry, data_dir: PathBuf) {
                 limit: number(arguments, "limit", 20.0).clamp(1.0, 500.0) as usize,
                 offset: number(arguments, "offset", 0.0).max(0.0) as usize,
             };
-            Ok(serde_json::to_value(resolutions::history(&data_dir, &filter)?)?)
+            let (limit, offset) = (filter.limit, filter.offset);
+            let found = resolutions::history(&data_dir, &filter)?;
+            let mut value = serde_json::to_value(&found)?;
+            if let Some(fields) = value.as_object_mut() {
+                // The count, under the TypeScript tool's name: pagination.total.
+                fields.remove("total");
+            }
+            value["history"] = seed_history(&found);
+            value["pagination"] = json!({"offset": offset, "limit": limit, "total": found.total});
+            Ok(value)
         }),
     });
+}
+
+/// The records as the TypeScript tool's `conflict_history` listed them.
+fn seed_history(found: &resolutions::History) -> Value {
+    let mut entries = Vec::new();
+    for record in &found.records {
+        let mut entry = json!({
+            "resolutionId": record.id,
+            "filePath": record.file_path,
+            "conflictType": record.conflict_type,
+            "resolutionStrategy": record.resolution_strategy,
+            "detectedAt": record.detected_at,
+            "wasAutoApplied": record.resolution_strategy == "AUTO_FIX",
+        });
+        let optional = [
+            ("confidence", record.confidence_score.map(Value::from)),
+            ("resolvedAt", record.resolved_at.clone().map(Value::from)),
+            (
+                "autoFixStrategy",
+                record.auto_fix_strategy.clone().map(Value::from),
+            ),
+            (
+                "explanation",
+                record.auto_fix_explanation.clone().map(Value::from),
+            ),
+        ];
+        for (key, value) in optional {
+            if let Some(value) = value {
+                entry[key] = value;
+            }
+        }
+        entries.push(entry);
+    }
+    Value::Array(entries)
 }

@@ -38,6 +38,35 @@ fn claim_schema() -> Value {
     })
 }
 
+/// A claim as `list_file_claims` lists it: the TypeScript tool's fields
+/// (`claimMode` for the mode) and ours.
+fn listed_claim_schema() -> Value {
+    let mut schema = claim_schema();
+    schema["properties"]
+        .as_object_mut()
+        .map(|p| p.remove("mode"));
+    for (name, kind) in [
+        (
+            "claimMode",
+            json!({"type": "string", "enum": ["EXCLUSIVE", "SHARED", "INTENT"]}),
+        ),
+        ("sessionPid", json!({"type": "integer"})),
+        ("worktreeName", json!({"type": ["string", "null"]})),
+        ("minutesUntilExpiry", json!({"type": "integer"})),
+    ] {
+        schema["properties"][name] = kind;
+    }
+    schema["required"] = json!([
+        "claimId",
+        "sessionId",
+        "filePath",
+        "claimMode",
+        "expiresAt",
+        "isActive"
+    ]);
+    schema
+}
+
 /// Adds the claim tools.
 pub fn register(registry: &mut Registry, data_dir: PathBuf) {
     let dir = data_dir.clone();
@@ -59,9 +88,10 @@ pub fn register(registry: &mut Registry, data_dir: PathBuf) {
         ),
         output_schema: Some(json!({
             "type": "object",
-            "properties": {"success": {"type": "boolean"}, "claim": claim_schema(),
+            "properties": {"success": {"type": "boolean"}, "claimId": {"type": "string"},
+                           "message": {"type": "string"}, "claim": claim_schema(),
                            "escalated": {"type": "boolean"}, "alreadyHeld": {"type": "boolean"}},
-            "required": ["success", "claim"]
+            "required": ["success", "claimId", "message", "claim"]
         })),
         read_only: false,
         handler: Box::new(move |arguments| {
@@ -70,7 +100,16 @@ pub fn register(registry: &mut Registry, data_dir: PathBuf) {
             let ttl = arguments.get("ttlHours").and_then(Value::as_i64).unwrap_or(24);
             let file = text(arguments, "filePath").unwrap_or_default();
             let grant = claims::claim(&dir, &claimant, &file, mode, text(arguments, "reason").as_deref(), ttl)?;
-            Ok(serde_json::to_value(grant)?)
+            let mut value = serde_json::to_value(&grant)?;
+            // The TypeScript tool's fields beside ours.
+            value["claimId"] = json!(grant.claim.claim_id);
+            value["message"] = json!(format!(
+                "Holding a {} claim on {} (expires at {})",
+                grant.claim.mode.as_str(),
+                grant.claim.file_path,
+                grant.claim.expires_at
+            ));
+            Ok(value)
         }),
     });
     let dir = data_dir.clone();
@@ -86,8 +125,9 @@ pub fn register(registry: &mut Registry, data_dir: PathBuf) {
         ),
         output_schema: Some(json!({
             "type": "object",
-            "properties": {"success": {"type": "boolean"}, "claim": claim_schema()},
-            "required": ["success", "claim"]
+            "properties": {"success": {"type": "boolean"}, "message": {"type": "string"},
+                           "releasedAt": {"type": ["string", "null"]}, "claim": claim_schema()},
+            "required": ["success", "message", "claim"]
         })),
         read_only: false,
         handler: Box::new(move |arguments| {
@@ -102,7 +142,8 @@ pub fn register(registry: &mut Registry, data_dir: PathBuf) {
                 &text(arguments, "claimId").unwrap_or_default(),
                 force,
             )?;
-            Ok(json!({"success": true, "claim": claim}))
+            let message = format!("Released claim {}", claim.claim_id);
+            Ok(json!({"success": true, "message": message, "releasedAt": claim.released_at, "claim": claim}))
         }),
     });
     registry.add(Tool {
@@ -120,8 +161,9 @@ pub fn register(registry: &mut Registry, data_dir: PathBuf) {
         ),
         output_schema: Some(json!({
             "type": "object",
-            "properties": {"claims": {"type": "array", "items": claim_schema()}, "total": {"type": "integer"}},
-            "required": ["claims", "total"]
+            "properties": {"claims": {"type": "array", "items": listed_claim_schema()},
+                           "totalClaims": {"type": "integer"}},
+            "required": ["claims", "totalClaims"]
         })),
         read_only: true,
         handler: Box::new(move |arguments| {
@@ -140,7 +182,25 @@ pub fn register(registry: &mut Registry, data_dir: PathBuf) {
                 });
             }
             let found = claims::list(&data_dir, &filter)?;
-            Ok(json!({"total": found.len(), "claims": found}))
+            let owners = claims::owners(&data_dir, &found)?;
+            let now = crate::time::unix_now();
+            let mut listed = Vec::with_capacity(found.len());
+            for claim in &found {
+                let mut value = serde_json::to_value(claim)?;
+                // The TypeScript tool's fields beside ours.
+                let owner = owners.get(&claim.session_id);
+                if let Some(fields) = value.as_object_mut() {
+                    // Printed under the TypeScript tool's name, claimMode.
+                    fields.remove("mode");
+                }
+                value["claimMode"] = json!(claim.mode);
+                value["sessionPid"] = json!(owner.map_or(0, |o| o.0));
+                value["worktreeName"] = json!(owner.and_then(|o| o.1.clone()));
+                value["minutesUntilExpiry"] = json!(crate::time::parse_sqlite_datetime(&claim.expires_at)
+                    .map_or(0, |end| (end - now).max(0) / 60));
+                listed.push(value);
+            }
+            Ok(json!({"totalClaims": found.len(), "claims": listed}))
         }),
     });
 }

@@ -53,7 +53,12 @@ pub fn register(registry: &mut Registry, data_dir: PathBuf) {
             let repo = crate::git::open(&repo_path)?;
             let ours = side_for(caller.as_ref(), &text(arguments, "currentBranch").unwrap_or_default());
             let theirs = side_for(caller.as_ref(), &text(arguments, "targetBranch").unwrap_or_default());
-            Ok(serde_json::to_value(conflicts::check(&repo, &ours, &theirs)?)?)
+            let check = conflicts::check(&repo, &ours, &theirs)?;
+            let mut value = serde_json::to_value(&check)?;
+            let files: Vec<&str> = check.conflicts.iter().map(|c| c.path.as_str()).collect();
+            value["conflictingFiles"] = json!(files);
+            value["summary"] = json!(conflict_summary(&files));
+            Ok(value)
         }),
     });
     let dir = data_dir.clone();
@@ -93,7 +98,25 @@ pub fn register(registry: &mut Registry, data_dir: PathBuf) {
             let check_only = arguments.get("checkOnly").and_then(Value::as_bool).unwrap_or(false);
             let target = text(arguments, "targetBranch").unwrap_or_default();
             let report = crate::rebase::assist(Path::new(&session.worktree_path), &target, check_only)?;
-            Ok(serde_json::to_value(report)?)
+            let mut value = serde_json::to_value(&report)?;
+            let files: Vec<&str> = report.conflicts.iter().map(|c| c.path.as_str()).collect();
+            // The message, under the TypeScript tool's name.
+            if let Some(fields) = value.as_object_mut() {
+                fields.remove("message");
+            }
+            value["output"] = json!(report.message);
+            value["conflictingFiles"] = json!(files);
+            value["conflictSummary"] = json!(conflict_summary(&files));
+            Ok(value)
         }),
     });
+}
+
+/// The TypeScript tool's one-line summary of conflicting files.
+fn conflict_summary(files: &[&str]) -> String {
+    match files.len() {
+        0 => "No conflicts".to_owned(),
+        1 => format!("1 file conflicts: {}", files[0]),
+        n => format!("{n} files conflict: {}", files.join(", ")),
+    }
 }

@@ -29,8 +29,9 @@ pub fn register(registry: &mut Registry, data_dir: PathBuf) {
             json!({"branch": {"type": "string"}, "targetBranch": {"type": "string", "default": "main"}}),
             &["branch"],
         ),
-        output_schema: Some(json!({"type": "object", "properties": {"success": {"type": "boolean"},
-            "subscription": {"type": "object"}}, "required": ["success", "subscription"]})),
+        output_schema: Some(json!({"type": "object", "properties": {
+            "subscribed": {"type": "boolean"}, "message": {"type": "string"},
+            "subscription": {"type": "object"}}, "required": ["subscribed", "message", "subscription"]})),
         read_only: false,
         handler: Box::new(move |arguments| {
             let me = session::find_session(&dir, &super::session_tools::caller())?
@@ -38,7 +39,10 @@ pub fn register(registry: &mut Registry, data_dir: PathBuf) {
             let target = text(arguments, "targetBranch").unwrap_or_else(|| "main".to_owned());
             let branch = text(arguments, "branch").unwrap_or_default();
             let subscription = merge::subscribe(&dir, &me.session_id, Path::new(&me.repo_path), &branch, &target)?;
-            Ok(json!({"success": true, "subscription": subscription}))
+            let message = format!(
+                "Subscribed to the merge of '{branch}' into '{target}'; your next tool call after git-pcc-watch sees it brings a notice."
+            );
+            Ok(json!({"subscribed": true, "message": message, "subscription": subscription}))
         }),
     });
     let dir = data_dir.clone();
@@ -50,8 +54,9 @@ pub fn register(registry: &mut Registry, data_dir: PathBuf) {
         input_schema: object_schema(json!({"branch": {"type": "string"}}), &["branch"]),
         output_schema: Some(
             json!({"type": "object", "properties": {"branch": {"type": "string"},
-            "isMerged": {"type": "boolean"}, "mergeEvent": {"type": ["object", "null"]}},
-            "required": ["branch", "isMerged"]}),
+            "isMerged": {"type": "boolean"}, "mergeEvent": {"type": ["object", "null"]},
+            "message": {"type": "string"}},
+            "required": ["branch", "isMerged", "message"]}),
         ),
         read_only: true,
         handler: Box::new(move |arguments| {
@@ -61,13 +66,20 @@ pub fn register(registry: &mut Registry, data_dir: PathBuf) {
             let event = merge::events(&dir, repo.as_deref(), Some(&branch), 1)?
                 .into_iter()
                 .next();
-            Ok(json!({"branch": branch, "isMerged": event.is_some(), "mergeEvent": event}))
+            let message = match &event {
+                Some(e) => format!("Branch '{branch}' was merged into '{}' at {}", e.target_branch, e.merged_at),
+                None => format!(
+                    "Branch '{branch}' has not been seen merged; git-pcc-watch detects merges."
+                ),
+            };
+            Ok(json!({"branch": branch, "isMerged": event.is_some(), "mergeEvent": event, "message": message}))
         }),
     });
     registry.add(Tool {
         name: "get_merge_events",
         title: "Merge events",
-        description: "List detected merges, newest first, for a repository (default: yours).",
+        description: "List detected merges, newest first, for a repository (default: yours); total counts \
+            them all.",
         input_schema: object_schema(
             json!({"repo_path": {"type": "string"}, "limit": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 50}}),
             &[],
@@ -82,8 +94,11 @@ pub fn register(registry: &mut Registry, data_dir: PathBuf) {
                 None => session::find_session(&data_dir, &super::session_tools::caller())?.map(|s| s.repo_path),
             };
             let limit = arguments.get("limit").and_then(Value::as_i64).unwrap_or(50);
-            let found = merge::events(&data_dir, repo.as_deref(), None, limit)?;
-            Ok(json!({"total": found.len(), "events": found}))
+            let mut found = merge::events(&data_dir, repo.as_deref(), None, i64::MAX)?;
+            // As the TypeScript tool counted: every event, not only those shown.
+            let total = found.len();
+            found.truncate(limit.max(0) as usize);
+            Ok(json!({"total": total, "events": found}))
         }),
     });
 }

@@ -79,6 +79,7 @@ pub fn register(registry: &mut Registry, data_dir: PathBuf) {
         output_schema: Some({
             let mut schema = session_schema();
             schema["properties"]["parallelSessions"] = json!({"type": "integer"});
+            schema["properties"]["startedAt"] = json!({"type": "string"});
             schema
         }),
         read_only: true,
@@ -106,5 +107,9 @@ fn get_my_session(data_dir: &Path) -> Result<Value> {
     let parallel = session::status(data_dir, Some(Path::new(&found.repo_path)))?.total_sessions;
     let mut value = serde_json::to_value(found)?;
     value["parallelSessions"] = json!(parallel);
+    // When the session began, under the TypeScript tool's name.
+    if let Some(created) = value.as_object_mut().and_then(|v| v.remove("createdAt")) {
+        value["startedAt"] = created;
+    }
     Ok(value)
 }
