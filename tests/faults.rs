@@ -465,27 +465,6 @@ fn an_interrupted_creation_someone_committed_in_is_kept_not_undone() {
     drop(agent);
 }
 
-/// Makes a directory immutable (`chattr +i`) until dropped.
-struct Immutable(PathBuf);
-
-impl Immutable {
-    fn new(dir: &Path) -> Immutable {
-        let status = Command::new("chattr").arg("+i").arg(dir).status();
-        assert!(
-            status.is_ok_and(|s| s.success()),
-            "chattr +i {} failed: this test needs a filesystem with immutable attributes (ext4)",
-            dir.display()
-        );
-        Immutable(dir.to_path_buf())
-    }
-}
-
-impl Drop for Immutable {
-    fn drop(&mut self) {
-        let _ = Command::new("chattr").arg("-i").arg(&self.0).status();
-    }
-}
-
 fn doctor_worktrees(world: &World) -> Value {
     let (_, report) = world.env.json(
         world
@@ -512,7 +491,7 @@ fn a_step_that_cannot_be_repaired_is_reported_and_repaired_once_it_can() {
         &mut world.register_command(agent.pid()),
     );
     let half = only_worktree(&world);
-    let immutable = Immutable::new(&world.worktrees_root());
+    let immutable = support::Immutable::new(&world.worktrees_root());
 
     let (output, report) = world.env.json(&mut world.cleanup_command());
     assert_eq!(output.status.code(), Some(1));

@@ -218,28 +218,6 @@ fn a_worktree_deleted_by_hand_is_unregistered_and_its_commits_kept() {
     assert!(branch_exists(env, &s.repo, &s.branch));
 }
 
-/// Makes a directory immutable (`chattr +i`: not even root may rename what
-/// is in it) until dropped.
-struct Immutable(PathBuf);
-
-impl Immutable {
-    fn new(dir: &Path) -> Immutable {
-        let status = Command::new("chattr").arg("+i").arg(dir).status();
-        assert!(
-            status.is_ok_and(|s| s.success()),
-            "chattr +i {} failed: this test needs a filesystem with immutable attributes (ext4)",
-            dir.display()
-        );
-        Immutable(dir.to_path_buf())
-    }
-}
-
-impl Drop for Immutable {
-    fn drop(&mut self) {
-        let _ = Command::new("chattr").arg("-i").arg(&self.0).status();
-    }
-}
-
 #[test]
 fn a_worktree_that_cannot_be_moved_is_reported_and_the_rest_are_cleaned_up() {
     let mut s = sessions();
@@ -254,7 +232,7 @@ fn a_worktree_that_cannot_be_moved_is_reported_and_the_rest_are_cleaned_up() {
         &s.repo,
         &["worktree", "move", path_str(&s.worktree), path_str(&stuck)],
     );
-    let immutable = Immutable::new(&stuck_dir);
+    let immutable = support::Immutable::new(&stuck_dir);
     s.agent.kill();
     other.kill();
 

@@ -91,7 +91,8 @@ impl HeldWork {
 }
 
 impl SubmoduleWork {
-    fn holds_work(&self) -> bool {
+    /// Whether it has anything that could be lost.
+    pub fn holds_work(&self) -> bool {
         self.uncommitted_files > 0 || self.unrecorded_commits > 0
     }
 
@@ -175,6 +176,28 @@ impl LocalChanges {
 
 /// The uncommitted work of one checkout (a worktree or a submodule).
 pub fn local_changes(repo: &Repository) -> Result<LocalChanges> {
+    let (mut changes, gitlinks) = own_changes(repo)?;
+    if !gitlinks.is_empty() {
+        let workdir = repo
+            .workdir()
+            .context("the repository has no working tree")?;
+        let head_tree = repo.head().and_then(|head| head.peel_to_tree()).ok();
+        for path in gitlinks {
+            let recorded = head_tree
+                .as_ref()
+                .and_then(|tree| tree.get_path(Path::new(&path)).ok())
+                .map(|entry| entry.id());
+            changes
+                .submodules
+                .extend(submodule_work(workdir, &path, recorded)?);
+        }
+    }
+    Ok(changes)
+}
+
+/// What one checkout holds uncommitted, its submodules left out, and the
+/// paths of its submodules (gitlinks in its index).
+fn own_changes(repo: &Repository) -> Result<(LocalChanges, Vec<String>)> {
     let workdir = repo
         .workdir()
         .context("the repository has no working tree")?
@@ -203,19 +226,27 @@ pub fn local_changes(repo: &Repository) -> Result<LocalChanges> {
         }
     }
     changes.uncommitted_files = shown.difference(&flagged).count();
-    if !gitlinks.is_empty() {
-        let head_tree = repo.head().and_then(|head| head.peel_to_tree()).ok();
-        for path in gitlinks {
-            let recorded = head_tree
-                .as_ref()
-                .and_then(|tree| tree.get_path(Path::new(&path)).ok())
-                .map(|entry| entry.id());
-            changes
-                .submodules
-                .extend(submodule_work(&workdir, &path, recorded)?);
-        }
-    }
-    Ok(changes)
+    Ok((changes, gitlinks))
+}
+
+/// The work of a repository nested at `path` in another one (a submodule,
+/// a clone, a `git init`), its own nested repositories left out: its
+/// uncommitted files, and its commits that neither `recorded` (the commit
+/// the outer repository records for `path`) nor any remote-tracking branch
+/// has.
+pub fn repository_work(
+    repo: &Repository,
+    path: &str,
+    recorded: Option<Oid>,
+) -> Result<SubmoduleWork> {
+    let (changes, _) =
+        own_changes(repo).with_context(|| format!("cannot inspect the repository at {path}"))?;
+    Ok(SubmoduleWork {
+        path: path.to_owned(),
+        uncommitted_files: changes.uncommitted_files + changes.hidden_changes,
+        unrecorded_commits: unrecorded_commits(repo, recorded)
+            .with_context(|| format!("cannot inspect the commits of {path}"))?,
+    })
 }
 
 /// Paths `git status` shows: tracked changes and untracked files that are

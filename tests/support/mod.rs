@@ -370,3 +370,25 @@ pub fn with_stdin(mut command: Command, input: &[u8]) -> Output {
     child.stdin.take().unwrap().write_all(input).unwrap();
     child.wait_with_output().unwrap()
 }
+
+/// Makes a directory immutable (`chattr +i`: not even root may create,
+/// rename or remove what is in it) until dropped.
+pub struct Immutable(PathBuf);
+
+impl Immutable {
+    pub fn new(dir: &Path) -> Immutable {
+        let status = Command::new("chattr").arg("+i").arg(dir).status();
+        assert!(
+            status.is_ok_and(|s| s.success()),
+            "chattr +i {} failed: this test needs a filesystem with immutable attributes (ext4)",
+            dir.display()
+        );
+        Immutable(dir.to_path_buf())
+    }
+}
+
+impl Drop for Immutable {
+    fn drop(&mut self) {
+        let _ = Command::new("chattr").arg("-i").arg(&self.0).status();
+    }
+}

@@ -23,6 +23,7 @@ use serde::Serialize;
 
 use crate::config::Config;
 use crate::db::Database;
+use crate::held_work::{self, SubmoduleWork};
 use crate::redact::Redactor;
 use crate::worktree::{self, RepoGuard, Start};
 use crate::UserError;
@@ -39,7 +40,7 @@ pub struct Collected {
     /// The whole change as a patch (git's format, binary included).
     #[serde(skip)]
     pub patch: String,
-    /// Work the branch cannot carry, one line each (see [`NestedWork`]).
+    /// Work the branch cannot carry, one line each (see [`held_work::SubmoduleWork`]).
     pub not_brought_back: Vec<String>,
 }
 
@@ -168,45 +169,6 @@ pub fn collect(workspace: &Path, baseline: Oid, redactor: &Redactor) -> Result<C
     })
 }
 
-/// A repository of its own inside the workspace (a submodule the agent
-/// checked out, a clone, a `git init`) holding work that cannot come back
-/// as part of the branch: files uncommitted in it, and commits that
-/// neither the user's repository records for its path nor its remotes have.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NestedWork {
-    /// Its path in the workspace.
-    pub path: String,
-    pub uncommitted: usize,
-    pub commits: usize,
-}
-
-impl NestedWork {
-    /// One line, as results and logs give it:
-    /// `submodule sub: 1 uncommitted file, 1 commit not in the superproject`.
-    pub fn describe(&self, redactor: &Redactor) -> String {
-        let plural =
-            |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
-        let mut parts = Vec::new();
-        if self.uncommitted > 0 {
-            parts.push(plural(
-                self.uncommitted,
-                "uncommitted file",
-                "uncommitted files",
-            ));
-        }
-        if self.commits > 0 {
-            parts.push(plural(
-                self.commits,
-                "commit not in the superproject",
-                "commits not in the superproject",
-            ));
-        }
-        redactor
-            .redact(&format!("submodule {}: {}", self.path, parts.join(", ")))
-            .into_owned()
-    }
-}
-
 /// The commits the user's repository records for submodule paths at
 /// `base_commit` (its gitlinks), by path.
 pub fn recorded_submodules(repo_path: &Path, base_commit: Oid) -> Result<BTreeMap<String, Oid>> {
@@ -232,7 +194,7 @@ pub fn nested_work(
     workspace: &Path,
     repo_path: &Path,
     base_commit: Oid,
-) -> Result<Vec<NestedWork>> {
+) -> Result<Vec<SubmoduleWork>> {
     let ws = open_workspace(workspace)?;
     let mut paths = Vec::new();
     find_nested(&ws, workspace, String::new(), &mut paths);
@@ -247,12 +209,9 @@ pub fn nested_work(
         let Ok(repo) = Repository::open(workspace.join(&path)) else {
             continue;
         };
-        let work = NestedWork {
-            uncommitted: uncommitted_files(&repo)?,
-            commits: unrecorded_commits(&repo, recorded.get(&path).copied())?,
-            path,
-        };
-        if work.uncommitted > 0 || work.commits > 0 {
+        let known = recorded.get(&path).copied();
+        let work = held_work::repository_work(&repo, &path, known)?;
+        if work.holds_work() {
             found.push(work);
         }
     }
@@ -284,38 +243,6 @@ fn find_nested(ws: &Repository, dir: &Path, rel: String, found: &mut Vec<String>
         }
         find_nested(ws, &path, child, found);
     }
-}
-
-/// Files a repository has uncommitted: changed, staged, deleted, or
-/// untracked and not ignored.
-fn uncommitted_files(repo: &Repository) -> Result<usize> {
-    let mut options = git2::StatusOptions::new();
-    options
-        .include_untracked(true)
-        .recurse_untracked_dirs(true)
-        .include_ignored(false)
-        .exclude_submodules(true)
-        .renames_head_to_index(false);
-    let statuses = repo.statuses(Some(&mut options))?;
-    Ok(statuses
-        .iter()
-        .filter(|e| e.status() != git2::Status::CURRENT && !e.status().is_ignored())
-        .count())
-}
-
-/// The commits of a repository's HEAD that neither `recorded` (the commit
-/// the superproject records for it) nor its remote-tracking branches have.
-fn unrecorded_commits(repo: &Repository, recorded: Option<Oid>) -> Result<usize> {
-    let Ok(head) = repo.head().and_then(|h| h.peel_to_commit()) else {
-        return Ok(0); // no commit yet
-    };
-    let mut walk = repo.revwalk()?;
-    walk.push(head.id())?;
-    if let Some(oid) = recorded.filter(|oid| repo.find_commit(*oid).is_ok()) {
-        walk.hide(oid)?;
-    }
-    walk.hide_glob("refs/remotes")?;
-    Ok(walk.count())
 }
 
 /// Copies the blobs a tree change needs from the workspace, and turns it

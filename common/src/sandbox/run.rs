@@ -1834,7 +1834,10 @@ fn nested_work(plan: &Plan, sandbox: &dyn Sandbox, log: &mut Log) -> Result<Vec<
                 .collect()
         }
     };
-    Ok(found.iter().map(|w| w.describe(&plan.redactor)).collect())
+    Ok(found
+        .iter()
+        .map(|work| plan.redactor.redact(&work.describe()).into_owned())
+        .collect())
 }
 
 /// Lists, with git in the sandbox, the repositories inside the workspace
@@ -1863,11 +1866,11 @@ const NESTED_SCRIPT: &str = "recorded() { want=$1; shift; \
     done";
 
 /// One line of [`NESTED_SCRIPT`]'s output.
-fn parse_nested(line: &str) -> Option<results::NestedWork> {
+fn parse_nested(line: &str) -> Option<crate::held_work::SubmoduleWork> {
     let mut fields = line.strip_prefix("NESTED ")?.splitn(3, ' ');
-    Some(results::NestedWork {
-        uncommitted: fields.next()?.parse().ok()?,
-        commits: fields.next()?.parse().ok()?,
+    Some(crate::held_work::SubmoduleWork {
+        uncommitted_files: fields.next()?.parse().ok()?,
+        unrecorded_commits: fields.next()?.parse().ok()?,
         path: fields.next()?.to_owned(),
     })
 }

@@ -163,7 +163,7 @@ pub enum Patience {
 }
 
 /// How long a hook waits for the repository lock or the database.
-pub const HOOK_WAIT: Duration = Duration::from_millis(400);
+pub const HOOK_WAIT: Duration = Duration::from_millis(250);
 
 impl Patience {
     fn lock_wait(self, config: &Config) -> Duration {
