@@ -52,6 +52,24 @@ fn agent_command(
     command
 }
 
+/// Runs the real Claude Code in `cwd` through the scripted steps, with
+/// `extra` arguments first, and asserts that it succeeded.
+fn run_claude(env: &TestEnv, server: &ModelServer, cwd: &Path, out: &Path, extra: &[&str]) {
+    let mut agent = agent_command(env, server, &claude_bin(), cwd, out)
+        .args(extra)
+        .args([
+            "-p",
+            "do the scripted steps",
+            "--dangerously-skip-permissions",
+        ])
+        .spawn()
+        .unwrap();
+    let status = wait_for(&mut agent, 120);
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(agent.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    assert!(status.success(), "claude {extra:?} failed: {stderr}");
+}
+
 fn snapshots(out: &Path) -> Vec<Value> {
     files_with_prefix(out, "status-")
         .iter()
@@ -170,20 +188,7 @@ fn claude_worktree_flag_goes_through_parallel_cc() {
     install_hooks(&env);
     let server = ModelServer::start(&env, &scripted_steps(), "done in the worktree");
 
-    let mut agent = agent_command(&env, &server, &claude_bin(), &repo, &out)
-        .args([
-            "-w",
-            "feature-x",
-            "-p",
-            "do the scripted steps",
-            "--dangerously-skip-permissions",
-        ])
-        .spawn()
-        .unwrap();
-    let status = wait_for(&mut agent, 120);
-    let mut stderr = String::new();
-    std::io::Read::read_to_string(agent.stderr.as_mut().unwrap(), &mut stderr).unwrap();
-    assert!(status.success(), "claude -w failed: {stderr}");
+    run_claude(&env, &server, &repo, &out, &["-w", "feature-x"]);
 
     let expected = env.path().join("app-worktrees/feature-x");
     let places = files_with_prefix(&out, "pwd-");
@@ -270,18 +275,7 @@ fn a_session_started_in_a_worktree_the_user_made_works_there() {
     install_hooks(&env);
     let server = ModelServer::start(&env, &scripted_steps(), "done in my worktree");
 
-    let mut agent = agent_command(&env, &server, &claude_bin(), &mine, &out)
-        .args([
-            "-p",
-            "do the scripted steps",
-            "--dangerously-skip-permissions",
-        ])
-        .spawn()
-        .unwrap();
-    let status = wait_for(&mut agent, 120);
-    let mut stderr = String::new();
-    std::io::Read::read_to_string(agent.stderr.as_mut().unwrap(), &mut stderr).unwrap();
-    assert!(status.success(), "claude failed: {stderr}");
+    run_claude(&env, &server, &mine, &out, &[]);
 
     // SessionStart registered the worktree itself as the session's checkout.
     let (place, snapshot) = own_snapshots(&out).remove(0);
