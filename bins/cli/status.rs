@@ -98,7 +98,7 @@ fn human(report: &StatusReport) -> String {
         if !out.is_empty() {
             out.push('\n');
         }
-        out.push_str("kept worktrees (released, hold work)\n");
+        out.push_str("kept worktrees (released; each stays for its reason)\n");
         let mut kept_rows = vec![["PATH", "BRANCH", "REASON"].map(String::from).to_vec()];
         for kept in &report.kept_worktrees {
             kept_rows.push(vec![
