@@ -442,6 +442,12 @@ fn the_heartbeat_hook_skips_its_beat_while_another_process_holds_the_write_lock(
     assert!(output.stdout.is_empty() && output.stderr.is_empty());
     drop(lock);
     assert_eq!(heartbeat_of(env, &s.agent_id), OLD);
+    // The skipped beat is on record, for whoever wonders why.
+    let log = std::fs::read_to_string(env.data_dir.join("logs/hooks.log")).unwrap();
+    assert!(
+        log.contains("PostToolUse: heartbeat skipped") && log.contains("locked"),
+        "{log}"
+    );
 
     let mut command = env.pcc("git-pcc");
     command

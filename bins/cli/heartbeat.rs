@@ -52,7 +52,16 @@ pub struct HeartbeatArgs {
 
 pub fn run(args: HeartbeatArgs) -> anyhow::Result<Output> {
     if args.hook {
-        let _ = run_hook(&args);
+        if let Err(err) = run_hook(&args) {
+            // Silent for the agent; a skipped beat (a database another
+            // process held longer than a hook waits) is logged.
+            if let Ok(data_dir) = crate::data_dir() {
+                pcc::hooks::log_line(
+                    &data_dir,
+                    &format!("PostToolUse: heartbeat skipped: {err:#}"),
+                );
+            }
+        }
         return Ok(Output::silent());
     }
     let data_dir = crate::data_dir()?;

@@ -261,12 +261,23 @@ fn deny(blocker: &crate::claims::Claim) -> HookOutcome {
 /// might have denied is never allowed silently. Only its size and the
 /// parser's message are written: the payload may hold secrets.
 pub fn log_unreadable(data_dir: &Path, event: &str, size: usize, err: &serde_json::Error) {
+    log_line(
+        data_dir,
+        &format!(
+            "{event}: payload of {size} bytes could not be parsed ({err}); the step was allowed"
+        ),
+    );
+}
+
+/// Appends one dated line to `logs/hooks.log`: what a silent hook could
+/// not do is found there.
+pub fn log_line(data_dir: &Path, message: &str) {
     let dir = paths::logs_dir(data_dir);
     if std::fs::create_dir_all(&dir).is_err() {
         return;
     }
     let line = format!(
-        "{} {event}: payload of {size} bytes could not be parsed ({err}); the step was allowed\n",
+        "{} {message}\n",
         time::format_sqlite_datetime(time::unix_now())
     );
     if let Ok(mut file) = std::fs::OpenOptions::new()
