@@ -22,7 +22,12 @@ pub struct ConfigArgs {
 #[derive(Debug, Subcommand)]
 pub enum ConfigAction {
     /// Set a key (lists as JSON arrays or comma-separated)
-    Set { key: String, value: String },
+    Set {
+        key: String,
+        /// The value (a negative number or a text starting with '-' too)
+        #[arg(allow_hyphen_values = true)]
+        value: String,
+    },
     /// Print a key's value
     Get { key: String },
     /// List every key with its value
