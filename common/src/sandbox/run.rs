@@ -379,7 +379,7 @@ pub fn plan(data_dir: &Path, options: &RunOptions) -> Result<Plan> {
     if agent_command.is_empty() || agent_command[0].trim().is_empty() {
         return Err(UserError::with_hint(
             "config sandbox.agentCommand is empty",
-            "set it, e.g. 'git pcc config set sandbox.agentCommand '[\"claude\",\"-p\",\"{prompt}\"]''",
+            "set it, e.g. git pcc config set sandbox.agentCommand 'claude -p {prompt} --dangerously-skip-permissions'",
         )
         .into());
     }
