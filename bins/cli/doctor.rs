@@ -380,13 +380,38 @@ fn check_dispatch() -> Check {
     }
 }
 
+/// What a settings file that cannot be read says, for a check.
+fn unreadable(name: &'static str, err: &anyhow::Error, fix: &str) -> Check {
+    let detail = match err.downcast_ref::<pcc::UserError>() {
+        Some(user) => user.message.trim_end_matches("; left unchanged").to_owned(),
+        None => format!("{err:#}"),
+    };
+    Check {
+        name,
+        ok: false,
+        essential: false,
+        detail,
+        hint: Some(format!(
+            "fix the file by hand (the error says where), then run '{fix}'"
+        )),
+    }
+}
+
 fn check_hooks() -> Check {
-    let global = install::installed_hook_events(&HookScope::Global).unwrap_or_default();
-    let local = std::env::current_dir()
+    let global = install::installed_hook_events(&HookScope::Global);
+    let local_scope = std::env::current_dir()
         .ok()
         .and_then(|dir| pcc::git::resolve_repository(&dir).ok())
-        .map(|repo| install::installed_hook_events(&HookScope::Local(repo)).unwrap_or_default())
-        .unwrap_or_default();
+        .map(HookScope::Local);
+    let local = local_scope
+        .as_ref()
+        .map(install::installed_hook_events)
+        .transpose();
+    let (global, local) = match (global, local) {
+        (Err(err), _) => return unreadable("hooks", &err, "git pcc install --hooks"),
+        (_, Err(err)) => return unreadable("hooks", &err, "git pcc install --hooks --local"),
+        (Ok(global), Ok(local)) => (global, local.unwrap_or_default()),
+    };
     let ok = global.iter().chain(&local).any(|e| e == "PostToolUse");
     let detail = match (global.is_empty(), local.is_empty()) {
         (false, _) => format!("global: {}", global.join(", ")),
@@ -403,7 +428,11 @@ fn check_hooks() -> Check {
 }
 
 fn check_mcp() -> Check {
-    match install::installed_mcp_command().ok().flatten() {
+    let registered = match install::installed_mcp_command() {
+        Ok(registered) => registered,
+        Err(err) => return unreadable("mcp server", &err, "git pcc install --mcp"),
+    };
+    match registered {
         Some(command) if std::path::Path::new(&command).exists() => Check {
             name: "mcp server",
             ok: true,

@@ -317,7 +317,8 @@ fn run_agent(args: RunArgs, json: bool) -> anyhow::Result<Output> {
         git_live: args.git_live,
         target_branch: args.target_branch.clone(),
     };
-    let plan = sandbox_run::plan(&data_dir, &options)?;
+    let plan = sandbox_run::plan(&data_dir, &options)
+        .map_err(|err| crate::scope::with_repo_hint(err, args.repo != std::path::Path::new(".")))?;
     install_signal_handlers();
     local::become_subreaper();
     let cancel = Cancel::default();

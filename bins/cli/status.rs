@@ -29,7 +29,8 @@ pub fn run(args: StatusArgs) -> anyhow::Result<Output> {
         return sandbox_runs(&data_dir, args.repo.as_deref());
     }
     let scope = Scope::resolve(args.repo.as_deref(), args.all, None)?;
-    let report = session::status(&data_dir, scope.repository())?;
+    let report = session::status(&data_dir, scope.repository())
+        .map_err(|err| crate::scope::with_repo_hint(err, args.repo.is_some()))?;
     let mut text = human(&report);
     if scope == (Scope::All { asked: false }) && !report.sessions.is_empty() {
         text.insert_str(0, "not inside a repository: every repository\n");
