@@ -229,9 +229,13 @@ fn check_worktrees() -> Check {
             ok: true,
             essential: false,
             detail: format!(
-                "{} sessions, {} kept worktrees, nothing unaccounted",
-                report.total_sessions,
-                report.kept_worktrees.len()
+                "{}, {}, nothing unaccounted",
+                render::count(report.total_sessions, "session", "sessions"),
+                render::count(
+                    report.kept_worktrees.len(),
+                    "kept worktree",
+                    "kept worktrees"
+                )
             ),
             hint: None,
         };

@@ -450,6 +450,17 @@ fn result_human(result: &RunResult) -> String {
             render::count(result.files_changed.len(), "file", "files"),
         ));
     }
+    if result.started_from_uncommitted > 0 {
+        let files = render::count(result.started_from_uncommitted, "file", "files");
+        pairs.push((
+            "started from",
+            if result.worktree.is_some() {
+                format!("{files} uncommitted in your checkout, uncommitted in the worktree too")
+            } else {
+                format!("{files} uncommitted in your checkout, committed first on the branch")
+            },
+        ));
+    }
     pairs.push(("duration", format!("{:.1} s", result.duration_seconds)));
     pairs.push(("cost", format!("${:.4}", result.total_cost)));
     pairs.push(("log", result.output_log.clone()));
