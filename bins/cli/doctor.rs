@@ -466,6 +466,21 @@ fn check_alias() -> Check {
     let file = install::alias_target()
         .map(|(p, _)| p.display().to_string())
         .unwrap_or_default();
+    // The alias is only as good as the command it names.
+    if installed && which::which("claude-parallel").is_err() {
+        return Check {
+            name: "alias",
+            ok: false,
+            essential: false,
+            detail: format!(
+                "claude=claude-parallel in {file}, but claude-parallel is not on PATH here"
+            ),
+            hint: Some(
+                "open a new shell (the rc file puts it on PATH), or run 'git pcc install --alias' again"
+                    .to_owned(),
+            ),
+        };
+    }
     Check {
         name: "alias",
         ok: installed,
