@@ -11,8 +11,5 @@ fn main() {
         let json = command.json;
         pcc_cli::finish(pcc_cli::heartbeat::run(command.args), json);
     }
-    pcc_cli::main_with(
-        |args: &pcc_cli::front::FrontArgs| args.json,
-        pcc_cli::front::run,
-    )
+    pcc_cli::main_with(pcc_cli::front::json_requested, pcc_cli::front::run)
 }

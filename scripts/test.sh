@@ -2,6 +2,17 @@
 # Runs every check and test of parallel-cc: formatting, lints, and the unit
 # and integration tests (which build temporary repositories and run the real
 # binaries and git).
+#
+# What the tests need is installed on first use, when it is missing:
+# - Debian packages, with apt-get (as root): man-db (the man page tests),
+#   bubblewrap (confines local sandbox runs), bash-completion, zsh and fish
+#   (the completion tests run each shell's own completion), nodejs and npm
+#   (for the Claude Code CLI), python3-venv (for the virtual environment);
+# - the pinned Claude Code CLI, from the npm registry, under
+#   target/claude-code (the end-to-end tests run it offline);
+# - the MCP Python SDK, from PyPI, in a virtual environment under
+#   target/python (the system's Python is left as it is).
+# Their output is shown only when an installation fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,31 +22,73 @@ if ! need git; then
   exit 1
 fi
 
-# man renders the generated pages in tests/man_pages.rs; bwrap confines
-# local sandbox runs, which the sandbox tests exercise.
+# Runs a command with its output kept aside, shown only if it fails.
+quietly() {
+  local log
+  log=$(mktemp)
+  if "$@" >"$log" 2>&1; then
+    rm -f "$log"
+  else
+    local code=$?
+    cat "$log" >&2
+    rm -f "$log"
+    return "$code"
+  fi
+}
+
+apt_updated=0
+apt_install() {
+  if ! need apt-get || [ "$(id -u)" != 0 ]; then
+    echo "test.sh: missing $* (install them; apt-get as root would)" >&2
+    return 0
+  fi
+  echo "test.sh: installing $* with apt-get"
+  if [ "$apt_updated" = 0 ]; then
+    quietly apt-get update -qq
+    apt_updated=1
+  fi
+  quietly env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@"
+}
+
 missing=()
 need man || missing+=(man-db)
 need bwrap || missing+=(bubblewrap)
-if [ ${#missing[@]} -gt 0 ] && need apt-get; then
-  apt-get update -qq && apt-get install -y -qq "${missing[@]}" >/dev/null
+[ -f /usr/share/bash-completion/bash_completion ] || missing+=(bash-completion)
+need zsh || missing+=(zsh)
+need fish || missing+=(fish)
+need python3 || missing+=(python3)
+if [ ${#missing[@]} -gt 0 ]; then
+  apt_install "${missing[@]}"
 fi
 
 # The end-to-end tests run the real Claude Code CLI (offline, against a
 # scripted model server); install the pinned version once per checkout.
 claude_code_version=2.1.197
 if [ -z "${PCC_CLAUDE:-}" ] && [ ! -x target/claude-code/node_modules/.bin/claude ]; then
-  if ! need npm && need apt-get; then
-    apt-get update -qq && apt-get install -y -qq nodejs npm >/dev/null
+  if ! need npm; then
+    apt_install nodejs npm
   fi
-  npm install --prefix target/claude-code --no-audit --no-fund --loglevel=error \
+  echo "test.sh: installing Claude Code $claude_code_version from the npm registry into target/claude-code"
+  quietly npm install --prefix target/claude-code --no-audit --no-fund --no-progress --loglevel=error \
     "@anthropic-ai/claude-code@$claude_code_version"
 fi
+
 need python3 || { echo "test.sh: python3 is required (scripted model server, MCP client)" >&2; exit 1; }
-# The MCP tests drive pcc-mcp with the official MCP Python SDK.
+# The MCP tests drive pcc-mcp with the official MCP Python SDK, installed
+# into a virtual environment of this checkout.
 mcp_version=2.3.0
-if ! python3 -c "import mcp" 2>/dev/null; then
-  python3 -m pip install --quiet --disable-pip-version-check "mcp==$mcp_version"
+venv=target/python
+if ! "$venv/bin/python3" -c "import mcp" 2>/dev/null; then
+  echo "test.sh: installing the MCP Python SDK $mcp_version from PyPI into $venv"
+  rm -rf "$venv"
+  if ! python3 -m venv "$venv" >/dev/null 2>&1; then
+    rm -rf "$venv"
+    apt_install python3-venv
+    quietly python3 -m venv "$venv"
+  fi
+  quietly "$venv/bin/python3" -m pip install --quiet --disable-pip-version-check --no-input "mcp==$mcp_version"
 fi
+export PCC_PYTHON="$PWD/$venv/bin/python3"
 
 cargo fmt --all -- --check
 cargo clippy --locked --workspace --all-targets -- -D warnings

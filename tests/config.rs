@@ -184,14 +184,25 @@ fn broken_config_is_backed_up_and_reported() {
     let env = TestEnv::new();
     std::fs::create_dir_all(&env.data_dir).unwrap();
     std::fs::write(env.data_dir.join("config.json"), "{ not json").unwrap();
-    // Reading commands refuse it and leave it alone.
+    // Reading a setting is refused; listing shows the defaults with a
+    // warning; both leave it alone.
+    let out = env
+        .pcc("git-pcc")
+        .args(["config", "get", "session.staleMinutes"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("config.json is not valid JSON"));
     let out = env
         .pcc("git-pcc")
         .args(["config", "list"])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("config.json is not valid JSON"));
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).starts_with("warning: ")
+            && String::from_utf8_lossy(&out.stderr).contains("config.json is not valid JSON")
+    );
     assert_eq!(
         std::fs::read_to_string(env.data_dir.join("config.json")).unwrap(),
         "{ not json"
@@ -411,7 +422,7 @@ fn invalid_values_are_listed_as_stored_and_marked() {
         [
             "worktree.root",
             "5",
-            "INVALID: expected a text or null, found 5; using the default null"
+            "INVALID: expected a text or null, found 5; using the default (none)"
         ]
     );
     assert!(
@@ -812,4 +823,126 @@ fn keys_that_are_not_ours_are_kept_and_shown_as_kept_and_not_used() {
             .unwrap();
     assert_eq!(stored["ui"]["color"], false);
     assert_eq!(stored["budget"]["perSessionDefault"], 2.5);
+}
+
+#[test]
+fn an_agent_command_line_is_split_into_words_when_it_is_set() {
+    let env = TestEnv::new();
+    let (out, value) = env.json(env.pcc("git-pcc").args([
+        "config",
+        "set",
+        "sandbox.agentCommand",
+        "claude -p {prompt} --append-system-prompt 'be brief, and careful' --verbose",
+        "--json",
+    ]));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let words = serde_json::json!([
+        "claude",
+        "-p",
+        "{prompt}",
+        "--append-system-prompt",
+        "be brief, and careful",
+        "--verbose"
+    ]);
+    assert_eq!(value["value"], words);
+    let (_, got) =
+        env.json(
+            env.pcc("git-pcc")
+                .args(["config", "get", "sandbox.agentCommand", "--json"]),
+        );
+    assert_eq!(got["value"], words);
+    // The JSON form is taken as it is.
+    let (out, value) = env.json(env.pcc("git-pcc").args([
+        "config",
+        "set",
+        "sandbox.agentCommand",
+        r#"["my agent", "-p", "{prompt}"]"#,
+        "--json",
+    ]));
+    assert!(out.status.success());
+    assert_eq!(
+        value["value"],
+        serde_json::json!(["my agent", "-p", "{prompt}"])
+    );
+    // What a shell would expand or an unclosed quote is refused, with the
+    // JSON form as the way out, and nothing is stored.
+    for line in ["claude -p $PROMPT", "claude 'open", "claude | tee log"] {
+        let out = env
+            .pcc("git-pcc")
+            .args(["config", "set", "sandbox.agentCommand", line])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{line}");
+        let error = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(error.lines().count(), 1, "{error}");
+        assert!(error.contains("invalid value"), "{error}");
+        assert!(
+            error.contains(
+                "give the words as a JSON list, e.g. git pcc config set sandbox.agentCommand"
+            ),
+            "{error}"
+        );
+    }
+    let (_, got) =
+        env.json(
+            env.pcc("git-pcc")
+                .args(["config", "get", "sandbox.agentCommand", "--json"]),
+        );
+    assert_eq!(
+        got["value"],
+        serde_json::json!(["my agent", "-p", "{prompt}"])
+    );
+}
+
+#[test]
+fn config_list_shows_each_default_and_fits_the_width() {
+    let env = TestEnv::new();
+    let out = env
+        .pcc("git-pcc")
+        .args(["config", "set", "worktree.setup", "npm ci"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let out = env
+        .pcc("git-pcc")
+        .args(["config", "list"])
+        .env("COLUMNS", "72")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    for line in text.lines() {
+        assert!(line.chars().count() <= 72, "too wide: {line:?}");
+    }
+    let starting = |key: &str| {
+        text.lines()
+            .find(|l| l.starts_with(&format!("{key} ")))
+            .unwrap_or_else(|| panic!("{key} missing: {text}"))
+            .to_owned()
+    };
+    assert!(starting("session.staleMinutes").ends_with("10  (default)"));
+    assert!(
+        starting("worktree.setup").ends_with(r#"["npm ci"]  (default: [])"#),
+        "{text}"
+    );
+    // The long default breaks into lines under the value column.
+    let agent = starting("sandbox.agentCommand");
+    let column = agent.find('[').unwrap();
+    let index = text.lines().position(|l| l == agent).unwrap();
+    let next = text.lines().nth(index + 1).unwrap();
+    assert!(next.starts_with(&" ".repeat(column)), "{text}");
+    assert!(!next[column..].starts_with(' '), "{text}");
+    // Piped without COLUMNS, each entry stays on one line.
+    let out = env
+        .pcc("git-pcc")
+        .args(["config", "list"])
+        .env_remove("COLUMNS")
+        .output()
+        .unwrap();
+    let piped = String::from_utf8_lossy(&out.stdout);
+    assert!(piped.lines().all(|l| !l.starts_with(' ')), "{piped}");
 }

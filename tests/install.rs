@@ -33,13 +33,46 @@ fn theirs_claude_json() -> Value {
     })
 }
 
+/// Where the tests put `claude-parallel`, which the alias needs: as if
+/// installed, on PATH but not beside the built `git-pcc`.
+fn wrapper_dir(env: &TestEnv) -> PathBuf {
+    let dir = env.path().join("wrapper-bin");
+    if !dir.exists() {
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::copy(
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/claude-parallel"),
+            dir.join("claude-parallel"),
+        )
+        .unwrap();
+    }
+    dir
+}
+
+/// The lines our rc block holds for bash, between the file's own lines.
+fn bash_block(env: &TestEnv) -> String {
+    let built = std::fs::canonicalize(support::bin_dir()).unwrap();
+    let path_line = |dir: &Path| {
+        let dir = dir.display();
+        format!("case \":$PATH:\" in *:{dir}:*) ;; *) export PATH={dir}:\"$PATH\" ;; esac\n")
+    };
+    format!(
+        "# parallel-cc: start Claude Code through claude-parallel\n{}{}alias claude=claude-parallel\n",
+        path_line(&wrapper_dir(env)),
+        path_line(&built)
+    )
+}
+
 fn install(env: &TestEnv, args: &[&str]) -> (std::process::Output, Value) {
     env.json(
         env.pcc("git-pcc")
             .arg("install")
             .args(args)
             .arg("--json")
-            .env("SHELL", "/bin/bash"),
+            .env("SHELL", "/bin/bash")
+            .env(
+                "PATH",
+                format!("{}:{}", wrapper_dir(env).display(), env.path_var()),
+            ),
     )
 }
 
@@ -114,8 +147,7 @@ fn install_all_adds_ours_keeps_theirs_and_uninstall_restores() {
         json!({"type": "stdio", "command": pcc_mcp.to_str().unwrap(), "args": [], "env": {}})
     );
     let bashrc = std::fs::read_to_string(env.home.join(".bashrc")).unwrap();
-    assert!(bashrc.starts_with("export EDITOR=vim\n"));
-    assert_eq!(bashrc.matches("alias claude=claude-parallel").count(), 1);
+    assert_eq!(bashrc, format!("export EDITOR=vim\n{}", bash_block(&env)));
     assert!(
         env.data_dir.join("coordinator.db").exists(),
         "--all also sets up the database"
@@ -163,6 +195,89 @@ fn install_all_adds_ours_keeps_theirs_and_uninstall_restores() {
         std::fs::read_to_string(env.home.join(".bashrc")).unwrap(),
         "export EDITOR=vim\n"
     );
+}
+
+#[test]
+fn in_an_empty_home_uninstall_takes_away_everything_install_added() {
+    let env = TestEnv::new();
+    let (output, _) = install(&env, &["--all"]);
+    assert_ok(&output);
+    for file in [".claude/settings.json", ".claude.json", ".bashrc"] {
+        assert!(env.home.join(file).is_file(), "{file}");
+    }
+    // A second install records nothing twice and backs up what it rewrites.
+    let (output, _) = install(&env, &["--hooks"]);
+    assert_ok(&output);
+
+    let (output, _) = install(&env, &["--uninstall"]);
+    assert_ok(&output);
+    let mut left = support::list_dir(&env.home);
+    left.retain(|name| name != ".parallel-cc");
+    assert_eq!(left, Vec::<String>::new(), "files install created are gone");
+    let mut data = support::list_dir(&env.data_dir);
+    data.retain(|name| !name.starts_with("coordinator.db") && name != "locks");
+    assert_eq!(data, Vec::<String>::new(), "{data:?}");
+}
+
+#[test]
+fn the_alias_is_refused_when_claude_parallel_is_nowhere() {
+    let env = TestEnv::new();
+    let bare = |args: &[&str]| {
+        env.pcc("git-pcc")
+            .arg("install")
+            .args(args)
+            .env("SHELL", "/bin/bash")
+            .env(
+                "PATH",
+                format!("{}:/usr/bin:/bin", support::bin_dir().display()),
+            )
+            .output()
+            .unwrap()
+    };
+    let output = bare(&["--alias"]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("claude-parallel is neither beside"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("the alias was not added"), "{stderr}");
+    assert!(!env.home.join(".bashrc").exists());
+    // --all installs the rest and says why the alias is missing.
+    let output = bare(&["--all"]);
+    assert_ok(&output);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.starts_with("warning: claude-parallel is neither beside"),
+        "{stderr}"
+    );
+    assert!(env.home.join(".claude/settings.json").exists());
+    assert!(!env.home.join(".bashrc").exists());
+}
+
+#[test]
+fn an_alias_of_an_earlier_version_gets_its_path_line_and_goes_on_uninstall() {
+    let env = TestEnv::new();
+    let earlier = "export EDITOR=vim\n# parallel-cc: start Claude Code through claude-parallel\nalias claude=claude-parallel\nexport LANG=C\n";
+    std::fs::write(env.home.join(".bashrc"), earlier).unwrap();
+    let (output, report) = install(&env, &["--alias"]);
+    assert_ok(&output);
+    assert_eq!(report["changes"][0]["changed"], true);
+    assert_eq!(
+        std::fs::read_to_string(env.home.join(".bashrc")).unwrap(),
+        format!("export EDITOR=vim\n{}export LANG=C\n", bash_block(&env))
+    );
+    let (output, report) = install(&env, &["--alias"]);
+    assert_ok(&output);
+    assert_eq!(report["changes"][0]["changed"], false, "once");
+    let (output, _) = install(&env, &["--uninstall", "--alias"]);
+    assert_ok(&output);
+    assert_eq!(
+        std::fs::read_to_string(env.home.join(".bashrc")).unwrap(),
+        "export EDITOR=vim\nexport LANG=C\n"
+    );
+    assert!(!env.home.join(".bashrc.pcc-backup").exists());
 }
 
 #[test]
@@ -281,7 +396,7 @@ fn linked_dotfiles_stay_links_and_their_targets_are_written() {
     );
     assert_eq!(
         std::fs::read_to_string(&bashrc_target).unwrap(),
-        "export EDITOR=vim\n# parallel-cc: start Claude Code through claude-parallel\nalias claude=claude-parallel\n"
+        format!("export EDITOR=vim\n{}", bash_block(&env))
     );
     // Each backup sits beside the file it saves, and the report says where.
     let backups: Vec<Value> = report["changes"]
@@ -379,8 +494,11 @@ fn linked_local_settings_and_gitignore_are_written_through() {
         ],
     );
     assert_ok(&output);
+    // The file install created went with our hooks, nothing else being in
+    // it: the link dangles again, as it did.
     assert!(is_link(&repo.join(".claude/settings.json")));
-    assert_eq!(read_json(&shared.join("settings.json")), json!({}));
+    assert!(!shared.join("settings.json").exists());
+    assert!(!shared.join("settings.json.pcc-backup").exists());
 }
 
 #[test]

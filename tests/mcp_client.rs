@@ -9,7 +9,7 @@ use support::{LiveProcess, TestEnv};
 
 fn run_client(env: &TestEnv, mode: &str, session_id: Option<&str>) -> Value {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/mcp/client.py");
-    let mut command = env.command("python3");
+    let mut command = env.command(support::python());
     command
         .arg(script)
         .arg(mode)

@@ -119,13 +119,13 @@ fn worktree_list(env: &TestEnv, repo: &Path) -> Vec<(String, Option<String>)> {
         .collect()
 }
 
+/// A worktree's name: 8 hex digits, the last part of its branch
+/// `parallel/<8 hex>`.
 fn is_worktree_name(name: &str) -> bool {
-    name.strip_prefix("parallel-").is_some_and(|hex| {
-        hex.len() == 8
-            && hex
-                .chars()
-                .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c))
-    })
+    name.len() == 8
+        && name
+            .chars()
+            .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c))
 }
 
 fn worktrees_root(repo: &Path) -> PathBuf {
@@ -783,4 +783,106 @@ fn a_register_behind_a_stopped_lock_holder_names_it_and_gives_up() {
     drop(holder);
     let registered = env.register(&repo, agent.pid());
     assert_eq!(registered["isMainRepo"], false);
+}
+
+// ---------------------------------------------------- names of earlier versions
+
+#[test]
+fn a_worktree_named_as_earlier_versions_named_them_is_released_and_cleaned() {
+    let env = TestEnv::new();
+    let repo = env.repo("app");
+    let root = worktrees_root(&repo);
+    let main = LiveProcess::spawn();
+    env.register(&repo, main.pid());
+    // Two worktree sessions, turned into what an earlier version made:
+    // `parallel-<8 hex>` on branch `parallel/parallel-<8 hex>`.
+    let mut agents = Vec::new();
+    for _ in 0..2 {
+        let agent = LiveProcess::spawn();
+        let registration = env.register(&repo, agent.pid());
+        let name = text(&registration["worktreeName"]).to_owned();
+        assert!(is_worktree_name(&name), "{name}");
+        assert_eq!(registration["branch"], format!("parallel/{name}"));
+        let old_name = format!("parallel-{name}");
+        let old_path = root.join(&old_name);
+        let old_branch = format!("parallel/{old_name}");
+        env.git(
+            &repo,
+            &[
+                "worktree",
+                "move",
+                root.join(&name).to_str().unwrap(),
+                old_path.to_str().unwrap(),
+            ],
+        );
+        std::fs::rename(
+            repo.join(".git/worktrees").join(&name),
+            repo.join(".git/worktrees").join(&old_name),
+        )
+        .unwrap();
+        std::fs::write(
+            old_path.join(".git"),
+            format!(
+                "gitdir: {}\n",
+                repo.join(".git/worktrees").join(&old_name).display()
+            ),
+        )
+        .unwrap();
+        env.git(
+            &repo,
+            &["branch", "-m", &format!("parallel/{name}"), &old_branch],
+        );
+        let stored = std::fs::canonicalize(&old_path).unwrap();
+        env.db()
+            .execute(
+                "UPDATE sessions SET worktree_path = ?1, worktree_name = ?2, branch = ?3 WHERE id = ?4",
+                [
+                    stored.to_str().unwrap(),
+                    old_name.as_str(),
+                    old_branch.as_str(),
+                    text(&registration["sessionId"]),
+                ],
+            )
+            .unwrap();
+        assert_eq!(
+            env.git(&old_path, &["rev-parse", "--abbrev-ref", "HEAD"])
+                .trim(),
+            old_branch
+        );
+        agents.push((agent, old_path, old_branch));
+    }
+
+    // Released: worktree and branch go.
+    let (agent, path, branch) = agents.remove(0);
+    let (output, report) =
+        env.json(
+            env.pcc("git-pcc-release")
+                .args(["--pid", &agent.pid().to_string(), "--json"]),
+        );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(report["worktreeRemoved"], true, "{report}");
+    assert_eq!(report["branchDeleted"], true, "{report}");
+    assert!(!path.exists());
+    assert_eq!(env.git(&repo, &["branch", "--list", &branch]), "");
+
+    // Stale, then cleaned up: the same.
+    let (mut agent, path, branch) = agents.remove(0);
+    agent.kill();
+    let (output, report) =
+        env.json(
+            env.pcc("git-pcc")
+                .args(["cleanup", "--repo", repo.to_str().unwrap(), "--json"]),
+        );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(report["removed"], 1, "{report}");
+    assert!(!path.exists(), "{report}");
+    assert_eq!(env.git(&repo, &["branch", "--list", &branch]), "");
 }

@@ -726,6 +726,9 @@ fn a_run_brings_back_exactly_the_agents_changes_on_the_named_branch() {
         result["commits"],
         json!(["agent: extend lib", "Uncommitted changes left by the agent"])
     );
+    // The branch's first commit holds the user's three uncommitted files,
+    // and the result says so.
+    assert_eq!(result["startedFromUncommitted"], 3, "{result:#}");
 
     // On the branch: first what the user had uncommitted (the workspace
     // the agent got), then the agent's commit, then what it left.
@@ -799,6 +802,24 @@ fn a_run_brings_back_exactly_the_agents_changes_on_the_named_branch() {
         support::list_dir(&dir),
         ["changes.patch", "output.log", "result.json"]
     );
+
+    // The summary a person reads says where the branch's extra commit
+    // comes from.
+    let output = bench.run(&["run", "--prompt", "edit-all", "--branch", "feature-y"]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let summary = text(&output.stdout);
+    assert!(
+        summary
+            .lines()
+            .any(|line| line.starts_with("changed ") && line.ends_with(" 4 files")),
+        "{summary}"
+    );
+    assert!(
+        summary.lines().any(|line| line.starts_with("started from ")
+            && line
+                .ends_with(" 3 files uncommitted in your checkout, committed first on the branch")),
+        "{summary}"
+    );
 }
 
 #[test]
@@ -857,6 +878,39 @@ fn without_a_branch_the_work_lands_uncommitted_in_a_new_worktree() {
         "brand new\n"
     );
     assert!(!worktree.join("old.txt").exists());
+
+    // The worktree is one of the repository's in 'git pcc status'.
+    let (output, status) = bench.env.json(
+        bench
+            .env
+            .pcc("git-pcc")
+            .current_dir(&bench.repo)
+            .args(["status", "--json"]),
+    );
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert_eq!(
+        status["sandboxWorktrees"].as_array().unwrap().len(),
+        1,
+        "{status:#}"
+    );
+    let listed = &status["sandboxWorktrees"][0];
+    assert_eq!(listed["runId"], id);
+    assert_eq!(listed["worktreePath"], result["worktree"]);
+    assert_eq!(listed["branch"], result["branch"]);
+    let output = bench
+        .env
+        .pcc("git-pcc")
+        .current_dir(&bench.repo)
+        .arg("status")
+        .output()
+        .unwrap();
+    let human = text(&output.stdout);
+    assert!(
+        human.contains("sandbox worktrees (a run's work, uncommitted)"),
+        "{human}"
+    );
+    assert!(human.contains(&id[..8]), "{human}");
+    assert!(human.trim_end().ends_with("no sessions"), "{human}");
 }
 
 #[test]

@@ -41,7 +41,8 @@ pub fn run(args: CleanupArgs) -> anyhow::Result<Output> {
             Scope::All { .. } => CleanupScope::All,
         },
     };
-    let report = session::cleanup(&data_dir, &scope, args.dry_run, args.force)?;
+    let report = session::cleanup(&data_dir, &scope, args.dry_run, args.force)
+        .map_err(|err| crate::scope::with_repo_hint(err, args.repo.is_some()))?;
     let code = if report.failures.is_empty() && report.repaired.failed.is_empty() {
         0
     } else {

@@ -22,7 +22,12 @@ pub struct ConfigArgs {
 #[derive(Debug, Subcommand)]
 pub enum ConfigAction {
     /// Set a key (lists as JSON arrays or comma-separated)
-    Set { key: String, value: String },
+    Set {
+        key: String,
+        /// The value (a negative number or a text starting with '-' too)
+        #[arg(allow_hyphen_values = true)]
+        value: String,
+    },
     /// Print a key's value
     Get { key: String },
     /// List every key with its value
@@ -48,7 +53,23 @@ pub fn run(args: ConfigArgs) -> anyhow::Result<Output> {
             format!("{key} = {}\n", show(&stored)),
         ));
     }
-    let config = Config::load(&data_dir)?;
+    let config = match Config::load(&data_dir) {
+        Ok(config) => config,
+        // The keys and their defaults are worth seeing while the file is
+        // being repaired.
+        Err(err)
+            if matches!(args.action, ConfigAction::List) && pcc::config::is_broken_file(&err) =>
+        {
+            let message = err
+                .downcast_ref::<UserError>()
+                .map_or_else(|| format!("{err:#}"), |user| user.message.clone());
+            eprintln!(
+                "warning: {message}; registering sessions, sandbox runs and budget status refuse to run until it is fixed or moved away; these are the defaults"
+            );
+            Config::defaults(&data_dir)
+        }
+        Err(err) => return Err(err),
+    };
     match args.action {
         ConfigAction::Set { .. } => unreachable!("handled above"),
         ConfigAction::Get { key } => {
@@ -71,30 +92,35 @@ pub fn run(args: ConfigArgs) -> anyhow::Result<Output> {
         }
         ConfigAction::List => {
             let entries = config.list();
-            let rows: Vec<Vec<String>> = entries
+            let pairs: Vec<(String, String)> = entries
                 .iter()
                 .map(|e| {
-                    let source = match (&e.invalid, &e.default_used) {
+                    let note = match (&e.invalid, &e.default_used) {
+                        _ if e.unknown => "(not ours: kept, not used)".to_owned(),
                         (Some(invalid), Some(default)) => {
-                            format!("INVALID: {invalid}; using the default {default}")
+                            format!(
+                                "INVALID: {invalid}; using the default {}",
+                                show_list(default)
+                            )
                         }
                         (Some(invalid), None) => format!("INVALID: {invalid}"),
                         (None, _) if e.is_default => "(default)".to_owned(),
-                        (None, _) => String::new(),
+                        (None, _) => pcc::config::find_setting(&e.key).map_or_else(
+                            |_| String::new(),
+                            |setting| format!("(default: {})", show_list(&setting.default_value())),
+                        ),
                     };
-                    let source = if e.unknown {
-                        "(not ours: kept, not used)".to_owned()
-                    } else {
-                        source
-                    };
-                    vec![e.key.clone(), show(&e.value), source]
+                    (e.key.clone(), format!("{}  {note}", show_list(&e.value)))
                 })
                 .collect();
             // The TypeScript tool printed the settings themselves, as one
             // object; our list of entries goes beside them.
             let mut value = config.effective();
             value.insert("settings".to_owned(), json!(entries));
-            Ok(Output::new(&value, render::table(&rows)))
+            Ok(Output::new(
+                &value,
+                render::wrapped_fields(&pairs, render::terminal_width()),
+            ))
         }
     }
 }
@@ -122,6 +148,22 @@ fn get_unknown(config: &Config, key: &str) -> anyhow::Result<Output> {
         Unknown::Missing => Err(pcc::config::find_setting(key)
             .err()
             .unwrap_or_else(|| anyhow::anyhow!("unknown config key '{key}'"))),
+    }
+}
+
+/// [`show`], with a space after each comma of a list so that a long one
+/// can be broken into lines (`["claude", "-p", "{prompt}"]`).
+fn show_list(value: &Value) -> String {
+    match value {
+        Value::Array(items) => format!(
+            "[{}]",
+            items
+                .iter()
+                .map(Value::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        other => show(other),
     }
 }
 

@@ -229,9 +229,13 @@ fn check_worktrees() -> Check {
             ok: true,
             essential: false,
             detail: format!(
-                "{} sessions, {} kept worktrees, nothing unaccounted",
-                report.total_sessions,
-                report.kept_worktrees.len()
+                "{}, {}, nothing unaccounted",
+                render::count(report.total_sessions, "session", "sessions"),
+                render::count(
+                    report.kept_worktrees.len(),
+                    "kept worktree",
+                    "kept worktrees"
+                )
             ),
             hint: None,
         };
@@ -380,13 +384,38 @@ fn check_dispatch() -> Check {
     }
 }
 
+/// What a settings file that cannot be read says, for a check.
+fn unreadable(name: &'static str, err: &anyhow::Error, fix: &str) -> Check {
+    let detail = match err.downcast_ref::<pcc::UserError>() {
+        Some(user) => user.message.trim_end_matches("; left unchanged").to_owned(),
+        None => format!("{err:#}"),
+    };
+    Check {
+        name,
+        ok: false,
+        essential: false,
+        detail,
+        hint: Some(format!(
+            "fix the file by hand (the error says where), then run '{fix}'"
+        )),
+    }
+}
+
 fn check_hooks() -> Check {
-    let global = install::installed_hook_events(&HookScope::Global).unwrap_or_default();
-    let local = std::env::current_dir()
+    let global = install::installed_hook_events(&HookScope::Global);
+    let local_scope = std::env::current_dir()
         .ok()
         .and_then(|dir| pcc::git::resolve_repository(&dir).ok())
-        .map(|repo| install::installed_hook_events(&HookScope::Local(repo)).unwrap_or_default())
-        .unwrap_or_default();
+        .map(HookScope::Local);
+    let local = local_scope
+        .as_ref()
+        .map(install::installed_hook_events)
+        .transpose();
+    let (global, local) = match (global, local) {
+        (Err(err), _) => return unreadable("hooks", &err, "git pcc install --hooks"),
+        (_, Err(err)) => return unreadable("hooks", &err, "git pcc install --hooks --local"),
+        (Ok(global), Ok(local)) => (global, local.unwrap_or_default()),
+    };
     let ok = global.iter().chain(&local).any(|e| e == "PostToolUse");
     let detail = match (global.is_empty(), local.is_empty()) {
         (false, _) => format!("global: {}", global.join(", ")),
@@ -403,7 +432,11 @@ fn check_hooks() -> Check {
 }
 
 fn check_mcp() -> Check {
-    match install::installed_mcp_command().ok().flatten() {
+    let registered = match install::installed_mcp_command() {
+        Ok(registered) => registered,
+        Err(err) => return unreadable("mcp server", &err, "git pcc install --mcp"),
+    };
+    match registered {
         Some(command) if std::path::Path::new(&command).exists() => Check {
             name: "mcp server",
             ok: true,
@@ -433,6 +466,21 @@ fn check_alias() -> Check {
     let file = install::alias_target()
         .map(|(p, _)| p.display().to_string())
         .unwrap_or_default();
+    // The alias is only as good as the command it names.
+    if installed && which::which("claude-parallel").is_err() {
+        return Check {
+            name: "alias",
+            ok: false,
+            essential: false,
+            detail: format!(
+                "claude=claude-parallel in {file}, but claude-parallel is not on PATH here"
+            ),
+            hint: Some(
+                "open a new shell (the rc file puts it on PATH), or run 'git pcc install --alias' again"
+                    .to_owned(),
+            ),
+        };
+    }
     Check {
         name: "alias",
         ok: installed,

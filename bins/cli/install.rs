@@ -29,7 +29,8 @@ pub struct InstallArgs {
     /// With --local: add .claude/ to the repository's .gitignore
     #[arg(long, requires = "local")]
     pub gitignore: bool,
-    /// alias claude=claude-parallel in the shell's rc file
+    /// alias claude=claude-parallel in the shell's rc file, with the
+    /// install directory put on PATH there when a new shell lacks it
     #[arg(long)]
     pub alias: bool,
     /// Register pcc-mcp as the parallel-cc MCP server in ~/.claude.json
@@ -70,6 +71,33 @@ fn sibling(name: &str) -> anyhow::Result<PathBuf> {
         .parent()
         .map(|dir| dir.join(name))
         .unwrap_or_else(|| PathBuf::from(name)))
+}
+
+/// The directories a new shell needs on PATH for the alias to resolve:
+/// where `claude-parallel` is (beside us, as scripts/install.sh puts it,
+/// else on PATH) and where our executables are. An error when there is
+/// no `claude-parallel` to point the alias at.
+fn alias_path_dirs() -> anyhow::Result<Vec<PathBuf>> {
+    let git_pcc = sibling("git-pcc")?;
+    let beside = sibling("claude-parallel")?;
+    let wrapper = if beside.is_file() {
+        beside
+    } else {
+        which::which("claude-parallel").map_err(|_| {
+            pcc::UserError::with_hint(
+                format!(
+                    "claude-parallel is neither beside {} nor on PATH, so 'alias claude=claude-parallel' would not resolve; the alias was not added",
+                    git_pcc.display()
+                ),
+                "install it with scripts/install.sh (it goes beside git-pcc), then run 'git pcc install --alias'",
+            )
+        })?
+    };
+    Ok([wrapper.parent(), git_pcc.parent()]
+        .into_iter()
+        .flatten()
+        .map(std::path::Path::to_path_buf)
+        .collect())
 }
 
 fn local_scope(args: &InstallArgs) -> anyhow::Result<HookScope> {
@@ -118,11 +146,21 @@ pub fn run(args: InstallArgs) -> anyhow::Result<Output> {
         });
     }
     if everything || args.alias {
-        changes.push(if args.uninstall {
-            install::uninstall_alias()?
+        if args.uninstall {
+            changes.push(install::uninstall_alias()?);
         } else {
-            install::install_alias()?
-        });
+            match alias_path_dirs() {
+                Ok(dirs) => changes.push(install::install_alias(&dirs)?),
+                // With --all the rest is still worth installing.
+                Err(err) if !args.alias => {
+                    let message = err
+                        .downcast_ref::<pcc::UserError>()
+                        .map_or_else(|| format!("{err:#}"), |user| user.message.clone());
+                    eprintln!("warning: {message}");
+                }
+                Err(err) => return Err(err),
+            }
+        }
     }
     if args.all && !args.uninstall {
         let data_dir = crate::data_dir()?;

@@ -108,31 +108,14 @@ pub fn parse_or_exit<A: Parser>(raw: &[OsString]) -> A {
             ) {
                 err.exit();
             }
-            let rendered = err.render().to_string();
-            let mut lines = rendered.lines().skip_while(|l| l.trim().is_empty());
-            let mut first = lines
-                .next()
-                .unwrap_or("error: invalid arguments")
-                .trim()
-                .to_owned();
-            // "the following required arguments were not provided:" lists
-            // them on the lines below: keep them on the one line.
-            if first.ends_with(':') {
-                let listed: Vec<&str> = lines
-                    .take_while(|l| !l.trim().is_empty())
-                    .map(str::trim)
-                    .collect();
-                if !listed.is_empty() {
-                    first = format!("{first} {}", listed.join(", "));
-                }
-            }
-            let line = if first.starts_with("error:") {
-                first
-            } else {
-                format!("error: {first}")
-            };
+            let line = one_line(&err.render().to_string());
             eprintln!("{line} (see --help)");
-            if raw.iter().any(|a| a == "--json") {
+            let json = raw
+                .iter()
+                .skip(1)
+                .take_while(|a| *a != "--")
+                .any(|a| a == "--json");
+            if json {
                 let message = line.trim_start_matches("error: ").to_owned();
                 println!(
                     "{}",
@@ -141,6 +124,48 @@ pub fn parse_or_exit<A: Parser>(raw: &[OsString]) -> A {
             }
             std::process::exit(EXIT_USAGE)
         }
+    }
+}
+
+/// Clap's error text in our one line: the error, the values it lists
+/// (`[possible values: daily, weekly, monthly]`, the missing arguments) and
+/// its tips (`a similar argument exists: '--prompt'`); the usage and the
+/// pointer to `--help` are left out.
+fn one_line(rendered: &str) -> String {
+    let mut lines = rendered.lines().skip_while(|l| l.trim().is_empty());
+    let mut line = lines
+        .next()
+        .unwrap_or("error: invalid arguments")
+        .trim()
+        .to_owned();
+    let mut listed: Vec<&str> = Vec::new();
+    let mut tips: Vec<&str> = Vec::new();
+    for next in lines {
+        let next = next.trim();
+        if next.starts_with("Usage:") || next.starts_with("For more information") {
+            break;
+        }
+        if let Some(tip) = next.strip_prefix("tip:") {
+            tips.push(tip.trim());
+        } else if !next.is_empty() {
+            // The missing arguments, or `[possible values: ...]`.
+            listed.push(next);
+        }
+    }
+    if !listed.is_empty() {
+        if line.ends_with(':') {
+            line = format!("{line} {}", listed.join(", "));
+        } else {
+            line = format!("{line} {}", listed.join(" "));
+        }
+    }
+    if !tips.is_empty() {
+        line = format!("{line}; {}", tips.join("; "));
+    }
+    if line.starts_with("error:") {
+        line
+    } else {
+        format!("error: {line}")
     }
 }
 
@@ -184,4 +209,31 @@ pub fn report_error(err: &anyhow::Error, json: bool) -> i32 {
 /// The data directory, as every command finds it.
 pub fn data_dir() -> anyhow::Result<std::path::PathBuf> {
     pcc::paths::data_dir()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::one_line;
+
+    #[test]
+    fn clap_errors_keep_their_values_and_tips_on_one_line() {
+        assert_eq!(
+            one_line(
+                "error: invalid value 'yearly' for '--period <PERIOD>'\n  [possible values: daily, weekly, monthly]\n\nFor more information, try '--help'.\n"
+            ),
+            "error: invalid value 'yearly' for '--period <PERIOD>' [possible values: daily, weekly, monthly]"
+        );
+        assert_eq!(
+            one_line(
+                "error: unexpected argument '--promt' found\n\n  tip: a similar argument exists: '--prompt'\n\nUsage: git pcc sandbox run --prompt <TEXT>\n\nFor more information, try '--help'.\n"
+            ),
+            "error: unexpected argument '--promt' found; a similar argument exists: '--prompt'"
+        );
+        assert_eq!(
+            one_line(
+                "error: the following required arguments were not provided:\n  --pid <PID>\n  --repo <PATH>\n\nUsage: x\n"
+            ),
+            "error: the following required arguments were not provided: --pid <PID>, --repo <PATH>"
+        );
+    }
 }

@@ -36,7 +36,8 @@ pub struct RegisterArgs {
 pub fn run(args: RegisterArgs) -> anyhow::Result<Output> {
     let data_dir = crate::data_dir()?;
     crate::config::warn_about_settings(&data_dir);
-    let registration = session::register(&data_dir, &args.repo, args.pid)?;
+    let registration = session::register(&data_dir, &args.repo, args.pid)
+        .map_err(|err| crate::scope::with_repo_hint(err, args.repo != std::path::Path::new(".")))?;
     // Warnings go to stderr: with --shell, stdout is evaluated.
     for failure in &registration.cleanup_failures {
         eprintln!(

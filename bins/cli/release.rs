@@ -6,7 +6,7 @@ use pcc::session::{self, Patience, ReleaseReport, SessionSelector};
 use crate::render;
 use crate::Output;
 
-/// Release an agent session.
+/// End a session; its worktree and branch go unless they hold work.
 ///
 /// Removes the session and, for a worktree session, its worktree and branch,
 /// unless they hold work (uncommitted files, or commits not on the branch it

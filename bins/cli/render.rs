@@ -101,6 +101,76 @@ pub fn table(rows: &[Vec<String>]) -> String {
     out
 }
 
+/// The width lines should fit in: the terminal's when standard output is
+/// one, else `$COLUMNS`; unbounded otherwise (output for a pipe keeps each
+/// entry on one line, for grep).
+pub fn terminal_width() -> usize {
+    // SAFETY: TIOCGWINSZ only writes the winsize struct it is given.
+    let mut size: libc::winsize = unsafe { std::mem::zeroed() };
+    let on_terminal = unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut size) } == 0;
+    if on_terminal && size.ws_col > 0 {
+        return usize::from(size.ws_col);
+    }
+    std::env::var("COLUMNS")
+        .ok()
+        .and_then(|columns| columns.trim().parse().ok())
+        .filter(|columns: &usize| *columns > 0)
+        .unwrap_or(usize::MAX)
+}
+
+/// Key-value lines that fit in `width`: the keys in a column, each value
+/// broken at spaces into lines as wide as the rest of the line allows, its
+/// further lines under its first (a word longer than that stays whole).
+/// Cells holding control characters are shown [`quoted`].
+pub fn wrapped_fields(pairs: &[(String, String)], width: usize) -> String {
+    let safe = |text: &str| -> String {
+        if text.chars().any(needs_escape) {
+            quoted(text).into_owned()
+        } else {
+            text.to_owned()
+        }
+    };
+    let key_width = pairs
+        .iter()
+        .map(|(key, _)| safe(key).chars().count())
+        .max()
+        .unwrap_or(0);
+    let room = width.saturating_sub(key_width + 2).max(20);
+    let mut out = String::new();
+    for (key, value) in pairs {
+        let key = safe(key);
+        let mut lines = wrap(&safe(value), room).into_iter();
+        let first = lines.next().unwrap_or_default();
+        let padding = key_width - key.chars().count() + 2;
+        out.push_str(format!("{key}{}{first}", " ".repeat(padding)).trim_end());
+        out.push('\n');
+        for line in lines {
+            out.push_str(&" ".repeat(key_width + 2));
+            out.push_str(&line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// Breaks `text` at spaces into lines of at most `width` characters.
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    for word in text.split(' ') {
+        let needed = line.chars().count() + usize::from(!line.is_empty()) + word.chars().count();
+        if !line.is_empty() && needed > width {
+            lines.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    lines.push(line);
+    lines
+}
+
 /// Key-value lines with the keys aligned.
 pub fn fields(pairs: &[(&str, String)]) -> String {
     let rows: Vec<Vec<String>> = pairs
@@ -163,9 +233,13 @@ pub fn shell_quote(value: &str) -> String {
     format!("'{}'", value.replace('\'', "'\\''"))
 }
 
-/// `1 file`, `2 files`.
+/// `no files`, `1 file`, `2 files`.
 pub fn count(n: usize, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
+    match n {
+        0 => format!("no {many}"),
+        1 => format!("1 {one}"),
+        n => format!("{n} {many}"),
+    }
 }
 
 #[cfg(test)]
@@ -221,5 +295,23 @@ mod tests {
             vec!["a\nb".to_owned(), "ok".to_owned()],
         ];
         assert_eq!(table(&rows), "PATH    STATE\n\"a\\nb\"  ok\n");
+    }
+
+    #[test]
+    fn wrapped_fields_fit_the_width_and_keep_their_column() {
+        let pairs = vec![
+            ("a.key".to_owned(), "short (default)".to_owned()),
+            (
+                "longer.key".to_owned(),
+                "one two three four five six seven".to_owned(),
+            ),
+        ];
+        assert_eq!(
+            wrapped_fields(&pairs, 32),
+            "a.key       short (default)\nlonger.key  one two three four\n            five six seven\n"
+        );
+        for line in wrapped_fields(&pairs, 32).lines() {
+            assert!(line.chars().count() <= 32, "{line}");
+        }
     }
 }

@@ -317,7 +317,8 @@ fn run_agent(args: RunArgs, json: bool) -> anyhow::Result<Output> {
         git_live: args.git_live,
         target_branch: args.target_branch.clone(),
     };
-    let plan = sandbox_run::plan(&data_dir, &options)?;
+    let plan = sandbox_run::plan(&data_dir, &options)
+        .map_err(|err| crate::scope::with_repo_hint(err, args.repo != std::path::Path::new(".")))?;
     install_signal_handlers();
     local::become_subreaper();
     let cancel = Cancel::default();
@@ -447,6 +448,17 @@ fn result_human(result: &RunResult) -> String {
         pairs.push((
             "changed",
             render::count(result.files_changed.len(), "file", "files"),
+        ));
+    }
+    if result.started_from_uncommitted > 0 {
+        let files = render::count(result.started_from_uncommitted, "file", "files");
+        pairs.push((
+            "started from",
+            if result.worktree.is_some() {
+                format!("{files} uncommitted in your checkout, uncommitted in the worktree too")
+            } else {
+                format!("{files} uncommitted in your checkout, committed first on the branch")
+            },
         ));
     }
     pairs.push(("duration", format!("{:.1} s", result.duration_seconds)));

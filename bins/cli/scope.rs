@@ -50,3 +50,21 @@ impl Scope {
         }
     }
 }
+
+/// The hint of an error about a path that is in no repository, for a
+/// command with a `--repo PATH` flag: `given` says whether the path came
+/// from that flag or from the working directory.
+pub fn with_repo_hint(err: anyhow::Error, given: bool) -> anyhow::Error {
+    if !pcc::git::is_not_a_repository(&err) {
+        return err;
+    }
+    let Some(user) = err.downcast_ref::<UserError>() else {
+        return err;
+    };
+    let hint = if given {
+        "--repo must name a path inside a git checkout ('git init' makes one)"
+    } else {
+        "run it inside a git checkout, or pass --repo PATH"
+    };
+    UserError::with_hint(user.message.clone(), hint).into()
+}

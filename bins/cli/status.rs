@@ -29,7 +29,8 @@ pub fn run(args: StatusArgs) -> anyhow::Result<Output> {
         return sandbox_runs(&data_dir, args.repo.as_deref());
     }
     let scope = Scope::resolve(args.repo.as_deref(), args.all, None)?;
-    let report = session::status(&data_dir, scope.repository())?;
+    let report = session::status(&data_dir, scope.repository())
+        .map_err(|err| crate::scope::with_repo_hint(err, args.repo.is_some()))?;
     let mut text = human(&report);
     if scope == (Scope::All { asked: false }) && !report.sessions.is_empty() {
         text.insert_str(0, "not inside a repository: every repository\n");
@@ -42,6 +43,7 @@ fn human(report: &StatusReport) -> String {
         && report.kept_worktrees.is_empty()
         && report.unaccounted_worktrees.is_empty()
         && report.interrupted.is_empty()
+        && report.sandbox_worktrees.is_empty()
     {
         return "no sessions\n".to_owned();
     }
@@ -109,6 +111,7 @@ fn human(report: &StatusReport) -> String {
         }
         out.push_str(&render::table(&kept_rows));
     }
+    push_sandbox_worktrees(&mut out, report);
     push_unaccounted(&mut out, report);
     push_interrupted(&mut out, report);
     out.push_str(&format!(
@@ -116,6 +119,29 @@ fn human(report: &StatusReport) -> String {
         render::count(report.total_sessions, "session", "sessions")
     ));
     out
+}
+
+/// Worktrees sandbox runs brought their work back into, uncommitted.
+fn push_sandbox_worktrees(out: &mut String, report: &StatusReport) {
+    if report.sandbox_worktrees.is_empty() {
+        return;
+    }
+    if !out.is_empty() {
+        out.push('\n');
+    }
+    out.push_str("sandbox worktrees (a run's work, uncommitted)\n");
+    let mut rows = vec![["PATH", "BRANCH", "RUN", "STATUS"]
+        .map(String::from)
+        .to_vec()];
+    for worktree in &report.sandbox_worktrees {
+        rows.push(vec![
+            render::quoted(&worktree.worktree_path).into_owned(),
+            worktree.branch.clone().unwrap_or_else(|| "-".to_owned()),
+            render::short_id(&worktree.run_id),
+            worktree.status.clone(),
+        ]);
+    }
+    out.push_str(&render::table(&rows));
 }
 
 /// Worktrees of ours no record accounts for (left by an older version, or

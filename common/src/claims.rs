@@ -442,15 +442,28 @@ pub fn list(data_dir: &Path, filter: &ClaimFilter) -> Result<Vec<Claim>> {
         }
         Ok(())
     })?;
+    // A session's claims outlive its row, so a prefix is looked up among
+    // the sessions that have claims.
+    let session_id = match &filter.session_id {
+        Some(given) => Some(
+            crate::ids::resolve(
+                db.conn(),
+                "SELECT DISTINCT session_id, '' FROM file_claims
+                 WHERE (session_id = ?1 OR session_id LIKE ?2 ESCAPE '\\') AND deleted_at IS NULL
+                 ORDER BY session_id",
+                given,
+                "session",
+            )?
+            .unwrap_or_else(|| given.clone()),
+        ),
+        None => None,
+    };
     let mut stmt = db.conn().prepare(&format!(
         "SELECT {CLAIM_COLUMNS} FROM file_claims
          WHERE (?1 IS NULL OR session_id = ?1) AND (?2 OR is_active = 1) AND deleted_at IS NULL
          ORDER BY claimed_at, rowid"
     ))?;
-    let claims = stmt.query_map(
-        params![filter.session_id, filter.include_ended],
-        claim_from_row,
-    )?;
+    let claims = stmt.query_map(params![session_id, filter.include_ended], claim_from_row)?;
     let mut claims: Vec<Claim> = claims.collect::<rusqlite::Result<_>>()?;
     if let Some(aliases) = &aliases {
         claims.retain(|c| aliases.contains(&c.repo_path));

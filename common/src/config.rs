@@ -32,6 +32,9 @@ pub enum Kind {
     OptionalText,
     /// A list of text values.
     TextList,
+    /// A program and its arguments, one word per item: given as a JSON
+    /// list, or as text split into words the way a shell splits them.
+    CommandLine,
     /// A number (not necessarily whole) within bounds.
     Number { min: f64, max: f64 },
     /// A number within bounds, or nothing (`null`).
@@ -96,8 +99,8 @@ pub const SETTINGS: &[Setting] = &[
     },
     Setting {
         key: "sandbox.agentCommand",
-        kind: Kind::TextList,
-        description: "the agent a sandbox run starts, one word per item; {prompt} is replaced by the prompt (never through a shell)",
+        kind: Kind::CommandLine,
+        description: "the agent a sandbox run starts: a JSON list of words, or a command line split as a shell would (quotes kept together); {prompt} is replaced by the prompt (never run through a shell)",
         default: || {
             Value::from(vec![
                 "claude",
@@ -398,7 +401,30 @@ pub enum Unknown<'a> {
     Missing,
 }
 
+/// What to do about a `config.json` that cannot be parsed; every command
+/// named works while the file is broken.
+const BROKEN_FILE_HINT: &str = "fix it by hand, or move it away to use the defaults; \
+    'git pcc config set KEY VALUE' keeps it as config.json.broken-<time> and starts a new one \
+    ('git pcc config list' shows the keys)";
+
+/// Whether `err` is [`Config::load`]'s refusal of a file that is not a JSON
+/// object (as opposed to one that cannot be read at all).
+pub fn is_broken_file(err: &anyhow::Error) -> bool {
+    err.downcast_ref::<UserError>()
+        .is_some_and(|e| e.hint.as_deref() == Some(BROKEN_FILE_HINT))
+}
+
 impl Config {
+    /// Every setting at its default, as if `config.json` in `data_dir` did
+    /// not exist.
+    pub fn defaults(data_dir: &Path) -> Config {
+        Config {
+            root: Map::new(),
+            path: paths::config_path(data_dir),
+            problems: Vec::new(),
+        }
+    }
+
     /// Loads `config.json` from the data directory; a missing file means
     /// all defaults, a broken one is an error that names the file.
     pub fn load(data_dir: &Path) -> Result<Config> {
@@ -421,14 +447,14 @@ impl Config {
             Ok(_) => {
                 return Err(UserError::with_hint(
                     format!("{} does not hold a JSON object", path.display()),
-                    "fix or remove the file; 'git pcc config list' shows the keys",
+                    BROKEN_FILE_HINT,
                 )
                 .into())
             }
             Err(err) => {
                 return Err(UserError::with_hint(
                     format!("{} is not valid JSON: {err}", path.display()),
-                    "fix or remove the file; 'git pcc config list' shows the keys",
+                    BROKEN_FILE_HINT,
                 )
                 .into())
             }
@@ -464,11 +490,7 @@ impl Config {
     pub fn load_for_update(data_dir: &Path) -> Result<(Config, Option<PathBuf>)> {
         match Config::load(data_dir) {
             Ok(config) => Ok((config, None)),
-            Err(err)
-                if err
-                    .downcast_ref::<UserError>()
-                    .is_some_and(|e| e.message.contains("JSON")) =>
-            {
+            Err(err) if is_broken_file(&err) => {
                 let path = paths::config_path(data_dir);
                 let stamp = crate::time::format_sqlite_datetime(crate::time::unix_now())
                     .replace([' ', ':'], "-");
@@ -828,6 +850,30 @@ fn parse_value(setting: &Setting, raw: &str) -> Result<Value> {
             Value::Array(numbers.ok_or_else(|| invalid(&expected(setting.kind)))?)
         }
         Kind::Choice(_) => Value::from(raw.trim()),
+        Kind::CommandLine => {
+            let words = if raw.trim_start().starts_with('[') {
+                let parsed: Value = serde_json::from_str(raw)
+                    .map_err(|_| invalid("a JSON list of strings or a command line"))?;
+                string_list(&parsed).ok_or_else(|| invalid("a JSON list of strings"))?
+            } else {
+                split_command_line(raw).map_err(|why| {
+                    UserError::with_hint(
+                        format!("invalid value '{raw}' for {}: {why}", setting.key),
+                        format!(
+                            "give the words as a JSON list, e.g. git pcc config set {} '[\"claude\", \"-p\", \"{{prompt}}\"]'",
+                            setting.key
+                        ),
+                    )
+                })?
+            };
+            if words
+                .first()
+                .is_none_or(|program| program.trim().is_empty())
+            {
+                return Err(invalid("a command: a program and its arguments"));
+            }
+            Value::from(words)
+        }
         Kind::TextList => {
             if raw.trim_start().starts_with('[') {
                 let parsed: Value = serde_json::from_str(raw)
@@ -853,6 +899,91 @@ fn parse_value(setting: &Setting, raw: &str) -> Result<Value> {
     Ok(value)
 }
 
+/// Splits a command line into words as a POSIX shell does, without
+/// running anything: blanks separate words; single quotes keep everything
+/// up to the next one; double quotes keep everything but `\` before `"`,
+/// `\`, `$` and a backquote; a backslash outside quotes keeps the next
+/// character. What a shell would expand or treat as an operator (`$`,
+/// backquotes, `|`, `&`, `;`, `<`, `>`, parentheses, globs, a leading `~`)
+/// is refused unless quoted, since the command is never run by a shell.
+pub fn split_command_line(line: &str) -> std::result::Result<Vec<String>, String> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut in_word = false;
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            ' ' | '\t' | '\n' => {
+                if in_word {
+                    words.push(std::mem::take(&mut word));
+                    in_word = false;
+                }
+            }
+            '\'' => {
+                in_word = true;
+                loop {
+                    match chars.next() {
+                        Some('\'') => break,
+                        Some(c) => word.push(c),
+                        None => return Err("a single quote is not closed".to_owned()),
+                    }
+                }
+            }
+            '"' => {
+                in_word = true;
+                loop {
+                    match chars.next() {
+                        Some('"') => break,
+                        Some('\\') => match chars.next() {
+                            Some(c @ ('"' | '\\' | '$' | '`')) => word.push(c),
+                            Some('\n') => {}
+                            Some(c) => {
+                                word.push('\\');
+                                word.push(c);
+                            }
+                            None => return Err("a double quote is not closed".to_owned()),
+                        },
+                        Some(c @ ('$' | '`')) => {
+                            return Err(format!(
+                                "'{c}' inside double quotes would be expanded by a shell; quote it with single quotes"
+                            ))
+                        }
+                        Some(c) => word.push(c),
+                        None => return Err("a double quote is not closed".to_owned()),
+                    }
+                }
+            }
+            '\\' => {
+                in_word = true;
+                match chars.next() {
+                    Some('\n') => {}
+                    Some(c) => word.push(c),
+                    None => return Err("the line ends with a backslash".to_owned()),
+                }
+            }
+            '$' | '`' | '|' | '&' | ';' | '<' | '>' | '(' | ')' | '*' | '?' | '[' => {
+                return Err(format!(
+                    "'{c}' means something to a shell, and the command never runs through one; quote it"
+                ))
+            }
+            '~' if !in_word => {
+                return Err(
+                    "a leading '~' is expanded by a shell, and the command never runs through one; give the whole path"
+                        .to_owned(),
+                )
+            }
+            c => {
+                in_word = true;
+                word.push(c);
+            }
+        }
+    }
+    if in_word {
+        words.push(word);
+    }
+    Ok(words)
+}
+
 /// What a kind of setting accepts, for error messages.
 fn expected(kind: Kind) -> String {
     match kind {
@@ -860,6 +991,7 @@ fn expected(kind: Kind) -> String {
         Kind::Text => "a non-empty text".to_owned(),
         Kind::OptionalText => "a text or null".to_owned(),
         Kind::TextList => "a JSON list of strings or comma-separated text".to_owned(),
+        Kind::CommandLine => "a command: a JSON list of words, or a command line".to_owned(),
         Kind::Number { min, max } => format!("a number from {min} to {max}"),
         Kind::OptionalNumber { min, max } => format!("a number from {min} to {max}, or null"),
         Kind::NumberList { min, max } => {
@@ -873,6 +1005,7 @@ fn expected(kind: Kind) -> String {
 fn expected_in_file(kind: Kind) -> String {
     match kind {
         Kind::TextList => "a list of texts".to_owned(),
+        Kind::CommandLine => "a list of words, a program first".to_owned(),
         Kind::NumberList { min, max } => {
             format!("a list of increasing numbers from {min} to {max}")
         }
@@ -886,6 +1019,9 @@ fn validate(setting: &Setting, value: &Value) -> Result<()> {
         Kind::Text => value.as_str().is_some_and(|s| !s.is_empty()),
         Kind::OptionalText => value.is_null() || value.is_string(),
         Kind::TextList => string_list(value).is_some(),
+        Kind::CommandLine => {
+            string_list(value).is_some_and(|words| words.first().is_some_and(|w| !w.is_empty()))
+        }
         Kind::Number { min, max } => value.as_f64().is_some_and(|n| n >= min && n <= max),
         Kind::OptionalNumber { min, max } => {
             value.is_null() || value.as_f64().is_some_and(|n| n >= min && n <= max)
@@ -1125,5 +1261,38 @@ mod tests {
             .unwrap()
             .file_type()
             .is_symlink());
+    }
+
+    #[test]
+    fn command_lines_split_as_a_shell_splits_them() {
+        let split = |line: &str| super::split_command_line(line).unwrap();
+        assert_eq!(
+            split("claude -p {prompt} --dangerously-skip-permissions"),
+            ["claude", "-p", "{prompt}", "--dangerously-skip-permissions"]
+        );
+        assert_eq!(
+            split(r#"'/opt/my tools/agent' --say "it's \"done\"" a\ b  "#),
+            ["/opt/my tools/agent", "--say", "it's \"done\"", "a b"]
+        );
+        assert_eq!(split(r#"x '' "" y"#), ["x", "", "", "y"]);
+        assert_eq!(split("  "), Vec::<String>::new());
+        for refused in [
+            "claude 'open",
+            "claude \"open",
+            "claude -p $PROMPT",
+            "claude \"$HOME\"",
+            "claude | tee log",
+            "claude > out",
+            "claude *.md",
+            "~/bin/claude",
+            "claude \\",
+        ] {
+            assert!(super::split_command_line(refused).is_err(), "{refused}");
+        }
+        // Quoted, the same characters are plain text.
+        assert_eq!(
+            split("claude '$PROMPT' '|' '~/x'"),
+            ["claude", "$PROMPT", "|", "~/x"]
+        );
     }
 }

@@ -34,13 +34,23 @@ impl Checkout {
     }
 }
 
+/// How the error of a path outside every repository begins.
+const NOT_A_REPOSITORY: &str = "not a git repository: ";
+
+/// Whether `err` says that a path is in no git repository (so that a
+/// command can say which of its flags named it).
+pub fn is_not_a_repository(err: &anyhow::Error) -> bool {
+    err.downcast_ref::<UserError>()
+        .is_some_and(|user| user.message.starts_with(NOT_A_REPOSITORY))
+}
+
 /// Finds the checkout (main or linked worktree) that contains `path`.
 pub fn resolve_checkout(path: &Path) -> Result<Checkout> {
     let canonical = paths::canonicalize_existing(path)?;
     let repo = Repository::discover(&canonical).map_err(|_| {
         UserError::with_hint(
-            format!("not a git repository: {}", canonical.display()),
-            "run it inside a git checkout or pass --repo",
+            format!("{NOT_A_REPOSITORY}{}", canonical.display()),
+            "run it inside a git checkout, or name a path inside one",
         )
     })?;
     if repo.is_bare() {

@@ -10,11 +10,19 @@
 //! backup beside it, and the link stays a link; keys and hooks that are not
 //! ours are kept as they are; installing twice changes nothing (the file is
 //! not even rewritten); uninstalling removes only our entries.
+//!
+//! What installing adds to the home directory that was not there (files it
+//! creates, directories it makes for them, its backups) is recorded in
+//! `<data dir>/installed.json`; uninstalling takes it away again: a file
+//! we created that holds nothing but our entries is removed rather than
+//! left empty, our backups go (they would name executables that are gone),
+//! and so do the directories we made once they are empty. A file that was
+//! there before keeps everything but our entries.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use crate::config::{link_target, write_atomically};
@@ -146,6 +154,7 @@ fn write_json_if_changed(
     path: &Path,
     before: Option<&Map<String, Value>>,
     after: Map<String, Value>,
+    direction: Direction,
 ) -> Result<FileChange> {
     let mut change = FileChange {
         component: component.to_owned(),
@@ -160,15 +169,165 @@ fn write_json_if_changed(
     if unchanged {
         return Ok(change);
     }
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)
-            .with_context(|| format!("cannot create {}", parent.display()))?;
-    }
-    change.backup_path = backup(path)?;
+    let empty = after.is_empty();
     let text = serde_json::to_string_pretty(&Value::Object(after))? + "\n";
-    write_atomically(path, text.as_bytes())?;
+    change.backup_path = write_file(path, text.as_bytes(), empty, direction)?;
     change.changed = true;
     Ok(change)
+}
+
+/// Which way a write goes: adding our entries, or taking them out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Direction {
+    Install,
+    Uninstall,
+}
+
+/// What installing added to the home directory that was not there before,
+/// by real path (for a link, the file it points to).
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Added {
+    #[serde(default)]
+    files: Vec<String>,
+    #[serde(default)]
+    dirs: Vec<String>,
+    #[serde(default)]
+    backups: Vec<String>,
+}
+
+impl Added {
+    fn path() -> Result<PathBuf> {
+        Ok(paths::data_dir()?.join("installed.json"))
+    }
+
+    /// The record, empty when there is none (or it cannot be read: then
+    /// nothing is taken away that was not recorded).
+    fn load() -> Added {
+        Added::path()
+            .ok()
+            .and_then(|path| std::fs::read(path).ok())
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .unwrap_or_default()
+    }
+
+    fn save(&self) -> Result<()> {
+        let path = Added::path()?;
+        if self.files.is_empty() && self.dirs.is_empty() && self.backups.is_empty() {
+            match std::fs::remove_file(&path) {
+                Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(anyhow::Error::new(err)
+                        .context(format!("cannot remove {}", path.display())))
+                }
+                _ => return Ok(()),
+            }
+        }
+        if let Some(dir) = path.parent() {
+            paths::ensure_data_dir(dir)?;
+        }
+        let text = serde_json::to_string_pretty(self)? + "\n";
+        write_atomically(&path, text.as_bytes())
+    }
+
+    fn note(list: &mut Vec<String>, path: &Path) {
+        let text = path.display().to_string();
+        if !list.contains(&text) {
+            list.push(text);
+        }
+    }
+
+    /// Takes `path` out of `list`, saying whether it was there.
+    fn take(list: &mut Vec<String>, path: &Path) -> bool {
+        let text = path.display().to_string();
+        let before = list.len();
+        list.retain(|entry| entry != &text);
+        list.len() != before
+    }
+
+    /// Makes `dir` and the directories above it that are missing,
+    /// recording each one made.
+    fn make_dirs(&mut self, dir: &Path) -> Result<()> {
+        let missing: Vec<&Path> = dir.ancestors().take_while(|d| !d.exists()).collect();
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        for made in missing {
+            Added::note(&mut self.dirs, made);
+        }
+        Ok(())
+    }
+
+    /// Removes the directories we made that are empty now, deepest first.
+    fn remove_empty_dirs(&mut self) {
+        let mut dirs = self.dirs.clone();
+        dirs.sort_by_key(|dir| std::cmp::Reverse(dir.len()));
+        for dir in dirs {
+            let path = Path::new(&dir);
+            if !path.exists() || std::fs::remove_dir(path).is_ok() {
+                Added::take(&mut self.dirs, path);
+            }
+        }
+    }
+}
+
+/// `<file>.pcc-backup` beside the file a write to `path` changes.
+fn backup_path(path: &Path) -> Result<PathBuf> {
+    let mut name = link_target(path)?.into_os_string();
+    name.push(".pcc-backup");
+    Ok(PathBuf::from(name))
+}
+
+/// Writes `text` to `path` atomically. Installing keeps the previous
+/// content as a backup and records what it adds to the home directory;
+/// uninstalling takes that away again: a file we created is removed when
+/// `empty` (nothing but our entries was in it), and our backup goes instead
+/// of a new one being made. Returns the backup made, if any.
+fn write_file(
+    path: &Path,
+    text: &[u8],
+    empty: bool,
+    direction: Direction,
+) -> Result<Option<String>> {
+    let target = link_target(path)?;
+    let backup_file = backup_path(path)?;
+    let mut added = Added::load();
+    let made = match direction {
+        Direction::Install => {
+            if !target.exists() {
+                Added::note(&mut added.files, &target);
+            }
+            // The directory of the name given, as always: a link into a
+            // directory that is missing stays refused.
+            if let Some(parent) = path.parent() {
+                added.make_dirs(parent)?;
+            }
+            let had_backup = backup_file.exists();
+            let made = backup(path)?;
+            if made.is_some() && !had_backup {
+                Added::note(&mut added.backups, &backup_file);
+            }
+            write_atomically(path, text)?;
+            made
+        }
+        Direction::Uninstall => {
+            let created = Added::take(&mut added.files, &target);
+            let our_backup = Added::take(&mut added.backups, &backup_file);
+            let made = if created && empty {
+                std::fs::remove_file(&target)
+                    .with_context(|| format!("cannot remove {}", target.display()))?;
+                None
+            } else {
+                let made = if our_backup { None } else { backup(path)? };
+                write_atomically(path, text)?;
+                made
+            };
+            if our_backup {
+                let _ = std::fs::remove_file(&backup_file);
+            }
+            added.remove_empty_dirs();
+            made
+        }
+    };
+    added.save()?;
+    Ok(made)
 }
 
 /// Copies the file a write to `path` changes (for a link, the file it points
@@ -266,7 +425,7 @@ pub fn install_hooks(scope: &HookScope, git_pcc: &Path) -> Result<FileChange> {
     let path = scope.settings_path()?;
     let before = read_json_object(&path)?;
     let after = with_our_hooks(before.clone().unwrap_or_default(), git_pcc);
-    write_json_if_changed("hooks", &path, before.as_ref(), after)
+    write_json_if_changed("hooks", &path, before.as_ref(), after, Direction::Install)
 }
 
 /// Removes our hooks from the settings file of `scope`.
@@ -281,7 +440,7 @@ pub fn uninstall_hooks(scope: &HookScope) -> Result<FileChange> {
         });
     };
     let after = without_our_hooks(before.clone());
-    write_json_if_changed("hooks", &path, Some(&before), after)
+    write_json_if_changed("hooks", &path, Some(&before), after, Direction::Uninstall)
 }
 
 /// Which of our hook events are present in the settings file of `scope`.
@@ -335,7 +494,7 @@ pub fn install_mcp(pcc_mcp: &Path) -> Result<FileChange> {
         MCP_SERVER_NAME.to_owned(),
         json!({"type": "stdio", "command": pcc_mcp.to_string_lossy(), "args": [], "env": {}}),
     );
-    write_json_if_changed("mcp", &path, before.as_ref(), after)
+    write_json_if_changed("mcp", &path, before.as_ref(), after, Direction::Install)
 }
 
 /// Removes the `parallel-cc` MCP server entry.
@@ -355,7 +514,7 @@ pub fn uninstall_mcp() -> Result<FileChange> {
             after.remove("mcpServers");
         }
     }
-    write_json_if_changed("mcp", &path, Some(&before), after)
+    write_json_if_changed("mcp", &path, Some(&before), after, Direction::Uninstall)
 }
 
 /// The command registered for our MCP server, if any.
@@ -374,64 +533,144 @@ pub fn installed_mcp_command() -> Result<Option<String>> {
 /// The marker line above our alias in a shell rc file.
 const ALIAS_MARKER: &str = "# parallel-cc: start Claude Code through claude-parallel";
 
+/// The shells whose rc files we know.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shell {
+    Bash,
+    Zsh,
+    Fish,
+}
+
+impl Shell {
+    /// The user's shell, from `$SHELL` (bash when it is none we know).
+    pub fn of_user() -> Shell {
+        let shell = std::env::var("SHELL").unwrap_or_default();
+        match Path::new(&shell).file_name().and_then(|n| n.to_str()) {
+            Some("zsh") => Shell::Zsh,
+            Some("fish") => Shell::Fish,
+            _ => Shell::Bash,
+        }
+    }
+
+    /// The alias line in this shell's syntax.
+    fn alias_line(self) -> &'static str {
+        match self {
+            Shell::Fish => "alias claude claude-parallel",
+            Shell::Bash | Shell::Zsh => "alias claude=claude-parallel",
+        }
+    }
+
+    /// A line that puts `dir` in front of PATH when PATH does not hold it,
+    /// so sourcing the rc file twice adds it once.
+    fn path_line(self, dir: &Path) -> String {
+        let dir = shell_word(&dir.to_string_lossy());
+        match self {
+            Shell::Fish => format!("contains -- {dir} $PATH; or set -gx PATH {dir} $PATH"),
+            Shell::Bash | Shell::Zsh => {
+                format!("case \":$PATH:\" in *:{dir}:*) ;; *) export PATH={dir}:\"$PATH\" ;; esac")
+            }
+        }
+    }
+}
+
+/// Whether a line of an rc file below our marker is one we wrote.
+fn is_our_rc_line(line: &str) -> bool {
+    let line = line.trim();
+    line.contains("claude-parallel")
+        || (line.starts_with("case \":$PATH:\" in ") && line.ends_with("esac"))
+        || (line.starts_with("contains -- ") && line.contains("set -gx PATH"))
+}
+
 /// The user's shell rc file and the alias line for that shell.
 pub fn alias_target() -> Result<(PathBuf, String)> {
     let home = paths::home_dir()?;
-    let shell = std::env::var("SHELL").unwrap_or_default();
-    let shell_name = Path::new(&shell)
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    Ok(match shell_name.as_str() {
-        "zsh" => (
-            home.join(".zshrc"),
-            "alias claude=claude-parallel".to_owned(),
-        ),
-        "fish" => (
-            home.join(".config/fish/config.fish"),
-            "alias claude claude-parallel".to_owned(),
-        ),
-        _ => (
-            home.join(".bashrc"),
-            "alias claude=claude-parallel".to_owned(),
-        ),
-    })
+    let shell = Shell::of_user();
+    let file = match shell {
+        Shell::Zsh => home.join(".zshrc"),
+        Shell::Fish => home.join(".config/fish/config.fish"),
+        Shell::Bash => home.join(".bashrc"),
+    };
+    Ok((file, shell.alias_line().to_owned()))
 }
 
-/// Adds the alias (once) to the shell rc file.
-pub fn install_alias() -> Result<FileChange> {
-    let (path, line) = alias_target()?;
-    let before = match std::fs::read_to_string(&path) {
-        Ok(text) => text,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(err) => {
-            return Err(UserError::new(format!("cannot read {}: {err}", path.display())).into())
+/// Our block for the user's shell: the marker, one PATH line per
+/// directory in `path_dirs`, the alias.
+fn alias_block(path_dirs: &[PathBuf]) -> Vec<String> {
+    let shell = Shell::of_user();
+    let mut block = vec![ALIAS_MARKER.to_owned()];
+    let mut seen: Vec<&PathBuf> = Vec::new();
+    for dir in path_dirs {
+        if !seen.contains(&dir) {
+            seen.push(dir);
+            block.push(shell.path_line(dir));
         }
-    };
+    }
+    block.push(shell.alias_line().to_owned());
+    block
+}
+
+/// Where our block is in the lines of an rc file: from the marker to the
+/// last line of ours after it.
+fn find_block(lines: &[&str]) -> Option<std::ops::Range<usize>> {
+    let start = lines.iter().position(|l| l.trim() == ALIAS_MARKER)?;
+    let mut end = start + 1;
+    while end < lines.len() && is_our_rc_line(lines[end]) {
+        end += 1;
+    }
+    Some(start..end)
+}
+
+fn read_rc(path: &Path) -> Result<String> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok(text),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
+        Err(err) => Err(UserError::new(format!("cannot read {}: {err}", path.display())).into()),
+    }
+}
+
+/// Adds the alias to the shell rc file, with lines that put `path_dirs`
+/// (where `claude-parallel` and our executables are) on PATH when a new
+/// shell does not have them there, so the alias always resolves. Once: a
+/// block of ours that is there already is left as it is, or brought up to
+/// date when it differs (an older version's, another install directory).
+pub fn install_alias(path_dirs: &[PathBuf]) -> Result<FileChange> {
+    let (path, _) = alias_target()?;
+    let before = read_rc(&path)?;
     let mut change = FileChange {
         component: "alias".into(),
         path: path.display().to_string(),
         changed: false,
         backup_path: None,
     };
-    if before.lines().any(|l| l.trim() == ALIAS_MARKER) {
-        return Ok(change);
-    }
-    let mut after = before.clone();
-    if !after.is_empty() && !after.ends_with('\n') {
-        after.push('\n');
-    }
-    after.push_str(&format!("{ALIAS_MARKER}\n{line}\n"));
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)?;
-    }
-    change.backup_path = backup(&path)?;
-    write_atomically(&path, after.as_bytes())?;
+    let block = alias_block(path_dirs);
+    let lines: Vec<&str> = before.lines().collect();
+    let after = match find_block(&lines) {
+        Some(range)
+            if lines[range.clone()] == block.iter().map(String::as_str).collect::<Vec<_>>()[..] =>
+        {
+            return Ok(change);
+        }
+        Some(range) => {
+            let mut kept: Vec<&str> = lines[..range.start].to_vec();
+            kept.extend(block.iter().map(String::as_str));
+            kept.extend_from_slice(&lines[range.end..]);
+            kept.join("\n") + "\n"
+        }
+        None => {
+            let mut after = before.clone();
+            if !after.is_empty() && !after.ends_with('\n') {
+                after.push('\n');
+            }
+            after.push_str(&(block.join("\n") + "\n"));
+            after
+        }
+    };
+    change.backup_path = write_file(&path, after.as_bytes(), false, Direction::Install)?;
     change.changed = true;
     Ok(change)
 }
 
-/// Removes our alias (the marker and the line after it).
+/// Removes our block (the marker, our PATH lines and the alias).
 pub fn uninstall_alias() -> Result<FileChange> {
     let (path, _) = alias_target()?;
     let mut change = FileChange {
@@ -444,20 +683,17 @@ pub fn uninstall_alias() -> Result<FileChange> {
         return Ok(change);
     };
     let lines: Vec<&str> = before.lines().collect();
-    let Some(index) = lines.iter().position(|l| l.trim() == ALIAS_MARKER) else {
+    let Some(range) = find_block(&lines) else {
         return Ok(change);
     };
-    let mut kept: Vec<&str> = lines[..index].to_vec();
-    let skip_alias = lines
-        .get(index + 1)
-        .is_some_and(|l| l.contains("claude-parallel"));
-    kept.extend_from_slice(&lines[index + 1 + usize::from(skip_alias)..]);
+    let mut kept: Vec<&str> = lines[..range.start].to_vec();
+    kept.extend_from_slice(&lines[range.end..]);
     let mut after = kept.join("\n");
     if !after.is_empty() {
         after.push('\n');
     }
-    change.backup_path = backup(&path)?;
-    write_atomically(&path, after.as_bytes())?;
+    let empty = after.trim().is_empty();
+    change.backup_path = write_file(&path, after.as_bytes(), empty, Direction::Uninstall)?;
     change.changed = true;
     Ok(change)
 }

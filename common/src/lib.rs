@@ -16,6 +16,7 @@ pub mod git;
 pub mod github;
 pub mod held_work;
 pub mod hooks;
+pub mod ids;
 pub mod install;
 pub mod legacy_runs;
 pub mod lock;

@@ -469,6 +469,14 @@ pub fn apply(
     create_backup: bool,
 ) -> Result<ApplyReport> {
     let mut db = Database::open(data_dir)?;
+    let suggestion_id = &crate::ids::resolve(
+        db.conn(),
+        "SELECT id, file_path FROM auto_fix_suggestions
+         WHERE (id = ?1 OR id LIKE ?2 ESCAPE '\\') AND deleted_at IS NULL ORDER BY generated_at, id",
+        suggestion_id,
+        "suggestion",
+    )?
+    .unwrap_or_else(|| suggestion_id.to_owned());
     let row = load_suggestion(&db, suggestion_id)?;
     if let Some(when) = &row.applied_at {
         return Err(UserError::new(format!(
@@ -665,6 +673,15 @@ pub struct RollbackReport {
 /// Puts back the file an applied fix replaced.
 pub fn rollback(data_dir: &Path, resolution_id: &str, force: bool) -> Result<RollbackReport> {
     let mut db = Database::open(data_dir)?;
+    let resolution_id = &crate::ids::resolve(
+        db.conn(),
+        "SELECT id, file_path FROM conflict_resolutions
+         WHERE (id = ?1 OR id LIKE ?2 ESCAPE '\\') AND resolution_strategy = 'AUTO_FIX'
+               AND deleted_at IS NULL ORDER BY detected_at, id",
+        resolution_id,
+        "applied fix",
+    )?
+    .unwrap_or_else(|| resolution_id.to_owned());
     let found: Option<(String, String, String)> = db
         .conn()
         .query_row(

@@ -25,6 +25,21 @@ pub fn bin(name: &str) -> PathBuf {
     bin_dir().join(name)
 }
 
+/// The Python with the MCP SDK: `$PCC_PYTHON` (scripts/test.sh sets it),
+/// else the virtual environment scripts/test.sh makes in `target/python`,
+/// else `python3` from PATH.
+pub fn python() -> PathBuf {
+    if let Some(python) = std::env::var_os("PCC_PYTHON").filter(|p| !p.is_empty()) {
+        return PathBuf::from(python);
+    }
+    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/python/bin/python3");
+    if venv.is_file() {
+        venv
+    } else {
+        PathBuf::from("python3")
+    }
+}
+
 /// A temporary world: HOME, a data directory, a place for repositories.
 pub struct TestEnv {
     pub root: tempfile::TempDir,

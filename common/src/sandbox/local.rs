@@ -557,9 +557,20 @@ pub fn resolve_program(
         .map(|(_, v)| v.clone())
         .unwrap_or_default();
     which::which_in(name, Some(path), workspace).map_err(|_| {
+        if name.contains(char::is_whitespace) && argv.len() == 1 {
+            // Stored by an older version as one word.
+            return UserError::with_hint(
+                format!("the agent command is one program named '{name}', spaces and all"),
+                format!(
+                    "set it again as words: git pcc config set sandbox.agentCommand {}",
+                    crate::install::shell_word(name)
+                ),
+            )
+            .into();
+        }
         UserError::with_hint(
             format!("cannot find the agent command '{name}' on PATH"),
-            "install it, or set config sandbox.agentCommand",
+            "install it, or name it with git pcc config set sandbox.agentCommand '/path/to/agent -p {prompt}'",
         )
         .into()
     })

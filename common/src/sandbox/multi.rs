@@ -323,6 +323,14 @@ pub fn summary_report(batch: &BatchResult) -> String {
             .clone()
             .or_else(|| task.worktree.clone())
             .unwrap_or_else(|| "-".to_owned());
+        // A branch that begins with the checkout's uncommitted files says so.
+        let files = match task.started_from_uncommitted {
+            0 => task.files_changed.len().to_string(),
+            started => format!(
+                "{} (+{started} uncommitted at the start)",
+                task.files_changed.len()
+            ),
+        };
         let _ = writeln!(
             out,
             "| {} | {} | {:.1} s | ${:.4} | {} | {} | {} |",
@@ -331,7 +339,7 @@ pub fn summary_report(batch: &BatchResult) -> String {
             task.duration_seconds,
             task.total_cost,
             place,
-            task.files_changed.len(),
+            files,
             prompt
         );
     }

@@ -53,6 +53,10 @@ pub struct Imported {
     pub worktree: Option<String>,
     /// The pull request `--git-live` opened.
     pub pull_request: Option<String>,
+    /// Files the user's working tree had changed, uncommitted, when the run
+    /// started: the branch begins with a commit of them, before the
+    /// agent's work (a worktree holds them uncommitted with the rest).
+    pub started_from_uncommitted: usize,
 }
 
 /// One commit to replay: its parent's tree and its own, in the workspace.
@@ -294,15 +298,25 @@ fn path_updates(
     Ok(updates)
 }
 
-/// Replays the sandbox's work onto `base_commit` of the user's repository
-/// and returns the last commit (the base itself when nothing changed).
+/// The work replayed onto the user's repository.
+struct Replayed {
+    /// The last commit (the base itself when nothing changed).
+    tip: Oid,
+    /// How many files the commit of the uncommitted changes the run started
+    /// from holds (0: there is no such commit).
+    started_files: usize,
+}
+
+/// Replays the sandbox's work onto `base_commit` of the user's repository:
+/// first the uncommitted changes the run started from, as a commit of
+/// their own, then the agent's commits.
 fn replay(
     user: &Repository,
     workspace: &Path,
     baseline: Oid,
     base_commit: Oid,
     run_id: &str,
-) -> Result<Oid> {
+) -> Result<Replayed> {
     let ws = open_workspace(workspace)?;
     let base = user
         .find_commit(base_commit)
@@ -314,7 +328,14 @@ fn replay(
     // uncommitted changes the agent started from.
     let mut started = path_updates_from_user(user, &ws, &base.tree()?, &baseline_tree)?;
     let started_tree = started.create_updated(user, &base.tree()?)?;
+    let mut started_files = 0;
     if started_tree != base.tree_id() {
+        let diff = user.diff_tree_to_tree(
+            Some(&base.tree()?),
+            Some(&user.find_tree(started_tree)?),
+            None,
+        )?;
+        started_files = diff.deltas().len();
         let signature = user
             .signature()
             .or_else(|_| Signature::now("parallel-cc", "sandbox@parallel-cc.invalid"))?;
@@ -346,7 +367,10 @@ fn replay(
         )?;
         tip = user.find_commit(oid)?;
     }
-    Ok(tip.id())
+    Ok(Replayed {
+        tip: tip.id(),
+        started_files,
+    })
 }
 
 /// The changes from the user's base tree to the packed baseline, by path:
@@ -436,15 +460,16 @@ pub fn import_branch(
     run_id: &str,
 ) -> Result<Imported> {
     let user = Repository::open(repo_path)?;
-    let tip = replay(&user, workspace, baseline, base_commit, run_id)?;
-    let commit = user.find_commit(tip)?;
+    let replayed = replay(&user, workspace, baseline, base_commit, run_id)?;
+    let commit = user.find_commit(replayed.tip)?;
     user.branch(branch, &commit, false)
         .with_context(|| format!("cannot create branch {branch}"))?;
     Ok(Imported {
         branch: Some(branch.to_owned()),
-        commit: Some(tip.to_string()),
+        commit: Some(replayed.tip.to_string()),
         worktree: None,
         pull_request: None,
+        started_from_uncommitted: replayed.started_files,
     })
 }
 
@@ -463,7 +488,8 @@ pub fn import_worktree(
     run_id: &str,
 ) -> Result<Imported> {
     let user = Repository::open(repo_path)?;
-    let tip = replay(&user, workspace, baseline, base_commit, run_id)?;
+    let replayed = replay(&user, workspace, baseline, base_commit, run_id)?;
+    let tip = replayed.tip;
     let mut db = Database::open(data_dir)?;
     let guard = RepoGuard::acquire(data_dir, &mut db, repo_path, config.lock_wait())?;
     let created = worktree::create(&db, &guard, config, Some(name), Start::Commit(base_commit))?;
@@ -485,6 +511,7 @@ pub fn import_worktree(
         commit: None,
         worktree: Some(created.path.display().to_string()),
         pull_request: None,
+        started_from_uncommitted: replayed.started_files,
     })
 }
 

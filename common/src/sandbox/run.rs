@@ -188,6 +188,10 @@ pub struct RunResult {
     pub pull_request: Option<String>,
     pub files_changed: Vec<String>,
     pub commits: Vec<String>,
+    /// Files that were uncommitted in the user's checkout when the run
+    /// started; the branch begins with a commit of them (see
+    /// [`Imported::started_from_uncommitted`]).
+    pub started_from_uncommitted: usize,
     /// Work the branch could not carry (changes inside submodules), one
     /// line each; also among the warnings.
     pub not_brought_back: Vec<String>,
@@ -379,7 +383,7 @@ pub fn plan(data_dir: &Path, options: &RunOptions) -> Result<Plan> {
     if agent_command.is_empty() || agent_command[0].trim().is_empty() {
         return Err(UserError::with_hint(
             "config sandbox.agentCommand is empty",
-            "set it, e.g. 'git pcc config set sandbox.agentCommand '[\"claude\",\"-p\",\"{prompt}\"]''",
+            "set it, e.g. git pcc config set sandbox.agentCommand 'claude -p {prompt} --dangerously-skip-permissions'",
         )
         .into());
     }
@@ -940,6 +944,7 @@ impl RunResult {
             pull_request: None,
             files_changed: Vec::new(),
             commits: Vec::new(),
+            started_from_uncommitted: 0,
             not_brought_back: Vec::new(),
             duration_seconds: 0.0,
             agent_cost: None,
@@ -1479,6 +1484,7 @@ pub fn execute(
         pull_request: imported.pull_request,
         files_changed: collected.files,
         commits: collected.commits,
+        started_from_uncommitted: imported.started_from_uncommitted,
         not_brought_back: collected.not_brought_back,
         duration_seconds: (seconds * 1000.0).round() / 1000.0,
         agent_cost: state.agent_cost,

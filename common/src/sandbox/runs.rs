@@ -331,40 +331,33 @@ pub fn request_kill(conn: &Connection, id: &str) -> Result<()> {
     Ok(())
 }
 
-/// Finds a run by its id or a unique prefix of at least 4 characters.
+/// Finds a run by its id or a unique prefix of at least 4 characters; an
+/// ambiguous prefix is refused with the runs it names.
 pub fn find(conn: &Connection, id: &str) -> Result<RunRecord> {
     let id = id.trim();
-    if id.len() < 4 || !id.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
+    if id.len() < crate::ids::MIN_PREFIX || !id.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
         return Err(UserError::with_hint(
             format!("'{id}' is not a sandbox run id"),
             "give the id or at least its first 4 characters; 'git pcc sandbox list' shows them",
         )
         .into());
     }
-    let mut stmt = conn.prepare(&format!(
-        "SELECT {COLUMNS} FROM sandbox_runs WHERE id = ?1 OR id LIKE ?2 ESCAPE '\\' LIMIT 2"
-    ))?;
-    let found: Vec<RunRecord> = stmt
-        .query_map(params![id, format!("{id}%")], from_row)?
-        .collect::<rusqlite::Result<_>>()?;
-    let exact = found.iter().position(|r| r.id == id);
-    let record = match (exact, found.len()) {
-        (Some(i), _) => found.into_iter().nth(i),
-        (None, 1) => found.into_iter().next(),
-        (None, 0) => {
-            return Err(UserError::with_hint(
-                format!("no sandbox run '{id}'"),
-                "'git pcc sandbox list' shows the runs",
-            )
-            .into())
-        }
-        _ => {
-            return Err(UserError::new(format!(
-                "'{id}' names more than one sandbox run; give more of the id"
-            ))
-            .into())
-        }
+    let Some(full) = crate::ids::resolve(
+        conn,
+        "SELECT id, status || ', created ' || created_at FROM sandbox_runs
+         WHERE id = ?1 OR id LIKE ?2 ESCAPE '\\' ORDER BY created_at, id",
+        id,
+        "sandbox run",
+    )?
+    else {
+        return Err(UserError::with_hint(
+            format!("no sandbox run '{id}'"),
+            "'git pcc sandbox list' shows the runs",
+        )
+        .into());
     };
+    let mut stmt = conn.prepare(&format!("SELECT {COLUMNS} FROM sandbox_runs WHERE id = ?1"))?;
+    let record = stmt.query_row(params![full], from_row).optional()?;
     let record = record.context("run vanished")?;
     settle(conn, record)
 }

@@ -78,7 +78,15 @@ pub fn heartbeat(data_dir: &Path, target: &HeartbeatTarget) -> Result<Option<Hea
         }))
     };
     let beat = if let Some(id) = &target.session_id {
-        touch("id = ?1", id, "session-id")?
+        match touch("id = ?1", id, "session-id")? {
+            Some(beat) => Some(beat),
+            // Not a whole id: a prefix as `status` shows it (never the
+            // hook's case, which passes whole ids).
+            None => match super::resolve_session_id(conn, id)? {
+                Some(full) => touch("id = ?1", &full, "session-id")?,
+                None => None,
+            },
+        }
     } else if let Some(beat) = match &target.env_session_id {
         Some(id) => touch("id = ?1", id, "environment")?,
         None => None,
@@ -143,7 +151,7 @@ fn locate(conn: &Connection, target: &HeartbeatTarget) -> Result<Option<(String,
         Ok(stmt.query_row([id], |row| row.get(0)).optional()?)
     };
     if let Some(id) = &target.session_id {
-        return Ok(by_id(id)?.map(|id| (id, "session-id")));
+        return Ok(super::resolve_session_id(conn, id)?.map(|id| (id, "session-id")));
     }
     if let Some(id) = &target.env_session_id {
         if let Some(id) = by_id(id)? {
@@ -201,10 +209,13 @@ fn locate(conn: &Connection, target: &HeartbeatTarget) -> Result<Option<(String,
 
 /// Records the agent's own process for a session (the wrapper does it as
 /// soon as the agent starts), so the session lives as long as the agent
-/// even when the wrapper is killed. One statement; the start time tells a
-/// reused PID from the agent.
+/// even when the wrapper is killed. `session_id` may be a unique prefix;
+/// the start time tells a reused PID from the agent.
 pub fn record_agent(data_dir: &Path, session_id: &str, agent_pid: i64) -> Result<bool> {
     let Some(db) = Database::open_existing_current(data_dir)? else {
+        return Ok(false);
+    };
+    let Some(session_id) = super::resolve_session_id(db.conn(), session_id)? else {
         return Ok(false);
     };
     let start = process::start_time(agent_pid).map(|t| t as i64);

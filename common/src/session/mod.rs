@@ -137,6 +137,20 @@ fn sessions_where(
     Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
 }
 
+/// The whole id of the session `given` names: the id itself, or a prefix
+/// of at least [`crate::ids::MIN_PREFIX`] characters that only it starts
+/// with (an ambiguous prefix is an error that lists the sessions).
+pub fn resolve_session_id(conn: &Connection, given: &str) -> Result<Option<String>> {
+    crate::ids::resolve(
+        conn,
+        "SELECT id, 'pid ' || pid || ', ' || CASE WHEN is_main_repo THEN 'main checkout of ' ELSE '' END
+                || worktree_path
+         FROM sessions WHERE id = ?1 OR id LIKE ?2 ESCAPE '\\' ORDER BY created_at, id",
+        given,
+        "session",
+    )
+}
+
 fn session_by_id(conn: &Connection, id: &str) -> Result<Option<Session>> {
     Ok(sessions_where(conn, "WHERE id = ?1", [id])?
         .into_iter()

@@ -110,7 +110,10 @@ pub fn release(
 
 fn find_for_release(conn: &Connection, selector: &SessionSelector) -> Result<Option<Session>> {
     match selector {
-        SessionSelector::Id(id) => session_by_id(conn, id),
+        SessionSelector::Id(id) => match super::resolve_session_id(conn, id)? {
+            Some(id) => session_by_id(conn, &id),
+            None => Ok(None),
+        },
         SessionSelector::Pid(pid) => {
             let mut found = sessions_where(
                 conn,
@@ -129,7 +132,11 @@ fn no_session(selector: &SessionSelector) -> anyhow::Error {
         SessionSelector::Pid(pid) => format!("no session is registered for process {pid}"),
         SessionSelector::Id(id) => format!("no session with id {id}"),
     };
-    UserError::with_hint(what, "'git pcc status' lists the sessions").into()
+    UserError::with_hint(
+        what,
+        "'git pcc status --all' lists the sessions; give a whole id or its first 4 or more characters",
+    )
+    .into()
 }
 
 /// Releases one session; the caller holds its repository's guard. `repo`

@@ -1,5 +1,6 @@
 //! `status`: who works where, with liveness and held work; what was kept;
-//! and what no record accounts for (worktrees of ours git knows but no
+//! the worktrees sandbox runs brought their work back into; and what no
+//! record accounts for (worktrees of ours git knows but no
 //! session, kept record or journal entry names, and steps a dead process
 //! left that the next command will finish).
 
@@ -56,6 +57,20 @@ pub struct Interrupted {
     pub in_progress: bool,
 }
 
+/// A worktree a sandbox run brought its work back into, as uncommitted
+/// changes, while it is there (`sandbox run` without `--branch`).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SandboxWorktree {
+    pub run_id: String,
+    pub repo_path: String,
+    pub worktree_path: String,
+    pub branch: Option<String>,
+    /// How the run ended.
+    pub status: String,
+    pub created_at: String,
+}
+
 /// The result of `status`.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -67,6 +82,7 @@ pub struct StatusReport {
     pub kept_worktrees: Vec<KeptWorktree>,
     pub unaccounted_worktrees: Vec<Unaccounted>,
     pub interrupted: Vec<Interrupted>,
+    pub sandbox_worktrees: Vec<SandboxWorktree>,
 }
 
 /// Lists sessions (of one repository, or of all with `None`), with
@@ -83,6 +99,7 @@ pub fn status(data_dir: &Path, repo: Option<&Path>) -> Result<StatusReport> {
         kept_worktrees: Vec::new(),
         unaccounted_worktrees: Vec::new(),
         interrupted: Vec::new(),
+        sandbox_worktrees: Vec::new(),
     };
     let Some(db) = Database::open_existing_current(data_dir)? else {
         return Ok(report);
@@ -121,7 +138,35 @@ pub fn status(data_dir: &Path, repo: Option<&Path>) -> Result<StatusReport> {
     let config = Config::load(data_dir).unwrap_or_default();
     report.unaccounted_worktrees =
         unaccounted(db.conn(), &config, repo_key.as_deref(), &sessions, &journal)?;
+    report.sandbox_worktrees = sandbox_worktrees(db.conn(), repo_key.as_deref())?;
     Ok(report)
+}
+
+/// The worktrees sandbox runs brought their work into that are still there.
+fn sandbox_worktrees(conn: &Connection, repo_key: Option<&str>) -> Result<Vec<SandboxWorktree>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, repo_path, result_worktree, branch, status, created_at FROM sandbox_runs
+         WHERE result_worktree IS NOT NULL AND (?1 IS NULL OR repo_path = ?1)
+         ORDER BY repo_path, created_at, id",
+    )?;
+    let rows = stmt.query_map([repo_key], |row| {
+        Ok(SandboxWorktree {
+            run_id: row.get(0)?,
+            repo_path: row.get(1)?,
+            worktree_path: row.get(2)?,
+            branch: row.get(3)?,
+            status: row.get(4)?,
+            created_at: row.get(5)?,
+        })
+    })?;
+    let mut found = Vec::new();
+    for row in rows {
+        let worktree = row?;
+        if Path::new(&worktree.worktree_path).exists() {
+            found.push(worktree);
+        }
+    }
+    Ok(found)
 }
 
 /// One session as `status` shows it.

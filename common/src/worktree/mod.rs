@@ -2,9 +2,11 @@
 //! `git worktree list` and every git command see ordinary worktrees.
 //!
 //! A worktree lives at `<root>/<name>` (root default
-//! `<repo parent>/<repo>-worktrees`), named `parallel-<8 hex>`, on branch
-//! `<prefix><name>` started from the main checkout's HEAD (or a given
-//! commit).
+//! `<repo parent>/<repo>-worktrees`), named `<8 hex>` unless a name was
+//! asked for, on branch `<prefix><name>` (`parallel/1a2b3c4d`) started from
+//! the main checkout's HEAD (or a given commit). Worktrees and branches of
+//! earlier versions (`parallel-<8 hex>`, `parallel/parallel-<8 hex>`) are
+//! recorded with their own names and handled like any other.
 //!
 //! Invariants:
 //! - worktrees are created and removed only under the repository's lock,
@@ -235,10 +237,7 @@ fn choose_slot(repo: &Repository, root: &Path, prefix: &str, requested: Option<&
         let name = match (&requested, attempt) {
             (Some(name), 1) => name.clone(),
             (Some(name), n) if n <= 20 => format!("{name}-{n}"),
-            _ => format!(
-                "parallel-{}",
-                &uuid::Uuid::new_v4().simple().to_string()[..8]
-            ),
+            _ => uuid::Uuid::new_v4().simple().to_string()[..8].to_owned(),
         };
         let path = root.join(&name);
         let branch = format!("{prefix}{name}");
