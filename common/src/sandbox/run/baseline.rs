@@ -10,7 +10,7 @@ use git2::Oid;
 use super::super::Sandbox;
 use super::record::Log;
 use super::step::{run_step, sh};
-use super::{Cancel, Plan};
+use super::{Cancel, Plan, Run};
 
 /// Makes the workspace a git repository whose first commit is everything
 /// packed (`-f`: tracked files the workspace's ignore rules would skip),
@@ -25,9 +25,16 @@ const BASELINE_SCRIPT: &str = "git -c core.hooksPath=/dev/null init -q -b main \
 /// The message of the baseline commit.
 const BASELINE_MESSAGE: &str = "Workspace as packed by parallel-cc";
 
+impl Run<'_> {
+    /// The baseline stage. Returns the baseline commit.
+    pub(super) fn baseline(&mut self, sandbox: &dyn Sandbox) -> Result<Oid> {
+        commit_baseline(self.plan, sandbox, &mut self.log, self.deadline)
+    }
+}
+
 /// Makes the workspace a git repository whose first commit is the packed
 /// workspace. Returns that commit.
-pub(super) fn commit_baseline(
+fn commit_baseline(
     plan: &Plan,
     sandbox: &dyn Sandbox,
     log: &mut Log,

@@ -11,9 +11,91 @@ use super::super::local;
 use super::super::results::{self, Collected, Imported};
 use super::super::runs::RunStatus;
 use super::super::Sandbox;
-use super::record::Log;
+use super::record::{artifacts, Log};
 use super::step::{run_step, sh};
-use super::{Cancel, Outcome, Plan, Task};
+use super::{Cancel, Outcome, Plan, Run, Task};
+
+/// The work of a run, as it came back.
+#[derive(Default)]
+pub(super) struct Work {
+    pub(super) collected: Collected,
+    pub(super) imported: Imported,
+    /// The path of `changes.patch`, when the agent changed something.
+    pub(super) patch: Option<String>,
+}
+
+impl Run<'_> {
+    /// The bring back stage. When the work cannot come back, a completed
+    /// run fails (one that ended otherwise keeps its status) and the
+    /// workspace is kept.
+    pub(super) fn bring_back(
+        &mut self,
+        sandbox: &dyn Sandbox,
+        baseline: Oid,
+        outcome: &mut Outcome,
+    ) -> Work {
+        let (plan, task) = (self.plan, self.task);
+        match collect_and_import(plan, task, sandbox, baseline, outcome.status, &mut self.log) {
+            Ok((collected, imported)) => Work {
+                collected,
+                imported,
+                patch: None,
+            },
+            Err(err) => {
+                let message = plan.redactor.redact(&format!("{err:#}")).into_owned();
+                self.log
+                    .line("[sandbox] cannot bring the work back: ", &message);
+                // A run that ended otherwise keeps its own status (a
+                // killed cloud sandbox has nothing left to bring back).
+                if outcome.status == RunStatus::Completed {
+                    outcome.status = RunStatus::Failed;
+                    outcome.error = Some(format!("cannot bring the work back: {message}"));
+                }
+                outcome.keep = true;
+                Work::default()
+            }
+        }
+    }
+
+    /// Writes `changes.patch` when the agent changed something.
+    pub(super) fn save_patch(&self, work: &mut Work) -> Result<()> {
+        if !work.collected.patch.is_empty() {
+            // Masked as it was read, as every path of the work is.
+            let (_, _, patch_path) = artifacts(&self.plan.data_dir, &self.task.id);
+            crate::config::write_atomically(&patch_path, work.collected.patch.as_bytes())?;
+            work.patch = Some(patch_path.display().to_string());
+        }
+        Ok(())
+    }
+
+    /// Warns of the work a branch could not carry; a workspace on this
+    /// machine that holds it is kept.
+    pub(super) fn report_not_brought_back(
+        &mut self,
+        sandbox: &dyn Sandbox,
+        work: &Work,
+        outcome: &mut Outcome,
+    ) {
+        if work.collected.not_brought_back.is_empty() {
+            return;
+        }
+        for line in &work.collected.not_brought_back {
+            self.log.line("[results] warning: not brought back: ", line);
+            self.warnings.push(format!("not brought back: {line}"));
+        }
+        // The one copy of that work stays where it is (a cloud
+        // sandbox has no local workspace to keep).
+        if sandbox.local_path("").is_some() {
+            outcome.keep = true;
+            let kept = format!(
+                "the sandbox's workspace is kept: {}",
+                sandbox.info().workspace
+            );
+            self.log.line("[results] ", &kept);
+            self.warnings.push(kept);
+        }
+    }
+}
 
 /// Commits whatever the agent left uncommitted (ignored files stay out),
 /// with git in the sandbox. The commit message is `$1`. First the bits
@@ -47,12 +129,12 @@ const LEFTOVER_MESSAGE: &str = "Uncommitted changes left by the agent";
 
 /// Commits what the agent left uncommitted, reads the work and brings it
 /// into the user's repository when the run completed.
-pub(super) fn bring_back(
+fn collect_and_import(
     plan: &Plan,
     task: &Task,
     sandbox: &dyn Sandbox,
     baseline: Oid,
-    outcome: &Outcome,
+    status: RunStatus,
     log: &mut Log,
 ) -> Result<(Collected, Imported)> {
     let committed = sandbox
@@ -101,7 +183,7 @@ pub(super) fn bring_back(
     };
     let mut collected = results::collect(&local, baseline, &plan.redactor)?;
     collected.not_brought_back = nested;
-    if outcome.status != RunStatus::Completed || collected.files.is_empty() {
+    if status != RunStatus::Completed || collected.files.is_empty() {
         return Ok((collected, Imported::default()));
     }
     let imported = match plan.branch_for(task) {

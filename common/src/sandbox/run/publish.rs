@@ -4,10 +4,43 @@
 use anyhow::Result;
 
 use super::super::results::Collected;
-use super::{GitLive, Plan, Task};
+use super::super::runs::RunStatus;
+use super::bring_back::Work;
+use super::{GitLive, Outcome, Plan, Run, Task};
+
+impl Run<'_> {
+    /// The publish stage, for work that came back on a branch. When it
+    /// fails the run fails, its work still on the branch.
+    pub(super) fn publish(&mut self, work: &mut Work, outcome: &mut Outcome) {
+        let plan = self.plan;
+        let (Some(live), Some(branch)) = (
+            &plan.git_live,
+            work.imported
+                .commit
+                .as_ref()
+                .and(work.imported.branch.clone()),
+        ) else {
+            return;
+        };
+        match push_and_open_pull_request(plan, live, self.task, &branch, &work.collected) {
+            Ok(url) => {
+                self.log.line("[git-live] pull request: ", &url);
+                work.imported.pull_request = Some(url);
+            }
+            Err(err) => {
+                let message = plan.redactor.redact(&format!("{err:#}")).into_owned();
+                self.log.line("[git-live] ", &message);
+                outcome.status = RunStatus::Failed;
+                outcome.error = Some(format!(
+                    "the work is on branch {branch}, but publishing it failed: {message}"
+                ));
+            }
+        }
+    }
+}
 
 /// Pushes a run's branch and opens a pull request. Returns its URL.
-pub(super) fn publish(
+fn push_and_open_pull_request(
     plan: &Plan,
     live: &GitLive,
     task: &Task,

@@ -1,30 +1,85 @@
-//! The run's record: its row in the database and the files it leaves in
-//! its directory (`output.log`, `result.json`, `changes.patch`).
+//! The record stage, at both ends of a run: its row in the database and
+//! the files it leaves in its directory (`output.log`, `result.json`,
+//! `changes.patch`). A run is recorded as ended only once those files are
+//! written.
 
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
 use super::super::local;
 use super::super::runs::{self, Ending, NewRun, RunStatus};
-use super::{Plan, RunResult, Task};
+use super::super::Sandbox;
+use super::bring_back::Work;
+use super::{Outcome, Plan, Progress, Run, RunResult, Task};
 use crate::db::Database;
 use crate::redact::Redactor;
 
 /// The run's log: every line with secrets masked, flushed at once so that
 /// `logs --follow` sees it.
 pub(super) struct Log {
-    pub(super) file: File,
-    pub(super) redactor: Redactor,
+    file: File,
+    redactor: Redactor,
 }
 
 impl Log {
+    /// Opens the log to append to it.
+    pub(super) fn open(path: &Path, redactor: Redactor) -> Result<Log> {
+        Ok(Log {
+            file: File::options()
+                .create(true)
+                .append(true)
+                .open(path)
+                .with_context(|| format!("cannot write {}", path.display()))?,
+            redactor,
+        })
+    }
+
     pub(super) fn line(&mut self, prefix: &str, text: &str) {
         let text = self.redactor.redact(text);
         let _ = writeln!(self.file, "{prefix}{text}");
     }
+}
+
+/// How the record stage went.
+pub(super) enum Start {
+    /// The run goes on, with this budget.
+    Started { budget_limit: Option<f64> },
+    /// The run ended before it started.
+    Ended(Box<RunResult>),
+}
+
+/// The record stage at the start: the run recorded as initializing (a
+/// task recorded as waiting starts, unless it was killed meanwhile), with
+/// its budget within what is left of the month's now, not when the batch
+/// began.
+pub(super) fn start(db: &Database, plan: &Plan, task: &Task, pending: bool) -> Result<Start> {
+    if pending {
+        if !runs::start_pending(db.conn(), &task.id)? {
+            let result = end_unstarted(
+                db,
+                plan,
+                task,
+                RunStatus::Killed,
+                "killed before it started",
+            )?;
+            return Ok(Start::Ended(Box::new(result)));
+        }
+    } else {
+        insert_run(db, plan, task, RunStatus::Initializing)?;
+    }
+    let budget_limit = match crate::budget::monthly_remaining(db.conn(), &plan.config) {
+        Ok(Some(left)) => Some(plan.budget_limit.map_or(left, |l| l.min(left))),
+        Ok(None) => plan.budget_limit,
+        Err(err) => {
+            let message = format!("{err:#}");
+            let result = end_unstarted(db, plan, task, RunStatus::BudgetExceeded, &message)?;
+            return Ok(Start::Ended(Box::new(result)));
+        }
+    };
+    Ok(Start::Started { budget_limit })
 }
 
 /// The files a run leaves in its directory.
@@ -42,7 +97,7 @@ pub fn record_pending(db: &Database, plan: &Plan, task: &Task) -> Result<()> {
     insert_run(db, plan, task, RunStatus::Pending)
 }
 
-pub(super) fn insert_run(db: &Database, plan: &Plan, task: &Task, status: RunStatus) -> Result<()> {
+fn insert_run(db: &Database, plan: &Plan, task: &Task, status: RunStatus) -> Result<()> {
     let (log_path, _, _) = artifacts(&plan.data_dir, &task.id);
     let prompt = plan.redactor.redact(&task.prompt);
     runs::insert(
@@ -72,7 +127,7 @@ pub fn cancel_pending(db: &Database, plan: &Plan, task: &Task, reason: &str) -> 
 }
 
 /// Ends a recorded run that never started.
-pub(super) fn end_unstarted(
+fn end_unstarted(
     db: &Database,
     plan: &Plan,
     task: &Task,
@@ -133,10 +188,150 @@ impl RunResult {
     }
 }
 
-pub(super) fn write_result(path: &Path, result: &RunResult) -> Result<()> {
+fn write_result(path: &Path, result: &RunResult) -> Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
     let text = serde_json::to_string_pretty(result)? + "\n";
     crate::config::write_atomically(path, text.as_bytes())
+}
+
+impl Run<'_> {
+    /// Records the new sandbox, so that another process can kill the run.
+    pub(super) fn record_sandbox(&mut self, sandbox: &dyn Sandbox) -> Result<()> {
+        let info = sandbox.info();
+        runs::set_sandbox(
+            self.db.conn(),
+            &self.task.id,
+            &info.sandbox_id,
+            &info.workspace,
+        )?;
+        self.log.line(
+            "[sandbox] ",
+            &format!(
+                "{} sandbox {} (confinement: {})",
+                info.backend, info.sandbox_id, info.confinement
+            ),
+        );
+        self.sandbox_info = Some(info);
+        Ok(())
+    }
+
+    /// The record stage at the end: the cost counted against the budget,
+    /// the warnings and the error masked and reported, `result.json`
+    /// written, then the run recorded as ended.
+    pub(super) fn finish(mut self, mut outcome: Outcome, work: Work) -> Result<RunResult> {
+        let plan = self.plan;
+        let seconds = self.working_seconds();
+        let cost = self.cost(seconds);
+        match crate::budget::record(self.db.conn(), &plan.config, cost) {
+            Ok(w) => self.warnings.extend(w),
+            Err(err) => self
+                .warnings
+                .push(format!("cannot record spending: {err:#}")),
+        }
+        // What failed may name the agent's files, and so its secrets.
+        let warnings: Vec<String> = self
+            .warnings
+            .iter()
+            .map(|w| plan.redactor.redact(w).into_owned())
+            .collect();
+        outcome.error = outcome.error.map(|e| plan.redactor.redact(&e).into_owned());
+        for warning in &warnings {
+            self.report(Progress::Warning(warning.clone()));
+        }
+        let ending = self.ending(&outcome, &work, cost);
+        self.log.line(
+            "[sandbox] ",
+            &format!(
+                "{} after {seconds:.1}s{}",
+                outcome.status.as_str(),
+                outcome
+                    .error
+                    .as_deref()
+                    .map(|e| format!(": {e}"))
+                    .unwrap_or_default()
+            ),
+        );
+        let result = self.result(outcome, work, seconds, cost, warnings);
+        // The run is recorded as ended only once its log, patch and result
+        // are all written: whoever sees it ended (logs --follow, kill,
+        // download) finds them complete.
+        let (_, result_path, _) = artifacts(&plan.data_dir, &self.task.id);
+        let written = write_result(&result_path, &result);
+        self.db
+            .immediate(|tx| runs::finish(tx, &self.task.id, result.status, &ending))?;
+        self.report(Progress::Status(result.status));
+        written?;
+        Ok(result)
+    }
+
+    /// The run's end as the database records it.
+    fn ending(&self, outcome: &Outcome, work: &Work, cost: f64) -> Ending {
+        Ending {
+            exit_code: outcome.exit.and_then(|e| e.code).map(i64::from),
+            error: outcome.error.clone(),
+            branch: work.imported.branch.clone(),
+            result_commit: work.imported.commit.clone(),
+            result_worktree: work.imported.worktree.clone(),
+            pull_request_url: work.imported.pull_request.clone(),
+            files_changed: Some(work.collected.files.len() as i64),
+            agent_cost: self.state.agent_cost,
+            actual_cost: Some(cost),
+            last_activity: self.state.last_activity.clone(),
+        }
+    }
+
+    /// The run's result, as `result.json` and `--json` give it.
+    fn result(
+        &mut self,
+        outcome: Outcome,
+        work: Work,
+        seconds: f64,
+        cost: f64,
+        warnings: Vec<String>,
+    ) -> RunResult {
+        let (plan, task, state) = (self.plan, self.task, &self.state);
+        let (log_path, result_path, _) = artifacts(&plan.data_dir, &task.id);
+        let Work {
+            collected,
+            imported,
+            patch,
+        } = work;
+        RunResult {
+            session_id: task.id.clone(),
+            status: outcome.status,
+            prompt: plan.redactor.redact(&task.prompt).into_owned(),
+            task_index: task.batch.as_ref().map(|b| b.1),
+            exit_code: outcome.exit.and_then(|e| e.code),
+            error: outcome.error,
+            branch: imported.branch,
+            commit: imported.commit,
+            worktree: imported.worktree,
+            pull_request: imported.pull_request,
+            files_changed: collected.files,
+            commits: collected.commits,
+            started_from_uncommitted: imported.started_from_uncommitted,
+            not_brought_back: collected.not_brought_back,
+            duration_seconds: (seconds * 1000.0).round() / 1000.0,
+            agent_cost: state.agent_cost,
+            sandbox_cost: cost - state.agent_cost.unwrap_or(0.0),
+            total_cost: cost,
+            budget_limit: self.budget_limit,
+            last_activity: state.last_activity.clone(),
+            turns: state.turns,
+            tool_calls: state.tool_calls,
+            result: state
+                .result
+                .as_deref()
+                .map(|r| plan.redactor.redact(r).into_owned()),
+            dry_run: plan.dry_run,
+            uploaded_files: self.uploaded_files,
+            sandbox: self.sandbox_info.take(),
+            output_log: log_path.display().to_string(),
+            patch,
+            result_file: result_path.display().to_string(),
+            warnings,
+        }
+    }
 }

@@ -10,14 +10,36 @@ use anyhow::{Context, Result};
 
 use super::super::pack::{self, PackManifest};
 use super::super::Sandbox;
-use super::{Plan, WorkspaceSource};
+use super::{Plan, Run, WorkspaceSource};
+
+impl Run<'_> {
+    /// The pack and upload stage.
+    pub(super) fn pack_and_upload(
+        &mut self,
+        sandbox: &dyn Sandbox,
+        source: &WorkspaceSource,
+    ) -> Result<()> {
+        let manifest = upload(self.plan, sandbox, source)?;
+        self.uploaded_files = manifest.files;
+        self.log.line(
+            "[sandbox] ",
+            &format!(
+                "uploaded {} files ({} bytes); left out: {}",
+                manifest.files,
+                manifest.bytes,
+                if manifest.excluded.is_empty() {
+                    "nothing".to_owned()
+                } else {
+                    manifest.excluded.join(", ")
+                }
+            ),
+        );
+        Ok(())
+    }
+}
 
 /// Packs (or reads) the workspace and uploads it.
-pub(super) fn upload(
-    plan: &Plan,
-    sandbox: &dyn Sandbox,
-    source: &WorkspaceSource,
-) -> Result<PackManifest> {
+fn upload(plan: &Plan, sandbox: &dyn Sandbox, source: &WorkspaceSource) -> Result<PackManifest> {
     match source {
         WorkspaceSource::Archive(path, manifest) => {
             let mut file = File::open(path)
