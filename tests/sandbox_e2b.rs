@@ -121,11 +121,25 @@ fn calls<'a>(log: &'a [Value], method: &str, path: &str) -> Vec<&'a Value> {
         .collect()
 }
 
+/// The command line a logged Start ran, without the `setsid` every command
+/// starts under (empty for other entries).
+fn argv(entry: &Value) -> Vec<String> {
+    let process = &entry["body"]["process"];
+    let mut words: Vec<String> = std::iter::once(&process["cmd"])
+        .chain(process["args"].as_array().into_iter().flatten())
+        .filter_map(|w| w.as_str().map(str::to_owned))
+        .collect();
+    if words.first().map(String::as_str) == Some("setsid") {
+        words.remove(0);
+    }
+    words
+}
+
 /// The Start calls whose command is `cmd`.
 fn starts<'a>(log: &'a [Value], cmd: &str) -> Vec<&'a Value> {
     calls(log, "POST", "/process.Process/Start")
         .into_iter()
-        .filter(|e| e["body"]["process"]["cmd"] == cmd)
+        .filter(|e| argv(e).first().map(String::as_str) == Some(cmd))
         .collect()
 }
 
@@ -371,13 +385,15 @@ fn a_run_brings_the_agents_changes_back_and_removes_the_sandbox() {
 
     // What E2B saw.
     let log = world.e2b.log();
-    let created = calls(&log, "POST", "/sandboxes");
+    // Created on the v2 route the current SDKs use (always secured).
+    assert!(calls(&log, "POST", "/sandboxes").is_empty());
+    let created = calls(&log, "POST", "/v2/sandboxes");
     assert_eq!(created.len(), 1);
     let create = created[0];
     assert_eq!(create["status"], 201);
     assert_eq!(header(create, "X-API-KEY"), Some(API_KEY));
     assert_eq!(create["body"]["templateID"], "base");
-    assert_eq!(create["body"]["secure"], true);
+    assert!(create["body"].get("secure").is_none(), "{create}");
     assert_eq!(create["body"]["metadata"]["runId"], id);
     assert!(create["body"]["timeout"].as_u64().unwrap() > 0);
     let sandbox_id = result["sandbox"]["sandboxId"].as_str().unwrap();
@@ -389,8 +405,11 @@ fn a_run_brings_the_agents_changes_back_and_removes_the_sandbox() {
     let agent = agent[0];
     assert_eq!(agent["body"]["process"]["cwd"], "/home/user/workspace");
     assert_eq!(agent["body"]["stdin"], false);
-    assert_eq!(agent["body"]["process"]["args"][1], "add a greeting");
+    assert_eq!(argv(agent)[2], "add a greeting");
     for start in calls(&log, "POST", "/process.Process/Start") {
+        // Every command leads a session of its own, so its group can be
+        // signalled as a whole.
+        assert_eq!(start["body"]["process"]["cmd"], "setsid", "{start}");
         assert_eq!(header(start, "E2b-Sandbox-Id"), Some(sandbox_id));
         assert_eq!(header(start, "E2b-Sandbox-Port"), Some("49983"));
         assert_eq!(header(start, "Connect-Protocol-Version"), Some("1"));
@@ -467,7 +486,7 @@ fn multi_runs_each_task_in_its_own_sandbox() {
     }
 
     let log = world.e2b.log();
-    let created: Vec<&Value> = calls(&log, "POST", "/sandboxes")
+    let created: Vec<&Value> = calls(&log, "POST", "/v2/sandboxes")
         .into_iter()
         .filter(|e| e["status"] == 201)
         .collect();
@@ -645,7 +664,7 @@ fn status_and_download_reach_a_running_sandbox_from_another_process() {
         .iter()
         .filter(|e| {
             e["method"] == "POST"
-                && path_of(e).starts_with("/sandboxes/")
+                && path_of(e).starts_with("/v2/sandboxes/")
                 && path_of(e).ends_with("/connect")
         })
         .collect();
@@ -692,7 +711,7 @@ fn a_wrong_api_key_is_one_clear_line() {
     assert!(result["sandbox"].is_null());
     let log = world.e2b.log();
     assert!(log.iter().all(|e| e["status"] != 201));
-    assert_eq!(calls(&log, "POST", "/sandboxes").len(), 1);
+    assert_eq!(calls(&log, "POST", "/v2/sandboxes").len(), 1);
     assert!(world.e2b.live_sandboxes().is_empty());
 }
 
@@ -702,7 +721,7 @@ fn idempotent_calls_are_repeated_after_a_server_error() {
         &format!("printf 'x\\n' > x.txt\n{RESULT_LINE}"),
         &[
             "--fail",
-            "POST:/sandboxes:429:1",
+            "POST:/v2/sandboxes:429:1",
             "--fail",
             "GET:/files:500:1",
             "--fail",
@@ -721,7 +740,7 @@ fn idempotent_calls_are_repeated_after_a_server_error() {
             .map(|e| e["status"].as_i64().unwrap())
             .collect()
     };
-    assert_eq!(statuses("POST", "/sandboxes"), vec![429, 201]);
+    assert_eq!(statuses("POST", "/v2/sandboxes"), vec![429, 201]);
     assert_eq!(statuses("GET", "/files"), vec![500, 200]);
     assert_eq!(statuses("DELETE", "/sandboxes/"), vec![503, 204]);
     assert!(world.e2b.live_sandboxes().is_empty());
@@ -983,15 +1002,9 @@ fn an_ssh_key_is_private_while_the_agent_runs_and_gone_after() {
         .collect();
     assert_eq!(uploads.len(), 1);
     let position = |pred: &dyn Fn(&Value) -> bool| log.iter().position(pred).unwrap();
-    let agent_at = position(&|e| e["body"]["process"]["cmd"] == "claude");
-    let chmod_at = position(&|e| {
-        e["body"]["process"]["cmd"] == "chmod"
-            && e["body"]["process"]["args"] == serde_json::json!(["600", ".ssh/id_test"])
-    });
-    let rm_at = position(&|e| {
-        e["body"]["process"]["cmd"] == "rm"
-            && e["body"]["process"]["args"] == serde_json::json!(["-f", ".ssh/id_test"])
-    });
+    let agent_at = position(&|e| argv(e).first().map(String::as_str) == Some("claude"));
+    let chmod_at = position(&|e| argv(e) == ["chmod", "600", ".ssh/id_test"]);
+    let rm_at = position(&|e| argv(e) == ["rm", "-f", ".ssh/id_test"]);
     let delete_at = position(&|e| e["method"] == "DELETE");
     assert!(chmod_at < agent_at && agent_at < rm_at && rm_at < delete_at);
     let home = std::fs::read_to_string(&home_file).unwrap();
@@ -1028,9 +1041,9 @@ fn the_sandbox_life_is_extended_while_the_agent_works_within_the_maximum() {
     assert!(output.status.success(), "{:?}", text(&output));
     assert_eq!(result["status"], "COMPLETED", "{result}");
     let log = world.e2b.log();
-    let create = calls(&log, "POST", "/sandboxes")
+    let create = calls(&log, "POST", "/v2/sandboxes")
         .into_iter()
-        .find(|e| path_of(e) == "/sandboxes")
+        .next()
         .expect("a create call");
     assert_eq!(create["body"]["timeout"], 60, "{create}");
     let sandbox_id = result["sandbox"]["sandboxId"].as_str().unwrap();
@@ -1108,12 +1121,9 @@ fn an_npm_token_goes_only_into_the_sandbox_npm_config() {
     // Removed after the agent.
     let log = world.e2b.log();
     let position = |pred: &dyn Fn(&Value) -> bool| log.iter().position(pred);
-    let agent_at = position(&|e| e["body"]["process"]["cmd"] == "claude").unwrap();
-    let rm_at = position(&|e| {
-        e["body"]["process"]["cmd"] == "rm"
-            && e["body"]["process"]["args"] == serde_json::json!(["-f", ".npmrc"])
-    })
-    .expect("the npm config is removed");
+    let agent_at = position(&|e| argv(e).first().map(String::as_str) == Some("claude")).unwrap();
+    let rm_at =
+        position(&|e| argv(e) == ["rm", "-f", ".npmrc"]).expect("the npm config is removed");
     assert!(agent_at < rm_at);
 }
 
