@@ -1183,3 +1183,298 @@ fn git_in_the_sandbox_brings_back_hidden_edits_and_reports_nested_repositories()
     assert_eq!(result["warnings"], serde_json::json!(warnings));
     assert!(world.e2b.live_sandboxes().is_empty());
 }
+
+/// Runs `command` and waits at most `limit` for it, so that a run that
+/// hangs fails the test instead of the suite.
+fn output_within(command: &mut Command, limit: Duration) -> (Output, Value) {
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + limit;
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let (output, _) = finish(child);
+            panic!("the run hung past {limit:?}: {:?}", text(&output));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    finish(child)
+}
+
+#[test]
+fn a_stopped_agent_leaves_no_process_behind_though_envd_signals_one_pid() {
+    let scratch = tempfile::tempdir().unwrap();
+    let pids = scratch.path().to_path_buf();
+    // The agent starts a child that ignores SIGTERM, then waits: signalling
+    // the agent's PID alone, as envd does, would leave the child running.
+    let world = World::new(
+        &format!(
+            "sh -c 'trap \"\" TERM; echo $$ > {pids}/child.pid; exec sleep 300' &\n\
+             echo $$ > {pids}/agent.pid\n\
+             echo 'working'\n\
+             wait",
+            pids = pids.display()
+        ),
+        &[],
+    );
+    let (output, result) = output_within(
+        &mut world.run_args(&["--prompt", "never ends", "--timeout", "0.05"]),
+        Duration::from_secs(90),
+    );
+    assert!(!output.status.success());
+    assert_eq!(result["status"], "TIMEOUT", "{result}\n{:?}", text(&output));
+    let read_pid = |name: &str| -> i64 {
+        std::fs::read_to_string(pids.join(name))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    let agent_pid = read_pid("agent.pid");
+    let child_pid = read_pid("child.pid");
+
+    let log = world.e2b.log();
+    let agent = starts(&log, "claude");
+    assert_eq!(agent[0]["pid"], agent_pid);
+    // The stop went to the agent's whole process group, while the child
+    // was still there.
+    let group_kill = starts(&log, "kill")
+        .into_iter()
+        .find(|e| argv(e) == ["kill", "-s", "TERM", "--", &format!("-{agent_pid}")])
+        .expect("the agent's group is signalled");
+    let alive = |entry: &Value| -> Vec<i64> {
+        entry["alive"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p.as_i64().unwrap())
+            .collect()
+    };
+    assert!(alive(group_kill).contains(&child_pid), "{group_kill}");
+    // The next command after the stop found nothing of the run alive.
+    let position = |wanted: &Value| log.iter().position(|e| std::ptr::eq(e, wanted)).unwrap();
+    let agent_end = log
+        .iter()
+        .skip(position(group_kill) + 1)
+        .find(|e| {
+            path_of(e) == "/process.Process/Start"
+                && argv(e).first().map(String::as_str) != Some("kill")
+        })
+        .expect("a command after the stop");
+    let left = alive(agent_end);
+    assert!(
+        !left.contains(&child_pid) && !left.contains(&agent_pid),
+        "still running after the stop: {left:?}"
+    );
+    // Gone, or a zombie nobody has reaped yet.
+    let state = std::fs::read_to_string(format!("/proc/{child_pid}/stat")).unwrap_or_default();
+    assert!(
+        state.is_empty() || state.rsplit(')').next().unwrap().trim().starts_with('Z'),
+        "{state}"
+    );
+}
+
+#[test]
+fn an_ended_process_is_recognised_at_once_by_its_end_of_stream_error() {
+    // Cut after the first output; the agent ends before the reconnection.
+    let agent = format!("{RESULT_LINE}\nprintf 'x\\n' > x.txt");
+    // envd before 0.6.0 keeps nothing of an ended process: Connect answers
+    // HTTP 200 and an end-of-stream not_found error.
+    let world = World::new(&agent, &["--envd-version", "0.5.8", "--cut", "claude:1"]);
+    let (output, result) = output_within(
+        &mut world.run_args(&["--prompt", "quick", "--branch", "auto"]),
+        Duration::from_secs(60),
+    );
+    let log = world.e2b.log();
+    let reconnects = calls(&log, "POST", "/process.Process/Connect");
+    assert_eq!(reconnects.len(), 1, "{:?}", text(&output));
+    assert_eq!(reconnects[0]["status"], 200);
+    assert_eq!(reconnects[0]["streamError"], "not_found");
+    assert_ne!(result["status"], "COMPLETED", "{result}");
+    assert!(result["exitCode"].is_null(), "{result}");
+
+    // Current envd replays the ended process's start and end events.
+    let world = World::new(&agent, &["--cut", "claude:1"]);
+    let (output, result) = output_within(
+        &mut world.run_args(&["--prompt", "quick", "--branch", "auto"]),
+        Duration::from_secs(60),
+    );
+    assert!(output.status.success(), "{:?}", text(&output));
+    assert_eq!(result["status"], "COMPLETED", "{result}");
+    assert_eq!(result["exitCode"], 0);
+    let log = world.e2b.log();
+    let reconnects = calls(&log, "POST", "/process.Process/Connect");
+    assert_eq!(reconnects.len(), 1);
+    assert!(
+        reconnects[0].get("streamError").is_none(),
+        "{}",
+        reconnects[0]
+    );
+}
+
+#[test]
+fn a_sandbox_in_transition_or_with_its_port_closed_is_waited_for() {
+    let world = World::new(
+        &format!("printf 'x\\n' > x.txt\n{RESULT_LINE}"),
+        &[
+            "--fail",
+            "POST:/process.Process/Start:409:2",
+            "--fail",
+            "POST:/process.Process/Start:502:1:port-closed",
+        ],
+    );
+    let (output, result) = output_within(
+        &mut world.run_args(&["--prompt", "write x", "--branch", "auto"]),
+        Duration::from_secs(60),
+    );
+    assert!(output.status.success(), "{:?}", text(&output));
+    assert_eq!(result["status"], "COMPLETED", "{result}");
+    let log = world.e2b.log();
+    let statuses: Vec<i64> = calls(&log, "POST", "/process.Process/Start")
+        .iter()
+        .take(4)
+        .map(|e| e["status"].as_i64().unwrap())
+        .collect();
+    assert_eq!(statuses, vec![409, 409, 502, 200]);
+    assert!(world.e2b.live_sandboxes().is_empty());
+}
+
+#[test]
+fn a_sandbox_the_proxy_does_not_know_ends_the_run_with_one_line() {
+    let world = World::new(
+        &format!("printf 'x\\n' > x.txt\n{RESULT_LINE}"),
+        &["--fail", "POST:/process.Process/Start:502:1:not-found"],
+    );
+    let (output, result) = output_within(
+        &mut world.run_args(&["--prompt", "write x", "--branch", "auto"]),
+        Duration::from_secs(60),
+    );
+    assert!(!output.status.success());
+    assert_eq!(result["status"], "FAILED", "{result}");
+    let error = result["error"].as_str().unwrap();
+    assert!(error.contains("is not running any more"), "{error}");
+    let log = world.e2b.log();
+    // Not retried: the sandbox is gone.
+    assert_eq!(calls(&log, "POST", "/process.Process/Start").len(), 1);
+}
+
+#[test]
+fn a_deployment_without_the_v2_control_plane_is_reached_on_v1() {
+    let world = World::new(
+        &format!("printf 'x\\n' > x.txt\n{RESULT_LINE}"),
+        &["--no-v2"],
+    );
+    let (output, result) = output_within(
+        &mut world.run_args(&["--prompt", "write x", "--branch", "auto"]),
+        Duration::from_secs(60),
+    );
+    assert!(output.status.success(), "{:?}", text(&output));
+    assert_eq!(result["status"], "COMPLETED", "{result}");
+    let log = world.e2b.log();
+    let v2 = calls(&log, "POST", "/v2/sandboxes");
+    assert_eq!(v2.len(), 1);
+    assert_eq!(v2[0]["status"], 404);
+    let v1 = calls(&log, "POST", "/sandboxes");
+    assert_eq!(v1.len(), 1);
+    assert_eq!(v1[0]["status"], 201);
+    // v1 sandboxes are secured only when asked.
+    assert_eq!(v1[0]["body"]["secure"], true);
+    assert!(log
+        .iter()
+        .filter(|e| path_of(e) == "/process.Process/Start")
+        .all(|e| header(e, "X-Access-Token").is_some()));
+}
+
+#[test]
+fn an_old_envd_gets_a_user_and_multipart_uploads() {
+    let world = World::new(
+        &format!("printf 'x\\n' > x.txt\n{RESULT_LINE}"),
+        &["--envd-version", "0.3.0"],
+    );
+    let (output, result) = output_within(
+        &mut world.run_args(&["--prompt", "write x", "--branch", "auto"]),
+        Duration::from_secs(60),
+    );
+    assert!(output.status.success(), "{:?}", text(&output));
+    assert_eq!(result["status"], "COMPLETED", "{result}");
+    let log = world.e2b.log();
+    let upload = log
+        .iter()
+        .find(|e| e["method"] == "POST" && path_of(e) == "/files")
+        .expect("an upload");
+    assert_eq!(upload["status"], 200);
+    assert!(
+        header(upload, "Content-Type").is_some_and(|t| t.starts_with("multipart/form-data")),
+        "{upload}"
+    );
+    for files in log.iter().filter(|e| path_of(e) == "/files") {
+        assert!(
+            files["path"].as_str().unwrap().contains("username=user"),
+            "{files}"
+        );
+    }
+    // Basic "user:" on every RPC.
+    for rpc in log.iter().filter(|e| path_of(e).starts_with("/process.")) {
+        assert_eq!(
+            header(rpc, "Authorization"),
+            Some("Basic dXNlcjo="),
+            "{rpc}"
+        );
+    }
+
+    // A current envd takes the bytes as they are, and names no user.
+    let world = World::new(&format!("printf 'x\\n' > x.txt\n{RESULT_LINE}"), &[]);
+    let (output, _) = output_within(
+        &mut world.run_args(&["--prompt", "write x", "--branch", "auto"]),
+        Duration::from_secs(60),
+    );
+    assert!(output.status.success(), "{:?}", text(&output));
+    let log = world.e2b.log();
+    let upload = log
+        .iter()
+        .find(|e| e["method"] == "POST" && path_of(e) == "/files")
+        .expect("an upload");
+    assert_eq!(
+        header(upload, "Content-Type"),
+        Some("application/octet-stream")
+    );
+    assert!(log.iter().all(|e| header(e, "Authorization").is_none()));
+}
+
+#[test]
+fn a_silent_stream_is_given_up_and_picked_up_again() {
+    // After the first output the stream stays open and says nothing, not
+    // even keepalives: a half-open connection.
+    let world = World::new(
+        &format!(
+            "echo 'before the silence'\n\
+             sleep 5\n\
+             echo 'after the silence'\n\
+             printf 'done\\n' > done.txt\n\
+             {RESULT_LINE}"
+        ),
+        &["--stall", "claude:1"],
+    );
+    let (output, result) = output_within(
+        world
+            .run_args(&["--prompt", "survive silence", "--branch", "auto"])
+            .env("PCC_E2B_KEEPALIVE_SECONDS", "1"),
+        Duration::from_secs(60),
+    );
+    assert!(output.status.success(), "{:?}", text(&output));
+    assert_eq!(result["status"], "COMPLETED", "{result}");
+    let log_text = std::fs::read_to_string(result["outputLog"].as_str().unwrap()).unwrap();
+    assert!(log_text.contains("after the silence"), "{log_text}");
+    let log = world.e2b.log();
+    let agent = starts(&log, "claude");
+    assert_eq!(agent[0]["stalled"], true);
+    assert_eq!(header(agent[0], "Keepalive-Ping-Interval"), Some("1"));
+    let reconnects = calls(&log, "POST", "/process.Process/Connect");
+    assert!(!reconnects.is_empty());
+    // Given up after three silent keepalive intervals, not at once.
+    let waited = reconnects[0]["time"].as_f64().unwrap() - agent[0]["time"].as_f64().unwrap();
+    assert!((3.0..5.0).contains(&waited), "reconnected after {waited} s");
+}

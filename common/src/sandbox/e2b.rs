@@ -1515,6 +1515,51 @@ mod tests {
     }
 
     #[test]
+    fn envd_versions_are_read_and_ordered() {
+        assert_eq!(EnvdVersion::parse("0.6.13"), Some(EnvdVersion(0, 6, 13)));
+        assert_eq!(EnvdVersion::parse("0.5.7-rc.1"), Some(EnvdVersion(0, 5, 7)));
+        assert_eq!(EnvdVersion::parse("v1.2"), Some(EnvdVersion(1, 2, 0)));
+        assert_eq!(EnvdVersion::parse("latest"), None);
+        assert!(EnvdVersion(0, 3, 9) < EnvdVersion::DEFAULT_USER);
+        assert!(EnvdVersion(0, 5, 6) < EnvdVersion::OCTET_STREAM_UPLOAD);
+        assert!(EnvdVersion(0, 5, 10) > EnvdVersion::OCTET_STREAM_UPLOAD);
+    }
+
+    #[test]
+    fn the_proxy_tells_a_missing_sandbox_from_a_closed_port_and_a_transition() {
+        let not_found = r#"{"sandboxId":"i1","message":"The sandbox was not found","code":502}"#;
+        let port = r#"{"sandboxId":"i1","message":"The sandbox is running but port is not open","port":49983,"code":502}"#;
+        let moving = r#"{"sandboxId":"i1","message":"The sandbox is still transitioning. Try again in a moment.","code":409}"#;
+        assert_eq!(proxy_refusal(502, not_found), Some(ProxyRefusal::NotFound));
+        assert_eq!(proxy_refusal(502, port), Some(ProxyRefusal::PortClosed));
+        assert_eq!(
+            proxy_refusal(409, moving),
+            Some(ProxyRefusal::Transitioning)
+        );
+        assert_eq!(proxy_refusal(502, ""), Some(ProxyRefusal::NotFound));
+        assert_eq!(proxy_refusal(500, not_found), None);
+        assert!(retry_refused("i1", 502, not_found, 0)
+            .unwrap_err()
+            .downcast_ref::<SandboxGone>()
+            .is_some());
+        assert!(retry_refused("i1", 502, port, 0).unwrap());
+        assert!(!retry_refused("i1", 409, moving, TRANSITION_RETRIES).unwrap());
+        let text = format!("{:#}", refused_error("upload", "i1", 502, port));
+        assert!(text.contains("envd port 49983 is not open"), "{text}");
+    }
+
+    #[test]
+    fn a_404_naming_a_sandbox_is_not_a_missing_route() {
+        assert!(json_error_names_sandbox(
+            r#"{"code":404,"message":"sandbox \"i1\" doesn't exist or you don't have access to it"}"#
+        ));
+        assert!(!json_error_names_sandbox("404 page not found"));
+        assert!(!json_error_names_sandbox(
+            r#"{"code":404,"message":"no such endpoint"}"#
+        ));
+    }
+
+    #[test]
     fn a_401_names_the_key() {
         let err = api_error(
             "create sandbox",
