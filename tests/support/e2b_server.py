@@ -60,8 +60,8 @@ code taken):
   packages/python-sdk/e2b/envd/versions.py (e873ee94b): envd before 0.4.0
   has no default user (the SDK sends one: Basic auth "user:" on RPCs,
   ?username= on /files), before 0.5.7 it takes multipart uploads only.
-  --envd-version selects such an envd here: requests without a user are
-  refused, octet-stream uploads fail as the multipart parser fails on them,
+  --envd-version selects such an envd here: Start, filesystem RPCs and
+  /files without a user are refused (the SDK names one for those only), octet-stream uploads fail as the multipart parser fails on them,
   and (below 0.6.0, before connect.go kept ended processes) Connect to an
   ended process is not_found.
 
@@ -666,7 +666,7 @@ class Handler(BaseHTTPRequestHandler):
                 return self.send(entry, 415, b"", headers={"Accept-Post": "application/connect+json"})
             if len(raw) < 5 or struct.unpack(">BI", raw[:5])[1] != len(raw) - 5 or not isinstance(body, dict):
                 return self.stream_error(entry, "invalid_argument", "malformed envelope")
-            if user_missing:
+            if method == "Start" and user_missing:
                 return self.stream_error(entry, "unauthenticated", "no user specified")
             if method == "Start":
                 return self.start(entry, sandbox, body)
@@ -675,7 +675,8 @@ class Handler(BaseHTTPRequestHandler):
             return self.send(entry, 415, b"", headers={"Accept-Post": "application/json"})
         if not isinstance(body, dict):
             body = {}
-        if user_missing:
+        # Files are resolved for a user; signalling and listing need none.
+        if service == "filesystem.Filesystem" and user_missing:
             return self.connect_error(entry, "unauthenticated", "no user specified")
         handler = {
             ("process.Process", "SendSignal"): self.send_signal,
