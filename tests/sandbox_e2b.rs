@@ -609,7 +609,8 @@ fn status_and_download_reach_a_running_sandbox_from_another_process() {
              {RESULT_LINE}",
             release = release.display()
         ),
-        &[],
+        // The sandbox is in transition when it is first connected to.
+        &["--fail", "POST:/v2/sandboxes/:409:1"],
     );
     let child = world
         .run_args(&["--prompt", "take your time", "--branch", "auto"])
@@ -668,8 +669,8 @@ fn status_and_download_reach_a_running_sandbox_from_another_process() {
                 && path_of(e).ends_with("/connect")
         })
         .collect();
-    assert_eq!(connects.len(), 1);
-    assert_eq!(connects[0]["status"], 200);
+    let statuses: Vec<&Value> = connects.iter().map(|e| &e["status"]).collect();
+    assert_eq!(statuses, [409, 200], "retried after the 409");
     // status asked the control plane about the sandbox.
     assert!(log.iter().any(|e| e["method"] == "GET"
         && path_of(e).starts_with("/sandboxes/")
