@@ -1287,11 +1287,6 @@ impl E2bSandbox {
                     Flow::Continue
                 }
                 Some(StreamMessage::Closed(error)) => {
-                    let Some(_) = pid else {
-                        anyhow::bail!(
-                            "the E2B sandbox ended the command before it started: {error}"
-                        );
-                    };
                     self.reconnect(pid, &mut reconnects, &mut generation, &sender, &error)?;
                     last_heard = Instant::now();
                     Flow::Continue
