@@ -406,10 +406,25 @@ fn a_run_brings_the_agents_changes_back_and_removes_the_sandbox() {
     assert_eq!(agent["body"]["process"]["cwd"], "/home/user/workspace");
     assert_eq!(agent["body"]["stdin"], false);
     assert_eq!(argv(agent)[2], "add a greeting");
+    // What the agent left running goes with it: its whole group is killed
+    // once it ended (as the group of every command run in the workspace).
+    let agent_at = log.iter().position(|e| std::ptr::eq(e, agent)).unwrap();
+    let group_kill = log[agent_at..]
+        .iter()
+        .find(|e| {
+            path_of(e) == "/process.Process/Start" && argv(e).first().is_some_and(|w| w == "kill")
+        })
+        .expect("a group kill after the agent");
+    assert_eq!(
+        argv(group_kill),
+        ["kill", "-s", "KILL", "--", &format!("-{}", agent["pid"])]
+    );
     for start in calls(&log, "POST", "/process.Process/Start") {
-        // Every command leads a session of its own, so its group can be
-        // signalled as a whole.
-        assert_eq!(start["body"]["process"]["cmd"], "setsid", "{start}");
+        // Every command but that kill leads a session of its own, so its
+        // group can be signalled as a whole.
+        if start["body"]["process"]["cmd"] != "kill" {
+            assert_eq!(start["body"]["process"]["cmd"], "setsid", "{start}");
+        }
         assert_eq!(header(start, "E2b-Sandbox-Id"), Some(sandbox_id));
         assert_eq!(header(start, "E2b-Sandbox-Port"), Some("49983"));
         assert_eq!(header(start, "Connect-Protocol-Version"), Some("1"));

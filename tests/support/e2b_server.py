@@ -34,7 +34,9 @@ code taken):
     E2B_SANDBOX_ID, the sandbox's envVars) and the request's envs, in that
     order; no process group or session of its own.
   - .../process/signal.go (b72091f18): SendSignal signals the one PID
-    (SIGTERM, SIGKILL; others unimplemented), not its group.
+    (SIGTERM, SIGKILL; others unimplemented), not its group; with SIGTERM
+    and SIGKILL the output is no longer forwarded (handler.go). The end
+    event waits for the output pipes to close, or for that cancellation.
   - .../process/connect.go (47a7cc8f3): Connect to a process that ended
     replays its start and end events; an unknown pid is not_found.
     Being connect-go server streams, Start and Connect answer errors with
@@ -167,6 +169,10 @@ class Process:
         self.subscribers = []
         self.lock = threading.Lock()
         self.ended = None
+        # Pipes at their end, or output given up on (SIGTERM, SIGKILL).
+        self.output_done = threading.Condition(self.lock)
+        self.pipes_open = 2
+        self.output_cancelled = False
 
     def subscribe(self):
         q = queue.Queue()
@@ -183,8 +189,27 @@ class Process:
 
     def publish(self, event):
         with self.lock:
+            if self.output_cancelled and event is not None and "data" in event:
+                return
             for q in list(self.subscribers):
                 q.put(event)
+
+    def pipe_closed(self):
+        with self.lock:
+            self.pipes_open -= 1
+            self.output_done.notify_all()
+
+    def cancel_output(self):
+        """As envd does on SIGTERM and SIGKILL: output is no longer
+        forwarded, and the end no longer waits for the pipes to close."""
+        with self.lock:
+            self.output_cancelled = True
+            self.output_done.notify_all()
+
+    def wait_output(self):
+        with self.lock:
+            while self.pipes_open > 0 and not self.output_cancelled:
+                self.output_done.wait()
 
 
 class Sandbox:
@@ -339,7 +364,7 @@ def add_cut(spec, mode):
     })
 
 
-def pump(proc, pipe, name, done):
+def pump(proc, pipe, name):
     """Forwards one output pipe of a process as data events."""
     try:
         while True:
@@ -350,13 +375,14 @@ def pump(proc, pipe, name, done):
     except OSError:
         pass
     finally:
-        done.release()
+        proc.pipe_closed()
 
 
-def watch(sandbox, proc, done):
-    """Waits for both pipes and the process, then ends every stream."""
-    done.acquire()
-    done.acquire()
+def watch(sandbox, proc):
+    """Waits for both pipes (as envd does: a child holding them open holds
+    the end back, unless the output was given up on) and the process, then
+    ends every stream."""
+    proc.wait_output()
     code = proc.popen.wait()
     end = {"exited": code >= 0}
     if code >= 0:
@@ -367,6 +393,7 @@ def watch(sandbox, proc, done):
     else:
         end["exitCode"] = -1
         end["status"] = "signal: %s" % signal.Signals(-code).name[3:].lower()
+        end["error"] = end["status"]
     with proc.lock:
         proc.ended = end
     with LOCK:
@@ -757,6 +784,8 @@ class Handler(BaseHTTPRequestHandler):
             raise StreamError("not_found", "process with pid %d not found" % pid)
         if name not in signals:
             raise StreamError("unimplemented", "invalid signal: %s" % name)
+        if signals[name] in (signal.SIGTERM, signal.SIGKILL):
+            proc.cancel_output()
         try:
             # The one process, as envd does: not its group.
             os.kill(proc.pid, signals[name])
@@ -885,10 +914,9 @@ class Handler(BaseHTTPRequestHandler):
         with LOCK:
             sandbox.processes[proc.pid] = proc
         q = proc.subscribe()
-        done = threading.Semaphore(0)
-        threading.Thread(target=pump, args=(proc, popen.stdout, "stdout", done), daemon=True).start()
-        threading.Thread(target=pump, args=(proc, popen.stderr, "stderr", done), daemon=True).start()
-        threading.Thread(target=watch, args=(sandbox, proc, done), daemon=True).start()
+        threading.Thread(target=pump, args=(proc, popen.stdout, "stdout"), daemon=True).start()
+        threading.Thread(target=pump, args=(proc, popen.stderr, "stderr"), daemon=True).start()
+        threading.Thread(target=watch, args=(sandbox, proc), daemon=True).start()
         self.stream(entry, proc, q, take_cut([cmd] + list(config.get("args") or [])))
 
     def reconnect(self, entry, sandbox, body):

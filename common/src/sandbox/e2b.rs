@@ -1418,7 +1418,21 @@ impl Sandbox for E2bSandbox {
         command: &CommandSpec,
         on_event: &mut dyn FnMut(RunEvent<'_>) -> Flow,
     ) -> Result<Exit> {
-        self.run_in(command, Some(WORKSPACE), on_event)
+        let mut leader = None;
+        let exit = self.run_in(command, Some(WORKSPACE), &mut |event| {
+            if let RunEvent::Started(handle) = &event {
+                leader = Some(handle.pid);
+            }
+            on_event(event)
+        });
+        // The agent's end is not its group's: what it left running (a
+        // child that ignored SIGTERM, which envd's end event no longer
+        // waits for once the output was given up on, or a background job)
+        // goes with it.
+        if let Some(pid) = leader {
+            let _ = self.envd.signal_group(pid, "SIGNAL_SIGKILL");
+        }
+        exit
     }
 
     fn download(&self, path: &str, dest: &Path) -> Result<()> {
