@@ -1494,3 +1494,41 @@ fn a_silent_stream_is_given_up_and_picked_up_again() {
     let waited = reconnects[0]["time"].as_f64().unwrap() - agent[0]["time"].as_f64().unwrap();
     assert!((3.0..5.0).contains(&waited), "reconnected after {waited} s");
 }
+
+#[test]
+fn an_agent_that_leaves_a_background_job_holding_its_output_still_ends() {
+    // envd's end event waits for the output pipes, which the job keeps open.
+    let scratch = tempfile::tempdir().unwrap();
+    let job = scratch.path().join("job.pid");
+    let world = World::new(
+        &format!(
+            "sleep 300 &\n\
+             echo $! > {job}\n\
+             printf 'x\\n' > x.txt\n\
+             {RESULT_LINE}",
+            job = job.display()
+        ),
+        &[],
+    );
+    let started = Instant::now();
+    let (output, result) = output_within(
+        world
+            .run_args(&["--prompt", "leave a job", "--branch", "auto"])
+            .env("PCC_E2B_KEEPALIVE_SECONDS", "1"),
+        Duration::from_secs(60),
+    );
+    assert!(output.status.success(), "{:?}", text(&output));
+    assert_eq!(result["status"], "COMPLETED", "{result}");
+    assert_eq!(result["exitCode"], 0);
+    assert!(started.elapsed() < Duration::from_secs(30));
+    let job_pid: i32 = std::fs::read_to_string(&job)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let state = std::fs::read_to_string(format!("/proc/{job_pid}/stat")).unwrap_or_default();
+    assert!(
+        state.is_empty() || state.rsplit(')').next().unwrap().trim().starts_with('Z'),
+        "the job runs on: {state}"
+    );
+}

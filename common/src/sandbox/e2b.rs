@@ -1006,15 +1006,24 @@ impl Envd {
         let group = self.run_quietly(&["kill", "-s", name, "--", &format!("-{pid}")]);
         let leader = self.signal(pid, signal);
         match (group, leader) {
-            (_, Ok(true)) | (Ok(true), _) => Ok(true),
+            (_, Ok(true)) | (Ok(Some(0)), _) => Ok(true),
             (_, Err(err)) => Err(err),
             _ => Ok(false),
         }
     }
 
-    /// Runs a short command outside any session handling, output ignored;
-    /// true when it exited 0.
-    fn run_quietly(&self, argv: &[&str]) -> Result<bool> {
+    /// Whether a process still runs (false once it exited, also while it
+    /// waits as a zombie: envd reaps a process only once its output pipes
+    /// are closed). True when that cannot be told.
+    pub fn still_running(&self, pid: i64) -> bool {
+        let probe = r#"s=$(cat /proc/$0/stat 2>/dev/null) || exit 3; case "${s##*) }" in Z*|X*) exit 3;; esac"#;
+        self.run_quietly(&["sh", "-c", probe, &pid.to_string()])
+            .map_or(true, |code| code != Some(3))
+    }
+
+    /// Runs a short command outside any session handling, output ignored:
+    /// its exit code, or None when it did not end (in 10 s) or not start.
+    fn run_quietly(&self, argv: &[&str]) -> Result<Option<i32>> {
         let (sender, receiver) = mpsc::channel();
         let (program, args) = argv.split_first().context("empty command")?;
         self.open_stream(
@@ -1028,12 +1037,12 @@ impl Envd {
             receiver.recv_timeout(deadline.saturating_duration_since(Instant::now()))
         {
             match message {
-                StreamMessage::End { exit_code, .. } => return Ok(exit_code == 0),
-                StreamMessage::Failed { .. } | StreamMessage::Closed(_) => return Ok(false),
+                StreamMessage::End { exit_code, .. } => return Ok(Some(exit_code)),
+                StreamMessage::Failed { .. } | StreamMessage::Closed(_) => return Ok(None),
                 _ => {}
             }
         }
-        Ok(false)
+        Ok(None)
     }
 }
 
@@ -1213,6 +1222,12 @@ impl E2bSandbox {
         // Three keepalives missed: the connection is as good as gone.
         let silence_limit = self.client.settings.keepalive * 3;
         let mut last_heard = Instant::now();
+        // Output stops when the command ends, but envd's end event waits for
+        // its output pipes: a background job holding them holds the end
+        // back. After a silence, look whether the leader still runs.
+        let mut last_data = Instant::now();
+        let mut leader_checked = Instant::now();
+        let mut leftovers_killed = false;
         let mut pid: Option<i64> = None;
         let mut buffers = [Vec::new(), Vec::new()];
         let mut stop_sent: Option<Instant> = None;
@@ -1253,6 +1268,7 @@ impl E2bSandbox {
                 }
                 Some(StreamMessage::Data(stream, bytes)) => {
                     reconnects = 0;
+                    last_data = Instant::now();
                     let buffer = &mut buffers[usize::from(stream == OutputStream::Stderr)];
                     buffer.extend_from_slice(&bytes);
                     let mut flow = Flow::Continue;
@@ -1300,6 +1316,16 @@ impl E2bSandbox {
             if due {
                 last_extend = Some(Instant::now());
                 self.extend();
+            }
+            let keepalive = self.client.settings.keepalive;
+            if let Some(leader) = pid.filter(|_| stop_sent.is_none() && !leftovers_killed) {
+                if last_data.elapsed() >= keepalive && leader_checked.elapsed() >= keepalive {
+                    leader_checked = Instant::now();
+                    if !self.envd.still_running(leader) {
+                        leftovers_killed = true;
+                        let _ = self.envd.signal_group(leader, "SIGNAL_SIGKILL");
+                    }
+                }
             }
             if flow == Flow::Stop && stop_sent.is_none() {
                 stop_sent = Some(Instant::now());
