@@ -23,7 +23,10 @@
 //!
 //! envd signals only the PID it is given, so every command starts in a
 //! session of its own (`setsid`) and is stopped by signalling its whole
-//! process group: nothing it started outlives it. Process streams carry
+//! process group, which is also killed once the command ended: nothing it
+//! started outlives it. envd ends a command only when its output pipes
+//! close, so after a silence the leader is looked at, and a leader that
+//! ended has its group killed for the end to come. Process streams carry
 //! keepalives (`PCC_E2B_KEEPALIVE_SECONDS`, default 50); a stream silent
 //! for three of them is taken as cut and picked up again, so a half-open
 //! connection cannot hang a run. Errors of a stream arrive at its end
