@@ -15,7 +15,7 @@ import tarfile
 import time
 
 import e2b
-from e2b import CommandExitException, NotFoundException, Sandbox
+from e2b import CommandExitException, NotFoundException, Sandbox, TimeoutException
 
 
 def step(name):
@@ -59,6 +59,17 @@ def main():
     )
     expect([line for line, _ in seen] == ["one\n", "two\n"], "streamed %r" % seen)
     expect(seen[1][1] - seen[0][1] >= 0.8, "the lines came together: %r" % seen)
+
+    step("run: a timeout ends the command (Connect-Timeout-Ms)")
+    try:
+        sandbox.commands.run("sleep 30", timeout=1)
+        raise AssertionError("a timed out command did not raise")
+    except TimeoutException:
+        pass
+    deadline = time.monotonic() + 5
+    while sandbox.commands.list() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    expect(sandbox.commands.list() == [], "the timed out command is gone")
 
     step("run: in the background, listed, then killed")
     handle = sandbox.commands.run("sleep 60", background=True)

@@ -43,8 +43,8 @@ code taken):
     HTTP 200 and an end-of-stream message (flag 0x02) carrying
     {"error": {"code", "message"}}; unary RPCs answer the Connect code's
     HTTP status with {"code", "message"}. Keepalive-Ping-Interval (seconds)
-    sets the keepalive events' period; Connect-Timeout-Ms ends a call with
-    deadline_exceeded.
+    sets the keepalive events' period; Connect-Timeout-Ms ends a stream with
+    deadline_exceeded (a Start's process, bound to its call, is killed).
   - packages/envd/internal/api/upload.go (cda4d7d13), download.go: POST
     /files takes multipart/form-data ("file" parts, the file name as the
     path when no ?path=) or application/octet-stream (optionally
@@ -957,6 +957,12 @@ class Handler(BaseHTTPRequestHandler):
                 except queue.Empty:
                     if deadline is not None and time.time() >= deadline:
                         proc.unsubscribe(q)
+                        if entry["path"].startswith("/process.Process/Start"):
+                            # The process lives in the Start call's context.
+                            try:
+                                os.kill(proc.pid, signal.SIGKILL)
+                            except OSError:
+                                pass
                         return self.end_stream({"code": "deadline_exceeded",
                                                 "message": "context deadline exceeded"})
                     self.chunk(envelope({"event": {"keepalive": {}}}))

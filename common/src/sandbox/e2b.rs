@@ -1598,6 +1598,31 @@ mod tests {
     }
 
     #[test]
+    fn e2b_sandbox_url_wins_over_debug_mode_as_in_the_sdks() {
+        let mut settings = E2bSettings {
+            api_url: "http://localhost:3000".to_owned(),
+            sandbox_url: Some("http://127.0.0.1:9".to_owned()),
+            domain: "e2b.app".to_owned(),
+            api_key: None,
+            debug: true,
+            template: "base".to_owned(),
+            max_lifetime: Duration::from_secs(60),
+            max_retries: 0,
+            keepalive: Duration::from_secs(50),
+        };
+        let envd = |settings: &E2bSettings| {
+            Client::new(settings.clone())
+                .envd(&Created::debug("i1"))
+                .base
+        };
+        assert_eq!(envd(&settings), "http://127.0.0.1:9");
+        settings.sandbox_url = None;
+        assert_eq!(envd(&settings), "http://localhost:49983");
+        settings.debug = false;
+        assert_eq!(envd(&settings), "https://49983-i1.e2b.app");
+    }
+
+    #[test]
     fn a_401_names_the_key() {
         let err = api_error(
             "create sandbox",
