@@ -44,7 +44,8 @@ code taken):
     {"error": {"code", "message"}}; unary RPCs answer the Connect code's
     HTTP status with {"code", "message"}. Keepalive-Ping-Interval (seconds)
     sets the keepalive events' period; Connect-Timeout-Ms ends a stream with
-    deadline_exceeded (a Start's process, bound to its call, is killed).
+    deadline_exceeded, and a Start's process, which otherwise outlives its
+    call, is killed then (.../process/start.go, 47a7cc8f3).
   - packages/envd/internal/api/upload.go (cda4d7d13), download.go: POST
     /files takes multipart/form-data ("file" parts, the file name as the
     path when no ?path=) or application/octet-stream (optionally
