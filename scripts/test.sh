@@ -10,8 +10,11 @@
 #   (for the Claude Code CLI), python3-venv (for the virtual environment);
 # - the pinned Claude Code CLI, from the npm registry, under
 #   target/claude-code (the end-to-end tests run it offline);
-# - the MCP Python SDK, from PyPI, in a virtual environment under
-#   target/python (the system's Python is left as it is).
+# - the MCP Python SDK and E2B's Python SDK, pinned, from PyPI, in a virtual
+#   environment under target/python (the system's Python is left as it is).
+#   The E2B stand-in is held to that SDK: bumping its pin is a deliberate
+#   change, and a failing tests/e2b_sdk.rs then shows how E2B's protocol
+#   moved.
 # Their output is shown only when an installation fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -74,19 +77,30 @@ if [ -z "${PCC_CLAUDE:-}" ] && [ ! -x target/claude-code/node_modules/.bin/claud
 fi
 
 need python3 || { echo "test.sh: python3 is required (scripted model server, MCP client)" >&2; exit 1; }
-# The MCP tests drive pcc-mcp with the official MCP Python SDK, installed
-# into a virtual environment of this checkout.
+# The MCP tests drive pcc-mcp with the official MCP Python SDK, and the E2B
+# SDK test drives the E2B stand-in with E2B's official Python SDK, both
+# installed into a virtual environment of this checkout.
 mcp_version=2.3.0
+e2b_version=2.63.0
 venv=target/python
-if ! "$venv/bin/python3" -c "import mcp" 2>/dev/null; then
-  echo "test.sh: installing the MCP Python SDK $mcp_version from PyPI into $venv"
+pinned() {
+  "$venv/bin/python3" -c "import importlib.metadata as m, sys; sys.exit(m.version('$1') != '$2')" 2>/dev/null
+}
+if ! "$venv/bin/python3" -c "" 2>/dev/null; then
   rm -rf "$venv"
   if ! python3 -m venv "$venv" >/dev/null 2>&1; then
     rm -rf "$venv"
     apt_install python3-venv
     quietly python3 -m venv "$venv"
   fi
+fi
+if ! pinned mcp "$mcp_version"; then
+  echo "test.sh: installing the MCP Python SDK $mcp_version from PyPI into $venv"
   quietly "$venv/bin/python3" -m pip install --quiet --disable-pip-version-check --no-input "mcp==$mcp_version"
+fi
+if ! pinned e2b "$e2b_version"; then
+  echo "test.sh: installing the E2B Python SDK $e2b_version from PyPI into $venv"
+  quietly "$venv/bin/python3" -m pip install --quiet --disable-pip-version-check --no-input "e2b==$e2b_version"
 fi
 export PCC_PYTHON="$PWD/$venv/bin/python3"
 

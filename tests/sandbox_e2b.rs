@@ -121,11 +121,25 @@ fn calls<'a>(log: &'a [Value], method: &str, path: &str) -> Vec<&'a Value> {
         .collect()
 }
 
+/// The command line a logged Start ran, without the `setsid` every command
+/// starts under (empty for other entries).
+fn argv(entry: &Value) -> Vec<String> {
+    let process = &entry["body"]["process"];
+    let mut words: Vec<String> = std::iter::once(&process["cmd"])
+        .chain(process["args"].as_array().into_iter().flatten())
+        .filter_map(|w| w.as_str().map(str::to_owned))
+        .collect();
+    if words.first().map(String::as_str) == Some("setsid") {
+        words.remove(0);
+    }
+    words
+}
+
 /// The Start calls whose command is `cmd`.
 fn starts<'a>(log: &'a [Value], cmd: &str) -> Vec<&'a Value> {
     calls(log, "POST", "/process.Process/Start")
         .into_iter()
-        .filter(|e| e["body"]["process"]["cmd"] == cmd)
+        .filter(|e| argv(e).first().map(String::as_str) == Some(cmd))
         .collect()
 }
 
@@ -371,13 +385,15 @@ fn a_run_brings_the_agents_changes_back_and_removes_the_sandbox() {
 
     // What E2B saw.
     let log = world.e2b.log();
-    let created = calls(&log, "POST", "/sandboxes");
+    // Created on the v2 route the current SDKs use (always secured).
+    assert!(calls(&log, "POST", "/sandboxes").is_empty());
+    let created = calls(&log, "POST", "/v2/sandboxes");
     assert_eq!(created.len(), 1);
     let create = created[0];
     assert_eq!(create["status"], 201);
     assert_eq!(header(create, "X-API-KEY"), Some(API_KEY));
     assert_eq!(create["body"]["templateID"], "base");
-    assert_eq!(create["body"]["secure"], true);
+    assert!(create["body"].get("secure").is_none(), "{create}");
     assert_eq!(create["body"]["metadata"]["runId"], id);
     assert!(create["body"]["timeout"].as_u64().unwrap() > 0);
     let sandbox_id = result["sandbox"]["sandboxId"].as_str().unwrap();
@@ -389,8 +405,26 @@ fn a_run_brings_the_agents_changes_back_and_removes_the_sandbox() {
     let agent = agent[0];
     assert_eq!(agent["body"]["process"]["cwd"], "/home/user/workspace");
     assert_eq!(agent["body"]["stdin"], false);
-    assert_eq!(agent["body"]["process"]["args"][1], "add a greeting");
+    assert_eq!(argv(agent)[2], "add a greeting");
+    // What the agent left running goes with it: its whole group is killed
+    // once it ended (as the group of every command run in the workspace).
+    let agent_at = log.iter().position(|e| std::ptr::eq(e, agent)).unwrap();
+    let group_kill = log[agent_at..]
+        .iter()
+        .find(|e| {
+            path_of(e) == "/process.Process/Start" && argv(e).first().is_some_and(|w| w == "kill")
+        })
+        .expect("a group kill after the agent");
+    assert_eq!(
+        argv(group_kill),
+        ["kill", "-s", "KILL", "--", &format!("-{}", agent["pid"])]
+    );
     for start in calls(&log, "POST", "/process.Process/Start") {
+        // Every command but that kill leads a session of its own, so its
+        // group can be signalled as a whole.
+        if start["body"]["process"]["cmd"] != "kill" {
+            assert_eq!(start["body"]["process"]["cmd"], "setsid", "{start}");
+        }
         assert_eq!(header(start, "E2b-Sandbox-Id"), Some(sandbox_id));
         assert_eq!(header(start, "E2b-Sandbox-Port"), Some("49983"));
         assert_eq!(header(start, "Connect-Protocol-Version"), Some("1"));
@@ -467,7 +501,7 @@ fn multi_runs_each_task_in_its_own_sandbox() {
     }
 
     let log = world.e2b.log();
-    let created: Vec<&Value> = calls(&log, "POST", "/sandboxes")
+    let created: Vec<&Value> = calls(&log, "POST", "/v2/sandboxes")
         .into_iter()
         .filter(|e| e["status"] == 201)
         .collect();
@@ -590,7 +624,8 @@ fn status_and_download_reach_a_running_sandbox_from_another_process() {
              {RESULT_LINE}",
             release = release.display()
         ),
-        &[],
+        // The sandbox is in transition when it is first connected to.
+        &["--fail", "POST:/v2/sandboxes/:409:1"],
     );
     let child = world
         .run_args(&["--prompt", "take your time", "--branch", "auto"])
@@ -645,12 +680,12 @@ fn status_and_download_reach_a_running_sandbox_from_another_process() {
         .iter()
         .filter(|e| {
             e["method"] == "POST"
-                && path_of(e).starts_with("/sandboxes/")
+                && path_of(e).starts_with("/v2/sandboxes/")
                 && path_of(e).ends_with("/connect")
         })
         .collect();
-    assert_eq!(connects.len(), 1);
-    assert_eq!(connects[0]["status"], 200);
+    let statuses: Vec<&Value> = connects.iter().map(|e| &e["status"]).collect();
+    assert_eq!(statuses, [409, 200], "retried after the 409");
     // status asked the control plane about the sandbox.
     assert!(log.iter().any(|e| e["method"] == "GET"
         && path_of(e).starts_with("/sandboxes/")
@@ -692,7 +727,7 @@ fn a_wrong_api_key_is_one_clear_line() {
     assert!(result["sandbox"].is_null());
     let log = world.e2b.log();
     assert!(log.iter().all(|e| e["status"] != 201));
-    assert_eq!(calls(&log, "POST", "/sandboxes").len(), 1);
+    assert_eq!(calls(&log, "POST", "/v2/sandboxes").len(), 1);
     assert!(world.e2b.live_sandboxes().is_empty());
 }
 
@@ -702,7 +737,7 @@ fn idempotent_calls_are_repeated_after_a_server_error() {
         &format!("printf 'x\\n' > x.txt\n{RESULT_LINE}"),
         &[
             "--fail",
-            "POST:/sandboxes:429:1",
+            "POST:/v2/sandboxes:429:1",
             "--fail",
             "GET:/files:500:1",
             "--fail",
@@ -721,7 +756,7 @@ fn idempotent_calls_are_repeated_after_a_server_error() {
             .map(|e| e["status"].as_i64().unwrap())
             .collect()
     };
-    assert_eq!(statuses("POST", "/sandboxes"), vec![429, 201]);
+    assert_eq!(statuses("POST", "/v2/sandboxes"), vec![429, 201]);
     assert_eq!(statuses("GET", "/files"), vec![500, 200]);
     assert_eq!(statuses("DELETE", "/sandboxes/"), vec![503, 204]);
     assert!(world.e2b.live_sandboxes().is_empty());
@@ -983,15 +1018,9 @@ fn an_ssh_key_is_private_while_the_agent_runs_and_gone_after() {
         .collect();
     assert_eq!(uploads.len(), 1);
     let position = |pred: &dyn Fn(&Value) -> bool| log.iter().position(pred).unwrap();
-    let agent_at = position(&|e| e["body"]["process"]["cmd"] == "claude");
-    let chmod_at = position(&|e| {
-        e["body"]["process"]["cmd"] == "chmod"
-            && e["body"]["process"]["args"] == serde_json::json!(["600", ".ssh/id_test"])
-    });
-    let rm_at = position(&|e| {
-        e["body"]["process"]["cmd"] == "rm"
-            && e["body"]["process"]["args"] == serde_json::json!(["-f", ".ssh/id_test"])
-    });
+    let agent_at = position(&|e| argv(e).first().map(String::as_str) == Some("claude"));
+    let chmod_at = position(&|e| argv(e) == ["chmod", "600", ".ssh/id_test"]);
+    let rm_at = position(&|e| argv(e) == ["rm", "-f", ".ssh/id_test"]);
     let delete_at = position(&|e| e["method"] == "DELETE");
     assert!(chmod_at < agent_at && agent_at < rm_at && rm_at < delete_at);
     let home = std::fs::read_to_string(&home_file).unwrap();
@@ -1028,9 +1057,9 @@ fn the_sandbox_life_is_extended_while_the_agent_works_within_the_maximum() {
     assert!(output.status.success(), "{:?}", text(&output));
     assert_eq!(result["status"], "COMPLETED", "{result}");
     let log = world.e2b.log();
-    let create = calls(&log, "POST", "/sandboxes")
+    let create = calls(&log, "POST", "/v2/sandboxes")
         .into_iter()
-        .find(|e| path_of(e) == "/sandboxes")
+        .next()
         .expect("a create call");
     assert_eq!(create["body"]["timeout"], 60, "{create}");
     let sandbox_id = result["sandbox"]["sandboxId"].as_str().unwrap();
@@ -1108,12 +1137,9 @@ fn an_npm_token_goes_only_into_the_sandbox_npm_config() {
     // Removed after the agent.
     let log = world.e2b.log();
     let position = |pred: &dyn Fn(&Value) -> bool| log.iter().position(pred);
-    let agent_at = position(&|e| e["body"]["process"]["cmd"] == "claude").unwrap();
-    let rm_at = position(&|e| {
-        e["body"]["process"]["cmd"] == "rm"
-            && e["body"]["process"]["args"] == serde_json::json!(["-f", ".npmrc"])
-    })
-    .expect("the npm config is removed");
+    let agent_at = position(&|e| argv(e).first().map(String::as_str) == Some("claude")).unwrap();
+    let rm_at =
+        position(&|e| argv(e) == ["rm", "-f", ".npmrc"]).expect("the npm config is removed");
     assert!(agent_at < rm_at);
 }
 
@@ -1172,4 +1198,337 @@ fn git_in_the_sandbox_brings_back_hidden_edits_and_reports_nested_repositories()
         .collect();
     assert_eq!(result["warnings"], serde_json::json!(warnings));
     assert!(world.e2b.live_sandboxes().is_empty());
+}
+
+/// Runs `command` and waits at most `limit` for it, so that a run that
+/// hangs fails the test instead of the suite.
+fn output_within(command: &mut Command, limit: Duration) -> (Output, Value) {
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + limit;
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let (output, _) = finish(child);
+            panic!("the run hung past {limit:?}: {:?}", text(&output));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    finish(child)
+}
+
+#[test]
+fn a_stopped_agent_leaves_no_process_behind_though_envd_signals_one_pid() {
+    let scratch = tempfile::tempdir().unwrap();
+    let pids = scratch.path().to_path_buf();
+    // The agent starts a child that ignores SIGTERM, then waits: signalling
+    // the agent's PID alone, as envd does, would leave the child running.
+    let world = World::new(
+        &format!(
+            "sh -c 'trap \"\" TERM; echo $$ > {pids}/child.pid; exec sleep 300' &\n\
+             echo $$ > {pids}/agent.pid\n\
+             echo 'working'\n\
+             wait",
+            pids = pids.display()
+        ),
+        &[],
+    );
+    let (output, result) = output_within(
+        &mut world.run_args(&["--prompt", "never ends", "--timeout", "0.05"]),
+        Duration::from_secs(90),
+    );
+    assert!(!output.status.success());
+    assert_eq!(result["status"], "TIMEOUT", "{result}\n{:?}", text(&output));
+    let read_pid = |name: &str| -> i64 {
+        std::fs::read_to_string(pids.join(name))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    let agent_pid = read_pid("agent.pid");
+    let child_pid = read_pid("child.pid");
+
+    let log = world.e2b.log();
+    let agent = starts(&log, "claude");
+    assert_eq!(agent[0]["pid"], agent_pid);
+    // The stop went to the agent's whole process group, while the child
+    // was still there.
+    let group_kill = starts(&log, "kill")
+        .into_iter()
+        .find(|e| argv(e) == ["kill", "-s", "TERM", "--", &format!("-{agent_pid}")])
+        .expect("the agent's group is signalled");
+    let alive = |entry: &Value| -> Vec<i64> {
+        entry["alive"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p.as_i64().unwrap())
+            .collect()
+    };
+    assert!(alive(group_kill).contains(&child_pid), "{group_kill}");
+    // The next command after the stop found nothing of the run alive.
+    let position = |wanted: &Value| log.iter().position(|e| std::ptr::eq(e, wanted)).unwrap();
+    let agent_end = log
+        .iter()
+        .skip(position(group_kill) + 1)
+        .find(|e| {
+            path_of(e) == "/process.Process/Start"
+                && argv(e).first().map(String::as_str) != Some("kill")
+        })
+        .expect("a command after the stop");
+    let left = alive(agent_end);
+    assert!(
+        !left.contains(&child_pid) && !left.contains(&agent_pid),
+        "still running after the stop: {left:?}"
+    );
+    // Gone, or a zombie nobody has reaped yet.
+    let state = std::fs::read_to_string(format!("/proc/{child_pid}/stat")).unwrap_or_default();
+    assert!(
+        state.is_empty() || state.rsplit(')').next().unwrap().trim().starts_with('Z'),
+        "{state}"
+    );
+}
+
+#[test]
+fn an_ended_process_is_recognised_at_once_by_its_end_of_stream_error() {
+    // Cut after the first output; the agent ends before the reconnection.
+    let agent = format!("{RESULT_LINE}\nprintf 'x\\n' > x.txt");
+    // envd before 0.6.0 keeps nothing of an ended process: Connect answers
+    // HTTP 200 and an end-of-stream not_found error.
+    let world = World::new(&agent, &["--envd-version", "0.5.8", "--cut", "claude:1"]);
+    let (output, result) = output_within(
+        &mut world.run_args(&["--prompt", "quick", "--branch", "auto"]),
+        Duration::from_secs(60),
+    );
+    let log = world.e2b.log();
+    let reconnects = calls(&log, "POST", "/process.Process/Connect");
+    assert_eq!(reconnects.len(), 1, "{:?}", text(&output));
+    assert_eq!(reconnects[0]["status"], 200);
+    assert_eq!(reconnects[0]["streamError"], "not_found");
+    assert_ne!(result["status"], "COMPLETED", "{result}");
+    assert!(result["exitCode"].is_null(), "{result}");
+
+    // Current envd replays the ended process's start and end events.
+    let world = World::new(&agent, &["--cut", "claude:1"]);
+    let (output, result) = output_within(
+        &mut world.run_args(&["--prompt", "quick", "--branch", "auto"]),
+        Duration::from_secs(60),
+    );
+    assert!(output.status.success(), "{:?}", text(&output));
+    assert_eq!(result["status"], "COMPLETED", "{result}");
+    assert_eq!(result["exitCode"], 0);
+    let log = world.e2b.log();
+    let reconnects = calls(&log, "POST", "/process.Process/Connect");
+    assert_eq!(reconnects.len(), 1);
+    assert!(
+        reconnects[0].get("streamError").is_none(),
+        "{}",
+        reconnects[0]
+    );
+}
+
+#[test]
+fn a_sandbox_in_transition_or_with_its_port_closed_is_waited_for() {
+    let world = World::new(
+        &format!("printf 'x\\n' > x.txt\n{RESULT_LINE}"),
+        &[
+            "--fail",
+            "POST:/process.Process/Start:409:2",
+            "--fail",
+            "POST:/process.Process/Start:502:1:port-closed",
+        ],
+    );
+    let (output, result) = output_within(
+        &mut world.run_args(&["--prompt", "write x", "--branch", "auto"]),
+        Duration::from_secs(60),
+    );
+    assert!(output.status.success(), "{:?}", text(&output));
+    assert_eq!(result["status"], "COMPLETED", "{result}");
+    let log = world.e2b.log();
+    let statuses: Vec<i64> = calls(&log, "POST", "/process.Process/Start")
+        .iter()
+        .take(4)
+        .map(|e| e["status"].as_i64().unwrap())
+        .collect();
+    assert_eq!(statuses, vec![409, 409, 502, 200]);
+    assert!(world.e2b.live_sandboxes().is_empty());
+}
+
+#[test]
+fn a_sandbox_the_proxy_does_not_know_ends_the_run_with_one_line() {
+    let world = World::new(
+        &format!("printf 'x\\n' > x.txt\n{RESULT_LINE}"),
+        &["--fail", "POST:/process.Process/Start:502:1:not-found"],
+    );
+    let (output, result) = output_within(
+        &mut world.run_args(&["--prompt", "write x", "--branch", "auto"]),
+        Duration::from_secs(60),
+    );
+    assert!(!output.status.success());
+    assert_eq!(result["status"], "FAILED", "{result}");
+    let error = result["error"].as_str().unwrap();
+    assert!(error.contains("is not running any more"), "{error}");
+    let log = world.e2b.log();
+    // Not retried: the sandbox is gone.
+    assert_eq!(calls(&log, "POST", "/process.Process/Start").len(), 1);
+}
+
+#[test]
+fn a_deployment_without_the_v2_control_plane_is_reached_on_v1() {
+    let world = World::new(
+        &format!("printf 'x\\n' > x.txt\n{RESULT_LINE}"),
+        &["--no-v2"],
+    );
+    let (output, result) = output_within(
+        &mut world.run_args(&["--prompt", "write x", "--branch", "auto"]),
+        Duration::from_secs(60),
+    );
+    assert!(output.status.success(), "{:?}", text(&output));
+    assert_eq!(result["status"], "COMPLETED", "{result}");
+    let log = world.e2b.log();
+    let v2 = calls(&log, "POST", "/v2/sandboxes");
+    assert_eq!(v2.len(), 1);
+    assert_eq!(v2[0]["status"], 404);
+    let v1 = calls(&log, "POST", "/sandboxes");
+    assert_eq!(v1.len(), 1);
+    assert_eq!(v1[0]["status"], 201);
+    // v1 sandboxes are secured only when asked.
+    assert_eq!(v1[0]["body"]["secure"], true);
+    assert!(log
+        .iter()
+        .filter(|e| path_of(e) == "/process.Process/Start")
+        .all(|e| header(e, "X-Access-Token").is_some()));
+}
+
+#[test]
+fn an_old_envd_gets_a_user_and_multipart_uploads() {
+    let world = World::new(
+        &format!("printf 'x\\n' > x.txt\n{RESULT_LINE}"),
+        &["--envd-version", "0.3.0"],
+    );
+    let (output, result) = output_within(
+        &mut world.run_args(&["--prompt", "write x", "--branch", "auto"]),
+        Duration::from_secs(60),
+    );
+    assert!(output.status.success(), "{:?}", text(&output));
+    assert_eq!(result["status"], "COMPLETED", "{result}");
+    let log = world.e2b.log();
+    let upload = log
+        .iter()
+        .find(|e| e["method"] == "POST" && path_of(e) == "/files")
+        .expect("an upload");
+    assert_eq!(upload["status"], 200);
+    assert!(
+        header(upload, "Content-Type").is_some_and(|t| t.starts_with("multipart/form-data")),
+        "{upload}"
+    );
+    for files in log.iter().filter(|e| path_of(e) == "/files") {
+        assert!(
+            files["path"].as_str().unwrap().contains("username=user"),
+            "{files}"
+        );
+    }
+    // Basic "user:" on every RPC.
+    for rpc in log.iter().filter(|e| path_of(e).starts_with("/process.")) {
+        assert_eq!(
+            header(rpc, "Authorization"),
+            Some("Basic dXNlcjo="),
+            "{rpc}"
+        );
+    }
+
+    // A current envd takes the bytes as they are, and names no user.
+    let world = World::new(&format!("printf 'x\\n' > x.txt\n{RESULT_LINE}"), &[]);
+    let (output, _) = output_within(
+        &mut world.run_args(&["--prompt", "write x", "--branch", "auto"]),
+        Duration::from_secs(60),
+    );
+    assert!(output.status.success(), "{:?}", text(&output));
+    let log = world.e2b.log();
+    let upload = log
+        .iter()
+        .find(|e| e["method"] == "POST" && path_of(e) == "/files")
+        .expect("an upload");
+    assert_eq!(
+        header(upload, "Content-Type"),
+        Some("application/octet-stream")
+    );
+    assert!(log.iter().all(|e| header(e, "Authorization").is_none()));
+}
+
+#[test]
+fn a_silent_stream_is_given_up_and_picked_up_again() {
+    // After the first output the stream stays open and says nothing, not
+    // even keepalives: a half-open connection.
+    let world = World::new(
+        &format!(
+            "echo 'before the silence'\n\
+             sleep 5\n\
+             echo 'after the silence'\n\
+             printf 'done\\n' > done.txt\n\
+             {RESULT_LINE}"
+        ),
+        &["--stall", "claude:1"],
+    );
+    let (output, result) = output_within(
+        world
+            .run_args(&["--prompt", "survive silence", "--branch", "auto"])
+            .env("PCC_E2B_KEEPALIVE_SECONDS", "1"),
+        Duration::from_secs(60),
+    );
+    assert!(output.status.success(), "{:?}", text(&output));
+    assert_eq!(result["status"], "COMPLETED", "{result}");
+    let log_text = std::fs::read_to_string(result["outputLog"].as_str().unwrap()).unwrap();
+    assert!(log_text.contains("after the silence"), "{log_text}");
+    let log = world.e2b.log();
+    let agent = starts(&log, "claude");
+    assert_eq!(agent[0]["stalled"], true);
+    assert_eq!(header(agent[0], "Keepalive-Ping-Interval"), Some("1"));
+    let reconnects = calls(&log, "POST", "/process.Process/Connect");
+    assert!(!reconnects.is_empty());
+    // Given up after three silent keepalive intervals, not at once.
+    let waited = reconnects[0]["time"].as_f64().unwrap() - agent[0]["time"].as_f64().unwrap();
+    assert!((3.0..5.0).contains(&waited), "reconnected after {waited} s");
+}
+
+#[test]
+fn an_agent_that_leaves_a_background_job_holding_its_output_still_ends() {
+    // envd's end event waits for the output pipes, which the job keeps open.
+    let scratch = tempfile::tempdir().unwrap();
+    let job = scratch.path().join("job.pid");
+    let world = World::new(
+        &format!(
+            "sleep 300 &\n\
+             echo $! > {job}\n\
+             printf 'x\\n' > x.txt\n\
+             {RESULT_LINE}",
+            job = job.display()
+        ),
+        &[],
+    );
+    let started = Instant::now();
+    let (output, result) = output_within(
+        world
+            .run_args(&["--prompt", "leave a job", "--branch", "auto"])
+            .env("PCC_E2B_KEEPALIVE_SECONDS", "1"),
+        Duration::from_secs(60),
+    );
+    assert!(output.status.success(), "{:?}", text(&output));
+    assert_eq!(result["status"], "COMPLETED", "{result}");
+    assert_eq!(result["exitCode"], 0);
+    assert!(started.elapsed() < Duration::from_secs(30));
+    let job_pid: i32 = std::fs::read_to_string(&job)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let state = std::fs::read_to_string(format!("/proc/{job_pid}/stat")).unwrap_or_default();
+    assert!(
+        state.is_empty() || state.rsplit(')').next().unwrap().trim().starts_with('Z'),
+        "the job runs on: {state}"
+    );
 }

@@ -7,9 +7,30 @@
 //!
 //! Settings come from the environment as E2B's SDKs read them: `E2B_API_KEY`,
 //! `E2B_DOMAIN` (default `e2b.app`), `E2B_API_URL` and `E2B_SANDBOX_URL` to
-//! point at other servers, and `E2B_DEBUG=true` for a local envd over plain
-//! HTTP (`http://localhost:49983`, no control plane). Idempotent calls are
+//! point at other servers (`E2B_SANDBOX_URL` wins over debug mode, as in the
+//! SDKs), and `E2B_DEBUG=true` for a local envd over plain HTTP
+//! (`http://localhost:49983`, no control plane). Idempotent calls are
 //! retried with backoff; a 401 says the key is wrong.
+//!
+//! The control plane is reached as the current SDKs reach it (`POST
+//! /v2/sandboxes`, `POST /v2/sandboxes/{id}/connect`), falling back to the v1
+//! routes where a deployment answers 404. The proxy in front of envd tells
+//! a sandbox that is gone (502 "not found", [`SandboxGone`]) from a port
+//! that is not open yet (502, retried) and from a sandbox in transition
+//! (409, retried with backoff). The sandbox's `envdVersion` decides how to
+//! talk to envd: a user named on every call before 0.4.0, multipart uploads
+//! before 0.5.7.
+//!
+//! envd signals only the PID it is given, so every command starts in a
+//! session of its own (`setsid`) and is stopped by signalling its whole
+//! process group, which is also killed once the command ended: nothing it
+//! started outlives it. envd ends a command only when its output pipes
+//! close, so after a silence the leader is looked at, and a leader that
+//! ended has its group killed for the end to come. Process streams carry
+//! keepalives (`PCC_E2B_KEEPALIVE_SECONDS`, default 50); a stream silent
+//! for three of them is taken as cut and picked up again, so a half-open
+//! connection cannot hang a run. Errors of a stream arrive at its end
+//! (Connect's end-of-stream message): an unknown process is known at once.
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -41,6 +62,35 @@ const KEEPALIVE_WINDOW: Duration = Duration::from_secs(600);
 /// after the command has run a while, then every minute.
 const EXTEND_FIRST: Duration = Duration::from_secs(1);
 const EXTEND_EVERY: Duration = Duration::from_secs(60);
+/// How many times a call is repeated while the sandbox is in transition
+/// (409) or its envd port is not open yet.
+const TRANSITION_RETRIES: u32 = 8;
+/// The user envd runs commands as; envd before 0.4.0 needs it named.
+const SANDBOX_USER: &str = "user";
+
+/// An envd version, as `envdVersion` gives it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct EnvdVersion(pub u32, pub u32, pub u32);
+
+impl EnvdVersion {
+    /// The first envd with a default user.
+    pub const DEFAULT_USER: EnvdVersion = EnvdVersion(0, 4, 0);
+    /// The first envd that takes `application/octet-stream` uploads.
+    pub const OCTET_STREAM_UPLOAD: EnvdVersion = EnvdVersion(0, 5, 7);
+    /// What to assume when E2B does not say (debug mode): the newest.
+    pub const NEWEST: EnvdVersion = EnvdVersion(u32::MAX, 0, 0);
+
+    /// Reads `0.6.13` (a pre-release or build suffix ignored).
+    pub fn parse(text: &str) -> Option<EnvdVersion> {
+        let core = text.trim().trim_start_matches('v');
+        let core = core.split(['-', '+']).next()?;
+        let mut parts = core.split('.').map(|p| p.parse::<u32>().ok());
+        let major = parts.next()??;
+        let minor = parts.next().unwrap_or(Some(0))?;
+        let patch = parts.next().unwrap_or(Some(0))?;
+        Some(EnvdVersion(major, minor, patch))
+    }
+}
 
 /// Where and how to reach E2B.
 #[derive(Debug, Clone)]
@@ -56,6 +106,8 @@ pub struct E2bSettings {
     /// The longest a sandbox may live (the template's or the plan's maximum).
     pub max_lifetime: Duration,
     pub max_retries: u32,
+    /// How often envd sends keepalives on a process stream.
+    pub keepalive: Duration,
 }
 
 impl E2bSettings {
@@ -91,6 +143,12 @@ impl E2bSettings {
             max_retries: var("E2B_MAX_RETRIES")
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(3),
+            keepalive: Duration::from_secs(
+                var("PCC_E2B_KEEPALIVE_SECONDS")
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .filter(|s| *s > 0)
+                    .unwrap_or(50),
+            ),
         })
     }
 }
@@ -123,6 +181,36 @@ impl std::fmt::Display for SandboxGone {
 }
 
 impl std::error::Error for SandboxGone {}
+
+/// What the proxy in front of envd says when it does not pass a request on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ProxyRefusal {
+    /// 502: no such sandbox (killed, or past its timeout).
+    NotFound,
+    /// 502: the sandbox runs but nothing listens on the port (yet).
+    PortClosed,
+    /// 409: the sandbox is pausing or resuming.
+    Transitioning,
+}
+
+/// Reads a proxy answer: JSON `{"sandboxId", "message", "code"}`.
+fn proxy_refusal(status: u16, body: &str) -> Option<ProxyRefusal> {
+    let message = serde_json::from_str::<Value>(body)
+        .ok()
+        .and_then(|v| {
+            v.get("message")
+                .and_then(Value::as_str)
+                .map(str::to_lowercase)
+        })
+        .unwrap_or_default();
+    match status {
+        409 => Some(ProxyRefusal::Transitioning),
+        502 if message.contains("port is not open") => Some(ProxyRefusal::PortClosed),
+        // Any other 502 (also one without a body) means the sandbox is gone.
+        502 => Some(ProxyRefusal::NotFound),
+        _ => None,
+    }
+}
 
 /// Whether a transport error happened before the request reached the server.
 fn never_sent(err: &ureq::Error) -> bool {
@@ -171,6 +259,40 @@ pub struct Client {
     settings: E2bSettings,
     unary: ureq::Agent,
     streaming: ureq::Agent,
+    /// Set once the control plane answered a v2 route with 404.
+    v1_only: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// Whether a failed call should be made again: the proxy said the sandbox
+/// is in transition or its port is not open yet, and tries are left. A
+/// sandbox the proxy does not know is [`SandboxGone`].
+fn retry_refused(sandbox_id: &str, status: u16, body: &str, attempt: u32) -> Result<bool> {
+    match proxy_refusal(status, body) {
+        Some(ProxyRefusal::NotFound) => Err(SandboxGone(sandbox_id.to_owned()).into()),
+        Some(ProxyRefusal::PortClosed | ProxyRefusal::Transitioning) => {
+            Ok(attempt < TRANSITION_RETRIES)
+        }
+        None => Ok(false),
+    }
+}
+
+/// The one line for a refusal that outlasted the retries.
+fn refused_error(what: &str, sandbox_id: &str, status: u16, body: &str) -> anyhow::Error {
+    match proxy_refusal(status, body) {
+        Some(ProxyRefusal::PortClosed) => UserError::with_hint(
+            format!("E2B sandbox {sandbox_id} runs, but its envd port {ENVD_PORT} is not open"),
+            "the template's envd may not have started; try again, or check the template",
+        )
+        .into(),
+        Some(ProxyRefusal::Transitioning) => UserError::with_hint(
+            format!(
+                "E2B sandbox {sandbox_id} stayed in transition (HTTP 409) while trying to {what}"
+            ),
+            "it is being paused or resumed; try again in a moment",
+        )
+        .into(),
+        _ => api_error(what, status, body),
+    }
 }
 
 impl Client {
@@ -190,6 +312,7 @@ impl Client {
             settings,
             unary,
             streaming,
+            v1_only: Default::default(),
         }
     }
 
@@ -225,6 +348,29 @@ impl Client {
                         .get("retry-after")
                         .and_then(|v| v.to_str().ok())
                         .map(str::to_owned);
+                    // Through the proxy to envd: 502 and 409 say why the
+                    // request did not get through.
+                    let sandbox_id = headers
+                        .iter()
+                        .find(|(name, _)| name.eq_ignore_ascii_case("E2b-Sandbox-Id"))
+                        .map(|(_, id)| id.as_str());
+                    let refused = match sandbox_id {
+                        Some(_) => matches!(status, 409 | 502),
+                        None => status == 409 && idempotent,
+                    };
+                    if refused {
+                        let body = response.body_mut().read_to_string().unwrap_or_default();
+                        let again = match sandbox_id {
+                            Some(id) => retry_refused(id, status, &body, attempt)?,
+                            None => attempt < TRANSITION_RETRIES,
+                        };
+                        if !again {
+                            return Ok(Reply { status, body });
+                        }
+                        std::thread::sleep(backoff(attempt, retry_after.as_deref()));
+                        attempt += 1;
+                        continue;
+                    }
                     let retryable = status == 429
                         || (idempotent && matches!(status, 408 | 500 | 502 | 503 | 504));
                     if !retryable || attempt >= self.settings.max_retries {
@@ -287,22 +433,19 @@ impl Client {
         metadata: &BTreeMap<String, String>,
     ) -> Result<Created> {
         if self.settings.debug {
-            return Ok(Created {
-                sandbox_id: DEBUG_SANDBOX_ID.to_owned(),
-                envd_token: None,
-                domain: None,
-            });
+            return Ok(Created::debug(DEBUG_SANDBOX_ID));
         }
-        let body = json!({
+        // v2 sandboxes are always secured; v1 needs asking.
+        let mut body = json!({
             "templateID": self.settings.template,
             "timeout": lifetime.as_secs().max(1),
             "metadata": metadata,
-            "secure": true,
         });
-        let reply = self.control(
+        let reply = self.control_v2(
             "POST",
             "/sandboxes",
-            Some(body.to_string().as_bytes()),
+            &mut body,
+            &[("secure", json!(true))],
             false,
         )?;
         if !(200..300).contains(&reply.status) {
@@ -311,20 +454,46 @@ impl Client {
         Created::from_json(&reply.json())
     }
 
+    /// A control-plane call on the v2 route, or on the v1 route (with
+    /// `v1_fields` added) where this deployment has no v2 route.
+    fn control_v2(
+        &self,
+        method: &str,
+        path: &str,
+        body: &mut Value,
+        v1_fields: &[(&str, Value)],
+        idempotent: bool,
+    ) -> Result<Reply> {
+        use std::sync::atomic::Ordering;
+        if !self.v1_only.load(Ordering::Relaxed) {
+            let reply = self.control(
+                method,
+                &format!("/v2{path}"),
+                Some(body.to_string().as_bytes()),
+                idempotent,
+            )?;
+            if reply.status != 404 || json_error_names_sandbox(&reply.body) {
+                return Ok(reply);
+            }
+            self.v1_only.store(true, Ordering::Relaxed);
+        }
+        for (name, value) in v1_fields {
+            body[*name] = value.clone();
+        }
+        self.control(method, path, Some(body.to_string().as_bytes()), idempotent)
+    }
+
     /// Fresh access details of a running sandbox (another process created it).
     pub fn connect(&self, sandbox_id: &str, lifetime: Duration) -> Result<Created> {
         if self.settings.debug {
-            return Ok(Created {
-                sandbox_id: sandbox_id.to_owned(),
-                envd_token: None,
-                domain: None,
-            });
+            return Ok(Created::debug(sandbox_id));
         }
-        let body = json!({ "timeout": lifetime.as_secs().max(1) });
-        let reply = self.control(
+        let mut body = json!({ "timeout": lifetime.as_secs().max(1) });
+        let reply = self.control_v2(
             "POST",
             &format!("/sandboxes/{sandbox_id}/connect"),
-            Some(body.to_string().as_bytes()),
+            &mut body,
+            &[],
             true,
         )?;
         match reply.status {
@@ -381,10 +550,10 @@ impl Client {
 
     /// The daemon of a sandbox.
     pub fn envd(&self, created: &Created) -> Envd {
-        let base = if self.settings.debug {
-            format!("http://localhost:{ENVD_PORT}")
-        } else if let Some(url) = &self.settings.sandbox_url {
+        let base = if let Some(url) = &self.settings.sandbox_url {
             url.clone()
+        } else if self.settings.debug {
+            format!("http://localhost:{ENVD_PORT}")
         } else {
             let domain = created.domain.as_deref().unwrap_or(&self.settings.domain);
             format!("https://{ENVD_PORT}-{}.{domain}", created.sandbox_id)
@@ -394,8 +563,22 @@ impl Client {
             base,
             sandbox_id: created.sandbox_id.clone(),
             token: created.envd_token.clone(),
+            version: created.envd_version,
         }
     }
+}
+
+/// Whether a 404 is about a sandbox (it names one) rather than a route
+/// this deployment does not have.
+fn json_error_names_sandbox(body: &str) -> bool {
+    serde_json::from_str::<Value>(body)
+        .ok()
+        .and_then(|v| {
+            v.get("message")
+                .and_then(Value::as_str)
+                .map(str::to_lowercase)
+        })
+        .is_some_and(|m| m.contains("sandbox"))
 }
 
 fn strip_query(url: &str) -> &str {
@@ -408,9 +591,20 @@ pub struct Created {
     pub sandbox_id: String,
     pub envd_token: Option<String>,
     pub domain: Option<String>,
+    pub envd_version: EnvdVersion,
 }
 
 impl Created {
+    /// A sandbox of debug mode: a local envd, no control plane.
+    fn debug(sandbox_id: &str) -> Created {
+        Created {
+            sandbox_id: sandbox_id.to_owned(),
+            envd_token: None,
+            domain: None,
+            envd_version: EnvdVersion::NEWEST,
+        }
+    }
+
     fn from_json(value: &Value) -> Result<Created> {
         let sandbox_id = value
             .get("sandboxID")
@@ -427,6 +621,11 @@ impl Created {
                 .get("domain")
                 .and_then(Value::as_str)
                 .map(str::to_owned),
+            envd_version: value
+                .get("envdVersion")
+                .and_then(Value::as_str)
+                .and_then(EnvdVersion::parse)
+                .unwrap_or(EnvdVersion::NEWEST),
         })
     }
 }
@@ -436,12 +635,20 @@ impl Created {
 enum StreamMessage {
     Start(i64),
     Data(OutputStream, Vec<u8>),
+    /// envd is there; nothing new.
+    Keepalive,
     End {
         exit_code: i32,
         status: String,
     },
-    /// The stream ended: with an error from the server, or cut off.
-    Closed(Option<String>),
+    /// The stream ended with an error from envd (Connect's end-of-stream
+    /// message): `code` is Connect's (`not_found`, `deadline_exceeded`, ...).
+    Failed {
+        code: String,
+        message: String,
+    },
+    /// The stream was cut off, or ended without an end event.
+    Closed(String),
 }
 
 /// The daemon inside one sandbox.
@@ -451,6 +658,7 @@ pub struct Envd {
     base: String,
     sandbox_id: String,
     token: Option<String>,
+    version: EnvdVersion,
 }
 
 /// Wraps a JSON message in a Connect envelope.
@@ -523,6 +731,9 @@ fn parse_event(payload: &[u8]) -> Option<StreamMessage> {
         }
         return None;
     }
+    if event.get("keepalive").is_some() {
+        return Some(StreamMessage::Keepalive);
+    }
     if let Some(end) = event.get("end") {
         // Proto3 JSON leaves out fields with default values: no exitCode is 0.
         let exit_code = end
@@ -558,7 +769,20 @@ impl Envd {
         if let Some(token) = &self.token {
             headers.push(("X-Access-Token", token.clone()));
         }
+        if self.version < EnvdVersion::DEFAULT_USER {
+            let user = base64::engine::general_purpose::STANDARD.encode(format!("{SANDBOX_USER}:"));
+            headers.push(("Authorization", format!("Basic {user}")));
+        }
         headers
+    }
+
+    /// The `/files` URL of a path, with the user older envd needs.
+    fn files_url(&self, path: &str) -> String {
+        let mut url = format!("{}/files?path={}", self.base, encode_query(path));
+        if self.version < EnvdVersion::DEFAULT_USER {
+            url.push_str(&format!("&username={SANDBOX_USER}"));
+        }
+        url
     }
 
     /// A unary Connect call.
@@ -587,12 +811,13 @@ impl Envd {
     }
 
     /// Opens a process stream (`Start` or `Connect`) and forwards its
-    /// messages from a reader thread.
+    /// messages, tagged with `generation`, from a reader thread.
     fn open_stream(
         &self,
         method: &str,
         message: &Value,
-        sender: mpsc::Sender<StreamMessage>,
+        generation: u64,
+        sender: mpsc::Sender<(u64, StreamMessage)>,
     ) -> Result<()> {
         let mut request = ureq::http::Request::builder()
             .method("POST")
@@ -600,7 +825,10 @@ impl Envd {
         for (name, value) in self.headers("application/connect+json") {
             request = request.header(name, value);
         }
-        request = request.header("Keepalive-Ping-Interval", "50");
+        request = request.header(
+            "Keepalive-Ping-Interval",
+            self.client.settings.keepalive.as_secs().to_string(),
+        );
         let request = request.body(envelope(message))?;
         let mut attempt = 0;
         let response = loop {
@@ -609,15 +837,20 @@ impl Envd {
                 Ok(mut response) => {
                     let status = response.status().as_u16();
                     let body = response.body_mut().read_to_string().unwrap_or_default();
-                    if status == 502 {
-                        return Err(SandboxGone(self.sandbox_id.clone()).into());
-                    }
-                    if matches!(status, 429 | 503) && attempt < self.client.settings.max_retries {
+                    if retry_refused(&self.sandbox_id, status, &body, attempt)?
+                        || (matches!(status, 429 | 503)
+                            && attempt < self.client.settings.max_retries)
+                    {
                         std::thread::sleep(backoff(attempt, None));
                         attempt += 1;
                         continue;
                     }
-                    return Err(api_error("start a sandbox process", status, &body));
+                    return Err(refused_error(
+                        "start a sandbox process",
+                        &self.sandbox_id,
+                        status,
+                        &body,
+                    ));
                 }
                 Err(err) if never_sent(&err) && attempt < self.client.settings.max_retries => {
                     std::thread::sleep(backoff(attempt, None));
@@ -633,71 +866,99 @@ impl Envd {
             }
         };
         let mut reader = response.into_body().into_reader();
-        std::thread::spawn(move || loop {
-            match read_envelope(&mut reader) {
-                Ok(Some((flags, payload))) => {
-                    if flags & 0x02 != 0 {
+        std::thread::spawn(move || {
+            let send = |message| sender.send((generation, message)).is_ok();
+            loop {
+                match read_envelope(&mut reader) {
+                    Ok(Some((flags, payload))) if flags & 0x02 != 0 => {
+                        // The end of the stream: an error, or a clean end.
                         let error = serde_json::from_slice::<Value>(&payload)
                             .ok()
-                            .and_then(|v| v.get("error").cloned())
-                            .map(|e| {
-                                e.get("message")
+                            .and_then(|v| v.get("error").cloned());
+                        send(match error {
+                            Some(error) => StreamMessage::Failed {
+                                code: error
+                                    .get("code")
+                                    .and_then(Value::as_str)
+                                    .unwrap_or("unknown")
+                                    .to_owned(),
+                                message: error
+                                    .get("message")
                                     .and_then(Value::as_str)
                                     .unwrap_or("stream error")
-                                    .to_owned()
-                            });
-                        let _ = sender.send(StreamMessage::Closed(error));
+                                    .to_owned(),
+                            },
+                            None => StreamMessage::Closed("the stream ended".to_owned()),
+                        });
                         return;
                     }
-                    if let Some(message) = parse_event(&payload) {
-                        if sender.send(message).is_err() {
-                            return;
+                    Ok(Some((_, payload))) => {
+                        if let Some(message) = parse_event(&payload) {
+                            if !send(message) {
+                                return;
+                            }
                         }
                     }
-                }
-                Ok(None) => {
-                    let _ =
-                        sender.send(StreamMessage::Closed(Some("the stream was cut off".into())));
-                    return;
-                }
-                Err(err) => {
-                    let _ = sender.send(StreamMessage::Closed(Some(format!(
-                        "the stream was cut off: {err}"
-                    ))));
-                    return;
+                    Ok(None) => {
+                        send(StreamMessage::Closed("the stream was cut off".to_owned()));
+                        return;
+                    }
+                    Err(err) => {
+                        send(StreamMessage::Closed(format!(
+                            "the stream was cut off: {err}"
+                        )));
+                        return;
+                    }
                 }
             }
         });
         Ok(())
     }
 
-    /// Uploads a file (relative paths resolve against the sandbox home).
+    /// Uploads a file (relative paths resolve against the sandbox home):
+    /// the bytes as they are, or as a multipart form for envd before 0.5.7.
+    /// The body streams, so a refused upload is not repeated.
     pub fn upload(&self, path: &str, body: &mut dyn Read) -> Result<()> {
-        let url = format!("{}/files?path={}", self.base, encode_query(path));
-        let mut request = self
-            .client
-            .streaming
-            .post(&url)
-            .header("Content-Type", "application/octet-stream")
-            .header("E2b-Sandbox-Id", self.sandbox_id.as_str())
-            .header("E2b-Sandbox-Port", ENVD_PORT.to_string());
-        if let Some(token) = &self.token {
-            request = request.header("X-Access-Token", token.as_str());
+        let boundary = format!("pcc-{:016x}", rand_u64());
+        let multipart = self.version < EnvdVersion::OCTET_STREAM_UPLOAD;
+        let content_type = if multipart {
+            format!("multipart/form-data; boundary={boundary}")
+        } else {
+            "application/octet-stream".to_owned()
+        };
+        let name = path.rsplit('/').next().unwrap_or(path).replace('"', "");
+        let head = format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+        );
+        let tail = format!("\r\n--{boundary}--\r\n");
+        let mut form;
+        let reader: &mut dyn Read = if multipart {
+            form = head.as_bytes().chain(body).chain(tail.as_bytes());
+            &mut form
+        } else {
+            body
+        };
+        let mut headers = self.headers(&content_type);
+        headers.retain(|(k, _)| *k != "Connect-Protocol-Version");
+        let mut request = self.client.streaming.post(self.files_url(path));
+        for (name, value) in &headers {
+            request = request.header(*name, value.as_str());
         }
         let mut response = request
-            .send(ureq::SendBody::from_reader(body))
+            .send(ureq::SendBody::from_reader(reader))
             .map_err(|err| UserError::new(format!("cannot upload to the E2B sandbox: {err}")))?;
         let status = response.status().as_u16();
-        if status != 200 {
+        if status != 200 && status != 204 {
             let body = response.body_mut().read_to_string().unwrap_or_default();
-            return Err(api_error("upload", status, &body));
+            retry_refused(&self.sandbox_id, status, &body, TRANSITION_RETRIES)?;
+            return Err(refused_error("upload", &self.sandbox_id, status, &body));
         }
         Ok(())
     }
 
     /// Downloads a file of the sandbox into `out`.
     pub fn download(&self, path: &str, out: &mut dyn Write) -> Result<()> {
-        let url = format!("{}/files?path={}", self.base, encode_query(path));
+        let url = self.files_url(path);
         let mut headers = self.headers("application/octet-stream");
         headers.retain(|(k, _)| *k != "Content-Type" && *k != "Connect-Protocol-Version");
         let mut attempt = 0;
@@ -715,15 +976,17 @@ impl Envd {
                 }
                 Ok(mut response) => {
                     let status = response.status().as_u16();
-                    if matches!(status, 408 | 429 | 500 | 502 | 503 | 504)
-                        && attempt < self.client.settings.max_retries
+                    let body = response.body_mut().read_to_string().unwrap_or_default();
+                    let refused = retry_refused(&self.sandbox_id, status, &body, attempt)?;
+                    if refused
+                        || (matches!(status, 408 | 429 | 500 | 503 | 504)
+                            && attempt < self.client.settings.max_retries)
                     {
                         std::thread::sleep(backoff(attempt, None));
                         attempt += 1;
                         continue;
                     }
-                    let body = response.body_mut().read_to_string().unwrap_or_default();
-                    return Err(api_error("download", status, &body));
+                    return Err(refused_error("download", &self.sandbox_id, status, &body));
                 }
                 Err(_) if attempt < self.client.settings.max_retries => {
                     std::thread::sleep(backoff(attempt, None));
@@ -738,6 +1001,65 @@ impl Envd {
             }
         }
     }
+
+    /// Signals a process's whole process group (commands start in a session
+    /// of their own), and the process itself in case the group is gone.
+    pub fn signal_group(&self, pid: i64, signal: &str) -> Result<bool> {
+        let name = signal.trim_start_matches("SIGNAL_SIG");
+        let group = self.run_quietly(&["kill", "-s", name, "--", &format!("-{pid}")]);
+        let leader = self.signal(pid, signal);
+        match (group, leader) {
+            (_, Ok(true)) | (Ok(Some(0)), _) => Ok(true),
+            (_, Err(err)) => Err(err),
+            _ => Ok(false),
+        }
+    }
+
+    /// Whether a process still runs (false once it exited, also while it
+    /// waits as a zombie: envd reaps a process only once its output pipes
+    /// are closed). True when that cannot be told.
+    pub fn still_running(&self, pid: i64) -> bool {
+        let probe = r#"s=$(cat /proc/$0/stat 2>/dev/null) || exit 3; case "${s##*) }" in Z*|X*) exit 3;; esac"#;
+        self.run_quietly(&["sh", "-c", probe, &pid.to_string()])
+            .map_or(true, |code| code != Some(3))
+    }
+
+    /// Runs a short command outside any session handling, output ignored:
+    /// its exit code, or None when it did not end (in 10 s) or not start.
+    fn run_quietly(&self, argv: &[&str]) -> Result<Option<i32>> {
+        let (sender, receiver) = mpsc::channel();
+        let (program, args) = argv.split_first().context("empty command")?;
+        self.open_stream(
+            "process.Process/Start",
+            &json!({"process": {"cmd": program, "args": args}, "stdin": false}),
+            0,
+            sender,
+        )?;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while let Ok((_, message)) =
+            receiver.recv_timeout(deadline.saturating_duration_since(Instant::now()))
+        {
+            match message {
+                StreamMessage::End { exit_code, .. } => return Ok(Some(exit_code)),
+                StreamMessage::Failed { .. } | StreamMessage::Closed(_) => return Ok(None),
+                _ => {}
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// A random number for multipart boundaries.
+fn rand_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
+    hasher.finish()
 }
 
 /// Percent-encodes a query value.
@@ -810,12 +1132,8 @@ impl Backend for E2bBackend {
     fn kill(&self, sandbox_id: &str, process: Option<ProcessHandle>) -> Result<bool> {
         if self.client.settings.debug {
             if let Some(process) = process {
-                let envd = self.client.envd(&Created {
-                    sandbox_id: sandbox_id.to_owned(),
-                    envd_token: None,
-                    domain: None,
-                });
-                return envd.signal(process.pid, "SIGNAL_SIGKILL");
+                let envd = self.client.envd(&Created::debug(sandbox_id));
+                return envd.signal_group(process.pid, "SIGNAL_SIGKILL");
             }
             return Ok(false);
         }
@@ -871,47 +1189,73 @@ impl E2bSandbox {
         }
     }
 
-    /// Runs a command in `cwd` (default: the home), streaming its output;
-    /// reconnects when the stream is cut off while the process goes on.
+    /// Runs a command in `cwd` (default: the home), in a session of its
+    /// own, streaming its output; reconnects when the stream is cut off or
+    /// falls silent while the process goes on.
     fn run_in(
         &self,
         spec: &CommandSpec,
         cwd: Option<&str>,
         on_event: &mut dyn FnMut(RunEvent<'_>) -> Flow,
     ) -> Result<Exit> {
-        let (program, args) = spec
-            .argv
-            .split_first()
-            .ok_or_else(|| UserError::new("the command is empty"))?;
+        if spec.argv.is_empty() {
+            return Err(UserError::new("the command is empty").into());
+        }
         let envs: BTreeMap<&str, &str> = spec
             .env
             .iter()
             .filter(|(k, _)| !matches!(k.as_str(), "PATH" | "HOME" | "TMPDIR" | "USER" | "LOGNAME"))
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
-        let mut process = json!({"cmd": program, "args": args, "envs": envs});
+        // envd signals only the PID it started: `setsid` makes that PID the
+        // leader of a group holding everything the command starts, so the
+        // group can be ended as a whole.
+        let mut process = json!({"cmd": "setsid", "args": spec.argv, "envs": envs});
         if let Some(cwd) = cwd {
             process["cwd"] = json!(cwd);
         }
         let (sender, receiver) = mpsc::channel();
+        let mut generation = 0;
         self.envd.open_stream(
             "process.Process/Start",
             &json!({"process": process, "stdin": false}),
+            generation,
             sender.clone(),
         )?;
+        // Three keepalives missed: the connection is as good as gone.
+        let silence_limit = self.client.settings.keepalive * 3;
+        let mut last_heard = Instant::now();
+        // Output stops when the command ends, but envd's end event waits for
+        // its output pipes: a background job holding them holds the end
+        // back. After a silence, look whether the leader still runs.
+        let mut last_data = Instant::now();
+        let mut leader_checked = Instant::now();
+        let mut leftovers_killed = false;
         let mut pid: Option<i64> = None;
         let mut buffers = [Vec::new(), Vec::new()];
         let mut stop_sent: Option<Instant> = None;
+        let mut kill_sent = false;
         let started = Instant::now();
         let mut last_extend: Option<Instant> = None;
         let mut reconnects = 0;
         let end = loop {
             let message = match receiver.recv_timeout(Duration::from_millis(100)) {
-                Ok(message) => Some(message),
+                Ok((from, message)) if from == generation => {
+                    last_heard = Instant::now();
+                    Some(message)
+                }
+                // A stream given up on still talking: not listened to.
+                Ok(_) => None,
                 Err(mpsc::RecvTimeoutError::Timeout) => None,
                 Err(mpsc::RecvTimeoutError::Disconnected) => {
-                    Some(StreamMessage::Closed(Some("the stream ended".into())))
+                    Some(StreamMessage::Closed("the stream ended".into()))
                 }
+            };
+            let message = match message {
+                None if last_heard.elapsed() >= silence_limit => Some(StreamMessage::Closed(
+                    format!("nothing heard for {} s", silence_limit.as_secs()),
+                )),
+                other => other,
             };
             let flow = match message {
                 Some(StreamMessage::Start(started)) => {
@@ -926,6 +1270,8 @@ impl E2bSandbox {
                     }
                 }
                 Some(StreamMessage::Data(stream, bytes)) => {
+                    reconnects = 0;
+                    last_data = Instant::now();
                     let buffer = &mut buffers[usize::from(stream == OutputStream::Stderr)];
                     buffer.extend_from_slice(&bytes);
                     let mut flow = Flow::Continue;
@@ -940,47 +1286,29 @@ impl E2bSandbox {
                     }
                     flow
                 }
+                Some(StreamMessage::Keepalive) => on_event(RunEvent::Tick),
                 Some(StreamMessage::End { exit_code, status }) => break Some((exit_code, status)),
+                Some(StreamMessage::Failed { code, message }) if pid.is_none() => {
+                    anyhow::bail!("the E2B sandbox did not start the command ({code}): {message}");
+                }
+                // Connect found no such process: it ended while the stream
+                // was down, and envd kept nothing of it.
+                Some(StreamMessage::Failed { code, .. }) if code == "not_found" => break None,
+                Some(StreamMessage::Failed { code, message }) => {
+                    self.reconnect(
+                        pid,
+                        &mut reconnects,
+                        &mut generation,
+                        &sender,
+                        &format!("{code}: {message}"),
+                    )?;
+                    last_heard = Instant::now();
+                    Flow::Continue
+                }
                 Some(StreamMessage::Closed(error)) => {
-                    // Cut off (or ended without an end event): reconnect to
-                    // the process while it goes on.
-                    let Some(running) = pid else {
-                        anyhow::bail!(
-                            "the E2B sandbox ended the command before it started: {}",
-                            error.unwrap_or_default()
-                        );
-                    };
-                    if reconnects >= 5 {
-                        anyhow::bail!(
-                            "lost the command's output stream: {}",
-                            error.unwrap_or_default()
-                        );
-                    }
-                    reconnects += 1;
-                    std::thread::sleep(backoff(reconnects, None));
-                    match self.envd.open_stream(
-                        "process.Process/Connect",
-                        &json!({"process": {"pid": running}}),
-                        sender.clone(),
-                    ) {
-                        Ok(()) => Flow::Continue,
-                        Err(err) => {
-                            // The sandbox went (killed from elsewhere, or
-                            // timed out): nothing to wait for.
-                            if err.downcast_ref::<SandboxGone>().is_some() {
-                                return Err(err);
-                            }
-                            // The process ended while the stream was down.
-                            if format!("{err:#}").contains("HTTP 404") {
-                                break None;
-                            }
-                            if reconnects >= 5 {
-                                return Err(err);
-                            }
-                            let _ = sender.send(StreamMessage::Closed(Some(format!("{err:#}"))));
-                            Flow::Continue
-                        }
-                    }
+                    self.reconnect(pid, &mut reconnects, &mut generation, &sender, &error)?;
+                    last_heard = Instant::now();
+                    Flow::Continue
                 }
                 None => on_event(RunEvent::Tick),
             };
@@ -992,20 +1320,31 @@ impl E2bSandbox {
                 last_extend = Some(Instant::now());
                 self.extend();
             }
+            let keepalive = self.client.settings.keepalive;
+            if let Some(leader) = pid.filter(|_| stop_sent.is_none() && !leftovers_killed) {
+                if last_data.elapsed() >= keepalive && leader_checked.elapsed() >= keepalive {
+                    leader_checked = Instant::now();
+                    if !self.envd.still_running(leader) {
+                        leftovers_killed = true;
+                        let _ = self.envd.signal_group(leader, "SIGNAL_SIGKILL");
+                    }
+                }
+            }
             if flow == Flow::Stop && stop_sent.is_none() {
                 stop_sent = Some(Instant::now());
                 if let Some(pid) = pid {
-                    let _ = self.envd.signal(pid, "SIGNAL_SIGTERM");
+                    let _ = self.envd.signal_group(pid, "SIGNAL_SIGTERM");
                 }
             }
             if let Some(sent) = stop_sent {
-                if sent.elapsed() >= KILL_GRACE {
+                if sent.elapsed() >= KILL_GRACE && !kill_sent {
+                    kill_sent = true;
                     if let Some(pid) = pid {
-                        let _ = self.envd.signal(pid, "SIGNAL_SIGKILL");
+                        let _ = self.envd.signal_group(pid, "SIGNAL_SIGKILL");
                     }
-                    if sent.elapsed() >= KILL_GRACE * 2 {
-                        break None;
-                    }
+                }
+                if sent.elapsed() >= KILL_GRACE * 2 {
+                    break None;
                 }
             }
         };
@@ -1031,6 +1370,41 @@ impl E2bSandbox {
                 stopped: stop_sent.is_some(),
             },
         })
+    }
+
+    /// Follows a running process again on a new stream (`generation` moves
+    /// on, so the old stream is no longer listened to).
+    fn reconnect(
+        &self,
+        pid: Option<i64>,
+        reconnects: &mut u32,
+        generation: &mut u64,
+        sender: &mpsc::Sender<(u64, StreamMessage)>,
+        why: &str,
+    ) -> Result<()> {
+        let Some(pid) = pid else {
+            anyhow::bail!("the E2B sandbox ended the command before it started: {why}");
+        };
+        loop {
+            if *reconnects >= 5 {
+                anyhow::bail!("lost the command's output stream: {why}");
+            }
+            *reconnects += 1;
+            *generation += 1;
+            std::thread::sleep(backoff(*reconnects, None));
+            match self.envd.open_stream(
+                "process.Process/Connect",
+                &json!({"process": {"pid": pid}}),
+                *generation,
+                sender.clone(),
+            ) {
+                Ok(()) => return Ok(()),
+                // The sandbox went (killed from elsewhere, or timed out).
+                Err(err) if err.downcast_ref::<SandboxGone>().is_some() => return Err(err),
+                Err(err) if *reconnects >= 5 => return Err(err),
+                Err(_) => {}
+            }
+        }
     }
 }
 
@@ -1073,7 +1447,21 @@ impl Sandbox for E2bSandbox {
         command: &CommandSpec,
         on_event: &mut dyn FnMut(RunEvent<'_>) -> Flow,
     ) -> Result<Exit> {
-        self.run_in(command, Some(WORKSPACE), on_event)
+        let mut leader = None;
+        let exit = self.run_in(command, Some(WORKSPACE), &mut |event| {
+            if let RunEvent::Started(handle) = &event {
+                leader = Some(handle.pid);
+            }
+            on_event(event)
+        });
+        // The agent's end is not its group's: what it left running (a
+        // child that ignored SIGTERM, which envd's end event no longer
+        // waits for once the output was given up on, or a background job)
+        // goes with it.
+        if let Some(pid) = leader {
+            let _ = self.envd.signal_group(pid, "SIGNAL_SIGKILL");
+        }
+        exit
     }
 
     fn download(&self, path: &str, dest: &Path) -> Result<()> {
@@ -1162,6 +1550,76 @@ mod tests {
         }
         assert!(read_envelope(&mut &b""[..]).unwrap().is_none());
         assert!(read_envelope(&mut &b"\0\0"[..]).is_err());
+    }
+
+    #[test]
+    fn envd_versions_are_read_and_ordered() {
+        assert_eq!(EnvdVersion::parse("0.6.13"), Some(EnvdVersion(0, 6, 13)));
+        assert_eq!(EnvdVersion::parse("0.5.7-rc.1"), Some(EnvdVersion(0, 5, 7)));
+        assert_eq!(EnvdVersion::parse("v1.2"), Some(EnvdVersion(1, 2, 0)));
+        assert_eq!(EnvdVersion::parse("latest"), None);
+        assert!(EnvdVersion(0, 3, 9) < EnvdVersion::DEFAULT_USER);
+        assert!(EnvdVersion(0, 5, 6) < EnvdVersion::OCTET_STREAM_UPLOAD);
+        assert!(EnvdVersion(0, 5, 10) > EnvdVersion::OCTET_STREAM_UPLOAD);
+    }
+
+    #[test]
+    fn the_proxy_tells_a_missing_sandbox_from_a_closed_port_and_a_transition() {
+        let not_found = r#"{"sandboxId":"i1","message":"The sandbox was not found","code":502}"#;
+        let port = r#"{"sandboxId":"i1","message":"The sandbox is running but port is not open","port":49983,"code":502}"#;
+        let moving = r#"{"sandboxId":"i1","message":"The sandbox is still transitioning. Try again in a moment.","code":409}"#;
+        assert_eq!(proxy_refusal(502, not_found), Some(ProxyRefusal::NotFound));
+        assert_eq!(proxy_refusal(502, port), Some(ProxyRefusal::PortClosed));
+        assert_eq!(
+            proxy_refusal(409, moving),
+            Some(ProxyRefusal::Transitioning)
+        );
+        assert_eq!(proxy_refusal(502, ""), Some(ProxyRefusal::NotFound));
+        assert_eq!(proxy_refusal(500, not_found), None);
+        assert!(retry_refused("i1", 502, not_found, 0)
+            .unwrap_err()
+            .downcast_ref::<SandboxGone>()
+            .is_some());
+        assert!(retry_refused("i1", 502, port, 0).unwrap());
+        assert!(!retry_refused("i1", 409, moving, TRANSITION_RETRIES).unwrap());
+        let text = format!("{:#}", refused_error("upload", "i1", 502, port));
+        assert!(text.contains("envd port 49983 is not open"), "{text}");
+    }
+
+    #[test]
+    fn a_404_naming_a_sandbox_is_not_a_missing_route() {
+        assert!(json_error_names_sandbox(
+            r#"{"code":404,"message":"sandbox \"i1\" doesn't exist or you don't have access to it"}"#
+        ));
+        assert!(!json_error_names_sandbox("404 page not found"));
+        assert!(!json_error_names_sandbox(
+            r#"{"code":404,"message":"no such endpoint"}"#
+        ));
+    }
+
+    #[test]
+    fn e2b_sandbox_url_wins_over_debug_mode_as_in_the_sdks() {
+        let mut settings = E2bSettings {
+            api_url: "http://localhost:3000".to_owned(),
+            sandbox_url: Some("http://127.0.0.1:9".to_owned()),
+            domain: "e2b.app".to_owned(),
+            api_key: None,
+            debug: true,
+            template: "base".to_owned(),
+            max_lifetime: Duration::from_secs(60),
+            max_retries: 0,
+            keepalive: Duration::from_secs(50),
+        };
+        let envd = |settings: &E2bSettings| {
+            Client::new(settings.clone())
+                .envd(&Created::debug("i1"))
+                .base
+        };
+        assert_eq!(envd(&settings), "http://127.0.0.1:9");
+        settings.sandbox_url = None;
+        assert_eq!(envd(&settings), "http://localhost:49983");
+        settings.debug = false;
+        assert_eq!(envd(&settings), "https://49983-i1.e2b.app");
     }
 
     #[test]
