@@ -126,10 +126,11 @@ pub fn session_end(data_dir: &Path, payload: &Value, at_millis: i64) -> HookOutc
         return HookOutcome::quiet();
     }
     // Ended first: a session whose release cannot be done now shows so.
+    // Only the agent's own session (not one found by the directory, which
+    // may be another agent's that works there).
     let ending = HeartbeatTarget {
         env_session_id: env_session_id(),
         ancestors: true,
-        cwd: payload_cwd(payload),
         state: state_update("SessionEnd", &state_payload(payload), at_millis),
         ..HeartbeatTarget::default()
     };
