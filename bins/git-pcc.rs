@@ -11,5 +11,12 @@ fn main() {
         let json = command.json;
         pcc_cli::finish(pcc_cli::heartbeat::run(command.args), json);
     }
+    // So are the hooks, `git-pcc hook <event>` exactly as installed
+    // (anything else gets the front door's parsing and messages).
+    let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    if args.len() == 2 && args[0] == "hook" && pcc_cli::hook::is_event(&args[1]) {
+        let command = pcc_cli::parse_or_exit::<pcc_cli::hook::HookCommand>(&args);
+        pcc_cli::finish(pcc_cli::hook::run(command.args), false);
+    }
     pcc_cli::main_with(pcc_cli::front::json_requested, pcc_cli::front::run)
 }

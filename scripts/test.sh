@@ -7,7 +7,8 @@
 # - Debian packages, with apt-get (as root): man-db (the man page tests),
 #   bubblewrap (confines local sandbox runs), bash-completion, zsh and fish
 #   (the completion tests run each shell's own completion), nodejs and npm
-#   (for the Claude Code CLI), python3-venv (for the virtual environment);
+#   (for the Claude Code CLI), tmux (runs it interactively), python3-venv
+#   (for the virtual environment);
 # - the pinned Claude Code CLI, from the npm registry, under
 #   target/claude-code (the end-to-end tests run it offline);
 # - the MCP Python SDK and E2B's Python SDK, pinned, from PyPI, in a virtual
@@ -59,6 +60,7 @@ need bwrap || missing+=(bubblewrap)
 [ -f /usr/share/bash-completion/bash_completion ] || missing+=(bash-completion)
 need zsh || missing+=(zsh)
 need fish || missing+=(fish)
+need tmux || missing+=(tmux)
 need python3 || missing+=(python3)
 if [ ${#missing[@]} -gt 0 ]; then
   apt_install "${missing[@]}"

@@ -106,9 +106,11 @@ fn install_all_adds_ours_keeps_theirs_and_uninstall_restores() {
     for key in ["model", "env", "permissions"] {
         assert_eq!(installed[key], theirs_settings()[key], "{key}");
     }
+    let stop = installed["hooks"]["Stop"].as_array().unwrap();
+    assert_eq!(stop[0], theirs_settings()["hooks"]["Stop"][0]);
     assert_eq!(
-        installed["hooks"]["Stop"],
-        theirs_settings()["hooks"]["Stop"]
+        stop[1],
+        json!({"hooks": [{"type": "command", "command": ours("hook stop")}]})
     );
     let post = installed["hooks"]["PostToolUse"].as_array().unwrap();
     assert_eq!(post[0], theirs_settings()["hooks"]["PostToolUse"][0]);
@@ -117,16 +119,30 @@ fn install_all_adds_ours_keeps_theirs_and_uninstall_restores() {
         post[1],
         json!({"matcher": "*", "hooks": [{"type": "command", "command": ours("heartbeat --hook")}]})
     );
-    assert_eq!(
-        installed["hooks"]["PreToolUse"],
-        json!([{"matcher": "Edit|Write|MultiEdit|NotebookEdit",
-                "hooks": [{"type": "command", "command": ours("hook pre-tool-use")}]}])
-    );
+    for (event, args, matcher) in [
+        ("PreToolUse", "hook pre-tool-use", "*"),
+        ("PermissionRequest", "hook permission-request", "*"),
+        (
+            "Notification",
+            "hook notification",
+            "permission_prompt|elicitation_dialog|idle_prompt",
+        ),
+    ] {
+        assert_eq!(
+            installed["hooks"][event],
+            json!([{"matcher": matcher, "hooks": [{"type": "command", "command": ours(args)}]}]),
+            "{event}"
+        );
+    }
     for (event, args) in [
         ("SessionStart", "hook session-start"),
         ("SessionEnd", "hook session-end"),
         ("WorktreeCreate", "hook worktree-create"),
         ("WorktreeRemove", "hook worktree-remove"),
+        ("UserPromptSubmit", "hook user-prompt-submit"),
+        ("StopFailure", "hook stop-failure"),
+        ("PreCompact", "hook pre-compact"),
+        ("PostCompact", "hook post-compact"),
     ] {
         assert_eq!(
             installed["hooks"][event],
@@ -180,7 +196,7 @@ fn install_all_adds_ours_keeps_theirs_and_uninstall_restores() {
             .env("SHELL", "/bin/bash"),
     );
     assert!(output.status.success());
-    assert_eq!(status["globalHooks"].as_array().unwrap().len(), 6);
+    assert_eq!(status["globalHooks"].as_array().unwrap().len(), 13);
     assert_eq!(status["aliasInstalled"], true);
 
     let (output, _) = install(&env, &["--uninstall"]);
@@ -300,7 +316,7 @@ fn local_hooks_go_into_the_repository_and_can_ignore_it() {
         String::from_utf8_lossy(&output.stderr)
     );
     let settings = read_json(&repo.join(".claude/settings.json"));
-    assert_eq!(settings["hooks"].as_object().unwrap().len(), 6);
+    assert_eq!(settings["hooks"].as_object().unwrap().len(), 13);
     assert_eq!(
         std::fs::read_to_string(repo.join(".gitignore")).unwrap(),
         ".claude/\n"
@@ -387,7 +403,7 @@ fn linked_dotfiles_stay_links_and_their_targets_are_written() {
         installed["hooks"]["PostToolUse"].as_array().unwrap().len(),
         2
     );
-    assert_eq!(installed["hooks"].as_object().unwrap().len(), 7);
+    assert_eq!(installed["hooks"].as_object().unwrap().len(), 13);
     let mcp = read_json(&claude_json_target);
     assert_eq!(mcp["mcpServers"]["parallel-cc"]["type"], "stdio");
     assert_eq!(
@@ -477,7 +493,7 @@ fn linked_local_settings_and_gitignore_are_written_through() {
     assert!(is_link(&repo.join(".claude/settings.json")));
     assert!(is_link(&repo.join(".gitignore")));
     let settings = read_json(&shared.join("settings.json"));
-    assert_eq!(settings["hooks"].as_object().unwrap().len(), 6);
+    assert_eq!(settings["hooks"].as_object().unwrap().len(), 13);
     assert_eq!(
         std::fs::read_to_string(shared.join("gitignore")).unwrap(),
         "target/\n.claude/\n"

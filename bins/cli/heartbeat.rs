@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use pcc::session::{self, HeartbeatTarget};
+use pcc::session::{self, state, HeartbeatTarget};
 
 use crate::Output;
 
@@ -75,6 +75,7 @@ pub fn run(args: HeartbeatArgs) -> anyhow::Result<Output> {
         ancestors: true,
         cwd: std::env::current_dir().ok(),
         take_notices: false,
+        state: None,
     };
     match session::heartbeat(&data_dir, &target)? {
         Some(beat) => {
@@ -110,19 +111,23 @@ fn record_agent(data_dir: &std::path::Path, id: &str, agent: i64) -> anyhow::Res
     ))
 }
 
-/// The part of a hook payload the heartbeat reads; the rest (a tool's whole
-/// output, of any size) is skipped without being kept.
-#[derive(serde::Deserialize)]
-struct BeatPayload {
-    #[serde(default)]
-    cwd: Option<String>,
-}
-
+/// The `PostToolUse` hook: the heartbeat, which also records that the
+/// session works (one statement). The payload's fields other than those the
+/// state reads (a tool's whole output, of any size) are skipped without
+/// being kept.
 fn run_hook(args: &HeartbeatArgs) -> anyhow::Result<()> {
+    let at = state::now_millis();
     let input = crate::hook::read_input();
-    let cwd = serde_json::from_slice::<BeatPayload>(&input)
-        .ok()
-        .and_then(|payload| payload.cwd)
+    let payload = state::HookPayload::parse(&input);
+    // The state of the event Claude Code names (PostToolUse where we
+    // install it); none when the payload names none.
+    let update = payload
+        .hook_event_name
+        .as_deref()
+        .and_then(|name| state::event_of(name, &payload))
+        .and_then(|event| state::StateUpdate::new(&event, at));
+    let cwd = payload
+        .cwd
         .filter(|cwd| !cwd.is_empty())
         .map(PathBuf::from)
         .or_else(|| std::env::current_dir().ok());
@@ -133,6 +138,7 @@ fn run_hook(args: &HeartbeatArgs) -> anyhow::Result<()> {
         ancestors: true,
         cwd,
         take_notices: true,
+        state: update,
     };
     if let Some(beat) = session::heartbeat(&crate::data_dir()?, &target)? {
         if !beat.notices.is_empty() {

@@ -1,5 +1,7 @@
 //! `git pcc hook <event>`: the entry points of the Claude Code hooks that
 //! `git pcc install --hooks` configures. Each reads the hook's JSON on stdin.
+//! The hooks run inside the agent's step, so `git-pcc hook` parses only its
+//! own arguments ([`HookCommand`]).
 
 use std::io::{Read, Write};
 
@@ -7,6 +9,21 @@ use clap::{Args, ValueEnum};
 use pcc::hooks::{self, HookOutcome};
 
 use crate::Output;
+
+// `git pcc hook` parsed on its own, as `heartbeat` is: the state hooks run
+// at every prompt, tool and stop. Same arguments as the `hook` subcommand
+// of `FrontArgs`.
+#[derive(Debug, clap::Parser)]
+#[command(
+    name = "git-pcc hook",
+    bin_name = "git pcc hook",
+    version,
+    about = "Claude Code hook entry points (run by the installed hooks)"
+)]
+pub struct HookCommand {
+    #[command(flatten)]
+    pub args: HookArgs,
+}
 
 #[derive(Debug, Args)]
 pub struct HookArgs {
@@ -25,8 +42,30 @@ pub enum HookEvent {
     WorktreeCreate,
     /// Release the session of a worktree Claude Code removes
     WorktreeRemove,
-    /// Deny an edit of a file another session holds EXCLUSIVE
+    /// Record that the session works (waits, for AskUserQuestion); deny an
+    /// edit of a file another session holds EXCLUSIVE
     PreToolUse,
+    /// Record that the session works on a prompt
+    UserPromptSubmit,
+    /// Record that the session waits for a permission
+    PermissionRequest,
+    /// Record that the session waits for its user (permission prompt,
+    /// question) or is idle at its prompt
+    Notification,
+    /// Record that the session is idle, with the first line of its last message
+    Stop,
+    /// Record that the session is idle after an error ended its turn
+    StopFailure,
+    /// Record that the session is compacting its conversation
+    PreCompact,
+    /// Record that the session's compaction ended
+    PostCompact,
+}
+
+/// Whether `word` names a hook event (`session-start`, ...).
+pub fn is_event(word: &std::ffi::OsStr) -> bool {
+    word.to_str()
+        .is_some_and(|word| HookEvent::from_str(word, false).is_ok())
 }
 
 /// Reads a Claude Code hook's whole stdin: payloads of edit tools carry the
@@ -51,16 +90,20 @@ fn parse_payload(data_dir: &std::path::Path, event: &str, input: &[u8]) -> serde
 }
 
 pub fn run(args: HookArgs) -> anyhow::Result<Output> {
+    // The hook's time, before anything can make it wait: it orders the
+    // state updates of hooks that land out of order.
+    let at = pcc::session::state::now_millis();
     let input = read_input();
     let outcome = match crate::data_dir() {
         Ok(data_dir) => {
             let payload = || parse_payload(&data_dir, args.event.name(), &input);
             match args.event {
-                HookEvent::SessionStart => hooks::session_start(&data_dir, &payload()),
-                HookEvent::SessionEnd => hooks::session_end(&data_dir, &payload()),
+                HookEvent::SessionStart => hooks::session_start(&data_dir, &payload(), at),
+                HookEvent::SessionEnd => hooks::session_end(&data_dir, &payload(), at),
                 HookEvent::WorktreeCreate => hooks::worktree_create(&data_dir, &payload()),
                 HookEvent::WorktreeRemove => hooks::worktree_remove(&data_dir, &payload()),
-                HookEvent::PreToolUse => hooks::pre_tool_use(&data_dir, &input),
+                HookEvent::PreToolUse => hooks::pre_tool_use(&data_dir, &input, at),
+                event => hooks::record_state(&data_dir, event.name(), &input, at),
             }
         }
         Err(err) => match args.event {
@@ -85,6 +128,13 @@ impl HookEvent {
             HookEvent::WorktreeCreate => "WorktreeCreate",
             HookEvent::WorktreeRemove => "WorktreeRemove",
             HookEvent::PreToolUse => "PreToolUse",
+            HookEvent::UserPromptSubmit => "UserPromptSubmit",
+            HookEvent::PermissionRequest => "PermissionRequest",
+            HookEvent::Notification => "Notification",
+            HookEvent::Stop => "Stop",
+            HookEvent::StopFailure => "StopFailure",
+            HookEvent::PreCompact => "PreCompact",
+            HookEvent::PostCompact => "PostCompact",
         }
     }
 }

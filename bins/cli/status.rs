@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use pcc::session::{self, StatusReport};
+use pcc::session::{self, SessionStatus, StatusReport};
 
 use crate::render;
 use crate::scope::Scope;
@@ -65,9 +65,11 @@ fn human(report: &StatusReport) -> String {
             out.push_str(&format!("{}\n", render::quoted(&s.repo_path)));
             current_repo = Some(&s.repo_path);
             rows.push(
-                ["PID", "SESSION", "WHERE", "BRANCH", "AGE", "BEAT", "STATE"]
-                    .map(String::from)
-                    .to_vec(),
+                [
+                    "PID", "SESSION", "WHERE", "BRANCH", "AGE", "BEAT", "STATE", "DOING", "WORK",
+                ]
+                .map(String::from)
+                .to_vec(),
             );
         }
         let place = if s.is_main_repo {
@@ -93,6 +95,8 @@ fn human(report: &StatusReport) -> String {
             render::minutes(s.duration_minutes),
             format!("{} ago", render::minutes(s.heartbeat_age_minutes)),
             state,
+            doing(s),
+            work(s),
         ]);
     }
     flush(&mut out, &mut rows);
@@ -119,6 +123,54 @@ fn human(report: &StatusReport) -> String {
         render::count(report.total_sessions, "session", "sessions")
     ));
     out
+}
+
+/// What the agent is doing: `working`, `waiting 2m: permission Bash`,
+/// `idle 5m`; `-` before its first hook.
+fn doing(s: &SessionStatus) -> String {
+    let Some(state) = &s.state else {
+        return "-".to_owned();
+    };
+    if state == "working" {
+        return state.clone();
+    }
+    let mut text = state.clone();
+    if let Some(since) = s
+        .state_since
+        .as_deref()
+        .and_then(pcc::time::parse_sqlite_datetime)
+    {
+        let minutes = (pcc::time::unix_now() - since).max(0) / 60;
+        text.push_str(&format!(" {}", render::minutes(minutes)));
+    }
+    if let Some(what) = &s.waiting_for {
+        // `permission: Bash` reads `permission Bash` after the colon.
+        let what = what
+            .strip_prefix("permission: ")
+            .map_or_else(|| what.clone(), |tool| format!("permission {tool}"));
+        text.push_str(&format!(": {what}"));
+    }
+    text
+}
+
+/// A worktree session's work: commits ahead of and behind its base,
+/// uncommitted files, predicted conflicts with other sessions.
+fn work(s: &SessionStatus) -> String {
+    let mut parts = Vec::new();
+    if let (Some(ahead), Some(behind)) = (s.ahead, s.behind) {
+        parts.push(format!("{ahead} ahead, {behind} behind"));
+    }
+    if let Some(files) = s.changed_files {
+        parts.push(format!("{files} changed"));
+    }
+    if let Some(conflicts) = s.conflicts.filter(|n| *n > 0) {
+        parts.push(render::count(conflicts as usize, "conflict", "conflicts"));
+    }
+    if parts.is_empty() {
+        "-".to_owned()
+    } else {
+        parts.join(", ")
+    }
 }
 
 /// Worktrees sandbox runs brought their work back into, uncommitted.

@@ -68,6 +68,12 @@ pub const SETTINGS: &[Setting] = &[
         default: || Value::from(10),
     },
     Setting {
+        key: "session.idleAfterMinutes",
+        kind: Kind::Integer { min: 1, max: 10_080 },
+        description: "minutes a working session may go without a hook before status shows it as idle? (an interrupt sends no hook)",
+        default: || Value::from(5),
+    },
+    Setting {
         key: "session.lockTimeoutSeconds",
         kind: Kind::Integer { min: 1, max: 3_600 },
         description: "seconds a command waits for a repository another parallel-cc process is changing before it names that process and gives up",
@@ -684,6 +690,13 @@ impl Config {
     pub fn stale_minutes(&self) -> i64 {
         self.typed("session.staleMinutes", Value::as_i64)
             .unwrap_or(10)
+    }
+
+    /// Minutes without a hook after which a working session shows as
+    /// `idle?`.
+    pub fn idle_after_minutes(&self) -> i64 {
+        self.typed("session.idleAfterMinutes", Value::as_i64)
+            .unwrap_or(5)
     }
 
     /// How long a command waits for a repository's lock.

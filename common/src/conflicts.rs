@@ -739,5 +739,20 @@ pub fn predict(data_dir: &Path, repo_path: &Path) -> Result<Prediction> {
             prediction.against_target.push(pair);
         }
     }
+    // What `status` shows of it: each session's conflicting files with the
+    // others. A prediction stands even when this cannot be recorded.
+    let counts: Vec<(String, i64)> = sessions
+        .iter()
+        .map(|session| {
+            let files: usize = prediction
+                .pairs
+                .iter()
+                .filter(|pair| pair.a == session.id || pair.b == session.id)
+                .map(|pair| pair.conflicts.len())
+                .sum();
+            (session.id.clone(), files as i64)
+        })
+        .collect();
+    let _ = crate::session::record_predicted_conflicts(data_dir, &counts);
     Ok(prediction)
 }

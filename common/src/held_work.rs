@@ -158,6 +158,24 @@ pub fn held_work(main: &Repository, worktree_path: &Path, base: &WorktreeBase) -
     held
 }
 
+/// How many commits a worktree's branch has that its base branch has not
+/// (ahead), and the other way round (behind); against the commit it
+/// started from when its base branch is gone. `None` when its branch or
+/// its base cannot be found.
+pub fn ahead_behind(main: &Repository, base: &WorktreeBase) -> Option<(usize, usize)> {
+    let tip = |name: &str| {
+        main.find_branch(name, BranchType::Local)
+            .ok()
+            .and_then(|branch| branch.get().target())
+    };
+    let ours = tip(base.branch?)?;
+    let theirs = base
+        .base_branch
+        .and_then(tip)
+        .or_else(|| base.base_commit.and_then(|c| Oid::from_str(c).ok()))?;
+    main.graph_ahead_behind(ours, theirs).ok()
+}
+
 /// Work in a checkout that no commit holds: what `git status` shows, what
 /// it hides, and what its submodules hold.
 #[derive(Debug, Default)]

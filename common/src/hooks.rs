@@ -11,11 +11,15 @@
 //!   is created through parallel-cc as a registered session; its absolute path
 //!   is the hook's only output, and a failure fails the creation.
 //! - `WorktreeRemove`: the session of that worktree is released.
-//! - `PreToolUse` (edit tools): an edit of a file another live session holds
+//! - `PreToolUse` (every tool): the session is `working` (`waiting` for an
+//!   `AskUserQuestion`); an edit of a file another live session holds
 //!   EXCLUSIVE is denied, with the reason. The payload is read whole (a
 //!   Write carries the file's content, often megabytes) but only the fields
 //!   the decision needs are kept; one that cannot be parsed is allowed and
 //!   logged.
+//! - `UserPromptSubmit`, `PermissionRequest`, `Notification`, `Stop`,
+//!   `StopFailure`, `PreCompact`, `PostCompact`: the session's state (see
+//!   `session::state`), in the one statement a heartbeat costs.
 //!
 //! Hooks other than `WorktreeCreate` never fail the agent and never stall
 //! it: whatever goes wrong, they exit 0, and they wait a fraction of a
@@ -24,9 +28,9 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
 use serde_json::Value;
 
+use crate::session::state::{self, HookPayload, StateUpdate};
 use crate::session::{self, HeartbeatTarget, Patience, Placement, SessionSelector};
 use crate::{paths, process, time, UserError};
 
@@ -63,11 +67,23 @@ fn env_session_id() -> Option<String> {
         .filter(|s| !s.is_empty())
 }
 
+/// The state update a hook named `hook_event` makes with this payload,
+/// stamped with the time the hook started.
+fn state_update(hook_event: &str, payload: &HookPayload, at_millis: i64) -> Option<StateUpdate> {
+    state::event_of(hook_event, payload).and_then(|event| StateUpdate::new(&event, at_millis))
+}
+
+/// A payload read as JSON, for the state it reports.
+fn state_payload(payload: &Value) -> HookPayload {
+    serde_json::from_value(payload.clone()).unwrap_or_default()
+}
+
 /// `SessionStart`.
-pub fn session_start(data_dir: &Path, payload: &Value) -> HookOutcome {
+pub fn session_start(data_dir: &Path, payload: &Value, at_millis: i64) -> HookOutcome {
     let known = HeartbeatTarget {
         env_session_id: env_session_id(),
         ancestors: true,
+        state: state_update("SessionStart", &state_payload(payload), at_millis),
         ..HeartbeatTarget::default()
     };
     let agent = process::agent_ancestor();
@@ -104,11 +120,21 @@ pub fn session_start(data_dir: &Path, payload: &Value) -> HookOutcome {
 }
 
 /// `SessionEnd`.
-pub fn session_end(data_dir: &Path, payload: &Value) -> HookOutcome {
+pub fn session_end(data_dir: &Path, payload: &Value, at_millis: i64) -> HookOutcome {
     if text_field(payload, "reason") == Some("clear") {
         // `/clear` starts a new conversation in the same process.
         return HookOutcome::quiet();
     }
+    // Ended first: a session whose release cannot be done now shows so.
+    // Only the agent's own session (not one found by the directory, which
+    // may be another agent's that works there).
+    let ending = HeartbeatTarget {
+        env_session_id: env_session_id(),
+        ancestors: true,
+        state: state_update("SessionEnd", &state_payload(payload), at_millis),
+        ..HeartbeatTarget::default()
+    };
+    let _ = session::heartbeat(data_dir, &ending);
     let mut ids: Vec<String> = env_session_id().into_iter().collect();
     if let Some(agent) = process::agent_ancestor() {
         ids.extend(session::sessions_of_pid(data_dir, agent).unwrap_or_default());
@@ -163,59 +189,48 @@ const EDIT_TOOLS: &[(&str, &str)] = &[
     ("NotebookEdit", "notebook_path"),
 ];
 
-/// The fields of a `PreToolUse` payload the claim check needs; the rest
-/// (a Write's content, of any size) is skipped without being kept.
-#[derive(Debug, Default, Deserialize)]
-struct PreToolPayload {
-    #[serde(default)]
-    tool_name: String,
-    #[serde(default)]
-    cwd: Option<String>,
-    #[serde(default)]
-    tool_input: ToolInput,
-}
-
-#[derive(Debug, Default, Deserialize)]
-struct ToolInput {
-    #[serde(default)]
-    file_path: Option<String>,
-    #[serde(default)]
-    notebook_path: Option<String>,
-}
-
-/// `PreToolUse` for edit tools: denies an edit of a file that another live
+/// `PreToolUse`: records that the session works (or waits, for an
+/// `AskUserQuestion`), then denies an edit of a file that another live
 /// session holds EXCLUSIVE, with a reason the agent can read. `input` is
 /// the hook's whole stdin.
-pub fn pre_tool_use(data_dir: &Path, input: &[u8]) -> HookOutcome {
-    let payload: PreToolPayload = match serde_json::from_slice(input) {
+pub fn pre_tool_use(data_dir: &Path, input: &[u8], at_millis: i64) -> HookOutcome {
+    let payload: HookPayload = match serde_json::from_slice(input) {
         Ok(payload) => payload,
         Err(err) => {
             log_unreadable(data_dir, "PreToolUse", input.len(), &err);
             return HookOutcome::quiet();
         }
     };
-    let Some((_, field)) = EDIT_TOOLS
-        .iter()
-        .find(|(name, _)| *name == payload.tool_name)
-    else {
-        return HookOutcome::quiet();
-    };
-    let file = match *field {
-        "notebook_path" => payload.tool_input.notebook_path,
-        _ => payload.tool_input.file_path,
-    };
-    let Some(file) = file.filter(|f| !f.is_empty()) else {
-        return HookOutcome::quiet();
-    };
+    let cwd = payload
+        .cwd
+        .clone()
+        .filter(|c| !c.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::current_dir().ok());
     let target = HeartbeatTarget {
         env_session_id: env_session_id(),
         ancestors: true,
-        cwd: payload
-            .cwd
-            .filter(|c| !c.is_empty())
-            .map(PathBuf::from)
-            .or_else(|| std::env::current_dir().ok()),
+        cwd,
         ..HeartbeatTarget::default()
+    };
+    let working = HeartbeatTarget {
+        state: state_update("PreToolUse", &payload, at_millis),
+        ..target.clone()
+    };
+    if let Err(err) = session::heartbeat(data_dir, &working) {
+        log_line(data_dir, &format!("PreToolUse: state skipped: {err:#}"));
+    }
+    let tool_name = payload.tool_name.unwrap_or_default();
+    let Some((_, field)) = EDIT_TOOLS.iter().find(|(name, _)| *name == tool_name) else {
+        return HookOutcome::quiet();
+    };
+    let input = payload.tool_input.unwrap_or_default();
+    let file = match *field {
+        "notebook_path" => input.notebook_path,
+        _ => input.file_path,
+    };
+    let Some(file) = file.filter(|f| !f.is_empty()) else {
+        return HookOutcome::quiet();
     };
     let Ok(Some(me)) = session::find_session(data_dir, &target) else {
         return HookOutcome::quiet();
@@ -229,6 +244,37 @@ pub fn pre_tool_use(data_dir: &Path, input: &[u8]) -> HookOutcome {
         Ok(Some(blocker)) => deny(&blocker),
         _ => HookOutcome::quiet(),
     }
+}
+
+/// The hooks that only report a state: `UserPromptSubmit`,
+/// `PermissionRequest`, `Notification`, `Stop`, `StopFailure`,
+/// `PreCompact`, `PostCompact` (`hook_event` is Claude Code's name). One
+/// statement; silent; a state the hook had to skip is logged.
+pub fn record_state(
+    data_dir: &Path,
+    hook_event: &str,
+    input: &[u8],
+    at_millis: i64,
+) -> HookOutcome {
+    let payload = HookPayload::parse(input);
+    let Some(update) = state_update(hook_event, &payload, at_millis) else {
+        return HookOutcome::quiet();
+    };
+    let target = HeartbeatTarget {
+        env_session_id: env_session_id(),
+        ancestors: true,
+        cwd: payload
+            .cwd
+            .filter(|c| !c.is_empty())
+            .map(PathBuf::from)
+            .or_else(|| std::env::current_dir().ok()),
+        state: Some(update),
+        ..HeartbeatTarget::default()
+    };
+    if let Err(err) = session::heartbeat(data_dir, &target) {
+        log_line(data_dir, &format!("{hook_event}: state skipped: {err:#}"));
+    }
+    HookOutcome::quiet()
 }
 
 fn deny(blocker: &crate::claims::Claim) -> HookOutcome {

@@ -29,18 +29,25 @@ use crate::config::{link_target, write_atomically};
 use crate::{paths, UserError};
 
 /// The hook events we install, with the `git-pcc` arguments each runs and
-/// the tool matcher of the events that take one.
+/// the matcher of the events that take one (tools; notification types).
 pub const HOOK_EVENTS: &[(&str, &str, Option<&str>)] = &[
     ("PostToolUse", "heartbeat --hook", Some("*")),
-    (
-        "PreToolUse",
-        "hook pre-tool-use",
-        Some("Edit|Write|MultiEdit|NotebookEdit"),
-    ),
+    ("PreToolUse", "hook pre-tool-use", Some("*")),
     ("SessionStart", "hook session-start", None),
     ("SessionEnd", "hook session-end", None),
     ("WorktreeCreate", "hook worktree-create", None),
     ("WorktreeRemove", "hook worktree-remove", None),
+    ("UserPromptSubmit", "hook user-prompt-submit", None),
+    ("PermissionRequest", "hook permission-request", Some("*")),
+    (
+        "Notification",
+        "hook notification",
+        Some("permission_prompt|elicitation_dialog|idle_prompt"),
+    ),
+    ("Stop", "hook stop", None),
+    ("StopFailure", "hook stop-failure", None),
+    ("PreCompact", "hook pre-compact", None),
+    ("PostCompact", "hook post-compact", None),
 ];
 
 /// Name of our server in `mcpServers`.

@@ -62,6 +62,11 @@ const MIGRATIONS: &[Migration] = &[
         description: "the TypeScript tool's budget periods with run counts, its worktree paths resolved to their repository",
         apply: seed_rows_2_5_0,
     },
+    Migration {
+        version: "2.6.0",
+        description: "session states from the agent's hooks, predicted conflicts per session",
+        apply: session_states_2_6_0,
+    },
 ];
 
 /// The schema version this build writes.
@@ -649,6 +654,28 @@ fn worktree_journal_2_4_0(conn: &Connection) -> Result<()> {
     Ok(())
 }
 
+/// What each session is doing, from its agent's hooks (see
+/// `session::state`): the state, when it began (`state_since`, as text)
+/// and the time in milliseconds of the hook that set it last (`state_at`,
+/// to tell a late hook from a newer one), what it waits for and the first
+/// line of the agent's last message; and the number of conflicts the last
+/// prediction found between it and other live sessions, with its time.
+fn session_states_2_6_0(conn: &Connection) -> Result<()> {
+    add_missing_columns(
+        conn,
+        "sessions",
+        &[
+            ("state", "TEXT"),
+            ("state_since", "TEXT"),
+            ("state_at", "INTEGER"),
+            ("waiting_for", "TEXT"),
+            ("last_message", "TEXT"),
+            ("predicted_conflicts", "INTEGER"),
+            ("predicted_at", "TEXT"),
+        ],
+    )
+}
+
 /// What the TypeScript tool's rows need to work here. Its
 /// `budget_tracking` (no run count, no update time, no unique period) is
 /// rebuilt with its columns first, in its order and with its ids, then
@@ -780,6 +807,6 @@ mod tests {
     fn versions_compare_numerically() {
         assert!(version_number("1.10.0") > version_number("1.9.3"));
         assert!(version_number("2.0.0") > version_number("1.99.99"));
-        assert_eq!(version_number(current_version()), version_number("2.5.0"));
+        assert_eq!(version_number(current_version()), version_number("2.6.0"));
     }
 }

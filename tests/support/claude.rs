@@ -35,14 +35,19 @@ impl ModelServer {
     /// Starts the server with `commands` run one after the other through the
     /// Bash tool, then `final_text`.
     pub fn start(env: &TestEnv, commands: &[String], final_text: &str) -> ModelServer {
+        ModelServer::start_script(
+            env,
+            serde_json::json!({"commands": commands, "final": final_text}),
+        )
+    }
+
+    /// Starts the server with a whole script (`commands`, `final`, `delay`:
+    /// see `model_server.py`).
+    pub fn start_script(env: &TestEnv, script_json: serde_json::Value) -> ModelServer {
         let dir = env.path().join("model-server");
         std::fs::create_dir_all(&dir).unwrap();
         let script = dir.join("script.json");
-        std::fs::write(
-            &script,
-            serde_json::json!({"commands": commands, "final": final_text}).to_string(),
-        )
-        .unwrap();
+        std::fs::write(&script, script_json.to_string()).unwrap();
         let port_file = dir.join("port");
         let server =
             PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/support/model_server.py");

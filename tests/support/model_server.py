@@ -13,7 +13,9 @@ so far, so any number of Claude Code processes can share one server:
 - requests without tools (titles, summaries) get a short text.
 
 Usage: model_server.py SCRIPT.json PORT_FILE
-SCRIPT.json: {"commands": ["echo hi", ...], "final": "done"}. The server binds
+SCRIPT.json: {"commands": ["echo hi", ...], "final": "done", "delay": 0}; with
+"delay" (seconds) each answer to a request with tools waits that long first,
+so a test can see the agent working. The server binds
 127.0.0.1 on a free port, writes the port to PORT_FILE, logs each request's
 path and body as JSON lines to PORT_FILE + ".log", and serves until killed.
 """
@@ -21,6 +23,7 @@ path and body as JSON lines to PORT_FILE + ".log", and serves until killed.
 import json
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 SCRIPT = {}
@@ -92,6 +95,8 @@ class Handler(BaseHTTPRequestHandler):
             self.send_json(404, {"type": "error", "error": {"type": "not_found_error", "message": path}})
             return
         blocks, stop_reason = reply_blocks(body)
+        if body.get("tools") and SCRIPT.get("delay"):
+            time.sleep(float(SCRIPT["delay"]))
         model = body.get("model", "claude-sonnet-4-5")
         usage = {"input_tokens": 100, "output_tokens": 20, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}
         message = {"id": "msg_scripted", "type": "message", "role": "assistant", "model": model,

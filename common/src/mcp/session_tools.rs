@@ -27,7 +27,16 @@ fn session_schema() -> Value {
             "createdAt": {"type": "string"},
             "lastHeartbeat": {"type": "string"},
             "durationMinutes": {"type": "integer"},
-            "heartbeatAgeMinutes": {"type": "integer"}
+            "heartbeatAgeMinutes": {"type": "integer"},
+            "state": {"type": ["string", "null"], "enum": ["working", "waiting", "idle", "idle?", "compacting", "ended", null]},
+            "stateSince": {"type": ["string", "null"]},
+            "waitingFor": {"type": ["string", "null"]},
+            "lastMessage": {"type": ["string", "null"]},
+            "ahead": {"type": ["integer", "null"]},
+            "behind": {"type": ["integer", "null"]},
+            "changedFiles": {"type": ["integer", "null"]},
+            "conflicts": {"type": ["integer", "null"]},
+            "conflictsPredictedAt": {"type": ["string", "null"]}
         },
         "required": ["sessionId", "pid", "repoPath", "worktreePath", "isMainRepo", "isAlive"]
     })
@@ -52,8 +61,10 @@ pub fn register(registry: &mut Registry, data_dir: PathBuf) {
         name: "get_parallel_status",
         title: "Parallel sessions",
         description: "List the agent sessions working in a repository (default: the one you are in, else all): \
-            each with its PID, whether it is alive, main checkout or worktree, branch, age and held work. \
-            Check it before large edits to see who else is working and where.",
+            each with its PID, whether it is alive, main checkout or worktree, branch, age and held work; what \
+            its agent is doing (state working, waiting for its user with waitingFor, idle with its lastMessage, \
+            compacting) and, for a worktree, commits ahead/behind its base, changed files and predicted \
+            conflicts. Check it before large edits to see who else is working and where.",
         input_schema: object_schema(
             json!({"repo_path": {"type": "string", "description": "A path inside the repository; omit for your own repository"}}),
             &[],

@@ -2,7 +2,8 @@
 //! tool call, so finding the session and touching it is one statement; the
 //! lookups in order are the session id, `$PARALLEL_CC_SESSION_ID`, a PID
 //! (the wrapper's or the agent's), the nearest ancestor process that is a
-//! session's, and the agent's working directory.
+//! session's, and the agent's working directory. A hook that reports a
+//! state change (see `state`) makes it in that same statement.
 
 use std::path::{Path, PathBuf};
 
@@ -11,10 +12,10 @@ use rusqlite::{Connection, OptionalExtension};
 use serde::Serialize;
 
 use super::session_by_id;
-use super::status::{describe, SessionStatus};
+use super::state::{StateUpdate, UPDATE_STATE};
+use super::status::{describe, Inspection, SessionStatus};
 use crate::db::Database;
-use crate::held_work;
-use crate::{paths, process, time, worktree};
+use crate::{paths, process, time};
 
 /// Where to look for the session a heartbeat belongs to, in order.
 #[derive(Debug, Clone, Default)]
@@ -32,6 +33,8 @@ pub struct HeartbeatTarget {
     /// Also take the session's undelivered merge notices (the hook prints
     /// them for the agent).
     pub take_notices: bool,
+    /// The state the hook reports, written by the heartbeat's statement.
+    pub state: Option<StateUpdate>,
 }
 
 /// The session a heartbeat was recorded for.
@@ -61,11 +64,25 @@ pub fn heartbeat(data_dir: &Path, target: &HeartbeatTarget) -> Result<Option<Hea
                  key: &dyn rusqlite::ToSql,
                  matched_by: &'static str|
      -> Result<Option<Heartbeat>> {
-        let sql = format!(
-            "UPDATE sessions SET last_heartbeat = datetime('now') WHERE {condition} RETURNING id, pid, last_heartbeat"
-        );
-        let mut stmt = conn.prepare_cached(&sql)?;
-        let mut rows = stmt.query([key])?;
+        let beat_only = "last_heartbeat = datetime('now')";
+        let sql = |set: &str| {
+            format!("UPDATE sessions SET {set} WHERE {condition} RETURNING id, pid, last_heartbeat")
+        };
+        let state_params = target.state.as_ref().map(StateUpdate::params);
+        let mut params: Vec<&dyn rusqlite::ToSql> = vec![key];
+        let mut stmt = match &state_params {
+            Some(state) => match conn.prepare_cached(&sql(UPDATE_STATE)) {
+                Ok(stmt) => {
+                    params.extend(state.iter().map(|p| p.as_ref()));
+                    stmt
+                }
+                // A database from before session states (the next command
+                // that is not a hook migrates it): the beat alone.
+                Err(_) => conn.prepare_cached(&sql(beat_only))?,
+            },
+            None => conn.prepare_cached(&sql(beat_only))?,
+        };
+        let mut rows = stmt.query(params.as_slice())?;
         let Some(row) = rows.next()? else {
             return Ok(None);
         };
@@ -126,22 +143,22 @@ pub fn find_session(data_dir: &Path, target: &HeartbeatTarget) -> Result<Option<
     let Some(session) = session_by_id(db.conn(), &id)? else {
         return Ok(None);
     };
-    let held = if session.has_own_worktree() {
+    let found = if session.has_own_worktree() {
         crate::git::open(Path::new(&session.repo_path))
             .ok()
-            .map(|repo| {
-                let located = worktree::locate(
-                    &repo,
-                    Path::new(&session.worktree_path),
-                    session.worktree_name.as_deref(),
-                );
-                held_work::held_work(&repo, &located.path, &session.base())
-            })
+            .map(|repo| Inspection::of(&repo, &session))
     } else {
         None
     };
     let alive = session.is_alive();
-    Ok(Some(describe(&session, alive, held, time::unix_now())))
+    let config = crate::config::Config::load(data_dir).unwrap_or_default();
+    Ok(Some(describe(
+        &session,
+        alive,
+        found,
+        time::unix_now(),
+        &config,
+    )))
 }
 
 /// Finds the id of the session a target points at, and how it was found.

@@ -20,6 +20,7 @@
 mod heartbeat;
 mod register;
 mod release;
+pub mod state;
 mod status;
 
 pub use heartbeat::{find_session, heartbeat, record_agent, Heartbeat, HeartbeatTarget};
@@ -63,11 +64,22 @@ pub struct Session {
     /// Whether we made the worktree (and may remove it); false for a
     /// worktree the user made that a session adopted.
     pub owns_worktree: bool,
+    /// What the agent is doing, from its hooks (see [`state`]).
+    pub state: Option<String>,
+    pub state_since: Option<String>,
+    /// Milliseconds since the epoch of the hook that set the state last.
+    pub state_at: Option<i64>,
+    pub waiting_for: Option<String>,
+    pub last_message: Option<String>,
+    /// Conflicts with other live sessions when they were last predicted.
+    pub predicted_conflicts: Option<i64>,
+    pub predicted_at: Option<String>,
 }
 
 const SESSION_COLUMNS: &str = "id, pid, repo_path, worktree_path, worktree_name, is_main_repo, \
      created_at, last_heartbeat, branch, base_branch, base_commit, process_start, agent_pid, \
-     agent_start, owns_worktree";
+     agent_start, owns_worktree, state, state_since, state_at, waiting_for, last_message, \
+     predicted_conflicts, predicted_at";
 
 impl Session {
     fn from_row(row: &Row) -> rusqlite::Result<Session> {
@@ -87,6 +99,13 @@ impl Session {
             agent_pid: row.get(12)?,
             agent_start: row.get::<_, Option<i64>>(13)?.map(|v| v as u64),
             owns_worktree: row.get::<_, Option<i64>>(14)?.unwrap_or(1) != 0,
+            state: row.get(15)?,
+            state_since: row.get(16)?,
+            state_at: row.get(17)?,
+            waiting_for: row.get(18)?,
+            last_message: row.get(19)?,
+            predicted_conflicts: row.get(20)?,
+            predicted_at: row.get(21)?,
         })
     }
 
@@ -283,6 +302,24 @@ pub fn live_sessions(data_dir: &Path, repo_key: &str) -> Result<Vec<Session>> {
         [repo_key],
     )?;
     Ok(all.into_iter().filter(Session::is_alive).collect())
+}
+
+/// Records, for each session, how many conflicting files the prediction
+/// just made found between it and other live sessions (what `status`
+/// shows as `conflicts`, with the time).
+pub fn record_predicted_conflicts(data_dir: &Path, counts: &[(String, i64)]) -> Result<()> {
+    let Some(mut db) = Database::open_existing_current(data_dir)? else {
+        return Ok(());
+    };
+    db.immediate(|tx| {
+        let mut stmt = tx.prepare_cached(
+            "UPDATE sessions SET predicted_conflicts = ?2, predicted_at = datetime('now') WHERE id = ?1",
+        )?;
+        for (id, count) in counts {
+            stmt.execute(rusqlite::params![id, count])?;
+        }
+        Ok(())
+    })
 }
 
 /// Sessions (live or not) registered with `pid` or whose agent it is.

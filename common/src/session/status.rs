@@ -1,4 +1,7 @@
-//! `status`: who works where, with liveness and held work; what was kept;
+//! `status`: who works where, with liveness and held work, what each agent
+//! is doing (its state, see `state`) and, for a worktree session, its
+//! commits ahead of and behind its base, its uncommitted files and the
+//! conflicts the last prediction found with other sessions; what was kept;
 //! the worktrees sandbox runs brought their work back into; and what no
 //! record accounts for (worktrees of ours git knows but no
 //! session, kept record or journal entry names, and steps a dead process
@@ -13,7 +16,7 @@ use rusqlite::Connection;
 use serde::Serialize;
 
 use super::release::{kept_worktrees, revisit_kept, KeptWorktree};
-use super::{sessions_where, Session};
+use super::{sessions_where, state, Session};
 use crate::config::Config;
 use crate::db::Database;
 use crate::held_work::{self, HeldWork};
@@ -42,6 +45,50 @@ pub struct SessionStatus {
     pub last_heartbeat: String,
     pub duration_minutes: i64,
     pub heartbeat_age_minutes: i64,
+    /// `working`, `waiting`, `idle`, `compacting`, `ended`, or `idle?` for
+    /// a session working without a hook for `session.idleAfterMinutes`;
+    /// `null` before its agent's first hook.
+    pub state: Option<String>,
+    /// When the state began (for `idle?`: the time of the last hook).
+    pub state_since: Option<String>,
+    /// What a waiting session waits for: `permission: Bash`, a question, a
+    /// notification's message.
+    pub waiting_for: Option<String>,
+    /// The first line of the agent's last message when it stopped.
+    pub last_message: Option<String>,
+    /// Commits of a worktree session's branch that its base lacks.
+    pub ahead: Option<usize>,
+    /// Commits of its base that its branch lacks.
+    pub behind: Option<usize>,
+    /// Files `git status` shows in its worktree.
+    pub changed_files: Option<usize>,
+    /// Conflicting files with other live sessions at the last prediction
+    /// (`git pcc conflicts --predict`, MCP `predict_conflicts`).
+    pub conflicts: Option<i64>,
+    pub conflicts_predicted_at: Option<String>,
+}
+
+/// What `status` finds in a worktree session's checkout.
+#[derive(Debug)]
+pub(super) struct Inspection {
+    pub held: HeldWork,
+    pub ahead_behind: Option<(usize, usize)>,
+}
+
+impl Inspection {
+    /// Looks at the worktree of `session` (a session with a worktree of
+    /// ours) in `repo`.
+    pub fn of(repo: &git2::Repository, session: &Session) -> Inspection {
+        let located = worktree::locate(
+            repo,
+            Path::new(&session.worktree_path),
+            session.worktree_name.as_deref(),
+        );
+        Inspection {
+            held: held_work::held_work(repo, &located.path, &session.base()),
+            ahead_behind: held_work::ahead_behind(repo, &session.base()),
+        }
+    }
 }
 
 /// A worktree creation or removal begun and not finished.
@@ -118,13 +165,14 @@ pub fn status(data_dir: &Path, repo: Option<&Path>) -> Result<StatusReport> {
     )?;
     let kept_records = kept_worktrees(db.conn(), repo_key.as_deref())?;
     let journal = worktree::journal_entries(db.conn(), repo_key.as_deref())?;
+    let config = Config::load(data_dir).unwrap_or_default();
     let now = time::unix_now();
-    let held = inspect_worktrees(&sessions);
+    let inspections = inspect_worktrees(&sessions);
     let mut alive = Liveness::default();
     report.sessions = sessions
         .iter()
-        .zip(held)
-        .map(|(session, held)| describe(session, alive.of(session), held, now))
+        .zip(inspections)
+        .map(|(session, found)| describe(session, alive.of(session), found, now, &config))
         .collect();
     report.total_sessions = report.sessions.len();
     report.kept_worktrees = kept_records
@@ -135,7 +183,6 @@ pub fn status(data_dir: &Path, repo: Option<&Path>) -> Result<StatusReport> {
         })
         .collect();
     report.interrupted = journal.iter().map(interrupted).collect();
-    let config = Config::load(data_dir).unwrap_or_default();
     report.unaccounted_worktrees =
         unaccounted(db.conn(), &config, repo_key.as_deref(), &sessions, &journal)?;
     report.sandbox_worktrees = sandbox_worktrees(db.conn(), repo_key.as_deref())?;
@@ -173,9 +220,21 @@ fn sandbox_worktrees(conn: &Connection, repo_key: Option<&str>) -> Result<Vec<Sa
 pub(super) fn describe(
     session: &Session,
     is_alive: bool,
-    held: Option<HeldWork>,
+    found: Option<Inspection>,
     now: i64,
+    config: &Config,
 ) -> SessionStatus {
+    let held = found.as_ref().map(|found| &found.held);
+    let ahead_behind = found.as_ref().and_then(|found| found.ahead_behind);
+    let (state, state_since) = state::shown(
+        session.state.as_deref(),
+        session.state_since.as_deref(),
+        session.state_at,
+        now * 1000,
+        config.idle_after_minutes(),
+    )
+    .unzip();
+    let waiting = state.as_deref() == Some("waiting");
     let minutes_since = |stamp: &str| {
         time::parse_sqlite_datetime(stamp).map_or(0, |then| ((now - then).max(0)) / 60)
     };
@@ -195,14 +254,21 @@ pub(super) fn describe(
         is_main_repo: session.is_main_repo,
         owns_worktree: session.is_main_repo || session.owns_worktree,
         is_alive,
-        holds_work: held.as_ref().is_some_and(HeldWork::holds_work),
-        held_work: held
-            .as_ref()
-            .and_then(|h| h.reason(session.base_branch.as_deref())),
+        holds_work: held.is_some_and(HeldWork::holds_work),
+        held_work: held.and_then(|h| h.reason(session.base_branch.as_deref())),
         created_at: session.created_at.clone(),
         last_heartbeat: session.last_heartbeat.clone(),
         duration_minutes: minutes_since(&session.created_at),
         heartbeat_age_minutes: minutes_since(&session.last_heartbeat),
+        state,
+        state_since: state_since.flatten(),
+        waiting_for: session.waiting_for.clone().filter(|_| waiting),
+        last_message: session.last_message.clone(),
+        ahead: ahead_behind.map(|(ahead, _)| ahead),
+        behind: ahead_behind.map(|(_, behind)| behind),
+        changed_files: held.map(|h| h.uncommitted_files),
+        conflicts: session.predicted_conflicts,
+        conflicts_predicted_at: session.predicted_at.clone(),
     }
 }
 
@@ -226,10 +292,10 @@ impl Liveness {
     }
 }
 
-/// The held work of each session with a worktree of ours (`None` for the
-/// others and sessions whose repository is gone), opening each repository
-/// once and inspecting repositories in parallel.
-fn inspect_worktrees(sessions: &[Session]) -> Vec<Option<HeldWork>> {
+/// What each session with a worktree of ours holds (`None` for the others
+/// and sessions whose repository is gone), opening each repository once
+/// and inspecting repositories in parallel.
+fn inspect_worktrees(sessions: &[Session]) -> Vec<Option<Inspection>> {
     let mut by_repo: HashMap<&str, Vec<usize>> = HashMap::new();
     for (index, session) in sessions.iter().enumerate() {
         if session.has_own_worktree() {
@@ -240,35 +306,26 @@ fn inspect_worktrees(sessions: &[Session]) -> Vec<Option<HeldWork>> {
         }
     }
     by_repo.retain(|repo_path, _| Path::new(repo_path).exists());
-    let inspect = |(repo_path, indexes): (&str, Vec<usize>)| -> Vec<(usize, HeldWork)> {
+    let inspect = |(repo_path, indexes): (&str, Vec<usize>)| -> Vec<(usize, Inspection)> {
         let Ok(repo) = git::open(Path::new(repo_path)) else {
             return Vec::new();
         };
         indexes
             .into_iter()
-            .map(|index| {
-                let session = &sessions[index];
-                let located = worktree::locate(
-                    &repo,
-                    Path::new(&session.worktree_path),
-                    session.worktree_name.as_deref(),
-                );
-                let held = held_work::held_work(&repo, &located.path, &session.base());
-                (index, held)
-            })
+            .map(|index| (index, Inspection::of(&repo, &sessions[index])))
             .collect()
     };
     let groups: Vec<(&str, Vec<usize>)> = by_repo.into_iter().collect();
-    let found: Vec<(usize, HeldWork)> = if groups.len() > 1 {
+    let found: Vec<(usize, Inspection)> = if groups.len() > 1 {
         groups.into_par_iter().flat_map_iter(inspect).collect()
     } else {
         groups.into_iter().flat_map(inspect).collect()
     };
-    let mut held = vec![None; sessions.len()];
+    let mut inspections: Vec<Option<Inspection>> = sessions.iter().map(|_| None).collect();
     for (index, work) in found {
-        held[index] = Some(work);
+        inspections[index] = Some(work);
     }
-    held
+    inspections
 }
 
 /// The branch named by a checkout's HEAD file, read without opening the
