@@ -280,3 +280,240 @@ fn five_branches_land_three_and_stop_two_with_their_reasons() {
     assert!(merged.contains(&w.agents[2].branch), "{merged}");
     assert!(!merged.contains(&w.agents[3].branch), "{merged}");
 }
+
+#[test]
+fn a_dirty_checkout_is_left_alone_and_the_item_waits_blocked() {
+    let w = world(2);
+    w.agent_commit(0, "feature.txt", "feature\n");
+    w.agent_commit(1, "other.txt", "other\n");
+    // The second agent has work it has not committed: not taken.
+    std::fs::write(w.agents[1].worktree.join("wip.txt"), "wip\n").unwrap();
+    std::fs::write(w.repo.join("README.md"), "my own edit\n").unwrap();
+    let old_tip = w.main_tip();
+    let (output, report) = w.land(&[&w.agents[0].branch, &w.agents[1].branch]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let blocked = &report["items"][0];
+    assert_eq!(blocked["state"], "blocked", "{report:#}");
+    let reason = blocked["reason"].as_str().unwrap();
+    assert!(reason.contains("uncommitted"), "{reason}");
+    assert!(reason.contains("then run 'git pcc land'"), "{reason}");
+    let refused = &report["items"][1];
+    assert_eq!(refused["state"], "failed");
+    let reason = refused["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("refused: ") && reason.contains("uncommitted"),
+        "{reason}"
+    );
+    // Nothing in the checkout was touched and the target did not move.
+    assert_eq!(w.main_tip(), old_tip);
+    assert_eq!(
+        std::fs::read_to_string(w.repo.join("README.md")).unwrap(),
+        "my own edit\n"
+    );
+    assert_eq!(w.git(&["status", "--porcelain"]), "M README.md");
+    // Once the checkout is clean, the blocked item lands.
+    w.git(&["checkout", "--", "README.md"]);
+    let (output, report) = w.land(&[&w.agents[0].branch]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(report["items"][0]["state"], "landed");
+    assert_eq!(
+        report["items"][0]["id"], blocked["id"],
+        "the same item went on"
+    );
+    assert_eq!(w.git(&["rev-parse", "HEAD"]), w.main_tip());
+    assert_eq!(w.show("HEAD:feature.txt"), "feature\n");
+    assert_eq!(w.git(&["status", "--porcelain"]), "");
+}
+
+#[test]
+fn a_target_the_user_moves_during_the_check_is_replayed_and_checked_again() {
+    let w = world(1);
+    w.agent_commit(0, "feature.txt", "feature\n");
+    let root = w.env.path();
+    let runs = root.join("runs");
+    // The first check commits in the user's checkout while it runs.
+    let check = format!(
+        "echo run >> {runs}; if [ ! -e {root}/moved ]; then touch {root}/moved; \
+         echo user > {repo}/user.txt && git -C {repo} add user.txt && git -C {repo} commit -qm user; fi",
+        runs = runs.display(),
+        root = root.display(),
+        repo = w.repo.display()
+    );
+    let (output, report) = w.land(&[&w.agents[0].branch, "--check", &check]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let item = &report["items"][0];
+    assert_eq!(item["state"], "landed", "{report:#}");
+    assert_eq!(item["attempts"], 1);
+    assert_eq!(std::fs::read_to_string(&runs).unwrap(), "run\nrun\n");
+    let log = w.git(&["log", "--format=%s", "main"]);
+    assert_eq!(
+        log.lines().collect::<Vec<_>>(),
+        ["agent 0: feature.txt", "user", "initial"]
+    );
+    assert_eq!(
+        item["checkedTip"].as_str().unwrap(),
+        w.git(&["rev-parse", "main~1"])
+    );
+    assert_eq!(w.git(&["status", "--porcelain"]), "");
+}
+
+#[test]
+fn two_racing_lands_land_every_item_exactly_once() {
+    let w = world(4);
+    for (index, agent) in w.agents.iter().enumerate() {
+        let _ = agent;
+        w.agent_commit(index, &format!("f{index}.txt"), &format!("{index}\n"));
+    }
+    let branches: Vec<String> = w.agents.iter().map(|a| a.branch.clone()).collect();
+    let spawn = |names: &[&String]| {
+        let mut command = w.land_command(&[]);
+        command.args(names.iter().map(|s| s.as_str()));
+        command.args(["--check", "sleep 0.2", "--json"]);
+        command
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    // Both name the second branch.
+    let first = spawn(&[&branches[0], &branches[1]]);
+    let second = spawn(&[&branches[2], &branches[1], &branches[3]]);
+    for child in [first, second] {
+        let output = child.wait_with_output().unwrap();
+        assert!(output.status.success(), "{}", stderr(&output));
+        let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+        for item in report["items"].as_array().unwrap() {
+            assert_eq!(item["state"], "landed", "{report:#}");
+        }
+    }
+    let log = w.git(&["log", "--format=%s", "main"]);
+    let mut subjects: Vec<&str> = log.lines().collect();
+    subjects.sort();
+    assert_eq!(
+        subjects,
+        [
+            "agent 0: f0.txt",
+            "agent 1: f1.txt",
+            "agent 2: f2.txt",
+            "agent 3: f3.txt",
+            "initial"
+        ]
+    );
+    let items = w.status();
+    assert_eq!(items.len(), 4, "{items:?}");
+    let events: i64 = w
+        .env
+        .db()
+        .query_row("SELECT COUNT(*) FROM merge_events", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(events, 4);
+}
+
+#[test]
+fn a_land_killed_at_any_step_leaves_a_checked_tip_or_the_old_one_and_resumes() {
+    let steps = [
+        "land:after-claim",
+        "land:after-candidate",
+        "land:during-check",
+        "land:after-check",
+        "land:before-ref",
+        "land:after-ref",
+        "land:after-record",
+    ];
+    for step in steps {
+        let w = world(2);
+        w.agent_commit(0, "a.txt", "a\n");
+        w.agent_commit(1, "b.txt", "b\n");
+        let old_tip = w.main_tip();
+        let names = [w.agents[0].branch.as_str(), w.agents[1].branch.as_str()];
+        let check = "test -e a.txt -o -e b.txt";
+        let mut command = w.land_command(&names);
+        command
+            .args(["--check", check, "--json"])
+            .env("PARALLEL_CC_FAILPOINT", step);
+        let output = command.output().unwrap();
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(
+            output.status.signal(),
+            Some(9),
+            "{step}: {}",
+            stderr(&output)
+        );
+        // The target is at its old tip or at the candidate that passed.
+        let tip = w.main_tip();
+        let first = &w.status()[0];
+        let candidate = first["candidateCommit"].as_str().unwrap_or_default();
+        assert!(
+            tip == old_tip || tip == candidate,
+            "{step}: main at {tip}, neither {old_tip} nor {candidate}"
+        );
+        if ["land:after-ref", "land:after-record"].contains(&step) {
+            assert_eq!(tip, candidate, "{step}");
+        }
+        // The next land resumes the queue: each branch lands once.
+        let (output, report) = w.land(&names);
+        assert!(output.status.success(), "{step}: {}", stderr(&output));
+        for item in report["items"].as_array().unwrap() {
+            assert_eq!(item["state"], "landed", "{step}: {report:#}");
+        }
+        let log = w.git(&["log", "--format=%s", "main"]);
+        assert_eq!(
+            log.lines().collect::<Vec<_>>(),
+            ["agent 1: b.txt", "agent 0: a.txt", "initial"],
+            "{step}"
+        );
+        let items = w.status();
+        assert_eq!(items.len(), 2, "{step}: {items:?}");
+        let worktrees = w.git(&["worktree", "list", "--porcelain"]);
+        assert!(!worktrees.contains("land/scratch"), "{step}: {worktrees}");
+        assert_eq!(w.git(&["status", "--porcelain"]), "", "{step}");
+        let events: i64 = w
+            .env
+            .db()
+            .query_row("SELECT COUNT(*) FROM merge_events", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(events, 2, "{step}");
+    }
+}
+
+#[test]
+fn bad_names_are_one_line_with_a_hint() {
+    let w = world(1);
+    let (output, value) = w.land(&["no-such-branch"]);
+    assert_eq!(output.status.code(), Some(1));
+    let text = stderr(&output);
+    assert_eq!(text.lines().count(), 1, "{text}");
+    assert!(
+        text.starts_with("error: no session or branch named no-such-branch (hint: "),
+        "{text}"
+    );
+    assert_eq!(value["success"], false);
+    let output = w.land_command(&[]).output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("is not the worktree of a session"),
+        "{}",
+        stderr(&output)
+    );
+    let (output, _) = w.land(&[&w.agents[0].branch, "--target", "nope"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("no target branch named nope"));
+}
+
+#[test]
+fn dry_run_changes_nothing() {
+    let w = world(2);
+    w.agent_commit(
+        0,
+        "src/name.ts",
+        &NAME_TS.replace("formatName", "formatLabel"),
+    );
+    w.agent_commit(1, "src/name.ts", &NAME_TS.replace("hello", "hi"));
+    let old_tip = w.main_tip();
+    let (output, report) = w.land(&[&w.agents[0].branch, &w.agents[1].branch, "--dry-run"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(report["items"][0]["outcome"], "would land");
+    assert_eq!(report["items"][1]["outcome"], "conflict");
+    assert_eq!(w.main_tip(), old_tip);
+    assert!(w.status().is_empty());
+}

@@ -110,12 +110,31 @@ pub struct NewItem {
     pub message: Option<String>,
     /// `cli` or `mcp`.
     pub requested_by: String,
+    /// The branch's tip when it was asked for.
+    pub tip: Option<String>,
 }
 
 /// Adds a branch to its repository's queue and returns its item. A branch
 /// that already waits for the same target (queued, checking or blocked)
-/// keeps its place: that item is returned.
+/// keeps its place, and a branch whose tip landed already (its own tip, or
+/// the commit it landed as) is not landed again: that item is returned.
 pub fn enqueue(tx: &Connection, new: &NewItem) -> Result<Item> {
+    if let Some(tip) = &new.tip {
+        let landed: Option<Item> = tx
+            .query_row(
+                &format!(
+                    "SELECT {COLUMNS} FROM land_queue WHERE repo_path = ?1 AND branch = ?2 AND target_branch = ?3
+                       AND state = 'landed' AND (source_commit = ?4 OR landed_commit = ?4)
+                     ORDER BY seq DESC LIMIT 1"
+                ),
+                params![new.repo_path, new.branch, new.target_branch, tip],
+                from_row,
+            )
+            .optional()?;
+        if let Some(item) = landed {
+            return Ok(item);
+        }
+    }
     let waiting: Option<Item> = tx
         .query_row(
             &format!(

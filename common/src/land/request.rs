@@ -86,6 +86,11 @@ pub fn new_items(
             )
             .into());
         }
+        let tip = repo
+            .find_branch(&f.branch, BranchType::Local)
+            .ok()
+            .and_then(|b| b.get().target())
+            .map(|oid| oid.to_string());
         items.push(NewItem {
             repo_path: repo_key.clone(),
             session_id: f.session_id,
@@ -97,6 +102,7 @@ pub fn new_items(
             auto_fix: choices.auto_fix,
             message: choices.message.clone(),
             requested_by: choices.requested_by.clone(),
+            tip,
         });
     }
     Ok(items)
