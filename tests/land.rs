@@ -517,3 +517,56 @@ fn dry_run_changes_nothing() {
     assert_eq!(w.main_tip(), old_tip);
     assert!(w.status().is_empty());
 }
+
+/// Runs the official MCP Python client as the agent of `session_id`,
+/// making `calls` one after another.
+fn mcp_calls(w: &World, session_id: &str, calls: Value) -> Vec<Value> {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/mcp/client.py");
+    let output = w
+        .env
+        .command(support::python())
+        .arg(script)
+        .arg("calls")
+        .arg(support::bin("pcc-mcp"))
+        .arg(calls.to_string())
+        .current_dir(&w.repo)
+        .env("PARALLEL_CC_SESSION_ID", session_id)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "MCP client failed: {}",
+        stderr(&output)
+    );
+    let value: Value = serde_json::from_slice(&output.stdout).unwrap();
+    value["results"].as_array().cloned().unwrap_or_default()
+}
+
+#[test]
+fn agents_ask_for_a_land_and_follow_it_through_the_python_mcp_client() {
+    let w = world(1);
+    w.agent_commit(0, "feature.txt", "feature\n");
+    let id = w.agents[0].id.clone();
+    let calls = mcp_calls(&w, &id, json!([["request_land", {}]]));
+    let asked = &calls[0]["structured"];
+    assert_eq!(calls[0]["isError"], false, "{calls:?}");
+    let item_id = asked["itemId"].as_str().unwrap().to_owned();
+    assert_eq!(asked["item"]["branch"], w.agents[0].branch.as_str());
+    assert_eq!(asked["item"]["targetBranch"], "main");
+    // The runner started in the background lands it.
+    let mut state = Value::Null;
+    for _ in 0..200 {
+        let calls = mcp_calls(&w, &id, json!([["land_status", {"itemId": &item_id[..8]}]]));
+        state = calls[0]["structured"]["items"][0]["state"].clone();
+        if state == "landed" {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(state, "landed");
+    assert_eq!(w.show("main:feature.txt"), "feature\n");
+    let all = mcp_calls(&w, &id, json!([["land_status", {}]]));
+    assert_eq!(all[0]["structured"]["total"], 1);
+    let unknown = mcp_calls(&w, &id, json!([["land_status", {"itemId": "ffffffff"}]]));
+    assert_eq!(unknown[0]["isError"], true);
+}
