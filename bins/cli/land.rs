@@ -48,7 +48,7 @@ pub struct LandArgs {
     /// List the queue with each item's state and reason
     #[arg(long)]
     pub status: bool,
-    /// Checks to run at once (config land.jobs; only 1 is supported yet)
+    /// Checks to run at once (only 1 is supported yet)
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=64))]
     pub jobs: Option<u32>,
     /// Only process the queue, adding nothing
@@ -71,9 +71,14 @@ pub fn run(args: LandArgs) -> anyhow::Result<Output> {
             human,
         ));
     }
-    let options = land::RunOptions {
-        jobs: args.jobs.unwrap_or(1) as usize,
-    };
+    if args.jobs.is_some_and(|jobs| jobs > 1) {
+        return Err(pcc::UserError::with_hint(
+            "speculative checks (--jobs above 1) are not supported yet",
+            "leave out --jobs: items are checked one after another",
+        )
+        .into());
+    }
+    let options = land::RunOptions { jobs: 1 };
     if args.process_only {
         let outcome = land::process(&data_dir, &repo_path, &options)?;
         let human = status_table(&outcome.processed);
