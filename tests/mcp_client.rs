@@ -67,7 +67,9 @@ fn the_python_sdk_sees_the_same_sessions_as_git_pcc_status() {
             "get_auto_fix_suggestions",
             "apply_auto_fix",
             "conflict_history",
-            "get_sandbox_status"
+            "get_sandbox_status",
+            "request_land",
+            "land_status"
         ])
     );
     assert_eq!(seen["status"]["isError"], false);

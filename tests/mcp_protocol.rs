@@ -135,7 +135,9 @@ fn tools_are_listed_with_schemas_and_annotations() {
             "get_auto_fix_suggestions",
             "apply_auto_fix",
             "conflict_history",
-            "get_sandbox_status"
+            "get_sandbox_status",
+            "request_land",
+            "land_status"
         ]
     );
     for tool in tools.as_array().unwrap() {
@@ -149,6 +151,7 @@ fn tools_are_listed_with_schemas_and_annotations() {
             "detect_advanced_conflicts",
             "get_auto_fix_suggestions",
             "apply_auto_fix",
+            "request_land",
         ]
         .contains(&tool["name"].as_str().unwrap());
         assert_eq!(

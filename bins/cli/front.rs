@@ -8,8 +8,8 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 use crate::{
-    budget, claims, cleanup, config, conflicts, docs, doctor, heartbeat, hook, install, merge,
-    migrate, status, suggestions, Output,
+    budget, claims, cleanup, config, conflicts, docs, doctor, heartbeat, hook, install, land,
+    merge, migrate, status, suggestions, Output,
 };
 
 /// Coordinate parallel AI coding-agent sessions in one git repository.
@@ -49,6 +49,8 @@ pub enum FrontCommand {
     Claims(claims::ClaimsArgs),
     /// Merge events and subscriptions
     Merge(merge::MergeArgs),
+    /// Land finished branches on their target, in order, each one checked
+    Land(land::LandArgs),
     /// Conflict history, classified conflicts of a merge, predicted conflicts
     Conflicts(conflicts::ConflictsArgs),
     /// Auto-fix suggestions for conflicts: list, make, apply, roll back
@@ -113,6 +115,7 @@ pub fn run(args: FrontArgs) -> anyhow::Result<Output> {
         FrontCommand::Config(sub) => config::run(sub),
         FrontCommand::Claims(sub) => claims::run(sub),
         FrontCommand::Merge(sub) => merge::run(sub),
+        FrontCommand::Land(sub) => land::run(sub),
         FrontCommand::Conflicts(sub) => conflicts::run(sub),
         FrontCommand::Suggestions(sub) => suggestions::run(sub),
         FrontCommand::Budget(sub) => budget::run(sub),

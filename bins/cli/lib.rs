@@ -14,6 +14,7 @@ pub mod front;
 pub mod heartbeat;
 pub mod hook;
 pub mod install;
+pub mod land;
 pub mod mcp;
 pub mod merge;
 pub mod migrate;

@@ -104,6 +104,30 @@ pub const SETTINGS: &[Setting] = &[
         default: || Value::Array(Vec::new()),
     },
     Setting {
+        key: "land.strategy",
+        kind: Kind::Choice(&["rebase", "merge", "squash"]),
+        description: "how git pcc land puts a branch on its target when --strategy is not given",
+        default: || Value::from("rebase"),
+    },
+    Setting {
+        key: "land.check",
+        kind: Kind::OptionalText,
+        description: "shell command git pcc land runs on each candidate in a scratch worktree (for example cargo test); null: no check",
+        default: || Value::Null,
+    },
+    Setting {
+        key: "land.checkTimeoutMinutes",
+        kind: Kind::Integer { min: 1, max: 1_440 },
+        description: "minutes a land check may run before it is stopped and counted as failed",
+        default: || Value::from(30),
+    },
+    Setting {
+        key: "land.jobs",
+        kind: Kind::Integer { min: 1, max: 64 },
+        description: "checks git pcc land runs at once on stacked candidates when --jobs is not given",
+        default: || Value::from(1),
+    },
+    Setting {
         key: "sandbox.agentCommand",
         kind: Kind::CommandLine,
         description: "the agent a sandbox run starts: a JSON list of words, or a command line split as a shell would (quotes kept together); {prompt} is replaced by the prompt (never run through a shell)",
@@ -753,6 +777,29 @@ impl Config {
     /// A declared list of numbers.
     pub fn number_list(&self, key: &str) -> Vec<f64> {
         self.typed(key, number_list).unwrap_or_default()
+    }
+
+    /// The land strategy when none is given.
+    pub fn land_strategy(&self) -> String {
+        self.typed("land.strategy", |v| v.as_str().map(str::to_owned))
+            .unwrap_or_else(|| "rebase".to_owned())
+    }
+
+    /// The land check command, if one is set.
+    pub fn land_check(&self) -> Option<String> {
+        self.typed("land.check", |v| v.as_str().map(str::to_owned))
+            .filter(|s| !s.trim().is_empty())
+    }
+
+    /// Minutes a land check may run.
+    pub fn land_check_timeout_minutes(&self) -> i64 {
+        self.typed("land.checkTimeoutMinutes", Value::as_i64)
+            .unwrap_or(30)
+    }
+
+    /// Checks a land runs at once.
+    pub fn land_jobs(&self) -> i64 {
+        self.typed("land.jobs", Value::as_i64).unwrap_or(1)
     }
 
     fn typed<T>(&self, key: &str, convert: impl Fn(&Value) -> Option<T>) -> Option<T> {

@@ -13,7 +13,11 @@
 //!   `remove:after-unregister`, `remove:after-branch`, `remove:after-record`,
 //!   `remove:during-purge` (after the trash is deleted, before its journal
 //!   entry goes);
-//! - `cleanup:between-sessions` after each stale session cleanup released.
+//! - `cleanup:between-sessions` after each stale session cleanup released;
+//! - landing an item: `land:after-claim`, `land:after-candidate`,
+//!   `land:during-check` (the check running), `land:after-check`,
+//!   `land:before-ref`, `land:after-ref` (the target moved, not yet
+//!   recorded), `land:after-record`.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
@@ -33,6 +37,13 @@ pub const STEPS: &[&str] = &[
     "remove:after-record",
     "remove:during-purge",
     "cleanup:between-sessions",
+    "land:after-claim",
+    "land:after-candidate",
+    "land:during-check",
+    "land:after-check",
+    "land:before-ref",
+    "land:after-ref",
+    "land:after-record",
 ];
 
 struct Armed {

@@ -18,6 +18,7 @@ pub mod held_work;
 pub mod hooks;
 pub mod ids;
 pub mod install;
+pub mod land;
 pub mod legacy_runs;
 pub mod lock;
 pub mod mcp;

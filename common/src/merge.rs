@@ -321,6 +321,51 @@ fn record(tx: &Connection, repo: &str, merges: &[Found]) -> Result<Vec<MergeEven
     Ok(events)
 }
 
+/// Records a merge made by `git pcc land` as any detected merge is
+/// recorded (its branch's session and subscribers hear of it), and queues
+/// the same notice for each of `others` (the repository's other live
+/// sessions). `None` when that merge was recorded already.
+pub fn record_landed(
+    tx: &Connection,
+    repo: &str,
+    branch: &str,
+    source_commit: &str,
+    target: &str,
+    target_commit: &str,
+    others: &[String],
+) -> Result<Option<MergeEvent>> {
+    let found = Found {
+        branch: branch.to_owned(),
+        target: target.to_owned(),
+        source_commit: source_commit.to_owned(),
+        target_commit: target_commit.to_owned(),
+    };
+    let Some(event) = record(tx, repo, &[found])?.into_iter().next() else {
+        return Ok(None);
+    };
+    let message: Option<String> = tx
+        .query_row(
+            "SELECT message FROM merge_notices WHERE event_id = ?1 LIMIT 1",
+            [&event.id],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let message = message.unwrap_or_else(|| {
+        format!(
+            "parallel-cc: branch {branch} was merged into {target} (now at {}). {target} moved: rebase your work onto it \
+             (the rebase_assist tool can check and do it).",
+            &target_commit[..7.min(target_commit.len())]
+        )
+    });
+    for session in others {
+        tx.execute(
+            "INSERT OR IGNORE INTO merge_notices (id, event_id, session_id, message) VALUES (?1, ?2, ?3, ?4)",
+            params![uuid::Uuid::new_v4().to_string(), event.id, session, message],
+        )?;
+    }
+    Ok(Some(event))
+}
+
 const EVENT_COLUMNS: &str =
     "id, repo_path, branch_name, source_commit, target_branch, target_commit, \
      merged_at, detected_at, notification_sent";

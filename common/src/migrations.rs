@@ -67,6 +67,11 @@ const MIGRATIONS: &[Migration] = &[
         description: "session states from the agent's hooks, predicted conflicts per session",
         apply: session_states_2_6_0,
     },
+    Migration {
+        version: "2.7.0",
+        description: "the land queue: branches waiting to be checked and landed on their target",
+        apply: land_queue_2_7_0,
+    },
 ];
 
 /// The schema version this build writes.
@@ -799,6 +804,44 @@ fn repository_paths(conn: &Connection, table: &str) -> Result<()> {
     Ok(())
 }
 
+/// The land queue (see `land`): one row per branch asked to land, in the
+/// order asked, with its state, why it stopped, and the commits it went
+/// through. Stands on its own: no column of another table is needed.
+fn land_queue_2_7_0(conn: &Connection) -> Result<()> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS land_queue (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            id TEXT NOT NULL UNIQUE,
+            repo_path TEXT NOT NULL,
+            session_id TEXT,
+            branch TEXT NOT NULL,
+            target_branch TEXT NOT NULL,
+            strategy TEXT NOT NULL CHECK (strategy IN ('rebase', 'merge', 'squash')),
+            check_command TEXT,
+            check_timeout_minutes INTEGER NOT NULL DEFAULT 30,
+            auto_fix INTEGER NOT NULL DEFAULT 0,
+            message TEXT,
+            state TEXT NOT NULL CHECK (state IN ('queued', 'checking', 'landed', 'conflict', 'failed', 'blocked')),
+            reason TEXT,
+            source_commit TEXT,
+            candidate_commit TEXT,
+            checked_tip TEXT,
+            landed_commit TEXT,
+            conflicts TEXT,
+            log_path TEXT,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            owner_pid INTEGER,
+            owner_start INTEGER,
+            requested_by TEXT,
+            created_at TEXT NOT NULL DEFAULT (datetime('now')),
+            updated_at TEXT NOT NULL DEFAULT (datetime('now')),
+            finished_at TEXT
+        );
+        CREATE INDEX IF NOT EXISTS idx_land_queue_repo ON land_queue(repo_path, state, seq);",
+    )?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -807,6 +850,6 @@ mod tests {
     fn versions_compare_numerically() {
         assert!(version_number("1.10.0") > version_number("1.9.3"));
         assert!(version_number("2.0.0") > version_number("1.99.99"));
-        assert_eq!(version_number(current_version()), version_number("2.6.0"));
+        assert_eq!(version_number(current_version()), version_number("2.7.0"));
     }
 }

@@ -8,6 +8,7 @@
 pub mod analysis_tools;
 pub mod claim_tools;
 pub mod conflict_tools;
+pub mod land_tools;
 pub mod merge_tools;
 pub mod sandbox_tools;
 pub mod schema;
@@ -38,7 +39,8 @@ pub fn all_tools(data_dir: std::path::PathBuf) -> tools::Registry {
     merge_tools::register(&mut registry, data_dir.clone());
     conflict_tools::register(&mut registry, data_dir.clone());
     analysis_tools::register(&mut registry, data_dir.clone());
-    sandbox_tools::register(&mut registry, data_dir);
+    sandbox_tools::register(&mut registry, data_dir.clone());
+    land_tools::register(&mut registry, data_dir);
     registry
 }
 
