@@ -32,6 +32,7 @@ pub mod repo_paths;
 pub mod resolutions;
 pub mod sandbox;
 pub mod session;
+pub mod statusline;
 pub mod syntax;
 pub mod templates;
 pub mod time;

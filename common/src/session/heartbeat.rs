@@ -162,7 +162,10 @@ pub fn find_session(data_dir: &Path, target: &HeartbeatTarget) -> Result<Option<
 }
 
 /// Finds the id of the session a target points at, and how it was found.
-fn locate(conn: &Connection, target: &HeartbeatTarget) -> Result<Option<(String, &'static str)>> {
+pub(crate) fn locate(
+    conn: &Connection,
+    target: &HeartbeatTarget,
+) -> Result<Option<(String, &'static str)>> {
     let by_id = |id: &str| -> Result<Option<String>> {
         let mut stmt = conn.prepare_cached("SELECT id FROM sessions WHERE id = ?1")?;
         Ok(stmt.query_row([id], |row| row.get(0)).optional()?)
