@@ -24,6 +24,7 @@ pub mod mcp;
 pub mod merge;
 pub mod merge3;
 pub mod migrations;
+pub mod notify;
 pub mod paths;
 pub mod process;
 pub mod rebase;

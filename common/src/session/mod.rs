@@ -24,7 +24,9 @@ pub mod state;
 mod status;
 
 pub(crate) use heartbeat::locate;
-pub use heartbeat::{find_session, heartbeat, record_agent, Heartbeat, HeartbeatTarget};
+pub use heartbeat::{
+    find_session, heartbeat, record_agent, Heartbeat, HeartbeatTarget, StateChange,
+};
 pub use register::{register, register_with, Placement, Registration};
 pub use release::{
     cleanup, release, CleanedSession, CleanupFailure, CleanupReport, CleanupScope, KeptWorktree,
