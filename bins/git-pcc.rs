@@ -18,5 +18,11 @@ fn main() {
         let command = pcc_cli::parse_or_exit::<pcc_cli::hook::HookCommand>(&args);
         pcc_cli::finish(pcc_cli::hook::run(command.args), false);
     }
+    // And the status line, which Claude Code runs every few seconds.
+    if args.first().is_some_and(|sub| sub == "statusline") {
+        let command = pcc_cli::parse_or_exit::<pcc_cli::statusline::StatusLineCommand>(&args);
+        let json = command.json;
+        pcc_cli::finish(pcc_cli::statusline::run(command.args), json);
+    }
     pcc_cli::main_with(pcc_cli::front::json_requested, pcc_cli::front::run)
 }

@@ -68,8 +68,13 @@ fi
 
 # The end-to-end tests run the real Claude Code CLI (offline, against a
 # scripted model server); install the pinned version once per checkout.
-claude_code_version=2.1.197
-if [ -z "${PCC_CLAUDE:-}" ] && [ ! -x target/claude-code/node_modules/.bin/claude ]; then
+claude_code_version=2.1.332
+installed_claude_code() {
+  sed -n 's/^ *"version": *"\([^"]*\)".*/\1/p' \
+    target/claude-code/node_modules/@anthropic-ai/claude-code/package.json 2>/dev/null | head -n 1
+}
+if [ -z "${PCC_CLAUDE:-}" ] && { [ ! -x target/claude-code/node_modules/.bin/claude ] ||
+  [ "$(installed_claude_code)" != "$claude_code_version" ]; }; then
   if ! need npm; then
     apt_install nodejs npm
   fi

@@ -16,13 +16,19 @@ use support::TestEnv;
 /// hooks must move the heartbeat. A hook skips a beat when another process
 /// holds the database longer than a hook waits, which a loaded machine can
 /// make happen, so step 2 gives the hook a second beat. Step 3 records what
-/// the agent sees.
+/// the agent sees, through a script ([`RECORD_SCRIPT`]): Claude Code 2.1.332
+/// refuses, in a session isolated in a worktree (`-w`), a command line that
+/// names git in a form it cannot check stays inside the worktree.
 fn scripted_steps() -> Vec<String> {
     let age = r#"python3 -c 'import os, sqlite3; c = sqlite3.connect(os.environ["PARALLEL_CC_DATA_DIR"] + "/coordinator.db"); c.execute("UPDATE sessions SET last_heartbeat = ? WHERE worktree_path = ?", ("2000-01-01 00:00:00", os.getcwd())); c.commit()'; sleep 2"#;
-    let record =
-        r#"git-pcc status --json > "$E2E_OUT/status-$$.json"; pwd -P > "$E2E_OUT/pwd-$$.txt""#;
+    let record = r#"sh "$E2E_OUT/record.sh""#;
     vec![age.to_owned(), "sleep 1".to_owned(), record.to_owned()]
 }
+
+/// What step 3 runs: the status the agent sees and where it works, paired
+/// by the script's PID.
+const RECORD_SCRIPT: &str =
+    "git-pcc status --json > \"$E2E_OUT/status-$$.json\"\npwd -P > \"$E2E_OUT/pwd-$$.txt\"\n";
 
 fn install_hooks(env: &TestEnv) {
     let output = env
@@ -44,6 +50,7 @@ fn agent_command(
     cwd: &Path,
     out: &Path,
 ) -> Command {
+    std::fs::write(out.join("record.sh"), RECORD_SCRIPT).unwrap();
     let mut command = env.command(program);
     server.configure(&mut command);
     command

@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 
 use crate::{
     budget, claims, cleanup, config, conflicts, docs, doctor, heartbeat, hook, install, land,
-    merge, migrate, status, suggestions, Output,
+    merge, migrate, status, statusline, suggestions, Output,
 };
 
 /// Coordinate parallel AI coding-agent sessions in one git repository.
@@ -61,6 +61,8 @@ pub enum FrontCommand {
     Install(install::InstallArgs),
     /// Claude Code hook entry points (run by the installed hooks)
     Hook(hook::HookArgs),
+    /// One line for Claude Code's status line (reads its JSON on stdin)
+    Statusline(statusline::StatusLineArgs),
     /// Print a shell completion script
     Completions(docs::CompletionArgs),
     /// Register an agent session in a repository (git-pcc-register)
@@ -121,6 +123,7 @@ pub fn run(args: FrontArgs) -> anyhow::Result<Output> {
         FrontCommand::Budget(sub) => budget::run(sub),
         FrontCommand::Install(sub) => install::run(sub),
         FrontCommand::Hook(sub) => hook::run(sub),
+        FrontCommand::Statusline(sub) => statusline::run(sub),
         FrontCommand::Completions(sub) => docs::print_completions(sub),
         FrontCommand::Register { args } => delegate("git-pcc-register", Vec::new(), args, json),
         FrontCommand::Release { args } => delegate("git-pcc-release", Vec::new(), args, json),

@@ -76,6 +76,7 @@ pub fn run(args: HeartbeatArgs) -> anyhow::Result<Output> {
         cwd: std::env::current_dir().ok(),
         take_notices: false,
         state: None,
+        observe_change: false,
     };
     match session::heartbeat(&data_dir, &target)? {
         Some(beat) => {
@@ -139,6 +140,7 @@ fn run_hook(args: &HeartbeatArgs) -> anyhow::Result<()> {
         cwd,
         take_notices: true,
         state: update,
+        observe_change: false,
     };
     if let Some(beat) = session::heartbeat(&crate::data_dir()?, &target)? {
         if !beat.notices.is_empty() {

@@ -36,6 +36,11 @@ pub struct InstallArgs {
     /// Register pcc-mcp as the parallel-cc MCP server in ~/.claude.json
     #[arg(long)]
     pub mcp: bool,
+    /// Claude Code's status line: 'git pcc statusline', refreshed every few
+    /// seconds (only when there is no status line of your own; with --local,
+    /// in the repository's settings)
+    #[arg(long)]
+    pub statusline: bool,
     /// Show what is installed
     #[arg(long)]
     pub status: bool,
@@ -49,6 +54,9 @@ pub struct InstallArgs {
 struct InstallReport {
     success: bool,
     changes: Vec<FileChange>,
+    /// The user's own status line, kept (with --statusline).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    kept_status_line: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -59,6 +67,9 @@ struct InstallStatus {
     local_hooks: Option<Vec<String>>,
     local_settings: Option<String>,
     mcp_command: Option<String>,
+    /// The status line command in the global settings.
+    status_line: Option<String>,
+    status_line_is_ours: bool,
     alias_installed: bool,
     alias_file: String,
 }
@@ -112,12 +123,17 @@ pub fn run(args: InstallArgs) -> anyhow::Result<Output> {
     if args.status {
         return status(&args);
     }
-    let nothing_named =
-        !(args.all || args.hooks || args.alias || args.mcp || args.local || args.global);
+    let nothing_named = !(args.all
+        || args.hooks
+        || args.alias
+        || args.mcp
+        || args.statusline
+        || args.local
+        || args.global);
     if nothing_named && !args.uninstall {
         return Err(pcc::UserError::with_hint(
             "nothing to install",
-            "pass --all, --hooks, --alias or --mcp (or --status)",
+            "pass --all, --hooks, --alias, --mcp or --statusline (or --status)",
         )
         .into());
     }
@@ -128,7 +144,9 @@ pub fn run(args: InstallArgs) -> anyhow::Result<Output> {
         HookScope::Global
     };
     let mut changes = Vec::new();
-    if everything || args.hooks || args.local || args.global {
+    // --local and --global name where --statusline goes; alone, the hooks.
+    let scope_only = (args.local || args.global) && !args.statusline;
+    if everything || args.hooks || scope_only {
         changes.push(if args.uninstall {
             install::uninstall_hooks(&scope)?
         } else {
@@ -162,13 +180,25 @@ pub fn run(args: InstallArgs) -> anyhow::Result<Output> {
             }
         }
     }
+    let mut kept_status_line = None;
+    if args.statusline || (args.uninstall && nothing_named) {
+        if args.uninstall {
+            changes.push(install::uninstall_statusline(&scope)?);
+        } else {
+            let installed = install::install_statusline(&scope, &sibling("git-pcc")?)?;
+            kept_status_line = installed.kept_theirs;
+            changes.push(installed.change);
+        }
+    }
     if args.all && !args.uninstall {
         let data_dir = crate::data_dir()?;
         pcc::db::Database::open(&data_dir)?;
     }
     let mut rows = Vec::new();
     for change in &changes {
+        let theirs = change.component == "statusline" && kept_status_line.is_some();
         let state = match (change.changed, args.uninstall) {
+            (false, _) if theirs => "kept yours",
             (false, _) => "unchanged",
             (true, false) => "installed",
             (true, true) => "removed",
@@ -179,11 +209,29 @@ pub fn run(args: InstallArgs) -> anyhow::Result<Output> {
             change.path.clone(),
         ]);
     }
+    let mut human = render::table(&rows);
+    if let Some(theirs) = &kept_status_line {
+        human.push_str(&theirs_hint(theirs, &sibling("git-pcc")?));
+    }
     let report = InstallReport {
         success: true,
         changes,
+        kept_status_line,
     };
-    Ok(Output::new(&report, render::table(&rows)))
+    Ok(Output::new(&report, human))
+}
+
+/// What to tell a user who has a status line of their own: it stays, and
+/// how to add ours to it.
+fn theirs_hint(theirs: &str, git_pcc: &std::path::Path) -> String {
+    let ours = install::hook_command(git_pcc, "statusline");
+    format!(
+        "\nYour status line ({theirs}) is kept. To add parallel-cc's to it, pass it the same \
+         input, e.g. in its script:\n  input=$(cat)\n  ours=$(printf '%s' \"$input\" | {ours})\n  \
+         echo \"<your line> · $ours\"\nand set \"refreshInterval\": {} in its statusLine entry \
+         so it stays current while the session is idle.\n",
+        install::STATUSLINE_REFRESH_SECONDS
+    )
 }
 
 fn status(args: &InstallArgs) -> anyhow::Result<Output> {
@@ -197,12 +245,15 @@ fn status(args: &InstallArgs) -> anyhow::Result<Output> {
     } else {
         None
     };
+    let status_line = install::installed_statusline(&HookScope::Global)?;
     let report = InstallStatus {
         global_hooks: install::installed_hook_events(&HookScope::Global)?,
         global_settings: HookScope::Global.settings_path()?.display().to_string(),
         local_hooks: local.as_ref().map(|(events, _)| events.clone()),
         local_settings: local.map(|(_, path)| path),
         mcp_command: install::installed_mcp_command()?,
+        status_line: status_line.as_ref().map(|(command, _)| command.clone()),
+        status_line_is_ours: status_line.as_ref().is_some_and(|(_, ours)| *ours),
         alias_installed: install::alias_installed()?,
         alias_file: alias_file.display().to_string(),
     };
@@ -232,6 +283,15 @@ fn status(args: &InstallArgs) -> anyhow::Result<Output> {
             .clone()
             .unwrap_or_else(|| "not installed".to_owned()),
         install::claude_json_path()?.display().to_string(),
+    ]);
+    rows.push(vec![
+        "statusline".to_owned(),
+        match (&report.status_line, report.status_line_is_ours) {
+            (None, _) => "not installed".to_owned(),
+            (Some(_), true) => "installed".to_owned(),
+            (Some(command), false) => format!("yours: {command}"),
+        },
+        report.global_settings.clone(),
     ]);
     rows.push(vec![
         "alias".to_owned(),

@@ -25,6 +25,7 @@ pub mod sandbox;
 pub mod sandbox_pack;
 pub mod scope;
 pub mod status;
+pub mod statusline;
 pub mod suggestions;
 pub mod templates;
 pub mod watch;

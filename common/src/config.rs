@@ -43,6 +43,10 @@ pub enum Kind {
     NumberList { min: f64, max: f64 },
     /// One of a fixed set of words.
     Choice(&'static [&'static str]),
+    /// `true` or `false`.
+    Bool,
+    /// A [`Kind::CommandLine`], or nothing (`null`).
+    OptionalCommandLine,
 }
 
 /// One declared setting.
@@ -214,6 +218,30 @@ pub const SETTINGS: &[Setting] = &[
         kind: Kind::Number { min: 0.0, max: 1e6 },
         description: "USD per hour of a local sandbox, added to the agent's own cost",
         default: || Value::from(0.0),
+    },
+    Setting {
+        key: "notify.enabled",
+        kind: Kind::Bool,
+        description: "run notify.command (and notify-send with notify.desktop) when a session starts waiting for its user, or turns idle after working for notify.idleAfterWorkingMinutes",
+        default: || Value::from(false),
+    },
+    Setting {
+        key: "notify.command",
+        kind: Kind::OptionalCommandLine,
+        description: "the program run for a notification: a JSON list of words, or a command line split as a shell would; it gets PARALLEL_CC_NOTIFY_REPO, _SESSION, _BRANCH, _WORKTREE, _STATE and _MESSAGE in its environment (never run through a shell)",
+        default: || Value::Null,
+    },
+    Setting {
+        key: "notify.desktop",
+        kind: Kind::Bool,
+        description: "also show a desktop notification with notify-send, when it is on PATH",
+        default: || Value::from(false),
+    },
+    Setting {
+        key: "notify.idleAfterWorkingMinutes",
+        kind: Kind::Integer { min: 0, max: 10_080 },
+        description: "a session that turns idle notifies when it had been working at least this many minutes",
+        default: || Value::from(2),
     },
 ];
 
@@ -774,6 +802,16 @@ impl Config {
         self.typed(key, Value::as_f64)
     }
 
+    /// A declared true-or-false setting.
+    pub fn flag(&self, key: &str) -> bool {
+        self.typed(key, Value::as_bool).unwrap_or(false)
+    }
+
+    /// A declared command line (`None` also for a null optional one).
+    pub fn command_line(&self, key: &str) -> Option<Vec<String>> {
+        self.typed(key, string_list)
+    }
+
     /// A declared list of numbers.
     pub fn number_list(&self, key: &str) -> Vec<f64> {
         self.typed(key, number_list).unwrap_or_default()
@@ -910,7 +948,13 @@ fn parse_value(setting: &Setting, raw: &str) -> Result<Value> {
             Value::Array(numbers.ok_or_else(|| invalid(&expected(setting.kind)))?)
         }
         Kind::Choice(_) => Value::from(raw.trim()),
-        Kind::CommandLine => {
+        Kind::Bool => match raw.trim() {
+            "true" | "on" | "yes" | "1" => Value::from(true),
+            "false" | "off" | "no" | "0" => Value::from(false),
+            _ => return Err(invalid(&expected(setting.kind))),
+        },
+        Kind::OptionalCommandLine if matches!(raw.trim(), "" | "null" | "[]") => Value::Null,
+        Kind::CommandLine | Kind::OptionalCommandLine => {
             let words = if raw.trim_start().starts_with('[') {
                 let parsed: Value = serde_json::from_str(raw)
                     .map_err(|_| invalid("a JSON list of strings or a command line"))?;
@@ -1058,6 +1102,10 @@ fn expected(kind: Kind) -> String {
             format!("increasing numbers from {min} to {max}, as a JSON list or comma-separated")
         }
         Kind::Choice(words) => format!("one of {}", words.join(", ")),
+        Kind::Bool => "true or false".to_owned(),
+        Kind::OptionalCommandLine => {
+            "a command: a JSON list of words, or a command line; or null".to_owned()
+        }
     }
 }
 
@@ -1066,6 +1114,7 @@ fn expected_in_file(kind: Kind) -> String {
     match kind {
         Kind::TextList => "a list of texts".to_owned(),
         Kind::CommandLine => "a list of words, a program first".to_owned(),
+        Kind::OptionalCommandLine => "a list of words, a program first, or null".to_owned(),
         Kind::NumberList { min, max } => {
             format!("a list of increasing numbers from {min} to {max}")
         }
@@ -1090,6 +1139,12 @@ fn validate(setting: &Setting, value: &Value) -> Result<()> {
             list.iter().all(|n| *n >= min && *n <= max) && list.windows(2).all(|w| w[0] < w[1])
         }),
         Kind::Choice(words) => value.as_str().is_some_and(|s| words.contains(&s)),
+        Kind::Bool => value.is_boolean(),
+        Kind::OptionalCommandLine => {
+            value.is_null()
+                || string_list(value)
+                    .is_some_and(|words| words.first().is_some_and(|w| !w.is_empty()))
+        }
     };
     if ok {
         Ok(())

@@ -754,5 +754,26 @@ pub fn predict(data_dir: &Path, repo_path: &Path) -> Result<Prediction> {
         })
         .collect();
     let _ = crate::session::record_predicted_conflicts(data_dir, &counts);
+    let files: Vec<(String, Vec<crate::session::ConflictFile>)> = sessions
+        .iter()
+        .map(|session| {
+            let mut files = Vec::new();
+            for pair in &prediction.pairs {
+                let with = if pair.a == session.id {
+                    &pair.b
+                } else if pair.b == session.id {
+                    &pair.a
+                } else {
+                    continue;
+                };
+                files.extend(pair.conflicts.iter().map(|c| crate::session::ConflictFile {
+                    path: c.path.clone(),
+                    with: with.clone(),
+                }));
+            }
+            (session.id.clone(), files)
+        })
+        .collect();
+    let _ = crate::session::record_conflict_files(data_dir, &files);
     Ok(prediction)
 }

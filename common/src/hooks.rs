@@ -19,7 +19,11 @@
 //!   logged.
 //! - `UserPromptSubmit`, `PermissionRequest`, `Notification`, `Stop`,
 //!   `StopFailure`, `PreCompact`, `PostCompact`: the session's state (see
-//!   `session::state`), in the one statement a heartbeat costs.
+//!   `session::state`), in the one statement a heartbeat costs. Those that
+//!   move it to `waiting` or `idle` (and `PreToolUse` of an
+//!   `AskUserQuestion`) start the user's notifier when `notify.enabled`
+//!   says so and the change calls for it (see `notify`), without waiting
+//!   for it.
 //!
 //! Hooks other than `WorktreeCreate` never fail the agent and never stall
 //! it: whatever goes wrong, they exit 0, and they wait a fraction of a
@@ -217,9 +221,7 @@ pub fn pre_tool_use(data_dir: &Path, input: &[u8], at_millis: i64) -> HookOutcom
         state: state_update("PreToolUse", &payload, at_millis),
         ..target.clone()
     };
-    if let Err(err) = session::heartbeat(data_dir, &working) {
-        log_line(data_dir, &format!("PreToolUse: state skipped: {err:#}"));
-    }
+    beat_and_notify(data_dir, "PreToolUse", working);
     let tool_name = payload.tool_name.unwrap_or_default();
     let Some((_, field)) = EDIT_TOOLS.iter().find(|(name, _)| *name == tool_name) else {
         return HookOutcome::quiet();
@@ -271,10 +273,42 @@ pub fn record_state(
         state: Some(update),
         ..HeartbeatTarget::default()
     };
-    if let Err(err) = session::heartbeat(data_dir, &target) {
-        log_line(data_dir, &format!("{hook_event}: state skipped: {err:#}"));
-    }
+    beat_and_notify(data_dir, hook_event, target);
     HookOutcome::quiet()
+}
+
+/// The state hook's heartbeat; when notifications are on and its update
+/// moves the session to `waiting` or `idle`, the same statement tells the
+/// state before, and the notifier the change calls for is started. What
+/// fails is logged.
+fn beat_and_notify(data_dir: &Path, hook_event: &str, mut target: HeartbeatTarget) {
+    let config = crate::notify::wanted(data_dir, target.state.as_ref());
+    target.observe_change = config.is_some();
+    let beat = match session::heartbeat(data_dir, &target) {
+        Ok(beat) => beat,
+        Err(err) => {
+            log_line(data_dir, &format!("{hook_event}: state skipped: {err:#}"));
+            return;
+        }
+    };
+    let (Some(config), Some(beat), Some(update)) = (config, beat, &target.state) else {
+        return;
+    };
+    let Some(change) = &beat.change else {
+        return;
+    };
+    let minutes = config
+        .integer("notify.idleAfterWorkingMinutes")
+        .unwrap_or(2);
+    let Some(notice) = crate::notify::notice_for(&beat.session_id, update, change, minutes) else {
+        return;
+    };
+    if let Err(err) = crate::notify::send(&config, &notice) {
+        log_line(
+            data_dir,
+            &format!("{hook_event}: notification skipped: {err:#}"),
+        );
+    }
 }
 
 fn deny(blocker: &crate::claims::Claim) -> HookOutcome {

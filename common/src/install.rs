@@ -479,6 +479,120 @@ pub fn installed_hook_events(scope: &HookScope) -> Result<Vec<String>> {
     Ok(events)
 }
 
+/// How often, in seconds, Claude Code runs our status line command when
+/// nothing else makes it (so it stays current while the session is idle).
+pub const STATUSLINE_REFRESH_SECONDS: u64 = 5;
+
+/// The `statusLine` setting that runs `git-pcc statusline`.
+pub fn statusline_setting(git_pcc: &Path) -> Value {
+    json!({
+        "type": "command",
+        "command": hook_command(git_pcc, "statusline"),
+        "refreshInterval": STATUSLINE_REFRESH_SECONDS,
+    })
+}
+
+/// Whether a `statusLine` setting runs our command (from any path).
+pub fn is_our_statusline(setting: &Value) -> bool {
+    setting
+        .get("command")
+        .and_then(Value::as_str)
+        .and_then(split_program)
+        .is_some_and(|(program, arguments)| {
+            Path::new(&program).file_name().and_then(|n| n.to_str()) == Some("git-pcc")
+                && arguments == "statusline"
+        })
+}
+
+/// What installing the status line did.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StatusLineChange {
+    #[serde(flatten)]
+    pub change: FileChange,
+    /// The user's own status line command, left as it is.
+    pub kept_theirs: Option<String>,
+}
+
+/// Sets our status line in the settings file of `scope` when the user has
+/// none of their own; one of theirs is kept as it is and named in the
+/// result. Ours from another path or with another refresh is brought up
+/// to date.
+pub fn install_statusline(scope: &HookScope, git_pcc: &Path) -> Result<StatusLineChange> {
+    let path = scope.settings_path()?;
+    let before = read_json_object(&path)?;
+    let mut after = before.clone().unwrap_or_default();
+    if let Some(theirs) = after.get("statusLine").filter(|s| !is_our_statusline(s)) {
+        let command = theirs
+            .get("command")
+            .and_then(Value::as_str)
+            .map_or_else(|| theirs.to_string(), str::to_owned);
+        return Ok(StatusLineChange {
+            change: FileChange {
+                component: "statusline".into(),
+                path: path.display().to_string(),
+                changed: false,
+                backup_path: None,
+            },
+            kept_theirs: Some(command),
+        });
+    }
+    after.insert("statusLine".to_owned(), statusline_setting(git_pcc));
+    let change = write_json_if_changed(
+        "statusline",
+        &path,
+        before.as_ref(),
+        after,
+        Direction::Install,
+    )?;
+    Ok(StatusLineChange {
+        change,
+        kept_theirs: None,
+    })
+}
+
+/// Removes our status line from the settings file of `scope` (a status
+/// line of the user's own stays).
+pub fn uninstall_statusline(scope: &HookScope) -> Result<FileChange> {
+    let path = scope.settings_path()?;
+    let unchanged = FileChange {
+        component: "statusline".into(),
+        path: path.display().to_string(),
+        changed: false,
+        backup_path: None,
+    };
+    let Some(before) = read_json_object(&path)? else {
+        return Ok(unchanged);
+    };
+    if !before.get("statusLine").is_some_and(is_our_statusline) {
+        return Ok(unchanged);
+    }
+    let mut after = before.clone();
+    after.remove("statusLine");
+    write_json_if_changed(
+        "statusline",
+        &path,
+        Some(&before),
+        after,
+        Direction::Uninstall,
+    )
+}
+
+/// The status line command in the settings file of `scope`, and whether
+/// it is ours.
+pub fn installed_statusline(scope: &HookScope) -> Result<Option<(String, bool)>> {
+    let Some(settings) = read_json_object(&scope.settings_path()?)? else {
+        return Ok(None);
+    };
+    Ok(settings.get("statusLine").map(|setting| {
+        let command = setting
+            .get("command")
+            .and_then(Value::as_str)
+            .map_or_else(|| setting.to_string(), str::to_owned);
+        (command, is_our_statusline(setting))
+    }))
+}
+
 /// `~/.claude.json`, where Claude Code keeps user-level MCP servers.
 pub fn claude_json_path() -> Result<PathBuf> {
     Ok(paths::home_dir()?.join(".claude.json"))

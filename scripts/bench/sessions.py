@@ -19,6 +19,9 @@ ratio ours/floor against its target:
   predict    `git pcc conflicts --predict`, 20 live sessions with a commit each, 5,000 files
                                                  vs `git merge-tree --write-tree` per pair (190 + 19
                                                     against main) in one shell loop        <= 0.5
+  statusline `git pcc statusline` as Claude Code runs it (sh -c, its JSON on stdin), in a
+             repository of 5 live sessions with a predicted conflict
+                                                 vs the PostToolUse hook, the same way   <= 2.0
   mcp        pcc-mcp from process start to the tools/list response
                                                  vs `pcc-mcp --version`                 <= 5.0
              (also reports the server's resident memory while serving; target < 10 MiB)
@@ -191,6 +194,40 @@ def bench_worktree(world, runs):
                      lambda: timed([add, remove, delete], env=world.env), runs)
 
 
+def bench_statusline(world, runs):
+    repo = world.repo("sl", 10)
+    main = world.register(repo, world.live_pid())
+    others = [world.register(repo, world.live_pid()) for _ in range(4)]
+    session = others[0]
+    # One conflict between the main checkout and the first worktree, predicted once.
+    target = os.path.join("dir000", "file00000.txt")
+    with open(os.path.join(session["worktreePath"], target), "w") as f:
+        f.write("ours\n")
+    subprocess.run(["git", "-C", session["worktreePath"], "commit", "-q", "-am", "ours"], check=True, env=world.env)
+    with open(os.path.join(main["worktreePath"], target), "w") as f:
+        f.write("theirs\n")
+    subprocess.run([world.exe("git-pcc"), "conflicts", "--predict", "--json", "--repo", repo],
+                   env=world.env, capture_output=True, check=True)
+    env = dict(world.env, PARALLEL_CC_SESSION_ID=session["sessionId"])
+    status_input = json.dumps({
+        "session_id": "4d1c9a6e-0000-4000-8000-000000000000",
+        "transcript_path": os.path.join(world.root, "transcript.jsonl"),
+        "cwd": session["worktreePath"],
+        "model": {"id": "claude-opus-4-1", "display_name": "Opus"},
+        "workspace": {"current_dir": session["worktreePath"], "project_dir": session["worktreePath"]},
+        "version": "2.1.332",
+        "cost": {"total_cost_usd": 0.0, "total_duration_ms": 0},
+    }).encode()
+    ours = ["sh", "-c", f"{world.exe('git-pcc')} statusline"]
+    out = subprocess.run(ours, input=status_input, env=env, capture_output=True, check=True)
+    line = out.stdout.decode()
+    assert "4 others" in line and "1 conflict: dir000/file00000.txt" in line, line
+    floor = ["sh", "-c", f"{world.exe('git-pcc')} heartbeat --hook"]
+    payload = hook_payload(world, session)
+    return alternate(lambda: timed([ours], input_bytes=status_input, env=env),
+                     lambda: timed([floor], input_bytes=payload, env=env), runs)
+
+
 def bench_status(world, runs):
     repo = world.repo("st", 10)
     world.register(repo, world.live_pid())
@@ -276,6 +313,7 @@ BENCHMARKS = [
     ("worktree", "register+release vs git worktree add+remove+branch -D (2,000 files)", bench_worktree, 1.0, 0.25),
     ("status", "status --json, 1,000 sessions vs sqlite3 -json SELECT", bench_status, 2.0, 1.0),
     ("predict", "conflicts --predict, 20 sessions, 5,000 files vs git merge-tree per pair", bench_predict, 0.5, 0.1),
+    ("statusline", "statusline (sh -c, JSON stdin), 5 sessions vs the PostToolUse hook", bench_statusline, 2.0, 1.0),
     ("mcp", "pcc-mcp start to tools/list vs pcc-mcp --version", bench_mcp, 5.0, 1.0),
 ]
 

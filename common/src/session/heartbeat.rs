@@ -3,7 +3,10 @@
 //! lookups in order are the session id, `$PARALLEL_CC_SESSION_ID`, a PID
 //! (the wrapper's or the agent's), the nearest ancestor process that is a
 //! session's, and the agent's working directory. A hook that reports a
-//! state change (see `state`) makes it in that same statement.
+//! state change (see `state`) makes it in that same statement; one that
+//! asks for it ([`HeartbeatTarget::observe_change`], for notifications)
+//! learns there too what the state was before, through a function the
+//! statement calls with the row's old values.
 
 use std::path::{Path, PathBuf};
 
@@ -12,7 +15,7 @@ use rusqlite::{Connection, OptionalExtension};
 use serde::Serialize;
 
 use super::session_by_id;
-use super::state::{StateUpdate, UPDATE_STATE};
+use super::state::{StateUpdate, OBSERVED_STATE_AT, UPDATE_STATE, UPDATE_STATE_AT};
 use super::status::{describe, Inspection, SessionStatus};
 use crate::db::Database;
 use crate::{paths, process, time};
@@ -35,7 +38,27 @@ pub struct HeartbeatTarget {
     pub take_notices: bool,
     /// The state the hook reports, written by the heartbeat's statement.
     pub state: Option<StateUpdate>,
+    /// Also learn, in that statement, what the state was before it
+    /// ([`Heartbeat::change`]).
+    pub observe_change: bool,
 }
+
+/// What a state update changed, as its statement saw it: the state before
+/// and the session as it is now.
+#[derive(Debug, Clone, Default)]
+pub struct StateChange {
+    pub previous_state: Option<String>,
+    pub previous_since: Option<String>,
+    pub repo_path: String,
+    pub worktree_path: String,
+    pub is_main_repo: bool,
+    pub branch: Option<String>,
+    pub waiting_for: Option<String>,
+    pub last_message: Option<String>,
+}
+
+/// The old state and its start, as the statement's function received them.
+type Observed = std::sync::Arc<std::sync::Mutex<Option<(Option<String>, Option<String>)>>>;
 
 /// The session a heartbeat was recorded for.
 #[derive(Debug, Clone, Serialize)]
@@ -47,6 +70,10 @@ pub struct Heartbeat {
     pub matched_by: &'static str,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notices: Vec<String>,
+    /// With [`HeartbeatTarget::observe_change`]: the change, when the
+    /// update applied (a late hook's does not).
+    #[serde(skip)]
+    pub change: Option<StateChange>,
 }
 
 /// Records that a session is alive. `Ok(None)` when no session matches (or
@@ -59,19 +86,34 @@ pub fn heartbeat(data_dir: &Path, target: &HeartbeatTarget) -> Result<Option<Hea
     // It is only a heartbeat: when another process holds the database's
     // write lock, skip this beat rather than stall the agent.
     conn.busy_timeout(super::HOOK_WAIT)?;
+    let observed: Option<Observed> = match (&target.state, target.observe_change) {
+        (Some(_), true) => Some(observe_previous_state(conn)?),
+        _ => None,
+    };
     // One statement per lookup: this runs after every tool call.
     let touch = |condition: &str,
                  key: &dyn rusqlite::ToSql,
                  matched_by: &'static str|
      -> Result<Option<Heartbeat>> {
         let beat_only = "last_heartbeat = datetime('now')";
+        let returning = match observed {
+            Some(_) => {
+                "id, pid, last_heartbeat, repo_path, worktree_path, is_main_repo, branch, \
+                 waiting_for, last_message"
+            }
+            None => "id, pid, last_heartbeat",
+        };
         let sql = |set: &str| {
-            format!("UPDATE sessions SET {set} WHERE {condition} RETURNING id, pid, last_heartbeat")
+            format!("UPDATE sessions SET {set} WHERE {condition} RETURNING {returning}")
+        };
+        let update_state = match observed {
+            Some(_) => UPDATE_STATE.replace(UPDATE_STATE_AT, OBSERVED_STATE_AT),
+            None => UPDATE_STATE.to_owned(),
         };
         let state_params = target.state.as_ref().map(StateUpdate::params);
         let mut params: Vec<&dyn rusqlite::ToSql> = vec![key];
         let mut stmt = match &state_params {
-            Some(state) => match conn.prepare_cached(&sql(UPDATE_STATE)) {
+            Some(state) => match conn.prepare_cached(&sql(&update_state)) {
                 Ok(stmt) => {
                     params.extend(state.iter().map(|p| p.as_ref()));
                     stmt
@@ -86,12 +128,28 @@ pub fn heartbeat(data_dir: &Path, target: &HeartbeatTarget) -> Result<Option<Hea
         let Some(row) = rows.next()? else {
             return Ok(None);
         };
+        let change = match observed.as_ref().and_then(|o| o.lock().ok()?.take()) {
+            Some((previous_state, previous_since)) if row.as_ref().column_count() > 3 => {
+                Some(StateChange {
+                    previous_state,
+                    previous_since,
+                    repo_path: row.get(3)?,
+                    worktree_path: row.get(4)?,
+                    is_main_repo: row.get::<_, i64>(5)? != 0,
+                    branch: row.get(6)?,
+                    waiting_for: row.get(7)?,
+                    last_message: row.get(8)?,
+                })
+            }
+            _ => None,
+        };
         Ok(Some(Heartbeat {
             session_id: row.get(0)?,
             pid: row.get(1)?,
             last_heartbeat: row.get(2)?,
             matched_by,
             notices: Vec::new(),
+            change,
         }))
     };
     let beat = if let Some(id) = &target.session_id {
@@ -132,6 +190,27 @@ pub fn heartbeat(data_dir: &Path, target: &HeartbeatTarget) -> Result<Option<Hea
     Ok(Some(beat))
 }
 
+/// Defines, on this connection, the function [`OBSERVED_STATE_AT`] calls
+/// with a row's old state and its start when an update applies; returns
+/// where it puts them. Defining a function runs no statement.
+fn observe_previous_state(conn: &Connection) -> Result<Observed> {
+    let observed: Observed = Default::default();
+    let cell = observed.clone();
+    conn.create_scalar_function(
+        "pcc_previous_state",
+        3,
+        rusqlite::functions::FunctionFlags::SQLITE_UTF8,
+        move |ctx| {
+            let previous: (Option<String>, Option<String>) = (ctx.get(0)?, ctx.get(1)?);
+            if let Ok(mut cell) = cell.lock() {
+                cell.get_or_insert(previous);
+            }
+            ctx.get::<i64>(2)
+        },
+    )?;
+    Ok(observed)
+}
+
 /// The session `target` points at, described as `status` describes it.
 pub fn find_session(data_dir: &Path, target: &HeartbeatTarget) -> Result<Option<SessionStatus>> {
     let Some(db) = Database::open_existing(data_dir)? else {
@@ -162,7 +241,10 @@ pub fn find_session(data_dir: &Path, target: &HeartbeatTarget) -> Result<Option<
 }
 
 /// Finds the id of the session a target points at, and how it was found.
-fn locate(conn: &Connection, target: &HeartbeatTarget) -> Result<Option<(String, &'static str)>> {
+pub(crate) fn locate(
+    conn: &Connection,
+    target: &HeartbeatTarget,
+) -> Result<Option<(String, &'static str)>> {
     let by_id = |id: &str| -> Result<Option<String>> {
         let mut stmt = conn.prepare_cached("SELECT id FROM sessions WHERE id = ?1")?;
         Ok(stmt.query_row([id], |row| row.get(0)).optional()?)

@@ -23,12 +23,16 @@ mod release;
 pub mod state;
 mod status;
 
-pub use heartbeat::{find_session, heartbeat, record_agent, Heartbeat, HeartbeatTarget};
+pub(crate) use heartbeat::locate;
+pub use heartbeat::{
+    find_session, heartbeat, record_agent, Heartbeat, HeartbeatTarget, StateChange,
+};
 pub use register::{register, register_with, Placement, Registration};
 pub use release::{
     cleanup, release, CleanedSession, CleanupFailure, CleanupReport, CleanupScope, KeptWorktree,
     ReleaseReport, SessionSelector,
 };
+pub(crate) use status::read_head_branch;
 pub use status::{status, SessionStatus, StatusReport};
 
 use std::path::{Path, PathBuf};
@@ -320,6 +324,68 @@ pub fn record_predicted_conflicts(data_dir: &Path, counts: &[(String, i64)]) -> 
         }
         Ok(())
     })
+}
+
+/// One conflicting file of a session at the last prediction, and the
+/// other session it conflicts with.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ConflictFile {
+    pub path: String,
+    pub with: String,
+}
+
+/// Where the files behind a session's predicted conflict count are kept:
+/// `<data dir>/predictions/<session id>.json`, beside the count in its row,
+/// so that the status line can name them without merging anything.
+pub fn conflict_files_path(data_dir: &Path, session_id: &str) -> PathBuf {
+    data_dir
+        .join("predictions")
+        .join(format!("{session_id}.json"))
+}
+
+/// Records the files behind each session's predicted conflict count (file
+/// names masked as secrets are); a session with none has no file.
+pub fn record_conflict_files(data_dir: &Path, files: &[(String, Vec<ConflictFile>)]) -> Result<()> {
+    let redactor = crate::redact::Redactor::default();
+    for (session_id, list) in files {
+        let path = conflict_files_path(data_dir, session_id);
+        if list.is_empty() {
+            match std::fs::remove_file(&path) {
+                Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(anyhow::Error::new(err)
+                        .context(format!("cannot remove {}", path.display())))
+                }
+                _ => continue,
+            }
+        }
+        let masked: Vec<ConflictFile> = list
+            .iter()
+            .map(|file| ConflictFile {
+                path: redactor.redact(&file.path).into_owned(),
+                with: file.with.clone(),
+            })
+            .collect();
+        if let Some(dir) = path.parent() {
+            paths::ensure_data_dir(dir)?;
+        }
+        let text = serde_json::to_string(&serde_json::json!({ "files": masked }))? + "\n";
+        crate::config::write_atomically(&path, text.as_bytes())?;
+    }
+    Ok(())
+}
+
+/// The files recorded by [`record_conflict_files`] for a session; empty
+/// when there are none or the record cannot be read.
+pub fn conflict_files(data_dir: &Path, session_id: &str) -> Vec<ConflictFile> {
+    #[derive(serde::Deserialize)]
+    struct Record {
+        files: Vec<ConflictFile>,
+    }
+    std::fs::read(conflict_files_path(data_dir, session_id))
+        .ok()
+        .and_then(|bytes| serde_json::from_slice::<Record>(&bytes).ok())
+        .map(|record| record.files)
+        .unwrap_or_default()
 }
 
 /// Sessions (live or not) registered with `pid` or whose agent it is.

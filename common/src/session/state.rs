@@ -347,6 +347,15 @@ pub(crate) const UPDATE_STATE: &str = "
     state_at = CASE WHEN ?3 >= COALESCE(state_at, 0) AND (?8 IS NULL OR state IS ?8)
         THEN ?3 ELSE state_at END";
 
+/// The part of [`UPDATE_STATE`] that sets `state_at` when the update
+/// applies, and what replaces it to learn the state the session had: the
+/// function `pcc_previous_state` receives the row's old state and its
+/// start (SQLite reads them before the statement changes them) and gives
+/// back the new `state_at`. It is called only when the update applies.
+pub(crate) const UPDATE_STATE_AT: &str = "THEN ?3 ELSE state_at END";
+pub(crate) const OBSERVED_STATE_AT: &str =
+    "THEN pcc_previous_state(state, state_since, ?3) ELSE state_at END";
+
 /// Milliseconds since the Unix epoch: the time a hook stamps its update
 /// with, taken as the hook starts.
 pub fn now_millis() -> i64 {
@@ -724,6 +733,48 @@ mod tests {
         );
         assert_eq!(row(&conn).0.as_deref(), Some("ended"));
         assert_eq!(row(&conn).2, None);
+    }
+
+    #[test]
+    fn the_observed_update_differs_only_in_how_it_sets_state_at() {
+        assert_eq!(UPDATE_STATE.matches(UPDATE_STATE_AT).count(), 1);
+        let conn = table();
+        fire(&conn, PROMPT, T);
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let cell = seen.clone();
+        conn.create_scalar_function(
+            "pcc_previous_state",
+            3,
+            rusqlite::functions::FunctionFlags::SQLITE_UTF8,
+            move |ctx| {
+                let old: (Option<String>, Option<String>) = (ctx.get(0)?, ctx.get(1)?);
+                cell.lock().unwrap().push(old);
+                ctx.get::<i64>(2)
+            },
+        )
+        .unwrap();
+        let sql = format!(
+            "UPDATE sessions SET {} WHERE id = ?1",
+            UPDATE_STATE.replace(UPDATE_STATE_AT, OBSERVED_STATE_AT)
+        );
+        let run = |json: &str, at: i64| {
+            let update = StateUpdate::new(&event(json).unwrap(), at).unwrap();
+            let params = update.params();
+            let mut all: Vec<&dyn rusqlite::ToSql> = vec![&"s"];
+            all.extend(params.iter().map(|p| p.as_ref()));
+            conn.execute(&sql, all.as_slice()).unwrap();
+        };
+        run(STOP, T + 5_000);
+        assert_eq!(state(&conn), "idle");
+        // A late hook does not apply, and the function is not called.
+        run(POST, T + 1_000);
+        assert_eq!(
+            *seen.lock().unwrap(),
+            vec![(
+                Some("working".to_owned()),
+                Some(time::format_sqlite_datetime(T / 1000))
+            )]
+        );
     }
 
     #[test]

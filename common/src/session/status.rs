@@ -330,7 +330,7 @@ fn inspect_worktrees(sessions: &[Session]) -> Vec<Option<Inspection>> {
 
 /// The branch named by a checkout's HEAD file, read without opening the
 /// repository.
-fn read_head_branch(repo_path: &Path) -> Option<String> {
+pub(crate) fn read_head_branch(repo_path: &Path) -> Option<String> {
     let head = std::fs::read_to_string(repo_path.join(".git").join("HEAD")).ok()?;
     head.trim()
         .strip_prefix("ref: refs/heads/")
