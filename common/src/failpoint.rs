@@ -14,6 +14,9 @@
 //!   `remove:during-purge` (after the trash is deleted, before its journal
 //!   entry goes);
 //! - `cleanup:between-sessions` after each stale session cleanup released.
+//!
+//! [`panic_at`] steps panic instead of dying, for code that must clean up
+//! on a panic: `top:draw` before `git pcc top` draws a frame.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
@@ -69,5 +72,15 @@ pub fn hit(step: &str) {
         unsafe {
             libc::kill(libc::getpid(), libc::SIGKILL);
         }
+    }
+}
+
+/// Marks that the process reached `step`; panics there when it is armed.
+pub fn panic_at(step: &str) {
+    let Some(armed) = armed() else {
+        return;
+    };
+    if armed.step == step && armed.seen.fetch_add(1, Ordering::SeqCst) + 1 == armed.nth {
+        panic!("failpoint {step} reached");
     }
 }

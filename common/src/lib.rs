@@ -35,6 +35,7 @@ pub mod session;
 pub mod syntax;
 pub mod templates;
 pub mod time;
+pub mod top;
 pub mod worktree;
 
 pub use error::UserError;
