@@ -26,6 +26,7 @@ pub mod scope;
 pub mod status;
 pub mod suggestions;
 pub mod templates;
+pub mod top;
 pub mod watch;
 
 use std::ffi::OsString;
