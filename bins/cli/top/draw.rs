@@ -56,7 +56,11 @@ impl Heights {
     /// The rows a frame needs to show every session with these panes.
     pub fn total(&self, app: &App) -> u16 {
         let many = app.snapshot.repositories.len() > 1 || app.snapshot.repo_path == "all";
-        let headers = if many { app.snapshot.repositories.len() } else { 0 };
+        let headers = if many {
+            app.snapshot.repositories.len()
+        } else {
+            0
+        };
         let sessions = app.sessions().count() + headers;
         let bottom = if app.interactive { 2 } else { 0 };
         1 + 2 + sessions.max(1) as u16 + self.upper + self.lower + bottom
@@ -251,7 +255,7 @@ fn draw_sessions(buffer: &mut Buffer, area: Rect, app: &App, styles: &Styles) {
             );
         }
         for session in &repository.sessions {
-            let selected = app.focus == Focus::Sessions && index == app.selected;
+            let selected = app.interactive && app.focus == Focus::Sessions && index == app.selected;
             if selected {
                 selected_row = rows.len();
             }
@@ -372,7 +376,7 @@ fn draw_runs(buffer: &mut Buffer, area: Rect, app: &App, styles: &Styles) {
         .enumerate()
         .skip(offset)
         .map(|(index, run)| {
-            let selected = app.focus == Focus::Runs && index == app.selected_run;
+            let selected = app.interactive && app.focus == Focus::Runs && index == app.selected_run;
             let what = run
                 .last_activity
                 .clone()
