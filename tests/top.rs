@@ -467,3 +467,103 @@ fn sigterm_and_a_panic_give_the_terminal_back() {
         "{screen}"
     );
 }
+
+#[test]
+fn the_panes_show_claims_merges_and_runs_and_x_kills_a_run() {
+    assert!(has_tmux(), "this test needs tmux");
+    let s = colliding();
+    // A claim, held by the agent.
+    let claimed = support::mcp_call(
+        &s.env,
+        &s.agent_id,
+        "claim_file",
+        json!({"filePath": "src/lib.rs", "mode": "EXCLUSIVE"}),
+    );
+    assert_ne!(claimed["isError"], true, "{claimed}");
+    // A merge: the agent's commit of another file reaches main.
+    std::fs::write(s.worktree.join("NOTES.md"), "notes\n").unwrap();
+    s.env.git(&s.worktree, &["add", "NOTES.md"]);
+    s.env.git(&s.worktree, &["commit", "-q", "-m", "notes"]);
+    s.env
+        .git(&s.repo, &["merge", "-q", "--ff-only", s.branch.as_str()]);
+    let watch = s
+        .env
+        .pcc("git-pcc-watch")
+        .args(["merges", "--once"])
+        .output()
+        .unwrap();
+    assert!(
+        watch.status.success(),
+        "{}",
+        String::from_utf8_lossy(&watch.stderr)
+    );
+    // A sandbox run whose agent naps.
+    for (key, value) in [
+        ("sandbox.confinement", "off"),
+        (
+            "sandbox.agentCommand",
+            r#"["sh", "-c", "echo {prompt}; exec sleep 120"]"#,
+        ),
+    ] {
+        let output = s
+            .env
+            .pcc("git-pcc")
+            .args(["config", "set", key, value])
+            .output()
+            .unwrap();
+        assert!(output.status.success());
+    }
+    let mut run = s
+        .env
+        .pcc("git-pcc-sandbox")
+        .args(["run", "--prompt", "nap a while", "--branch", "auto"])
+        .current_dir(&s.repo)
+        .env("ANTHROPIC_API_KEY", "sk-test-not-a-real-key")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+
+    let terminal = Terminal::start(&s.env, &s.repo, "panes", &[]);
+    let screen = terminal.wait_for("the running run", |screen| {
+        screen.contains("RUNNING 0m nap a while")
+    });
+    assert!(screen.contains("Claims (1)"), "{screen}");
+    assert!(
+        screen.contains(&format!("{} EXCLUSIVE src/lib.rs", short(&s.agent_id))),
+        "{screen}"
+    );
+    assert!(
+        screen.contains(&format!("{} -> main", s.branch)),
+        "{screen}"
+    );
+    assert!(screen.contains("Sandbox runs (1)"), "{screen}");
+
+    // Tab moves the selection to the runs; x asks, y kills.
+    terminal.keys(&["Tab"]);
+    terminal.wait_for("the run selected", |screen| {
+        screen.contains(">")
+            && screen
+                .lines()
+                .any(|l| l.contains(" >") && l.contains("RUNNING"))
+    });
+    terminal.keys(&["x"]);
+    terminal.wait_for("the question", |screen| screen.contains("? [y/n]"));
+    terminal.keys(&["y"]);
+    let screen = terminal.wait_for("the kill", |screen| {
+        screen.contains("killed run ") && screen.contains("none going on")
+    });
+    assert!(screen.contains("Sandbox runs (0)"), "{screen}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while run.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "the run did not end");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let listed = s
+        .env
+        .json(s.env.pcc("git-pcc-sandbox").args(["list", "--json"]))
+        .1;
+    assert_eq!(listed["runs"][0]["status"], "KILLED", "{listed}");
+    terminal.keys(&["q"]);
+    terminal.assert_restored("0");
+}

@@ -436,12 +436,26 @@ fn draw_merges(buffer: &mut Buffer, area: Rect, app: &App, styles: &Styles) {
             .map(|merge| {
                 Line::from(format!(
                     "{} {} -> {}",
-                    merge.detected_at, merge.branch_name, merge.target_branch
+                    when(&merge.detected_at, &app.snapshot.taken_at),
+                    merge.branch_name,
+                    merge.target_branch
                 ))
             })
             .collect()
     };
     Paragraph::new(lines).block(block).render_into(buffer, area);
+}
+
+/// A stored time as `HH:MM` on the day of `today` (both UTC
+/// `YYYY-MM-DD HH:MM:SS`), else as `MM-DD`.
+fn when(stamp: &str, today: &str) -> String {
+    match (stamp.split_once(' '), today.split_once(' ')) {
+        (Some((day, time)), Some((this_day, _))) if day == this_day => {
+            time.chars().take(5).collect()
+        }
+        (Some((day, _)), _) => day.chars().skip(5).collect(),
+        _ => stamp.to_owned(),
+    }
 }
 
 fn draw_diff(buffer: &mut Buffer, area: Rect, diff: &DiffView, styles: &Styles) {
