@@ -137,7 +137,7 @@ fn state_tree(checkout: &Repository, head: &git2::Commit) -> Result<(Oid, Vec<St
     let mut index = Index::new()?;
     index.read_tree(&checkout.find_tree(index_tree)?)?;
     for path in &changed {
-        let file = workdir.join(&path);
+        let file = workdir.join(path);
         match std::fs::symlink_metadata(&file) {
             Ok(meta) if meta.is_file() => {
                 let content = std::fs::read(&file)?;
