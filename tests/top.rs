@@ -402,7 +402,24 @@ fn the_live_view_follows_states_and_keys_in_a_terminal() {
         top_line(screen).starts_with("index ")
     });
     terminal.keys(&["q"]);
-    terminal.wait_for("the list again", |screen| screen.contains("q quit"));
+    let screen = terminal.wait_for("the list again", |screen| screen.contains("q quit"));
+    assert!(screen.contains("Conflicts (1)"), "{screen}");
+
+    // The agent makes the main checkout's change too: no conflict left,
+    // seen on the next refresh.
+    std::fs::write(s.worktree.join("src/lib.rs"), "fn c() {}\n").unwrap();
+    let screen = terminal.wait_for("the conflict to go", |screen| {
+        screen.contains("Conflicts (0)") && screen.contains("no predicted conflicts")
+    });
+    let cells = |id: &str| -> Vec<String> {
+        line_of(&screen, id)
+            .unwrap()
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect()
+    };
+    assert_eq!(cells(&s.agent_id)[6..9], ["+0/-0", "1", "0"], "{screen}");
+    assert_eq!(cells(&s.main_id)[6..8], ["1", "0"], "{screen}");
 
     // Release the agent's session: asked first, its work is kept.
     terminal.keys(&["r"]);

@@ -740,6 +740,26 @@ pub fn matrix(
     repo_path: &Path,
     sessions: &[Participant],
 ) -> Result<(Vec<PairConflicts>, Vec<PairConflicts>)> {
+    matrix_remembering(repo_path, sessions, &mut MatrixMemory::default())
+}
+
+/// The conflicts of two states, (tree, commit) each, as merged before.
+type Merged = HashMap<((Oid, Oid), (Oid, Oid)), Vec<FileConflict>>;
+
+/// What [`matrix_remembering`] keeps from one matrix for the next: the
+/// outcome of each pair of states, so a pair neither side of which
+/// changed is not merged again. Only the last matrix's pairs are kept.
+#[derive(Debug, Default)]
+pub struct MatrixMemory {
+    merged: Merged,
+}
+
+/// [`matrix`], taking the pairs whose states `memory` holds from it.
+pub fn matrix_remembering(
+    repo_path: &Path,
+    sessions: &[Participant],
+    memory: &mut MatrixMemory,
+) -> Result<(Vec<PairConflicts>, Vec<PairConflicts>)> {
     let mut jobs: Vec<(usize, Option<usize>)> = Vec::new();
     for i in 0..sessions.len() {
         for j in i + 1..sessions.len() {
@@ -774,8 +794,10 @@ pub fn matrix(
     let mut screen = Screen::new(&repo);
     let mut needs_merge = Vec::new();
     for (ours, theirs) in &sides {
-        needs_merge.push(screen.may_conflict(ours.1, theirs.1)?);
+        let known = memory.merged.contains_key(&(ours.1, theirs.1));
+        needs_merge.push(!known && screen.may_conflict(ours.1, theirs.1)?);
     }
+    let previous = std::mem::take(&mut memory.merged);
     let results: Vec<Result<(usize, Option<usize>, ConflictCheck)>> = jobs
         .par_iter()
         .zip(sides.par_iter())
@@ -789,12 +811,16 @@ pub fn matrix(
                 let check = if *needed {
                     check_states(repo, ours.clone(), theirs.clone())?
                 } else {
+                    let conflicts = previous
+                        .get(&(ours.1, theirs.1))
+                        .cloned()
+                        .unwrap_or_default();
                     ConflictCheck {
                         ours: ours.0.clone(),
                         theirs: theirs.0.clone(),
                         base_commit: String::new(),
-                        has_conflicts: false,
-                        conflicts: Vec::new(),
+                        has_conflicts: !conflicts.is_empty(),
+                        conflicts,
                     }
                 };
                 Ok((*i, *j, check))
@@ -803,8 +829,11 @@ pub fn matrix(
         .collect();
     let mut pairs = Vec::new();
     let mut against_target = Vec::new();
-    for result in results {
+    for (result, (ours, theirs)) in results.into_iter().zip(&sides) {
         let (i, j, check) = result?;
+        memory
+            .merged
+            .insert((ours.1, theirs.1), check.conflicts.clone());
         let pair = PairConflicts {
             a: sessions[i].id.clone(),
             a_path: sessions[i].checkout.clone(),

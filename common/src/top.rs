@@ -5,11 +5,13 @@
 //! changed files and its side in the repository's conflict matrix, so a
 //! refresh costs less than `status` and `conflicts --predict` run apart.
 //! Beside them: the claims held, recent merges and the sandbox runs going
-//! on. Nothing here writes to a worktree; the only database writes are the
+//! on. Between refreshes a [`Memory`] keeps each pair's conflicts by the
+//! states merged, so only pairs with a side that changed are merged again.
+//! Nothing here writes to a worktree; the only database writes are the
 //! ones reading claims and runs already make (retiring expired claims,
 //! settling runs whose process is gone).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use anyhow::{Context, Result};
@@ -19,7 +21,7 @@ use serde::Serialize;
 
 use crate::claims::{self, Claim, ClaimFilter};
 use crate::config::Config;
-use crate::conflicts::{self, PairConflicts, Participant};
+use crate::conflicts::{self, MatrixMemory, PairConflicts, Participant};
 use crate::db::Database;
 use crate::held_work::{self, WorktreeBase};
 use crate::merge::{self, MergeEvent};
@@ -135,9 +137,26 @@ pub struct RunView {
     pub agent_cost: Option<f64>,
 }
 
+/// What one refresh keeps for the next, per repository: the conflict
+/// checks of pairs of states, so the live view merges again only the pairs
+/// where a side changed.
+#[derive(Debug, Default)]
+pub struct Memory {
+    matrices: HashMap<String, MatrixMemory>,
+}
+
 /// Gathers one frame for the repository around `repo` (`None`: every
 /// repository).
 pub fn snapshot(data_dir: &Path, repo: Option<&Path>) -> Result<Snapshot> {
+    snapshot_remembering(data_dir, repo, &mut Memory::default())
+}
+
+/// [`snapshot`], reusing and updating what earlier refreshes found.
+pub fn snapshot_remembering(
+    data_dir: &Path,
+    repo: Option<&Path>,
+    memory: &mut Memory,
+) -> Result<Snapshot> {
     let repo_key = match repo {
         Some(path) => Some(paths::to_db_string(&git::resolve_repository(path)?)?),
         None => None,
@@ -160,11 +179,26 @@ pub fn snapshot(data_dir: &Path, repo: Option<&Path>) -> Result<Snapshot> {
             .or_default()
             .push(session);
     }
-    let groups: Vec<(String, Vec<Session>)> = by_repo.into_iter().collect();
-    frame.repositories = groups
-        .into_par_iter()
-        .map(|(repo_path, sessions)| repository_view(repo_path, &sessions, now, &config))
+    let groups: Vec<(String, Vec<Session>, MatrixMemory)> = by_repo
+        .into_iter()
+        .map(|(repo_path, sessions)| {
+            let remembered = memory.matrices.remove(&repo_path).unwrap_or_default();
+            (repo_path, sessions, remembered)
+        })
         .collect();
+    let views: Vec<(RepositoryView, MatrixMemory)> = groups
+        .into_par_iter()
+        .map(|(repo_path, sessions, mut remembered)| {
+            let view = repository_view(repo_path, &sessions, now, &config, &mut remembered);
+            (view, remembered)
+        })
+        .collect();
+    // Only the repositories still shown are remembered.
+    memory.matrices.clear();
+    for (view, remembered) in views {
+        memory.matrices.insert(view.repo_path.clone(), remembered);
+        frame.repositories.push(view);
+    }
     frame.total_sessions = frame.repositories.iter().map(|r| r.sessions.len()).sum();
     frame.waiting_sessions = frame
         .repositories
@@ -224,6 +258,7 @@ fn repository_view(
     sessions: &[Session],
     now: i64,
     config: &Config,
+    memory: &mut MatrixMemory,
 ) -> RepositoryView {
     let mut view = RepositoryView {
         repo_path: repo_path.clone(),
@@ -300,7 +335,7 @@ fn repository_view(
         });
     }
     if repo.is_some() && !participants.is_empty() {
-        match conflicts::matrix(Path::new(&repo_path), &participants) {
+        match conflicts::matrix_remembering(Path::new(&repo_path), &participants, memory) {
             Ok((pairs, against_target)) => {
                 for row in rows.iter_mut() {
                     if participants.iter().any(|p| p.id == row.session_id) {

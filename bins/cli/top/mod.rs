@@ -53,8 +53,9 @@ pub fn run(args: TopArgs, json: bool) -> anyhow::Result<Output> {
     let data_dir = crate::data_dir()?;
     let scope = Scope::resolve(args.repo.as_deref(), args.all, None)?;
     let repo = scope.repository().map(Path::to_path_buf);
+    let memory = std::cell::RefCell::new(frame_data::Memory::default());
     let gather = || {
-        frame_data::snapshot(&data_dir, repo.as_deref())
+        frame_data::snapshot_remembering(&data_dir, repo.as_deref(), &mut memory.borrow_mut())
             .map_err(|err| crate::scope::with_repo_hint(err, args.repo.is_some()))
     };
     if args.once || json {
@@ -86,11 +87,9 @@ fn color_allowed() -> bool {
 /// terminal (80 columns when there is none).
 pub fn once_text(snapshot: &Snapshot, color: bool) -> String {
     let app = App::new(snapshot.clone(), color, false);
-    let width = render::terminal_width().clamp(40, 400) as u16;
-    let width = if render::terminal_width() == usize::MAX {
-        80
-    } else {
-        width
+    let width = match render::terminal_width() {
+        usize::MAX => 80,
+        columns => columns.clamp(40, 400) as u16,
     };
     let heights = Heights::to_fit(&app);
     render_text(&app, width, heights.total(&app), heights)
