@@ -47,6 +47,11 @@ pub struct TopArgs {
     /// Print one frame as text and exit (with --json: the frame's data)
     #[arg(long)]
     pub once: bool,
+    /// With --once: gather this many frames in one process, as the live
+    /// view does, and print the last (scripts/bench/top.py times a refresh
+    /// with it)
+    #[arg(long, value_name = "N", default_value_t = 1, hide = true)]
+    pub refreshes: usize,
 }
 
 pub fn run(args: TopArgs, json: bool) -> anyhow::Result<Output> {
@@ -59,7 +64,10 @@ pub fn run(args: TopArgs, json: bool) -> anyhow::Result<Output> {
             .map_err(|err| crate::scope::with_repo_hint(err, args.repo.is_some()))
     };
     if args.once || json {
-        let snapshot = gather()?;
+        let mut snapshot = gather()?;
+        for _ in 1..args.refreshes {
+            snapshot = gather()?;
+        }
         let text = once_text(
             &snapshot,
             color_allowed() && std::io::stdout().is_terminal(),
