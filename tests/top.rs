@@ -584,3 +584,31 @@ fn the_panes_show_claims_merges_and_runs_and_x_kills_a_run() {
     terminal.keys(&["q"]);
     terminal.assert_restored("0");
 }
+
+#[test]
+fn once_outside_a_repository_groups_the_sessions_by_repository() {
+    let env = TestEnv::new();
+    let first = env.repo("first");
+    let second = env.repo("second");
+    let one = support::LiveProcess::spawn();
+    let two = support::LiveProcess::spawn();
+    let a = env.register(&second, two.pid());
+    let b = env.register(&first, one.pid());
+    let output = env.pcc("git-pcc").args(["top", "--once"]).output().unwrap();
+    assert!(output.status.success());
+    let text = String::from_utf8(output.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[0].ends_with("  every repository"), "{text}");
+    assert_eq!(lines[3], first.to_str().unwrap(), "{text}");
+    assert_eq!(
+        lines[4].get(3..11),
+        Some(short(b["sessionId"].as_str().unwrap())),
+        "{text}"
+    );
+    assert_eq!(lines[5], second.to_str().unwrap(), "{text}");
+    assert_eq!(
+        lines[6].get(3..11),
+        Some(short(a["sessionId"].as_str().unwrap())),
+        "{text}"
+    );
+}

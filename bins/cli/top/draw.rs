@@ -6,7 +6,7 @@ use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Paragraph, Row, Table};
+use ratatui::widgets::{Block, Borders, Paragraph};
 use ratatui::Frame;
 
 use pcc::top::SessionRow;
@@ -224,40 +224,53 @@ fn number(value: Option<usize>) -> String {
     value.map_or("-".to_owned(), |n| n.to_string())
 }
 
+/// The widths of the sessions table's columns; the last takes the rest.
+const COLUMNS: [usize; 8] = [2, 8, 18, 12, 5, 5, 3, 3];
+const HEADINGS: [&str; 9] = [
+    "", "SESSION", "BRANCH", "STATE", "AGE", "+/-", "CHG", "CNF", "DOING",
+];
+
+/// The cells as one line of the table: each cut or padded to its column,
+/// one space between columns, the last cut to what is left of `width`.
+fn table_line(cells: &[String], width: usize) -> String {
+    let mut line = String::new();
+    for (index, cell) in cells.iter().enumerate() {
+        match COLUMNS.get(index) {
+            Some(column) => {
+                let cut: String = cell.chars().take(*column).collect();
+                line.push_str(&format!("{cut:<column$} "));
+            }
+            None => line.push_str(cell),
+        }
+    }
+    line.chars().take(width).collect()
+}
+
 fn draw_sessions(buffer: &mut Buffer, area: Rect, app: &App, styles: &Styles) {
     let block = pane("Sessions".to_owned(), styles);
     let inner = block.inner(area);
     block.render_into(buffer, area);
-    let widths = [
-        Constraint::Length(2),
-        Constraint::Length(8),
-        Constraint::Length(18),
-        Constraint::Length(12),
-        Constraint::Length(5),
-        Constraint::Length(5),
-        Constraint::Length(3),
-        Constraint::Length(3),
-        Constraint::Min(4),
-    ];
-    let header = Row::new([
-        "", "SESSION", "BRANCH", "STATE", "AGE", "+/-", "CHG", "CNF", "DOING",
-    ])
-    .style(Style::default().add_modifier(Modifier::BOLD));
-    let mut rows: Vec<Row> = Vec::new();
-    let mut selected_row = 0;
+    let width = usize::from(inner.width);
+    let headings: Vec<String> = HEADINGS.iter().map(|h| h.to_string()).collect();
+    let header = Line::styled(
+        table_line(&headings, width),
+        Style::default().add_modifier(Modifier::BOLD),
+    );
+    let mut lines: Vec<Line> = Vec::new();
+    let mut selected_line = 0;
     let mut index = 0;
     let many = app.snapshot.repositories.len() > 1 || app.snapshot.repo_path == "all";
     for repository in &app.snapshot.repositories {
         if many {
-            rows.push(
-                Row::new([String::new(), repository.repo_path.clone()])
-                    .style(Style::default().add_modifier(Modifier::BOLD)),
-            );
+            lines.push(Line::styled(
+                repository.repo_path.clone(),
+                Style::default().add_modifier(Modifier::BOLD),
+            ));
         }
         for session in &repository.sessions {
             let selected = app.interactive && app.focus == Focus::Sessions && index == app.selected;
             if selected {
-                selected_row = rows.len();
+                selected_line = lines.len();
             }
             let mark = format!(
                 "{}{}",
@@ -284,35 +297,31 @@ fn draw_sessions(buffer: &mut Buffer, area: Rect, app: &App, styles: &Styles) {
             if selected {
                 style = style.patch(styles.selected());
             }
-            rows.push(
-                Row::new([
-                    mark,
-                    render::short_id(&session.session_id),
-                    branch,
-                    state_text(session),
-                    render::minutes(session.age_minutes),
-                    ahead_behind,
-                    number(session.changed_files),
-                    number(session.conflicts),
-                    doing_text(session),
-                ])
-                .style(style),
-            );
+            let cells = [
+                mark,
+                render::short_id(&session.session_id),
+                branch,
+                state_text(session),
+                render::minutes(session.age_minutes),
+                ahead_behind,
+                number(session.changed_files),
+                number(session.conflicts),
+                doing_text(session),
+            ];
+            lines.push(Line::styled(table_line(&cells, width), style));
             index += 1;
         }
     }
-    if rows.is_empty() {
+    if lines.is_empty() {
         Paragraph::new("no sessions").render_into(buffer, inner);
         return;
     }
-    // Keep the selected row on screen.
+    // Keep the selected line on screen.
     let visible = usize::from(inner.height.saturating_sub(1)).max(1);
-    let offset = (selected_row + 1).saturating_sub(visible);
-    let rows: Vec<Row> = rows.into_iter().skip(offset).collect();
-    Table::new(rows, widths)
-        .header(header)
-        .column_spacing(1)
-        .render_into(buffer, inner);
+    let offset = (selected_line + 1).saturating_sub(visible);
+    let mut shown = vec![header];
+    shown.extend(lines.into_iter().skip(offset));
+    Paragraph::new(shown).render_into(buffer, inner);
 }
 
 /// One line per pair of sessions that collide, with the files.
