@@ -34,6 +34,7 @@ fn help_lists_every_command_git_pcc_reaches() {
     let help = String::from_utf8_lossy(&output.stdout).into_owned();
     for (command, summary) in [
         ("status", "Show sessions"),
+        ("top", "Live view of sessions"),
         ("register", "Register an agent session in a repository"),
         ("release", "End a session"),
         ("sandbox", "Run coding agents unattended in sandboxes"),

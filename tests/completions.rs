@@ -130,6 +130,7 @@ const CASES: &[(&str, &[&str])] = &[
     ("git pcc config s", &["set"]),
     ("git pcc sandbox run --pro", &["--prompt", "--prompt-file"]),
     ("git pcc watch merges --", &["--interval", "--once"]),
+    ("git pcc top --", &["--all", "--once", "--repo"]),
 ];
 
 fn assert_offers(shell: &str, line: &str, found: &[String], expected: &[&str]) {

@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 
 use crate::{
     budget, claims, cleanup, config, conflicts, docs, doctor, heartbeat, hook, install, land,
-    merge, migrate, status, statusline, suggestions, Output,
+    merge, migrate, status, statusline, suggestions, top, Output,
 };
 
 /// Coordinate parallel AI coding-agent sessions in one git repository.
@@ -33,6 +33,8 @@ pub struct FrontArgs {
 pub enum FrontCommand {
     /// Show sessions, their worktrees, liveness and held work
     Status(status::StatusArgs),
+    /// Live view of sessions, states, conflicts, claims, merges and sandbox runs
+    Top(top::TopArgs),
     /// Mark a session alive (also the Claude Code hook entry point)
     Heartbeat(heartbeat::HeartbeatArgs),
     /// Remove stale sessions and clean worktrees; report what is kept
@@ -109,6 +111,7 @@ pub fn run(args: FrontArgs) -> anyhow::Result<Output> {
     let json = args.json;
     match args.command {
         FrontCommand::Status(sub) => status::run(sub),
+        FrontCommand::Top(sub) => top::run(sub, json),
         FrontCommand::Heartbeat(sub) => heartbeat::run(sub),
         FrontCommand::Cleanup(sub) => cleanup::run(sub),
         FrontCommand::Doctor(sub) => doctor::run(sub),

@@ -28,6 +28,7 @@ pub mod status;
 pub mod statusline;
 pub mod suggestions;
 pub mod templates;
+pub mod top;
 pub mod watch;
 
 use std::ffi::OsString;

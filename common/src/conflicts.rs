@@ -66,18 +66,59 @@ fn side_tree(repo: &Repository, side: &Side) -> Result<(Oid, Oid)> {
             Ok((commit.tree_id(), commit.id()))
         }
         Side::Checkout(path) => {
-            let checkout = Repository::open(path)
-                .with_context(|| format!("cannot open {}", path.display()))?;
-            let head = checkout.head()?.peel_to_commit()?;
-            Ok((state_tree(&checkout, &head)?, head.id()))
+            let captured = capture_checkout(path)?;
+            Ok((captured.tree, captured.commit))
         }
     }
 }
 
+/// A checkout captured once: the tree of its state (HEAD plus uncommitted
+/// changes), the commit it stands on and the files `git status` would show
+/// as changed. One scan of the working tree gives all three, so a caller
+/// that needs both the changed files and conflicts reads the checkout once.
+#[derive(Debug, Clone)]
+pub struct CheckoutState {
+    pub tree: Oid,
+    pub commit: Oid,
+    /// Staged, modified, deleted and untracked (not ignored) files, sorted.
+    pub changed_files: Vec<String>,
+}
+
+/// Captures a checkout's state (see [`CheckoutState`]).
+pub fn capture_checkout(path: &Path) -> Result<CheckoutState> {
+    let checkout =
+        Repository::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let head = checkout.head()?.peel_to_commit()?;
+    let (tree, unstaged, index_tree) = state_tree(&checkout, &head)?;
+    let mut changed_files = unstaged;
+    if index_tree != head.tree_id() {
+        // Staged changes; libgit2 skips subtrees whose ids are equal.
+        let diff = checkout.diff_tree_to_tree(
+            Some(&head.tree()?),
+            Some(&checkout.find_tree(index_tree)?),
+            None,
+        )?;
+        for delta in diff.deltas() {
+            let file = delta.new_file().path().or(delta.old_file().path());
+            if let Some(file) = file {
+                changed_files.push(file.to_string_lossy().into_owned());
+            }
+        }
+        changed_files.sort();
+        changed_files.dedup();
+    }
+    Ok(CheckoutState {
+        tree,
+        commit: head.id(),
+        changed_files,
+    })
+}
+
 /// The checkout's state as a tree: its index (HEAD plus staged changes)
 /// with the working tree's changes (modified, deleted and untracked files
-/// that are not ignored) laid over it, in a fresh in-memory index.
-fn state_tree(checkout: &Repository, head: &git2::Commit) -> Result<Oid> {
+/// that are not ignored) laid over it, in a fresh in-memory index; with
+/// the paths the working tree changes and the tree of the index alone.
+fn state_tree(checkout: &Repository, head: &git2::Commit) -> Result<(Oid, Vec<String>, Oid)> {
     let workdir = checkout
         .workdir()
         .context("the checkout has no working tree")?
@@ -86,16 +127,17 @@ fn state_tree(checkout: &Repository, head: &git2::Commit) -> Result<Oid> {
     let changed = worktree::changed_paths(checkout, &current, &workdir)?;
     let index_tree = current.write_tree_to(checkout)?;
     if changed.is_empty() {
-        return Ok(if index_tree == head.tree_id() {
+        let tree = if index_tree == head.tree_id() {
             head.tree_id()
         } else {
             index_tree
-        });
+        };
+        return Ok((tree, changed, index_tree));
     }
     let mut index = Index::new()?;
     index.read_tree(&checkout.find_tree(index_tree)?)?;
-    for path in changed {
-        let file = workdir.join(&path);
+    for path in &changed {
+        let file = workdir.join(path);
         match std::fs::symlink_metadata(&file) {
             Ok(meta) if meta.is_file() => {
                 let content = std::fs::read(&file)?;
@@ -120,11 +162,11 @@ fn state_tree(checkout: &Repository, head: &git2::Commit) -> Result<Oid> {
             }
             Ok(_) => {}
             Err(_) => {
-                let _ = index.remove_path(Path::new(&path));
+                let _ = index.remove_path(Path::new(path));
             }
         }
     }
-    Ok(index.write_tree_to(checkout)?)
+    Ok((index.write_tree_to(checkout)?, changed, index_tree))
 }
 
 /// Finding a checkout's uncommitted changes quickly: `stat` every tracked
@@ -619,18 +661,30 @@ pub struct Prediction {
     pub total_conflicts: usize,
 }
 
-struct LiveSession {
-    id: String,
-    checkout: String,
-    target: Option<String>,
+/// One live session taking part in a conflict matrix: its id, checkout,
+/// the branch it will merge into (`None` for the main checkout) and its
+/// captured state (tree, commit).
+#[derive(Debug, Clone)]
+pub struct Participant {
+    pub id: String,
+    pub checkout: String,
+    pub target: Option<String>,
+    pub state: (Oid, Oid),
 }
 
 /// Predicts conflicts between all live sessions of a repository.
 pub fn predict(data_dir: &Path, repo_path: &Path) -> Result<Prediction> {
     let repo_key = paths::to_db_string(repo_path)?;
-    let sessions: Vec<LiveSession> = crate::session::live_sessions(data_dir, &repo_key)?
-        .into_iter()
-        .map(|session| LiveSession {
+    let sessions = crate::session::live_sessions(data_dir, &repo_key)?;
+    // Each session's state once (HEAD plus uncommitted changes), in parallel.
+    let states: Vec<Result<CheckoutState>> = sessions
+        .par_iter()
+        .map(|session| capture_checkout(Path::new(&session.worktree_path)))
+        .collect();
+    let mut participants = Vec::with_capacity(sessions.len());
+    for (session, state) in sessions.into_iter().zip(states) {
+        let state = state?;
+        participants.push(Participant {
             target: (!session.is_main_repo).then(|| {
                 session
                     .base_branch
@@ -639,117 +693,28 @@ pub fn predict(data_dir: &Path, repo_path: &Path) -> Result<Prediction> {
             }),
             id: session.id,
             checkout: session.worktree_path,
-        })
-        .collect();
-    let mut jobs: Vec<(usize, Option<usize>)> = Vec::new();
-    for i in 0..sessions.len() {
-        for j in i + 1..sessions.len() {
-            jobs.push((i, Some(j)));
-        }
-        if sessions[i].target.is_some() {
-            jobs.push((i, None));
-        }
+            state: (state.tree, state.commit),
+        });
     }
-    // Each session's state once (HEAD plus uncommitted changes), in parallel.
-    let states: Vec<Result<(Oid, Oid)>> = sessions
-        .par_iter()
-        .map(|session| {
-            let repo = Repository::open(repo_path)?;
-            side_tree(&repo, &Side::Checkout(session.checkout.clone().into()))
-        })
-        .collect();
-    let states: Vec<(Oid, Oid)> = states.into_iter().collect::<Result<_>>()?;
-    // Each job's two labelled states; target branches are resolved once.
-    let repo = Repository::open(repo_path)?;
-    let mut target_states: HashMap<String, (Oid, Oid)> = HashMap::new();
-    let mut sides: Vec<(Label, Label)> = Vec::new();
-    for (i, j) in &jobs {
-        let ours = (sessions[*i].checkout.clone(), states[*i]);
-        let theirs = match j {
-            Some(j) => (sessions[*j].checkout.clone(), states[*j]),
-            None => {
-                let target = sessions[*i].target.clone().unwrap_or_default();
-                let state = match target_states.get(&target) {
-                    Some(state) => *state,
-                    None => {
-                        let state = side_tree(&repo, &Side::Revision(target.clone()))?;
-                        target_states.insert(target.clone(), state);
-                        state
-                    }
-                };
-                (target, state)
-            }
-        };
-        sides.push((ours, theirs));
-    }
-    // Screen out, cheaply and with shared caches, the pairs that change no
-    // common path; only the rest are merged, in parallel.
-    let mut screen = Screen::new(&repo);
-    let mut needs_merge = Vec::new();
-    for (ours, theirs) in &sides {
-        needs_merge.push(screen.may_conflict(ours.1, theirs.1)?);
-    }
-    let results: Vec<Result<(usize, Option<usize>, ConflictCheck)>> = jobs
-        .par_iter()
-        .zip(sides.par_iter())
-        .zip(needs_merge.par_iter())
-        .map_init(
-            || Repository::open(repo_path),
-            |repo, (((i, j), (ours, theirs)), needed)| {
-                let repo = repo
-                    .as_ref()
-                    .map_err(|e| anyhow::anyhow!("cannot open repository: {e}"))?;
-                let check = if *needed {
-                    check_states(repo, ours.clone(), theirs.clone())?
-                } else {
-                    ConflictCheck {
-                        ours: ours.0.clone(),
-                        theirs: theirs.0.clone(),
-                        base_commit: String::new(),
-                        has_conflicts: false,
-                        conflicts: Vec::new(),
-                    }
-                };
-                Ok((*i, *j, check))
-            },
-        )
-        .collect();
-    let mut prediction = Prediction {
+    let (pairs, against_target) = matrix(repo_path, &participants)?;
+    let prediction = Prediction {
         repo_path: repo_key,
-        sessions: sessions.len(),
-        pairs: Vec::new(),
-        against_target: Vec::new(),
-        total_conflicts: 0,
+        sessions: participants.len(),
+        total_conflicts: pairs
+            .iter()
+            .chain(&against_target)
+            .map(|pair| pair.conflicts.len())
+            .sum(),
+        pairs,
+        against_target,
     };
-    for result in results {
-        let (i, j, check) = result?;
-        prediction.total_conflicts += check.conflicts.len();
-        let pair = PairConflicts {
-            a: sessions[i].id.clone(),
-            a_path: sessions[i].checkout.clone(),
-            b: j.map(|j| sessions[j].id.clone())
-                .unwrap_or_else(|| sessions[i].target.clone().unwrap_or_default()),
-            b_path: j.map(|j| sessions[j].checkout.clone()).unwrap_or_default(),
-            has_conflicts: check.has_conflicts,
-            conflicts: check.conflicts,
-        };
-        if j.is_some() {
-            prediction.pairs.push(pair);
-        } else {
-            prediction.against_target.push(pair);
-        }
-    }
+    let sessions = &participants;
     // What `status` shows of it: each session's conflicting files with the
     // others. A prediction stands even when this cannot be recorded.
     let counts: Vec<(String, i64)> = sessions
         .iter()
         .map(|session| {
-            let files: usize = prediction
-                .pairs
-                .iter()
-                .filter(|pair| pair.a == session.id || pair.b == session.id)
-                .map(|pair| pair.conflicts.len())
-                .sum();
+            let files = conflicting_files(&prediction.pairs, &session.id);
             (session.id.clone(), files as i64)
         })
         .collect();
@@ -776,4 +741,134 @@ pub fn predict(data_dir: &Path, repo_path: &Path) -> Result<Prediction> {
         .collect();
     let _ = crate::session::record_conflict_files(data_dir, &files);
     Ok(prediction)
+}
+
+/// How many conflicting files the session `id` has with the others, over
+/// the pairs of a matrix.
+pub fn conflicting_files(pairs: &[PairConflicts], id: &str) -> usize {
+    pairs
+        .iter()
+        .filter(|pair| pair.a == id || pair.b == id)
+        .map(|pair| pair.conflicts.len())
+        .sum()
+}
+
+/// The conflict matrix of captured sessions: every pair of them, and each
+/// with a target against that target branch (resolved once per branch).
+/// Pairs that change no common path are screened out cheaply, with shared
+/// caches; only the rest are merged, in parallel.
+pub fn matrix(
+    repo_path: &Path,
+    sessions: &[Participant],
+) -> Result<(Vec<PairConflicts>, Vec<PairConflicts>)> {
+    matrix_remembering(repo_path, sessions, &mut MatrixMemory::default())
+}
+
+/// The conflicts of two states, (tree, commit) each, as merged before.
+type Merged = HashMap<((Oid, Oid), (Oid, Oid)), Vec<FileConflict>>;
+
+/// What [`matrix_remembering`] keeps from one matrix for the next: the
+/// outcome of each pair of states, so a pair neither side of which
+/// changed is not merged again. Only the last matrix's pairs are kept.
+#[derive(Debug, Default)]
+pub struct MatrixMemory {
+    merged: Merged,
+}
+
+/// [`matrix`], taking the pairs whose states `memory` holds from it.
+pub fn matrix_remembering(
+    repo_path: &Path,
+    sessions: &[Participant],
+    memory: &mut MatrixMemory,
+) -> Result<(Vec<PairConflicts>, Vec<PairConflicts>)> {
+    let mut jobs: Vec<(usize, Option<usize>)> = Vec::new();
+    for i in 0..sessions.len() {
+        for j in i + 1..sessions.len() {
+            jobs.push((i, Some(j)));
+        }
+        if sessions[i].target.is_some() {
+            jobs.push((i, None));
+        }
+    }
+    let repo = Repository::open(repo_path)?;
+    let mut target_states: HashMap<String, (Oid, Oid)> = HashMap::new();
+    let mut sides: Vec<(Label, Label)> = Vec::new();
+    for (i, j) in &jobs {
+        let ours = (sessions[*i].checkout.clone(), sessions[*i].state);
+        let theirs = match j {
+            Some(j) => (sessions[*j].checkout.clone(), sessions[*j].state),
+            None => {
+                let target = sessions[*i].target.clone().unwrap_or_default();
+                let state = match target_states.get(&target) {
+                    Some(state) => *state,
+                    None => {
+                        let state = side_tree(&repo, &Side::Revision(target.clone()))?;
+                        target_states.insert(target.clone(), state);
+                        state
+                    }
+                };
+                (target, state)
+            }
+        };
+        sides.push((ours, theirs));
+    }
+    let mut screen = Screen::new(&repo);
+    let mut needs_merge = Vec::new();
+    for (ours, theirs) in &sides {
+        let known = memory.merged.contains_key(&(ours.1, theirs.1));
+        needs_merge.push(!known && screen.may_conflict(ours.1, theirs.1)?);
+    }
+    let previous = std::mem::take(&mut memory.merged);
+    let results: Vec<Result<(usize, Option<usize>, ConflictCheck)>> = jobs
+        .par_iter()
+        .zip(sides.par_iter())
+        .zip(needs_merge.par_iter())
+        .map_init(
+            || Repository::open(repo_path),
+            |repo, (((i, j), (ours, theirs)), needed)| {
+                let repo = repo
+                    .as_ref()
+                    .map_err(|e| anyhow::anyhow!("cannot open repository: {e}"))?;
+                let check = if *needed {
+                    check_states(repo, ours.clone(), theirs.clone())?
+                } else {
+                    let conflicts = previous
+                        .get(&(ours.1, theirs.1))
+                        .cloned()
+                        .unwrap_or_default();
+                    ConflictCheck {
+                        ours: ours.0.clone(),
+                        theirs: theirs.0.clone(),
+                        base_commit: String::new(),
+                        has_conflicts: !conflicts.is_empty(),
+                        conflicts,
+                    }
+                };
+                Ok((*i, *j, check))
+            },
+        )
+        .collect();
+    let mut pairs = Vec::new();
+    let mut against_target = Vec::new();
+    for (result, (ours, theirs)) in results.into_iter().zip(&sides) {
+        let (i, j, check) = result?;
+        memory
+            .merged
+            .insert((ours.1, theirs.1), check.conflicts.clone());
+        let pair = PairConflicts {
+            a: sessions[i].id.clone(),
+            a_path: sessions[i].checkout.clone(),
+            b: j.map(|j| sessions[j].id.clone())
+                .unwrap_or_else(|| sessions[i].target.clone().unwrap_or_default()),
+            b_path: j.map(|j| sessions[j].checkout.clone()).unwrap_or_default(),
+            has_conflicts: check.has_conflicts,
+            conflicts: check.conflicts,
+        };
+        if j.is_some() {
+            pairs.push(pair);
+        } else {
+            against_target.push(pair);
+        }
+    }
+    Ok((pairs, against_target))
 }

@@ -18,6 +18,9 @@
 //!   `land:during-check` (the check running), `land:after-check`,
 //!   `land:before-ref`, `land:after-ref` (the target moved, not yet
 //!   recorded), `land:after-record`.
+//!
+//! [`panic_at`] steps panic instead of dying, for code that must clean up
+//! on a panic: `top:draw` before `git pcc top` draws a frame.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
@@ -80,5 +83,15 @@ pub fn hit(step: &str) {
         unsafe {
             libc::kill(libc::getpid(), libc::SIGKILL);
         }
+    }
+}
+
+/// Marks that the process reached `step`; panics there when it is armed.
+pub fn panic_at(step: &str) {
+    let Some(armed) = armed() else {
+        return;
+    };
+    if armed.step == step && armed.seen.fetch_add(1, Ordering::SeqCst) + 1 == armed.nth {
+        panic!("failpoint {step} reached");
     }
 }

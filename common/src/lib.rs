@@ -38,6 +38,7 @@ pub mod statusline;
 pub mod syntax;
 pub mod templates;
 pub mod time;
+pub mod top;
 pub mod worktree;
 
 pub use error::UserError;

@@ -295,6 +295,27 @@ fn finish_removals(db: &Database, removals: &[worktree::Removal]) {
     }
 }
 
+/// Every session of one repository (`None`: of all), live or not, by
+/// repository and then oldest first.
+pub fn sessions_in(conn: &Connection, repo_key: Option<&str>) -> Result<Vec<Session>> {
+    sessions_where(
+        conn,
+        "WHERE ?1 IS NULL OR repo_path = ?1 ORDER BY repo_path, created_at, rowid",
+        [repo_key],
+    )
+}
+
+/// A session as `status` shows it, without looking into its worktree:
+/// held work, ahead, behind and changed files are left for the caller.
+pub fn describe_session(
+    session: &Session,
+    is_alive: bool,
+    now: i64,
+    config: &Config,
+) -> SessionStatus {
+    status::describe(session, is_alive, None, now, config)
+}
+
 /// The live sessions of a repository, oldest first.
 pub fn live_sessions(data_dir: &Path, repo_key: &str) -> Result<Vec<Session>> {
     let Some(db) = Database::open_existing_current(data_dir)? else {
