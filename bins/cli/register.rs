@@ -25,6 +25,11 @@ pub struct RegisterArgs {
     /// PID of the agent process that owns the session
     #[arg(long, value_name = "PID")]
     pub pid: i64,
+    /// What a new worktree starts from: head (the main checkout's HEAD),
+    /// fresh (fetch, then the remote's default branch) or any ref
+    /// [default: $PARALLEL_CC_BASE, else config worktree.base]
+    #[arg(long, value_name = "REF")]
+    pub base: Option<String>,
     /// Print the result as JSON
     #[arg(long, conflicts_with = "shell")]
     pub json: bool,
@@ -36,9 +41,19 @@ pub struct RegisterArgs {
 pub fn run(args: RegisterArgs) -> anyhow::Result<Output> {
     let data_dir = crate::data_dir()?;
     crate::config::warn_about_settings(&data_dir);
-    let registration = session::register(&data_dir, &args.repo, args.pid)
-        .map_err(|err| crate::scope::with_repo_hint(err, args.repo != std::path::Path::new(".")))?;
+    let registration = session::register_from(
+        &data_dir,
+        &args.repo,
+        args.pid,
+        &session::Placement::Auto,
+        session::Patience::Command,
+        args.base.as_deref(),
+    )
+    .map_err(|err| crate::scope::with_repo_hint(err, args.repo != std::path::Path::new(".")))?;
     // Warnings go to stderr: with --shell, stdout is evaluated.
+    for warning in &registration.warnings {
+        eprintln!("warning: {warning}");
+    }
     for failure in &registration.cleanup_failures {
         eprintln!(
             "warning: could not clean up stale worktree {}: {}",
@@ -83,6 +98,9 @@ fn human(r: &Registration) -> String {
     ];
     if let Some(branch) = &r.branch {
         pairs.push(("branch", branch.clone()));
+    }
+    if let Some(base) = &r.base {
+        pairs.push(("base", base.clone()));
     }
     pairs.push((
         "sessions",

@@ -171,7 +171,7 @@ pub fn ahead_behind(main: &Repository, base: &WorktreeBase) -> Option<(usize, us
     let ours = tip(base.branch?)?;
     let theirs = base
         .base_branch
-        .and_then(tip)
+        .and_then(|name| base_tip(main, name))
         .or_else(|| base.base_commit.and_then(|c| Oid::from_str(c).ok()))?;
     main.graph_ahead_behind(ours, theirs).ok()
 }
@@ -403,13 +403,9 @@ fn unmerged_commits(
             hidden += 1;
         }
     }
-    if let Some(branch) = base.base_branch {
-        if let Ok(found) = main.find_branch(branch, BranchType::Local) {
-            if let Some(oid) = found.get().target() {
-                walk.hide(oid)?;
-                hidden += 1;
-            }
-        }
+    if let Some(oid) = base.base_branch.and_then(|name| base_tip(main, name)) {
+        walk.hide(oid)?;
+        hidden += 1;
     }
     if hidden == 0 {
         // Nothing known about the base: measure against the main checkout.
@@ -423,4 +419,20 @@ fn unmerged_commits(
         count += 1;
     }
     Ok(count)
+}
+
+/// The commit a base branch points at: a local branch (`main`), else a
+/// remote-tracking one (`origin/main`, a `worktree.base` of `fresh`), else
+/// any other ref a session was based on (`v1.2`).
+pub fn base_tip(main: &Repository, name: &str) -> Option<Oid> {
+    let branch = main
+        .find_branch(name, BranchType::Local)
+        .or_else(|_| main.find_branch(name, BranchType::Remote))
+        .ok()
+        .and_then(|branch| branch.get().target());
+    branch.or_else(|| {
+        main.revparse_single(&format!("{name}^{{commit}}"))
+            .ok()
+            .map(|object| object.id())
+    })
 }

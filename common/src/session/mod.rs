@@ -24,7 +24,7 @@ pub mod state;
 mod status;
 
 pub use heartbeat::{find_session, heartbeat, record_agent, Heartbeat, HeartbeatTarget};
-pub use register::{register, register_with, Placement, Registration};
+pub use register::{register, register_from, register_with, Placement, Registration};
 pub use release::{
     cleanup, release, CleanedSession, CleanupFailure, CleanupReport, CleanupScope, KeptWorktree,
     ReleaseReport, SessionSelector,

@@ -14,6 +14,7 @@ use super::release::{self, CleanupFailure};
 use super::{count_sessions, finish_removals, guard_repository, sessions_where, Patience, Session};
 use crate::config::Config;
 use crate::db::Database;
+use crate::worktree::base::{self, BaseSpec};
 use crate::worktree::{self, NewWorktree, Repair, RepoGuard, Start};
 use crate::{failpoint, git, paths, process, UserError};
 
@@ -36,6 +37,12 @@ pub struct Registration {
     pub cleanup_failures: Vec<CleanupFailure>,
     /// What a dead process had left half done, now finished or undone.
     pub repaired: Repair,
+    /// The base a new worktree started from (`origin/main`, a ref), when
+    /// not the main checkout's HEAD.
+    pub base: Option<String>,
+    /// Things the user should know that did not stop the registration (a
+    /// fetch for a `fresh` base that failed).
+    pub warnings: Vec<String>,
 }
 
 /// Where a new session should work.
@@ -65,11 +72,26 @@ pub fn register_with(
     placement: &Placement,
     patience: Patience,
 ) -> Result<Registration> {
+    register_from(data_dir, repo, pid, placement, patience, None)
+}
+
+/// [`register_with`] with the base a new worktree starts from (`head`,
+/// `fresh` or a ref; `None`: `$PARALLEL_CC_BASE`, else config
+/// `worktree.base`).
+pub fn register_from(
+    data_dir: &Path,
+    repo: &Path,
+    pid: i64,
+    placement: &Placement,
+    patience: Patience,
+    base: Option<&str>,
+) -> Result<Registration> {
     ensure_running(pid)?;
     let checkout = git::resolve_checkout(repo)?;
     let mut db = Database::open(data_dir)?;
     patience.apply(&db)?;
-    let config = Config::load(data_dir)?;
+    let config = Config::load(data_dir)?.for_repository(&checkout.repo_path);
+    let base = BaseSpec::choose(base, &config);
     let guard = guard_repository(data_dir, &mut db, &checkout.repo_path, &config, patience)?;
     // One agent may ask for several worktrees (one per subagent).
     if !matches!(placement, Placement::Worktree { .. }) {
@@ -79,7 +101,7 @@ pub fn register_with(
     }
     let stale = release_stale(&mut db, &guard, &checkout)?;
     let place = choose_place(&db, &guard, &checkout, placement, stale.taken_over.as_ref())?;
-    let arrival = arrive(&db, &guard, &config, place)?;
+    let arrival = arrive(&db, &guard, &config, place, &base)?;
     let session_id = uuid::Uuid::new_v4().to_string();
     let parallel = match record(&mut db, &session_id, pid, guard.repo_key(), &arrival) {
         Ok(count) => count,
@@ -110,6 +132,8 @@ pub fn register_with(
         cleaned_sessions: stale.cleaned,
         cleanup_failures: stale.failures,
         repaired,
+        base: arrival.base_name.clone(),
+        warnings: arrival.warning.clone().into_iter().collect(),
     };
     if let Some(created) = &arrival.created {
         registration.copied_files =
@@ -158,6 +182,8 @@ fn already_registered(db: &Database, existing: Session, repaired: Repair) -> Res
         cleaned_sessions: Vec::new(),
         cleanup_failures: Vec::new(),
         repaired,
+        base: None,
+        warnings: Vec::new(),
     })
 }
 
@@ -339,9 +365,18 @@ struct Arrival {
     owns_worktree: bool,
     replaces_kept: bool,
     created: Option<NewWorktree>,
+    /// The base a new worktree started from, when not HEAD.
+    base_name: Option<String>,
+    warning: Option<String>,
 }
 
-fn arrive(db: &Database, guard: &RepoGuard, config: &Config, place: Place) -> Result<Arrival> {
+fn arrive(
+    db: &Database,
+    guard: &RepoGuard,
+    config: &Config,
+    place: Place,
+    base: &BaseSpec,
+) -> Result<Arrival> {
     Ok(match place {
         Place::Main => Arrival {
             path: guard.repo_path().to_path_buf(),
@@ -355,6 +390,8 @@ fn arrive(db: &Database, guard: &RepoGuard, config: &Config, place: Place) -> Re
             owns_worktree: true,
             replaces_kept: false,
             created: None,
+            base_name: None,
+            warning: None,
         },
         Place::Existing(existing) => Arrival {
             path: existing.path,
@@ -366,9 +403,18 @@ fn arrive(db: &Database, guard: &RepoGuard, config: &Config, place: Place) -> Re
             owns_worktree: existing.owned,
             replaces_kept: existing.was_kept,
             created: None,
+            base_name: None,
+            warning: None,
         },
         Place::New { name } => {
-            let created = worktree::create(db, guard, config, name.as_deref(), Start::Head)?;
+            let resolved = base::resolve(guard.repo_path(), base)?;
+            let start = resolved
+                .as_ref()
+                .map_or(Start::Head, |b| Start::Commit(b.commit));
+            let mut created = worktree::create(db, guard, config, name.as_deref(), start)?;
+            if let Some(resolved) = &resolved {
+                created.base_branch = resolved.branch.clone();
+            }
             Arrival {
                 path: created.path.clone(),
                 name: Some(created.name.clone()),
@@ -379,6 +425,8 @@ fn arrive(db: &Database, guard: &RepoGuard, config: &Config, place: Place) -> Re
                 owns_worktree: true,
                 replaces_kept: false,
                 created: Some(created),
+                base_name: resolved.as_ref().and_then(|b| b.branch.clone()),
+                warning: resolved.and_then(|b| b.warning),
             }
         }
     })

@@ -23,6 +23,7 @@
 //!   branch, records the outcome, and only then deletes the files, outside
 //!   the lock.
 
+pub mod base;
 mod journal;
 mod names;
 mod setup;
