@@ -114,6 +114,14 @@ fn human(r: &Registration) -> String {
         let copied: Vec<_> = r.copied_files.iter().map(|f| render::quoted(f)).collect();
         pairs.push(("copied", copied.join(", ")));
     }
+    if !r.linked_directories.is_empty() {
+        let linked: Vec<_> = r
+            .linked_directories
+            .iter()
+            .map(|f| render::quoted(f))
+            .collect();
+        pairs.push(("shared", linked.join(", ")));
+    }
     for failure in &r.setup_failures {
         let code = failure
             .exit_code

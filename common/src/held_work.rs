@@ -243,7 +243,18 @@ fn own_changes(repo: &Repository) -> Result<(LocalChanges, Vec<String>)> {
             flagged.insert(path);
         }
     }
-    changes.uncommitted_files = shown.difference(&flagged).count();
+    let main_workdir = repo
+        .is_worktree()
+        .then(|| repo.commondir().parent().map(Path::to_path_buf))
+        .flatten();
+    changes.uncommitted_files = shown
+        .difference(&flagged)
+        .filter(|path| {
+            !main_workdir
+                .as_deref()
+                .is_some_and(|main| is_shared_link(&workdir, main, path))
+        })
+        .count();
     Ok((changes, gitlinks))
 }
 
@@ -435,4 +446,15 @@ pub fn base_tip(main: &Repository, name: &str) -> Option<Oid> {
             .ok()
             .map(|object| object.id())
     })
+}
+
+/// Whether `path` in a linked worktree is a symbolic link to the same path
+/// in the main checkout: a directory shared by config `worktree.symlink`,
+/// whose contents are the main checkout's (removing the worktree removes
+/// only the link), so not the worktree's work.
+fn is_shared_link(workdir: &Path, main_workdir: &Path, path: &str) -> bool {
+    let path = path.trim_end_matches('/');
+    let link = workdir.join(path);
+    std::fs::symlink_metadata(&link).is_ok_and(|meta| meta.file_type().is_symlink())
+        && std::fs::read_link(&link).is_ok_and(|target| target == main_workdir.join(path))
 }

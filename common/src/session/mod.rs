@@ -22,14 +22,15 @@ mod register;
 mod release;
 pub mod state;
 mod status;
+mod strays;
 
 pub use heartbeat::{find_session, heartbeat, record_agent, Heartbeat, HeartbeatTarget};
 pub use register::{register, register_from, register_with, Placement, Registration};
 pub use release::{
-    cleanup, release, CleanedSession, CleanupFailure, CleanupReport, CleanupScope, KeptWorktree,
-    ReleaseReport, SessionSelector,
+    cleanup, cleanup_with, release, CleanedSession, CleanupFailure, CleanupReport, CleanupScope,
+    KeptWorktree, ReleaseReport, SessionSelector,
 };
-pub use status::{status, SessionStatus, StatusReport};
+pub use status::{status, status_with, SessionStatus, StatusOptions, StatusReport};
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

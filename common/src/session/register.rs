@@ -31,6 +31,9 @@ pub struct Registration {
     pub repo_path: String,
     pub branch: Option<String>,
     pub copied_files: Vec<String>,
+    /// Ignored directories linked from the main checkout
+    /// (`worktree.symlink`).
+    pub linked_directories: Vec<String>,
     pub setup_failures: Vec<worktree::SetupFailure>,
     pub cleaned_sessions: Vec<String>,
     /// Stale sessions whose worktree could not be handled (the rest were).
@@ -128,6 +131,7 @@ pub fn register_from(
         repo_path: repo_key,
         branch: arrival.branch.clone(),
         copied_files: Vec::new(),
+        linked_directories: Vec::new(),
         setup_failures: Vec::new(),
         cleaned_sessions: stale.cleaned,
         cleanup_failures: stale.failures,
@@ -138,6 +142,8 @@ pub fn register_from(
     if let Some(created) = &arrival.created {
         registration.copied_files =
             worktree::copy_included_files(&checkout.repo_path, &created.path, &config)?;
+        registration.linked_directories =
+            worktree::link_shared_directories(&checkout.repo_path, &created.path, &config)?;
         let log_path = paths::logs_dir(data_dir).join(format!("session-{session_id}.log"));
         registration.setup_failures =
             worktree::run_setup(&created.path, &config.setup_commands(), &log_path);
@@ -178,6 +184,7 @@ fn already_registered(db: &Database, existing: Session, repaired: Repair) -> Res
         repo_path: existing.repo_path,
         branch: existing.branch,
         copied_files: Vec::new(),
+        linked_directories: Vec::new(),
         setup_failures: Vec::new(),
         cleaned_sessions: Vec::new(),
         cleanup_failures: Vec::new(),

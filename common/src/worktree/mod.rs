@@ -24,12 +24,13 @@
 //!   the lock.
 
 pub mod base;
+pub mod disk;
 mod journal;
 mod names;
 mod setup;
 
 pub use journal::{entries as journal_entries, Entry as JournalEntry, Repair, RepairFailure};
-pub use setup::{copy_included_files, run_setup, SetupFailure};
+pub use setup::{copy_included_files, link_shared_directories, run_setup, SetupFailure};
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -658,6 +659,24 @@ pub struct Unaccounted {
     pub worktree_path: String,
     pub worktree_name: String,
     pub branch: Option<String>,
+    /// `parallel-cc`, or `claude-code` for one Claude Code made itself
+    /// (`claude --worktree` without our `WorktreeCreate` hook) under
+    /// `.claude/worktrees/`.
+    pub made_by: &'static str,
+    /// What it holds (Claude Code's worktrees only), `None` when nothing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub held_work: Option<String>,
+    /// Bytes on disk, with `status --disk`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub disk_bytes: Option<u64>,
+}
+
+/// `made_by` of a worktree Claude Code made itself.
+pub const MADE_BY_CLAUDE: &str = "claude-code";
+
+/// Where Claude Code puts the worktrees it makes itself, in a repository.
+pub fn claude_worktrees_root(repo_path: &Path) -> PathBuf {
+    repo_path.join(".claude").join("worktrees")
 }
 
 /// The worktrees of `repo` under `root` or on a branch starting with
@@ -691,12 +710,20 @@ pub fn unaccounted(
             });
         let ours =
             path.starts_with(root) || branch.as_deref().is_some_and(|b| b.starts_with(prefix));
-        if ours {
+        let claudes = path.starts_with(claude_worktrees_root(Path::new(repo_key)));
+        if ours || claudes {
             found.push(Unaccounted {
                 repo_path: repo_key.to_owned(),
                 worktree_path: path_text,
                 worktree_name: name.to_owned(),
                 branch,
+                made_by: if claudes {
+                    MADE_BY_CLAUDE
+                } else {
+                    "parallel-cc"
+                },
+                held_work: None,
+                disk_bytes: None,
             });
         }
     }
