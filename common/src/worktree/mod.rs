@@ -28,6 +28,7 @@ pub mod disk;
 mod journal;
 mod names;
 mod setup;
+pub mod sparse;
 
 pub use journal::{entries as journal_entries, Entry as JournalEntry, Repair, RepairFailure};
 pub use setup::{copy_included_files, link_shared_directories, run_setup, SetupFailure};
@@ -197,6 +198,7 @@ pub fn create(
         )
         .into());
     }
+    let cone = sparse::Cone::new(&config.sparse_paths())?;
     let slot = choose_slot(&repo, &root, &prefix, requested_name);
     let journal_id = journal::record_create(
         db.conn(),
@@ -207,7 +209,7 @@ pub fn create(
         base_commit.id(),
     )?;
     failpoint::hit("create:after-journal");
-    if let Err(err) = build(&repo, &slot, &base_commit) {
+    if let Err(err) = build(&repo, &slot, &base_commit, cone.as_ref()) {
         // Undo whatever was written before the failure.
         let undone = undo_creation(
             Some(&repo),
@@ -255,7 +257,12 @@ fn choose_slot(repo: &Repository, root: &Path, prefix: &str, requested: Option<&
 }
 
 /// The branch, the worktree's registration and its files.
-fn build(repo: &Repository, slot: &Slot, base_commit: &git2::Commit) -> Result<()> {
+fn build(
+    repo: &Repository,
+    slot: &Slot,
+    base_commit: &git2::Commit,
+    cone: Option<&sparse::Cone>,
+) -> Result<()> {
     let branch = repo
         .branch(&slot.branch, base_commit, false)
         .with_context(|| format!("cannot create branch {}", slot.branch))?;
@@ -264,11 +271,15 @@ fn build(repo: &Repository, slot: &Slot, base_commit: &git2::Commit) -> Result<(
         .tree()
         .context("cannot read the commit's tree")?;
     if checkout::needs_no_filters(repo, &tree) {
-        add_worktree_directly(repo, &slot.name, &slot.path, &slot.branch, &tree)?;
+        add_worktree_directly(repo, slot, &tree, cone)?;
     } else {
         let mut options = WorktreeAddOptions::new();
         options.reference(Some(branch.get()));
         repo.worktree(&slot.name, &slot.path, Some(&options))?;
+        if let Some(cone) = cone {
+            failpoint::hit("create:after-sparse");
+            sparse::narrow_with_git(&slot.path, cone)?;
+        }
     }
     failpoint::hit("create:after-index");
     Ok(())
@@ -279,11 +290,11 @@ fn build(repo: &Repository, slot: &Slot, base_commit: &git2::Commit) -> Result<(
 /// pointing back), then writes the tree with [`checkout::write_tree`].
 fn add_worktree_directly(
     repo: &Repository,
-    name: &str,
-    path: &Path,
-    branch: &str,
+    slot: &Slot,
     tree: &git2::Tree,
+    cone: Option<&sparse::Cone>,
 ) -> Result<()> {
+    let (name, path, branch) = (&slot.name, &slot.path, &slot.branch);
     let admin = repo.path().join("worktrees").join(name);
     std::fs::create_dir_all(admin.parent().unwrap_or(repo.path()))?;
     std::fs::create_dir(&admin).with_context(|| format!("cannot create {}", admin.display()))?;
@@ -301,8 +312,12 @@ fn add_worktree_directly(
         format!("gitdir: {}\n", admin.display()),
     )?;
     failpoint::hit("create:after-admin");
+    if let Some(cone) = cone {
+        sparse::configure(repo, &admin, cone)?;
+        failpoint::hit("create:after-sparse");
+    }
     let worktree = git::open(&workdir)?;
-    checkout::write_tree(&worktree, &workdir, tree)
+    checkout::write_tree_within(&worktree, &workdir, tree, cone)
 }
 
 /// What undoing an interrupted creation did.
