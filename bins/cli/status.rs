@@ -109,11 +109,16 @@ fn human(report: &StatusReport) -> String {
             out.push('\n');
         }
         out.push_str("kept worktrees (released; each stays for its reason)\n");
-        let mut kept_rows = vec![["PATH", "BRANCH", "REASON"].map(String::from).to_vec()];
+        let mut kept_rows = vec![["PATH", "BRANCH", "CONVERSATION", "REASON"]
+            .map(String::from)
+            .to_vec()];
         for kept in &report.kept_worktrees {
             kept_rows.push(vec![
                 render::quoted(&kept.worktree_path).into_owned(),
                 kept.branch.clone().unwrap_or_else(|| "-".to_owned()),
+                kept.conversation_id
+                    .clone()
+                    .unwrap_or_else(|| "-".to_owned()),
                 with_disk(kept.reason.clone(), kept.disk_bytes),
             ]);
         }

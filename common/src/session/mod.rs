@@ -24,8 +24,12 @@ pub mod state;
 mod status;
 mod strays;
 
-pub use heartbeat::{find_session, heartbeat, record_agent, Heartbeat, HeartbeatTarget};
-pub use register::{register, register_from, register_with, Placement, Registration};
+pub use heartbeat::{
+    find_session, heartbeat, record_agent, record_conversation, Heartbeat, HeartbeatTarget,
+};
+pub use register::{
+    register, register_from, register_with, resume_target, Placement, Registration, Resume,
+};
 pub use release::{
     cleanup, cleanup_with, release, CleanedSession, CleanupFailure, CleanupReport, CleanupScope,
     KeptWorktree, ReleaseReport, SessionSelector,

@@ -46,6 +46,56 @@ pub struct Registration {
     /// Things the user should know that did not stop the registration (a
     /// fetch for a `fresh` base that failed).
     pub warnings: Vec<String>,
+    /// The conversation whose worktree the session re-entered
+    /// (`register --resume`, `--continue`).
+    pub resumed: Option<String>,
+}
+
+/// Which conversation to resume: one by its id, or the latest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resume {
+    /// Claude Code's `--resume ID`.
+    Conversation(String),
+    /// Claude Code's `--continue`: the worktree most recently kept with a
+    /// conversation.
+    Latest,
+}
+
+/// The worktree a conversation worked in, in the repository around `repo`:
+/// a kept worktree, or the worktree of a session (live or not) that
+/// recorded it; with its conversation id. `None` when none is known (the
+/// worktree held nothing and went, or the conversation ran elsewhere).
+pub fn resume_target(
+    data_dir: &Path,
+    repo: &Path,
+    resume: &Resume,
+) -> Result<Option<(PathBuf, String)>> {
+    let repo_key = paths::to_db_string(&git::resolve_repository(repo)?)?;
+    let Some(db) = Database::open_existing_current(data_dir)? else {
+        return Ok(None);
+    };
+    let (condition, id) = match resume {
+        Resume::Conversation(id) => ("conversation_id = ?2", id.clone()),
+        Resume::Latest => ("conversation_id IS NOT NULL AND ?2 = ?2", String::new()),
+    };
+    let sql = format!(
+        "SELECT worktree_path, conversation_id FROM (
+             SELECT worktree_path, conversation_id, kept_at AS at FROM kept_worktrees
+              WHERE repo_path = ?1 AND {condition}
+             UNION ALL
+             SELECT worktree_path, conversation_id, last_heartbeat AS at FROM sessions
+              WHERE repo_path = ?1 AND is_main_repo = 0 AND {condition})
+         ORDER BY at DESC LIMIT 1"
+    );
+    let found: Option<(String, String)> = db
+        .conn()
+        .query_row(&sql, rusqlite::params![repo_key, id], |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })
+        .ok();
+    Ok(found
+        .filter(|(path, _)| Path::new(path).exists())
+        .map(|(path, id)| (PathBuf::from(path), id)))
 }
 
 /// Where a new session should work.
@@ -138,6 +188,7 @@ pub fn register_from(
         repaired,
         base: arrival.base_name.clone(),
         warnings: arrival.warning.clone().into_iter().collect(),
+        resumed: None,
     };
     if let Some(created) = &arrival.created {
         registration.copied_files =
@@ -191,6 +242,7 @@ fn already_registered(db: &Database, existing: Session, repaired: Repair) -> Res
         repaired,
         base: None,
         warnings: Vec::new(),
+        resumed: None,
     })
 }
 

@@ -49,6 +49,10 @@ pub struct KeptWorktree {
     /// Bytes on disk, with `status --disk`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub disk_bytes: Option<u64>,
+    /// The agent's conversation that worked there (Claude Code's session
+    /// id): `claude-parallel --resume ID` re-enters this worktree.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conversation_id: Option<String>,
 }
 
 /// The result of `release`.
@@ -192,6 +196,15 @@ pub(super) fn release_locked(
                 repo_path: session.repo_path.clone(),
                 session_id: Some(session.id.clone()),
                 locked: located.locked.is_some(),
+                conversation_id: db
+                    .conn()
+                    .query_row(
+                        "SELECT conversation_id FROM sessions WHERE id = ?1",
+                        [&session.id],
+                        |row| row.get(0),
+                    )
+                    .ok()
+                    .flatten(),
                 ..kept_counts(&held, reason)
             };
             db.immediate(|tx| {
@@ -257,6 +270,7 @@ pub(super) fn kept_counts(held: &HeldWork, reason: String) -> KeptWorktree {
         submodules: held.submodules.clone(),
         locked: false,
         disk_bytes: None,
+        conversation_id: None,
     }
 }
 
@@ -274,9 +288,10 @@ fn record_kept(
 ) -> Result<()> {
     conn.execute(
         "INSERT INTO kept_worktrees (worktree_path, repo_path, worktree_name, branch, base_branch,
-                                     base_commit, session_id, reason)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-         ON CONFLICT(worktree_path) DO UPDATE SET reason = excluded.reason, kept_at = datetime('now')",
+                                     base_commit, session_id, reason, conversation_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+         ON CONFLICT(worktree_path) DO UPDATE SET reason = excluded.reason, kept_at = datetime('now'),
+             conversation_id = COALESCE(excluded.conversation_id, conversation_id)",
         params![
             kept.worktree_path,
             kept.repo_path,
@@ -286,6 +301,7 @@ fn record_kept(
             base_commit,
             kept.session_id,
             kept.reason,
+            kept.conversation_id,
         ],
     )?;
     Ok(())
@@ -299,7 +315,8 @@ pub(super) struct KeptRecord {
 }
 
 pub(super) fn kept_worktrees(conn: &Connection, repo_key: Option<&str>) -> Result<Vec<KeptRecord>> {
-    let sql = "SELECT worktree_path, worktree_name, branch, repo_path, session_id, reason, base_branch, base_commit
+    let sql = "SELECT worktree_path, worktree_name, branch, repo_path, session_id, reason, base_branch, base_commit,
+                      conversation_id
                FROM kept_worktrees WHERE ?1 IS NULL OR repo_path = ?1 ORDER BY kept_at, worktree_path";
     let mut stmt = conn.prepare_cached(sql)?;
     let rows = stmt.query_map([repo_key], |row| {
@@ -317,6 +334,7 @@ pub(super) fn kept_worktrees(conn: &Connection, repo_key: Option<&str>) -> Resul
                 submodules: Vec::new(),
                 locked: false,
                 disk_bytes: None,
+                conversation_id: row.get(8)?,
             },
             base_branch: row.get(6)?,
             base_commit: row.get(7)?,
@@ -373,6 +391,7 @@ pub(super) fn revisit_kept(
         session_id: kept.session_id,
         reason: reason.clone().unwrap_or(kept.reason),
         locked: located.locked.is_some(),
+        conversation_id: kept.conversation_id,
         ..counts
     };
     Revisited {
