@@ -264,6 +264,45 @@ fn every_kill_point_of_register_is_undone_or_finished_by_the_next_command() {
     }
 }
 
+#[test]
+fn every_kill_point_of_a_sparse_creation_is_undone_by_the_next_command() {
+    for point in [
+        "create:after-admin",
+        "create:after-sparse",
+        "create:during-checkout@1",
+        "create:after-index",
+    ] {
+        for next in NEXT {
+            let mut world = World::new(60);
+            let set = world
+                .env
+                .pcc("git-pcc")
+                .args(["config", "set", "worktree.sparsePaths", "src/m001"])
+                .output()
+                .unwrap();
+            assert!(set.status.success());
+            let agent = LiveProcess::spawn();
+            killed_at(point, &mut world.register_command(agent.pid()));
+            let main_id = world.main_id.clone();
+            let result = world.next(next, &main_id);
+            let undone = result["repaired"]["undone"].as_array().unwrap();
+            assert_eq!(undone.len(), 1, "{point} then {next:?}: {result}");
+            world.assert_accounted(&[]);
+            let (output, value) = world.env.json(&mut world.register_command(agent.pid()));
+            assert!(output.status.success(), "{point} then {next:?}");
+            let path = PathBuf::from(value["worktreePath"].as_str().unwrap());
+            // After a release of the main session it takes the main checkout.
+            if path != world.repo {
+                assert_eq!(
+                    world.env.git(&path, &["sparse-checkout", "list"]),
+                    "src/m001\n"
+                );
+            }
+            world.assert_accounted(&[]);
+        }
+    }
+}
+
 /// A world with a clean worktree session to remove and one holding work
 /// (an uncommitted file and a commit) that must survive whatever happens.
 struct Removing {

@@ -29,6 +29,35 @@ pub struct CleanupArgs {
     /// Every repository parallel-cc knows
     #[arg(long)]
     pub all: bool,
+    /// Also remove clean worktrees no session accounts for any more that
+    /// nobody used for this long: 30m, 12h, 7d, 2w
+    #[arg(long, value_name = "DURATION")]
+    pub older_than: Option<String>,
+}
+
+/// `30m`, `12h`, `7d`, `2w` (also `s`) in seconds.
+fn parse_duration(text: &str) -> anyhow::Result<i64> {
+    let invalid = || {
+        pcc::UserError::with_hint(
+            format!("invalid duration '{text}' for --older-than"),
+            "a number and a unit: 30m, 12h, 7d or 2w",
+        )
+    };
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .ok_or_else(invalid)?;
+    let (number, unit) = text.split_at(split);
+    let number: i64 = number.parse().map_err(|_| invalid())?;
+    let unit = match unit {
+        "s" => 1,
+        "m" | "min" => 60,
+        "h" => 3_600,
+        "d" => 86_400,
+        "w" => 604_800,
+        _ => return Err(invalid().into()),
+    };
+    number.checked_mul(unit).ok_or_else(|| invalid().into())
 }
 
 pub fn run(args: CleanupArgs) -> anyhow::Result<Output> {
@@ -41,7 +70,8 @@ pub fn run(args: CleanupArgs) -> anyhow::Result<Output> {
             Scope::All { .. } => CleanupScope::All,
         },
     };
-    let report = session::cleanup(&data_dir, &scope, args.dry_run, args.force)
+    let older_than = args.older_than.as_deref().map(parse_duration).transpose()?;
+    let report = session::cleanup_with(&data_dir, &scope, args.dry_run, args.force, older_than)
         .map_err(|err| crate::scope::with_repo_hint(err, args.repo.is_some()))?;
     let code = if report.failures.is_empty() && report.repaired.failed.is_empty() {
         0

@@ -25,6 +25,20 @@ pub struct RegisterArgs {
     /// PID of the agent process that owns the session
     #[arg(long, value_name = "PID")]
     pub pid: i64,
+    /// What a new worktree starts from: head (the main checkout's HEAD),
+    /// fresh (fetch, then the remote's default branch) or any ref
+    /// [default: $PARALLEL_CC_BASE, else config worktree.base]
+    #[arg(long, value_name = "REF")]
+    pub base: Option<String>,
+    /// Re-enter the worktree the agent's conversation ID worked in (kept, or
+    /// its session's), as `claude --resume ID` needs; a new one when none is
+    /// known
+    #[arg(long, value_name = "ID", conflicts_with = "continue_latest")]
+    pub resume: Option<String>,
+    /// Re-enter the worktree most recently kept with a conversation, as
+    /// `claude --continue` needs
+    #[arg(long = "continue")]
+    pub continue_latest: bool,
     /// Print the result as JSON
     #[arg(long, conflicts_with = "shell")]
     pub json: bool,
@@ -36,9 +50,47 @@ pub struct RegisterArgs {
 pub fn run(args: RegisterArgs) -> anyhow::Result<Output> {
     let data_dir = crate::data_dir()?;
     crate::config::warn_about_settings(&data_dir);
-    let registration = session::register(&data_dir, &args.repo, args.pid)
-        .map_err(|err| crate::scope::with_repo_hint(err, args.repo != std::path::Path::new(".")))?;
+    let resume = match (&args.resume, args.continue_latest) {
+        (Some(id), _) => Some(session::Resume::Conversation(id.clone())),
+        (None, true) => Some(session::Resume::Latest),
+        (None, false) => None,
+    };
+    let target = match &resume {
+        Some(resume) => session::resume_target(&data_dir, &args.repo, resume)
+            .map_err(|err| crate::scope::with_repo_hint(err, true))?,
+        None => None,
+    };
+    let repo = target
+        .as_ref()
+        .map_or(args.repo.clone(), |(path, _)| path.clone());
+    let mut registration = session::register_from(
+        &data_dir,
+        &repo,
+        args.pid,
+        &session::Placement::Auto,
+        session::Patience::Command,
+        args.base.as_deref(),
+    )
+    .map_err(|err| crate::scope::with_repo_hint(err, args.repo != std::path::Path::new(".")))?;
+    match (&target, &resume) {
+        (Some((path, id)), _) if registration.worktree_path == path.to_string_lossy() => {
+            // The conversation goes on here; its SessionStart confirms it.
+            session::record_conversation(&data_dir, &registration.session_id, id)?;
+            registration.resumed = Some(id.clone());
+        }
+        (Some((path, id)), _) => registration.warnings.push(format!(
+            "conversation {id} worked in {}, which another session uses; this session got its own",
+            path.display()
+        )),
+        (None, Some(session::Resume::Conversation(id))) => registration.warnings.push(format!(
+            "no worktree of conversation {id} is left (it held nothing, or ran elsewhere); starting as usual"
+        )),
+        _ => {}
+    }
     // Warnings go to stderr: with --shell, stdout is evaluated.
+    for warning in &registration.warnings {
+        eprintln!("warning: {warning}");
+    }
     for failure in &registration.cleanup_failures {
         eprintln!(
             "warning: could not clean up stale worktree {}: {}",
@@ -61,21 +113,27 @@ pub fn run(args: RegisterArgs) -> anyhow::Result<Output> {
 
 fn shell_lines(r: &Registration) -> String {
     format!(
-        "session_id={}\nworktree_path={}\nworktree_name={}\nis_main_repo={}\nis_new={}\nparallel_sessions={}\n",
+        "session_id={}\nworktree_path={}\nworktree_name={}\nis_main_repo={}\nis_new={}\nparallel_sessions={}\nresumed={}\n",
         shell_quote(&r.session_id),
         shell_quote(&r.worktree_path),
         shell_quote(r.worktree_name.as_deref().unwrap_or("")),
         u8::from(r.is_main_repo),
         u8::from(r.is_new),
         r.parallel_sessions,
+        shell_quote(r.resumed.as_deref().unwrap_or("")),
     )
 }
 
 fn human(r: &Registration) -> String {
-    let headline = match (r.is_new, r.is_main_repo) {
-        (false, _) => "already registered",
-        (true, true) => "registered in the main checkout",
-        (true, false) => "registered in a new worktree",
+    let resumed;
+    let headline = match (r.is_new, r.is_main_repo, &r.resumed) {
+        (false, _, _) => "already registered",
+        (true, _, Some(id)) => {
+            resumed = format!("registered in the worktree conversation {id} worked in");
+            resumed.as_str()
+        }
+        (true, true, None) => "registered in the main checkout",
+        (true, false, None) => "registered in a new worktree",
     };
     let mut pairs = vec![
         ("session", r.session_id.clone()),
@@ -83,6 +141,9 @@ fn human(r: &Registration) -> String {
     ];
     if let Some(branch) = &r.branch {
         pairs.push(("branch", branch.clone()));
+    }
+    if let Some(base) = &r.base {
+        pairs.push(("base", base.clone()));
     }
     pairs.push((
         "sessions",
@@ -95,6 +156,14 @@ fn human(r: &Registration) -> String {
     if !r.copied_files.is_empty() {
         let copied: Vec<_> = r.copied_files.iter().map(|f| render::quoted(f)).collect();
         pairs.push(("copied", copied.join(", ")));
+    }
+    if !r.linked_directories.is_empty() {
+        let linked: Vec<_> = r
+            .linked_directories
+            .iter()
+            .map(|f| render::quoted(f))
+            .collect();
+        pairs.push(("shared", linked.join(", ")));
     }
     for failure in &r.setup_failures {
         let code = failure

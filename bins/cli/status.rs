@@ -21,6 +21,9 @@ pub struct StatusArgs {
     /// Only sandbox runs: those going on and the most recent ones
     #[arg(long)]
     pub sandbox_only: bool,
+    /// Also the disk each worktree uses (measured now: slower on big trees)
+    #[arg(long, conflicts_with = "sandbox_only")]
+    pub disk: bool,
 }
 
 pub fn run(args: StatusArgs) -> anyhow::Result<Output> {
@@ -29,7 +32,8 @@ pub fn run(args: StatusArgs) -> anyhow::Result<Output> {
         return sandbox_runs(&data_dir, args.repo.as_deref());
     }
     let scope = Scope::resolve(args.repo.as_deref(), args.all, None)?;
-    let report = session::status(&data_dir, scope.repository())
+    let options = session::StatusOptions { disk: args.disk };
+    let report = session::status_with(&data_dir, scope.repository(), options)
         .map_err(|err| crate::scope::with_repo_hint(err, args.repo.is_some()))?;
     let mut text = human(&report);
     if scope == (Scope::All { asked: false }) && !report.sessions.is_empty() {
@@ -96,7 +100,7 @@ fn human(report: &StatusReport) -> String {
             format!("{} ago", render::minutes(s.heartbeat_age_minutes)),
             state,
             doing(s),
-            work(s),
+            with_disk(work(s), s.disk_bytes),
         ]);
     }
     flush(&mut out, &mut rows);
@@ -105,12 +109,17 @@ fn human(report: &StatusReport) -> String {
             out.push('\n');
         }
         out.push_str("kept worktrees (released; each stays for its reason)\n");
-        let mut kept_rows = vec![["PATH", "BRANCH", "REASON"].map(String::from).to_vec()];
+        let mut kept_rows = vec![["PATH", "BRANCH", "CONVERSATION", "REASON"]
+            .map(String::from)
+            .to_vec()];
         for kept in &report.kept_worktrees {
             kept_rows.push(vec![
                 render::quoted(&kept.worktree_path).into_owned(),
                 kept.branch.clone().unwrap_or_else(|| "-".to_owned()),
-                kept.reason.clone(),
+                kept.conversation_id
+                    .clone()
+                    .unwrap_or_else(|| "-".to_owned()),
+                with_disk(kept.reason.clone(), kept.disk_bytes),
             ]);
         }
         out.push_str(&render::table(&kept_rows));
@@ -206,11 +215,19 @@ fn push_unaccounted(out: &mut String, report: &StatusReport) {
         out.push('\n');
     }
     out.push_str("worktrees no session accounts for (look, then 'git worktree remove PATH')\n");
-    let mut rows = vec![["PATH", "BRANCH"].map(String::from).to_vec()];
+    let mut rows = vec![["PATH", "BRANCH", "MADE BY"].map(String::from).to_vec()];
     for found in &report.unaccounted_worktrees {
+        let mut made_by = found.made_by.to_owned();
+        if found.made_by == pcc::worktree::MADE_BY_CLAUDE {
+            made_by.push_str(&match &found.held_work {
+                Some(held) => format!(", holds work: {held}"),
+                None => ", clean: cleanup removes it".to_owned(),
+            });
+        }
         rows.push(vec![
             found.worktree_path.clone(),
             found.branch.clone().unwrap_or_else(|| "-".to_owned()),
+            with_disk(made_by, found.disk_bytes),
         ]);
     }
     out.push_str(&render::table(&rows));
@@ -361,4 +378,13 @@ fn seed_sessions(
     }
     sessions.sort_by(|a, b| b.0.cmp(&a.0));
     sessions.into_iter().map(|(_, session)| session).collect()
+}
+
+/// `text`, followed by the disk a worktree uses when it was measured.
+fn with_disk(text: String, bytes: Option<u64>) -> String {
+    match bytes {
+        Some(bytes) if text == "-" => render::bytes(bytes),
+        Some(bytes) => format!("{text}; {}", render::bytes(bytes)),
+        None => text,
+    }
 }

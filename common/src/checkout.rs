@@ -14,6 +14,8 @@ use anyhow::{Context, Result};
 use git2::{FileMode, IndexEntry, IndexTime, Oid, Repository, Tree, TreeWalkMode, TreeWalkResult};
 use rayon::prelude::*;
 
+use crate::worktree::sparse::Cone;
+
 /// One entry of the tree to write.
 struct Item {
     path: String,
@@ -61,6 +63,17 @@ pub fn needs_no_filters(repo: &Repository, tree: &Tree) -> bool {
 /// Writes `tree` into the empty directory `workdir` of the worktree
 /// repository `worktree`, then writes its index.
 pub fn write_tree(worktree: &Repository, workdir: &Path, tree: &Tree) -> Result<()> {
+    write_tree_within(worktree, workdir, tree, None)
+}
+
+/// [`write_tree`] writing only the files `cone` includes; the others are
+/// indexed skip-worktree, as a sparse checkout leaves them.
+pub fn write_tree_within(
+    worktree: &Repository,
+    workdir: &Path,
+    tree: &Tree,
+    cone: Option<&Cone>,
+) -> Result<()> {
     let mut items = Vec::new();
     let mut directories = Vec::new();
     tree.walk(TreeWalkMode::PreOrder, |parent, entry| {
@@ -77,6 +90,17 @@ pub fn write_tree(worktree: &Repository, workdir: &Path, tree: &Tree) -> Result<
         TreeWalkResult::Ok
     })
     .context("cannot read the tree")?;
+    let (items, skipped): (Vec<Item>, Vec<Item>) = match cone {
+        Some(cone) => items
+            .into_iter()
+            .partition(|item| cone.includes(&item.path)),
+        None => (items, Vec::new()),
+    };
+    if let Some(cone) = cone {
+        // A directory is needed when its own files are in the cone: that
+        // covers the directories on the way to each one too.
+        directories.retain(|directory| cone.includes(&format!("{directory}/x")));
+    }
 
     for directory in &directories {
         std::fs::create_dir_all(workdir.join(directory))
@@ -121,9 +145,33 @@ pub fn write_tree(worktree: &Repository, workdir: &Path, tree: &Tree) -> Result<
             .add(&entry)
             .with_context(|| format!("cannot index {}", item.path))?;
     }
+    for item in &skipped {
+        let entry = IndexEntry {
+            ctime: IndexTime::new(0, 0),
+            mtime: IndexTime::new(0, 0),
+            dev: 0,
+            ino: 0,
+            mode: item.mode as u32,
+            uid: 0,
+            gid: 0,
+            file_size: 0,
+            id: item.id,
+            flags: item.path.len().min(0xfff) as u16 | EXTENDED,
+            flags_extended: SKIP_WORKTREE,
+            path: item.path.clone().into_bytes(),
+        };
+        index
+            .add(&entry)
+            .with_context(|| format!("cannot index {}", item.path))?;
+    }
     index.write().context("cannot write the worktree index")?;
     Ok(())
 }
+
+/// An index entry's flag saying it has extended flags.
+const EXTENDED: u16 = 0x4000;
+/// `skip-worktree` in an index entry's extended flags.
+const SKIP_WORKTREE: u16 = 0x4000;
 
 fn write_item(repo: &Repository, workdir: &Path, item: &Item) -> Result<()> {
     let target = workdir.join(&item.path);

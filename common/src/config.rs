@@ -132,6 +132,24 @@ pub const SETTINGS: &[Setting] = &[
         default: || Value::from(1),
     },
     Setting {
+        key: "worktree.base",
+        kind: Kind::Text,
+        description: "what new worktrees start from: head (the main checkout's HEAD), fresh (fetch, then the remote's default branch) or any ref; per repository too",
+        default: || Value::from("head"),
+    },
+    Setting {
+        key: "worktree.sparsePaths",
+        kind: Kind::TextList,
+        description: "cone-mode directories a new worktree checks out (git sparse-checkout set --cone); empty: everything; per repository too",
+        default: || Value::Array(Vec::new()),
+    },
+    Setting {
+        key: "worktree.symlink",
+        kind: Kind::TextList,
+        description: "gitignore-style patterns of ignored directories of the main checkout linked (not copied) into new worktrees, e.g. node_modules; per repository too",
+        default: || Value::Array(Vec::new()),
+    },
+    Setting {
         key: "sandbox.agentCommand",
         kind: Kind::CommandLine,
         description: "the agent a sandbox run starts: a JSON list of words, or a command line split as a shell would (quotes kept together); {prompt} is replaced by the prompt (never run through a shell)",
@@ -776,6 +794,63 @@ impl Config {
         self.typed("worktree.copy", string_list).unwrap_or_default()
     }
 
+    /// What new worktrees start from: `head`, `fresh` or a ref.
+    pub fn worktree_base(&self) -> String {
+        self.typed("worktree.base", |v| v.as_str().map(str::to_owned))
+            .unwrap_or_else(|| "head".to_owned())
+    }
+
+    /// Cone-mode directories new worktrees check out; empty for all.
+    pub fn sparse_paths(&self) -> Vec<String> {
+        self.typed("worktree.sparsePaths", string_list)
+            .unwrap_or_default()
+    }
+
+    /// Patterns of ignored directories linked into new worktrees.
+    pub fn symlink_patterns(&self) -> Vec<String> {
+        self.typed("worktree.symlink", string_list)
+            .unwrap_or_default()
+    }
+
+    /// These settings with a repository's own values of
+    /// [`REPOSITORY_KEYS`] over them: its git config (`git config
+    /// pcc.worktree.base fresh`, `git config --add pcc.worktree.sparsePaths
+    /// src`) first, then `.parallel-cc.json` at its top level (`{"worktree":
+    /// {"sparsePaths": ["src"]}}`). Values that are not valid for their key
+    /// are ignored. Only keys that cannot run anything are read from a
+    /// repository, since its files come from whoever committed them.
+    pub fn for_repository(&self, repo_path: &Path) -> Config {
+        let mut config = self.clone();
+        let file = repo_path.join(REPOSITORY_FILE);
+        let from_file = std::fs::read_to_string(&file)
+            .ok()
+            .and_then(|text| serde_json::from_str::<Value>(&text).ok());
+        let from_git = git2::Repository::open(repo_path)
+            .ok()
+            .and_then(|repo| repo.config().ok());
+        for key in REPOSITORY_KEYS {
+            let Ok(setting) = find_setting(key) else {
+                continue;
+            };
+            let git_value = from_git.as_ref().and_then(|c| git_config_value(c, setting));
+            let file_value = from_file.as_ref().and_then(|root| match root {
+                Value::Object(map) => match lookup(map, key) {
+                    Lookup::Found(value) => Some(value.clone()),
+                    _ => None,
+                },
+                _ => None,
+            });
+            if let Some(value) = git_value
+                .or(file_value)
+                .filter(|v| validate(setting, v).is_ok())
+            {
+                let parts: Vec<&str> = key.split('.').collect();
+                insert_at(&mut config.root, &parts, value);
+            }
+        }
+        config
+    }
+
     /// Commands run in each new worktree.
     pub fn setup_commands(&self) -> Vec<String> {
         self.typed("worktree.setup", string_list)
@@ -846,6 +921,32 @@ impl Config {
             Some(value) if validate(setting, value).is_ok() => convert(value),
             _ => convert(&setting.default_value()),
         }
+    }
+}
+
+/// The settings a repository may set for itself (see
+/// [`Config::for_repository`]).
+pub const REPOSITORY_KEYS: &[&str] = &["worktree.base", "worktree.sparsePaths", "worktree.symlink"];
+
+/// The file at a repository's top level that holds its own settings.
+pub const REPOSITORY_FILE: &str = ".parallel-cc.json";
+
+/// A setting's value in git config under `pcc.<key>`: every value of a
+/// list key, the last one of a text key.
+fn git_config_value(config: &git2::Config, setting: &Setting) -> Option<Value> {
+    let name = format!("pcc.{}", setting.key);
+    match setting.kind {
+        Kind::TextList => {
+            let mut values = Vec::new();
+            let entries = config.multivar(&name, None).ok()?;
+            let _ = entries.for_each(|entry| {
+                if let Some(value) = entry.value() {
+                    values.push(Value::from(value));
+                }
+            });
+            (!values.is_empty()).then_some(Value::Array(values))
+        }
+        _ => config.get_string(&name).ok().map(Value::from),
     }
 }
 

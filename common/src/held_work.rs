@@ -171,7 +171,7 @@ pub fn ahead_behind(main: &Repository, base: &WorktreeBase) -> Option<(usize, us
     let ours = tip(base.branch?)?;
     let theirs = base
         .base_branch
-        .and_then(tip)
+        .and_then(|name| base_tip(main, name))
         .or_else(|| base.base_commit.and_then(|c| Oid::from_str(c).ok()))?;
     main.graph_ahead_behind(ours, theirs).ok()
 }
@@ -243,7 +243,18 @@ fn own_changes(repo: &Repository) -> Result<(LocalChanges, Vec<String>)> {
             flagged.insert(path);
         }
     }
-    changes.uncommitted_files = shown.difference(&flagged).count();
+    let main_workdir = repo
+        .is_worktree()
+        .then(|| repo.commondir().parent().map(Path::to_path_buf))
+        .flatten();
+    changes.uncommitted_files = shown
+        .difference(&flagged)
+        .filter(|path| {
+            !main_workdir
+                .as_deref()
+                .is_some_and(|main| is_shared_link(&workdir, main, path))
+        })
+        .count();
     Ok((changes, gitlinks))
 }
 
@@ -403,13 +414,9 @@ fn unmerged_commits(
             hidden += 1;
         }
     }
-    if let Some(branch) = base.base_branch {
-        if let Ok(found) = main.find_branch(branch, BranchType::Local) {
-            if let Some(oid) = found.get().target() {
-                walk.hide(oid)?;
-                hidden += 1;
-            }
-        }
+    if let Some(oid) = base.base_branch.and_then(|name| base_tip(main, name)) {
+        walk.hide(oid)?;
+        hidden += 1;
     }
     if hidden == 0 {
         // Nothing known about the base: measure against the main checkout.
@@ -423,4 +430,31 @@ fn unmerged_commits(
         count += 1;
     }
     Ok(count)
+}
+
+/// The commit a base branch points at: a local branch (`main`), else a
+/// remote-tracking one (`origin/main`, a `worktree.base` of `fresh`), else
+/// any other ref a session was based on (`v1.2`).
+pub fn base_tip(main: &Repository, name: &str) -> Option<Oid> {
+    let branch = main
+        .find_branch(name, BranchType::Local)
+        .or_else(|_| main.find_branch(name, BranchType::Remote))
+        .ok()
+        .and_then(|branch| branch.get().target());
+    branch.or_else(|| {
+        main.revparse_single(&format!("{name}^{{commit}}"))
+            .ok()
+            .map(|object| object.id())
+    })
+}
+
+/// Whether `path` in a linked worktree is a symbolic link to the same path
+/// in the main checkout: a directory shared by config `worktree.symlink`,
+/// whose contents are the main checkout's (removing the worktree removes
+/// only the link), so not the worktree's work.
+fn is_shared_link(workdir: &Path, main_workdir: &Path, path: &str) -> bool {
+    let path = path.trim_end_matches('/');
+    let link = workdir.join(path);
+    std::fs::symlink_metadata(&link).is_ok_and(|meta| meta.file_type().is_symlink())
+        && std::fs::read_link(&link).is_ok_and(|target| target == main_workdir.join(path))
 }

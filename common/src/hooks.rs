@@ -91,9 +91,13 @@ pub fn session_start(data_dir: &Path, payload: &Value, at_millis: i64) -> HookOu
         ..HeartbeatTarget::default()
     };
     let agent = process::agent_ancestor();
+    let conversation = text_field(payload, "session_id").filter(|id| !id.is_empty());
     if let Ok(Some(beat)) = session::heartbeat(data_dir, &known) {
         if let Some(agent) = agent.filter(|agent| *agent != beat.pid) {
             let _ = session::record_agent(data_dir, &beat.session_id, agent);
+        }
+        if let Some(conversation) = conversation {
+            let _ = session::record_conversation(data_dir, &beat.session_id, conversation);
         }
         return HookOutcome::quiet();
     }
@@ -108,7 +112,13 @@ pub fn session_start(data_dir: &Path, payload: &Value, at_millis: i64) -> HookOu
         Patience::Hook,
     );
     match registered {
-        Ok(_) => HookOutcome::quiet(),
+        Ok(registration) => {
+            if let Some(conversation) = conversation {
+                let _ =
+                    session::record_conversation(data_dir, &registration.session_id, conversation);
+            }
+            HookOutcome::quiet()
+        }
         Err(err) => match err.downcast_ref::<UserError>() {
             Some(user) if user.message.starts_with("another session") => HookOutcome {
                 stdout: format!(

@@ -72,6 +72,11 @@ const MIGRATIONS: &[Migration] = &[
         description: "the land queue: branches waiting to be checked and landed on their target",
         apply: land_queue_2_7_0,
     },
+    Migration {
+        version: "2.9.0",
+        description: "the agent's own conversation id of sessions and kept worktrees",
+        apply: conversations_2_9_0,
+    },
 ];
 
 /// The schema version this build writes.
@@ -681,6 +686,13 @@ fn session_states_2_6_0(conn: &Connection) -> Result<()> {
     )
 }
 
+/// The agent's own conversation id (Claude Code's `session_id`), so that
+/// resuming a conversation finds the worktree it worked in.
+fn conversations_2_9_0(conn: &Connection) -> Result<()> {
+    add_missing_columns(conn, "sessions", &[("conversation_id", "TEXT")])?;
+    add_missing_columns(conn, "kept_worktrees", &[("conversation_id", "TEXT")])
+}
+
 /// What the TypeScript tool's rows need to work here. Its
 /// `budget_tracking` (no run count, no update time, no unique period) is
 /// rebuilt with its columns first, in its order and with its ids, then
@@ -850,6 +862,6 @@ mod tests {
     fn versions_compare_numerically() {
         assert!(version_number("1.10.0") > version_number("1.9.3"));
         assert!(version_number("2.0.0") > version_number("1.99.99"));
-        assert_eq!(version_number(current_version()), version_number("2.7.0"));
+        assert_eq!(version_number(current_version()), version_number("2.9.0"));
     }
 }

@@ -2,6 +2,22 @@
 //! (so a reused PID is not mistaken for the original), and its ancestors
 //! (so a hook run deep inside an agent finds the session that owns it).
 
+/// Whether some process (one this user may look at) has its working
+/// directory at or under `dir`: an agent that works there without a
+/// session, for one. Reads `/proc`; `false` where there is none.
+pub fn any_works_in(dir: &std::path::Path) -> bool {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return false;
+    };
+    entries.flatten().any(|entry| {
+        let is_pid = entry
+            .file_name()
+            .to_str()
+            .is_some_and(|name| name.bytes().all(|b| b.is_ascii_digit()));
+        is_pid && std::fs::read_link(entry.path().join("cwd")).is_ok_and(|cwd| cwd.starts_with(dir))
+    })
+}
+
 /// Whether a process with this PID exists (it may belong to another user).
 pub fn is_alive(pid: i64) -> bool {
     probe(pid).is_some()

@@ -325,3 +325,16 @@ pub fn record_agent(data_dir: &Path, session_id: &str, agent_pid: i64) -> Result
     )?;
     Ok(changed > 0)
 }
+
+/// Records the agent's own conversation id (Claude Code's `session_id`) for
+/// a session, so `register --resume` finds the worktree it works in.
+pub fn record_conversation(data_dir: &Path, session_id: &str, conversation: &str) -> Result<bool> {
+    let Some(db) = Database::open_existing_current(data_dir)? else {
+        return Ok(false);
+    };
+    let changed = db.conn().execute(
+        "UPDATE sessions SET conversation_id = ?1 WHERE id = ?2 AND conversation_id IS NOT ?1",
+        rusqlite::params![conversation, session_id],
+    )?;
+    Ok(changed > 0)
+}

@@ -22,18 +22,22 @@ mod register;
 mod release;
 pub mod state;
 mod status;
+mod strays;
 
 pub(crate) use heartbeat::locate;
 pub use heartbeat::{
-    find_session, heartbeat, record_agent, Heartbeat, HeartbeatTarget, StateChange,
+    find_session, heartbeat, record_agent, record_conversation, Heartbeat, HeartbeatTarget,
+    StateChange,
 };
-pub use register::{register, register_with, Placement, Registration};
+pub use register::{
+    register, register_from, register_with, resume_target, Placement, Registration, Resume,
+};
 pub use release::{
-    cleanup, release, CleanedSession, CleanupFailure, CleanupReport, CleanupScope, KeptWorktree,
-    ReleaseReport, SessionSelector,
+    cleanup, cleanup_with, release, CleanedSession, CleanupFailure, CleanupReport, CleanupScope,
+    KeptWorktree, ReleaseReport, SessionSelector,
 };
 pub(crate) use status::read_head_branch;
-pub use status::{status, SessionStatus, StatusReport};
+pub use status::{status, status_with, SessionStatus, StatusOptions, StatusReport};
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -14,6 +14,7 @@ use super::release::{self, CleanupFailure};
 use super::{count_sessions, finish_removals, guard_repository, sessions_where, Patience, Session};
 use crate::config::Config;
 use crate::db::Database;
+use crate::worktree::base::{self, BaseSpec};
 use crate::worktree::{self, NewWorktree, Repair, RepoGuard, Start};
 use crate::{failpoint, git, paths, process, UserError};
 
@@ -30,12 +31,71 @@ pub struct Registration {
     pub repo_path: String,
     pub branch: Option<String>,
     pub copied_files: Vec<String>,
+    /// Ignored directories linked from the main checkout
+    /// (`worktree.symlink`).
+    pub linked_directories: Vec<String>,
     pub setup_failures: Vec<worktree::SetupFailure>,
     pub cleaned_sessions: Vec<String>,
     /// Stale sessions whose worktree could not be handled (the rest were).
     pub cleanup_failures: Vec<CleanupFailure>,
     /// What a dead process had left half done, now finished or undone.
     pub repaired: Repair,
+    /// The base a new worktree started from (`origin/main`, a ref), when
+    /// not the main checkout's HEAD.
+    pub base: Option<String>,
+    /// Things the user should know that did not stop the registration (a
+    /// fetch for a `fresh` base that failed).
+    pub warnings: Vec<String>,
+    /// The conversation whose worktree the session re-entered
+    /// (`register --resume`, `--continue`).
+    pub resumed: Option<String>,
+}
+
+/// Which conversation to resume: one by its id, or the latest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resume {
+    /// Claude Code's `--resume ID`.
+    Conversation(String),
+    /// Claude Code's `--continue`: the worktree most recently kept with a
+    /// conversation.
+    Latest,
+}
+
+/// The worktree a conversation worked in, in the repository around `repo`:
+/// a kept worktree, or the worktree of a session (live or not) that
+/// recorded it; with its conversation id. `None` when none is known (the
+/// worktree held nothing and went, or the conversation ran elsewhere).
+pub fn resume_target(
+    data_dir: &Path,
+    repo: &Path,
+    resume: &Resume,
+) -> Result<Option<(PathBuf, String)>> {
+    let repo_key = paths::to_db_string(&git::resolve_repository(repo)?)?;
+    let Some(db) = Database::open_existing_current(data_dir)? else {
+        return Ok(None);
+    };
+    let (condition, id) = match resume {
+        Resume::Conversation(id) => ("conversation_id = ?2", id.clone()),
+        Resume::Latest => ("conversation_id IS NOT NULL AND ?2 = ?2", String::new()),
+    };
+    let sql = format!(
+        "SELECT worktree_path, conversation_id FROM (
+             SELECT worktree_path, conversation_id, kept_at AS at FROM kept_worktrees
+              WHERE repo_path = ?1 AND {condition}
+             UNION ALL
+             SELECT worktree_path, conversation_id, last_heartbeat AS at FROM sessions
+              WHERE repo_path = ?1 AND is_main_repo = 0 AND {condition})
+         ORDER BY at DESC LIMIT 1"
+    );
+    let found: Option<(String, String)> = db
+        .conn()
+        .query_row(&sql, rusqlite::params![repo_key, id], |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })
+        .ok();
+    Ok(found
+        .filter(|(path, _)| Path::new(path).exists())
+        .map(|(path, id)| (PathBuf::from(path), id)))
 }
 
 /// Where a new session should work.
@@ -65,11 +125,26 @@ pub fn register_with(
     placement: &Placement,
     patience: Patience,
 ) -> Result<Registration> {
+    register_from(data_dir, repo, pid, placement, patience, None)
+}
+
+/// [`register_with`] with the base a new worktree starts from (`head`,
+/// `fresh` or a ref; `None`: `$PARALLEL_CC_BASE`, else config
+/// `worktree.base`).
+pub fn register_from(
+    data_dir: &Path,
+    repo: &Path,
+    pid: i64,
+    placement: &Placement,
+    patience: Patience,
+    base: Option<&str>,
+) -> Result<Registration> {
     ensure_running(pid)?;
     let checkout = git::resolve_checkout(repo)?;
     let mut db = Database::open(data_dir)?;
     patience.apply(&db)?;
-    let config = Config::load(data_dir)?;
+    let config = Config::load(data_dir)?.for_repository(&checkout.repo_path);
+    let base = BaseSpec::choose(base, &config);
     let guard = guard_repository(data_dir, &mut db, &checkout.repo_path, &config, patience)?;
     // One agent may ask for several worktrees (one per subagent).
     if !matches!(placement, Placement::Worktree { .. }) {
@@ -79,7 +154,7 @@ pub fn register_with(
     }
     let stale = release_stale(&mut db, &guard, &checkout)?;
     let place = choose_place(&db, &guard, &checkout, placement, stale.taken_over.as_ref())?;
-    let arrival = arrive(&db, &guard, &config, place)?;
+    let arrival = arrive(&db, &guard, &config, place, &base)?;
     let session_id = uuid::Uuid::new_v4().to_string();
     let parallel = match record(&mut db, &session_id, pid, guard.repo_key(), &arrival) {
         Ok(count) => count,
@@ -106,14 +181,20 @@ pub fn register_with(
         repo_path: repo_key,
         branch: arrival.branch.clone(),
         copied_files: Vec::new(),
+        linked_directories: Vec::new(),
         setup_failures: Vec::new(),
         cleaned_sessions: stale.cleaned,
         cleanup_failures: stale.failures,
         repaired,
+        base: arrival.base_name.clone(),
+        warnings: arrival.warning.clone().into_iter().collect(),
+        resumed: None,
     };
     if let Some(created) = &arrival.created {
         registration.copied_files =
             worktree::copy_included_files(&checkout.repo_path, &created.path, &config)?;
+        registration.linked_directories =
+            worktree::link_shared_directories(&checkout.repo_path, &created.path, &config)?;
         let log_path = paths::logs_dir(data_dir).join(format!("session-{session_id}.log"));
         registration.setup_failures =
             worktree::run_setup(&created.path, &config.setup_commands(), &log_path);
@@ -154,10 +235,14 @@ fn already_registered(db: &Database, existing: Session, repaired: Repair) -> Res
         repo_path: existing.repo_path,
         branch: existing.branch,
         copied_files: Vec::new(),
+        linked_directories: Vec::new(),
         setup_failures: Vec::new(),
         cleaned_sessions: Vec::new(),
         cleanup_failures: Vec::new(),
         repaired,
+        base: None,
+        warnings: Vec::new(),
+        resumed: None,
     })
 }
 
@@ -339,9 +424,18 @@ struct Arrival {
     owns_worktree: bool,
     replaces_kept: bool,
     created: Option<NewWorktree>,
+    /// The base a new worktree started from, when not HEAD.
+    base_name: Option<String>,
+    warning: Option<String>,
 }
 
-fn arrive(db: &Database, guard: &RepoGuard, config: &Config, place: Place) -> Result<Arrival> {
+fn arrive(
+    db: &Database,
+    guard: &RepoGuard,
+    config: &Config,
+    place: Place,
+    base: &BaseSpec,
+) -> Result<Arrival> {
     Ok(match place {
         Place::Main => Arrival {
             path: guard.repo_path().to_path_buf(),
@@ -355,6 +449,8 @@ fn arrive(db: &Database, guard: &RepoGuard, config: &Config, place: Place) -> Re
             owns_worktree: true,
             replaces_kept: false,
             created: None,
+            base_name: None,
+            warning: None,
         },
         Place::Existing(existing) => Arrival {
             path: existing.path,
@@ -366,9 +462,18 @@ fn arrive(db: &Database, guard: &RepoGuard, config: &Config, place: Place) -> Re
             owns_worktree: existing.owned,
             replaces_kept: existing.was_kept,
             created: None,
+            base_name: None,
+            warning: None,
         },
         Place::New { name } => {
-            let created = worktree::create(db, guard, config, name.as_deref(), Start::Head)?;
+            let resolved = base::resolve(guard.repo_path(), base)?;
+            let start = resolved
+                .as_ref()
+                .map_or(Start::Head, |b| Start::Commit(b.commit));
+            let mut created = worktree::create(db, guard, config, name.as_deref(), start)?;
+            if let Some(resolved) = &resolved {
+                created.base_branch = resolved.branch.clone();
+            }
             Arrival {
                 path: created.path.clone(),
                 name: Some(created.name.clone()),
@@ -379,6 +484,8 @@ fn arrive(db: &Database, guard: &RepoGuard, config: &Config, place: Place) -> Re
                 owns_worktree: true,
                 replaces_kept: false,
                 created: Some(created),
+                base_name: resolved.as_ref().and_then(|b| b.branch.clone()),
+                warning: resolved.and_then(|b| b.warning),
             }
         }
     })

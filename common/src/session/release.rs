@@ -12,7 +12,9 @@ use git2::Repository;
 use rusqlite::{params, Connection};
 use serde::Serialize;
 
-use super::{finish_removals, guard_repository, session_by_id, sessions_where, Patience, Session};
+use super::{
+    finish_removals, guard_repository, session_by_id, sessions_where, strays, Patience, Session,
+};
 use crate::config::Config;
 use crate::db::Database;
 use crate::held_work::{self, HeldWork, SubmoduleWork, WorktreeBase};
@@ -44,6 +46,13 @@ pub struct KeptWorktree {
     pub submodules: Vec<SubmoduleWork>,
     /// Locked with `git worktree lock`: it stays even when forced.
     pub locked: bool,
+    /// Bytes on disk, with `status --disk`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub disk_bytes: Option<u64>,
+    /// The agent's conversation that worked there (Claude Code's session
+    /// id): `claude-parallel --resume ID` re-enters this worktree.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conversation_id: Option<String>,
 }
 
 /// The result of `release`.
@@ -187,6 +196,15 @@ pub(super) fn release_locked(
                 repo_path: session.repo_path.clone(),
                 session_id: Some(session.id.clone()),
                 locked: located.locked.is_some(),
+                conversation_id: db
+                    .conn()
+                    .query_row(
+                        "SELECT conversation_id FROM sessions WHERE id = ?1",
+                        [&session.id],
+                        |row| row.get(0),
+                    )
+                    .ok()
+                    .flatten(),
                 ..kept_counts(&held, reason)
             };
             db.immediate(|tx| {
@@ -223,7 +241,7 @@ pub(super) fn release_locked(
 /// Why a worktree stays: the work it holds (unless forced), and whatever
 /// keeps it in place even when forced (a lock, a directory that is not our
 /// worktree any more).
-fn keep_reason(
+pub(super) fn keep_reason(
     repo: &Repository,
     located: &Located,
     held: &HeldWork,
@@ -238,7 +256,7 @@ fn keep_reason(
     }
 }
 
-fn kept_counts(held: &HeldWork, reason: String) -> KeptWorktree {
+pub(super) fn kept_counts(held: &HeldWork, reason: String) -> KeptWorktree {
     KeptWorktree {
         worktree_path: String::new(),
         worktree_name: None,
@@ -251,6 +269,8 @@ fn kept_counts(held: &HeldWork, reason: String) -> KeptWorktree {
         hidden_changes: held.hidden_changes,
         submodules: held.submodules.clone(),
         locked: false,
+        disk_bytes: None,
+        conversation_id: None,
     }
 }
 
@@ -268,9 +288,10 @@ fn record_kept(
 ) -> Result<()> {
     conn.execute(
         "INSERT INTO kept_worktrees (worktree_path, repo_path, worktree_name, branch, base_branch,
-                                     base_commit, session_id, reason)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-         ON CONFLICT(worktree_path) DO UPDATE SET reason = excluded.reason, kept_at = datetime('now')",
+                                     base_commit, session_id, reason, conversation_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+         ON CONFLICT(worktree_path) DO UPDATE SET reason = excluded.reason, kept_at = datetime('now'),
+             conversation_id = COALESCE(excluded.conversation_id, conversation_id)",
         params![
             kept.worktree_path,
             kept.repo_path,
@@ -280,6 +301,7 @@ fn record_kept(
             base_commit,
             kept.session_id,
             kept.reason,
+            kept.conversation_id,
         ],
     )?;
     Ok(())
@@ -293,7 +315,8 @@ pub(super) struct KeptRecord {
 }
 
 pub(super) fn kept_worktrees(conn: &Connection, repo_key: Option<&str>) -> Result<Vec<KeptRecord>> {
-    let sql = "SELECT worktree_path, worktree_name, branch, repo_path, session_id, reason, base_branch, base_commit
+    let sql = "SELECT worktree_path, worktree_name, branch, repo_path, session_id, reason, base_branch, base_commit,
+                      conversation_id
                FROM kept_worktrees WHERE ?1 IS NULL OR repo_path = ?1 ORDER BY kept_at, worktree_path";
     let mut stmt = conn.prepare_cached(sql)?;
     let rows = stmt.query_map([repo_key], |row| {
@@ -310,6 +333,8 @@ pub(super) fn kept_worktrees(conn: &Connection, repo_key: Option<&str>) -> Resul
                 hidden_changes: 0,
                 submodules: Vec::new(),
                 locked: false,
+                disk_bytes: None,
+                conversation_id: row.get(8)?,
             },
             base_branch: row.get(6)?,
             base_commit: row.get(7)?,
@@ -366,6 +391,7 @@ pub(super) fn revisit_kept(
         session_id: kept.session_id,
         reason: reason.clone().unwrap_or(kept.reason),
         locked: located.locked.is_some(),
+        conversation_id: kept.conversation_id,
         ..counts
     };
     Revisited {
@@ -445,13 +471,35 @@ pub fn cleanup(
     dry_run: bool,
     force: bool,
 ) -> Result<CleanupReport> {
+    cleanup_with(data_dir, scope, dry_run, force, None)
+}
+
+/// [`cleanup`], also removing clean worktrees no record accounts for once
+/// unused for `older_than` seconds (see `strays`); Claude Code's own
+/// worktrees go when they are clean and unused, whatever their age,
+/// without it.
+pub fn cleanup_with(
+    data_dir: &Path,
+    scope: &CleanupScope,
+    dry_run: bool,
+    force: bool,
+    older_than: Option<i64>,
+) -> Result<CleanupReport> {
     let mut report = CleanupReport {
         repo_path: "all".to_owned(),
         dry_run,
         force,
         ..CleanupReport::default()
     };
-    let Some(mut db) = Database::open_existing_current(data_dir)? else {
+    let existing = Database::open_existing_current(data_dir)?;
+    let existing = match (existing, scope) {
+        // Claude Code's own worktrees need no session to be cleaned up.
+        (None, CleanupScope::Repository(path)) if has_claude_worktrees(path) => {
+            Some(Database::open(data_dir)?)
+        }
+        (existing, _) => existing,
+    };
+    let Some(mut db) = existing else {
         if let CleanupScope::Repository(path) = scope {
             report.repo_path = paths::to_db_string(&git::resolve_repository(path)?)?;
         }
@@ -467,9 +515,10 @@ pub fn cleanup(
             repo_key: &repo_key,
             only: only.as_deref(),
             force,
+            older_than,
         };
         if dry_run {
-            preview_repository(db.conn(), &target, &mut report)?;
+            preview_repository(&db, &config, &target, &mut report)?;
         } else {
             clean_repository(data_dir, &mut db, &config, &target, &mut report)?;
         }
@@ -482,6 +531,15 @@ struct Target<'a> {
     repo_key: &'a str,
     only: Option<&'a str>,
     force: bool,
+    /// Also stray worktrees of ours unused for this many seconds.
+    older_than: Option<i64>,
+}
+
+fn has_claude_worktrees(path: &Path) -> bool {
+    git::resolve_repository(path)
+        .ok()
+        .and_then(|repo| std::fs::read_dir(worktree::claude_worktrees_root(&repo)).ok())
+        .is_some_and(|mut entries| entries.next().is_some())
 }
 
 impl Target<'_> {
@@ -594,6 +652,29 @@ fn clean_repository(
             }),
         }
     }
+    if target.only.is_none() {
+        for (stray, verdict) in
+            strays::strays(db, config, target.repo_key, target.older_than, target.force)?
+        {
+            match verdict {
+                strays::Verdict::Remove(located) => {
+                    match strays::remove(db, &guard, &stray, &located) {
+                        Ok(removal) => {
+                            report.removed_worktrees.push(stray.worktree_path.clone());
+                            removals.push(removal);
+                        }
+                        Err(err) => report.failures.push(CleanupFailure {
+                            worktree_path: stray.worktree_path.clone(),
+                            session_id: None,
+                            error: format!("{err:#}"),
+                        }),
+                    }
+                }
+                strays::Verdict::Keep(kept) => report.kept.push(kept),
+                strays::Verdict::Skip => {}
+            }
+        }
+    }
     drop(guard);
     finish_removals(db, &removals);
     Ok(())
@@ -633,10 +714,12 @@ fn revisit_and_remove(
 
 /// What cleaning up would do, changing nothing.
 fn preview_repository(
-    conn: &Connection,
+    db: &Database,
+    config: &Config,
     target: &Target,
     report: &mut CleanupReport,
 ) -> Result<()> {
+    let conn = db.conn();
     let repo = git::open(Path::new(target.repo_key)).ok();
     for entry in worktree::journal_entries(conn, Some(target.repo_key))? {
         match entry.operation.as_str() {
@@ -688,6 +771,17 @@ fn preview_repository(
         match revisited.reason {
             Some(_) => report.kept.push(revisited.kept),
             None => report.removed_worktrees.push(record.kept.worktree_path),
+        }
+    }
+    if target.only.is_none() {
+        for (stray, verdict) in
+            strays::strays(db, config, target.repo_key, target.older_than, target.force)?
+        {
+            match verdict {
+                strays::Verdict::Remove(_) => report.removed_worktrees.push(stray.worktree_path),
+                strays::Verdict::Keep(kept) => report.kept.push(kept),
+                strays::Verdict::Skip => {}
+            }
         }
     }
     Ok(())

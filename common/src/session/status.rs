@@ -66,6 +66,17 @@ pub struct SessionStatus {
     /// (`git pcc conflicts --predict`, MCP `predict_conflicts`).
     pub conflicts: Option<i64>,
     pub conflicts_predicted_at: Option<String>,
+    /// Bytes its worktree takes on disk, with `status --disk` (not for
+    /// the main checkout).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub disk_bytes: Option<u64>,
+}
+
+/// What `status` measures beyond the default.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StatusOptions {
+    /// The disk each worktree uses (walks every file: slow on big trees).
+    pub disk: bool,
 }
 
 /// What `status` finds in a worktree session's checkout.
@@ -135,6 +146,42 @@ pub struct StatusReport {
 /// Lists sessions (of one repository, or of all with `None`), with
 /// liveness and held work.
 pub fn status(data_dir: &Path, repo: Option<&Path>) -> Result<StatusReport> {
+    status_with(data_dir, repo, StatusOptions::default())
+}
+
+/// [`status`], measuring what `options` asks for too.
+pub fn status_with(
+    data_dir: &Path,
+    repo: Option<&Path>,
+    options: StatusOptions,
+) -> Result<StatusReport> {
+    let mut report = gather(data_dir, repo)?;
+    if options.disk {
+        measure_disk(&mut report);
+    }
+    Ok(report)
+}
+
+/// Sizes every worktree in the report (sessions' own, kept, unaccounted),
+/// several at once.
+fn measure_disk(report: &mut StatusReport) {
+    let size = |path: &str| Some(worktree::disk::usage(Path::new(path)));
+    report
+        .sessions
+        .par_iter_mut()
+        .filter(|s| !s.is_main_repo)
+        .for_each(|s| s.disk_bytes = size(&s.worktree_path));
+    report
+        .kept_worktrees
+        .par_iter_mut()
+        .for_each(|k| k.disk_bytes = size(&k.worktree_path));
+    report
+        .unaccounted_worktrees
+        .par_iter_mut()
+        .for_each(|u| u.disk_bytes = size(&u.worktree_path));
+}
+
+fn gather(data_dir: &Path, repo: Option<&Path>) -> Result<StatusReport> {
     let repo_key = match repo {
         Some(path) => Some(paths::to_db_string(&git::resolve_repository(path)?)?),
         None => None,
@@ -149,6 +196,9 @@ pub fn status(data_dir: &Path, repo: Option<&Path>) -> Result<StatusReport> {
         sandbox_worktrees: Vec::new(),
     };
     let Some(db) = Database::open_existing_current(data_dir)? else {
+        if let Some(key) = &repo_key {
+            report.unaccounted_worktrees = claude_worktrees_only(key);
+        }
         return Ok(report);
     };
     let (condition, args): (&str, Vec<String>) = match &repo_key {
@@ -269,6 +319,7 @@ pub(super) fn describe(
         changed_files: held.map(|h| h.uncommitted_files),
         conflicts: session.predicted_conflicts,
         conflicts_predicted_at: session.predicted_at.clone(),
+        disk_bytes: None,
     }
 }
 
@@ -350,7 +401,7 @@ fn interrupted(entry: &JournalEntry) -> Interrupted {
 
 /// Worktrees of ours that git has registered and no row accounts for, in
 /// every repository the view covers.
-fn unaccounted(
+pub(super) fn unaccounted(
     conn: &Connection,
     config: &Config,
     repo_key: Option<&str>,
@@ -388,9 +439,45 @@ fn unaccounted(
         let Ok(root) = worktree::worktrees_root(Path::new(&repo_path), config) else {
             continue;
         };
-        found.extend(worktree::unaccounted(
-            &repo, &repo_path, &root, &prefix, &known,
-        ));
+        let mut here = worktree::unaccounted(&repo, &repo_path, &root, &prefix, &known);
+        describe_claude_worktrees(&repo, &mut here);
+        found.extend(here);
     }
     Ok(found)
+}
+
+/// Claude Code's own worktrees of a repository no database knows yet.
+fn claude_worktrees_only(repo_key: &str) -> Vec<Unaccounted> {
+    let Ok(repo) = git::open(Path::new(repo_key)) else {
+        return Vec::new();
+    };
+    let root = worktree::claude_worktrees_root(Path::new(repo_key));
+    let mut found: Vec<Unaccounted> =
+        worktree::unaccounted(&repo, repo_key, &root, "\0", &HashSet::new())
+            .into_iter()
+            .filter(|u| u.made_by == worktree::MADE_BY_CLAUDE)
+            .collect();
+    describe_claude_worktrees(&repo, &mut found);
+    found
+}
+
+/// Fills in what each of Claude Code's own worktrees holds: `cleanup`
+/// removes those that hold nothing.
+fn describe_claude_worktrees(repo: &git2::Repository, found: &mut [Unaccounted]) {
+    let base_branch = git::current_branch(repo);
+    for item in found
+        .iter_mut()
+        .filter(|u| u.made_by == worktree::MADE_BY_CLAUDE)
+    {
+        let held = held_work::held_work(
+            repo,
+            Path::new(&item.worktree_path),
+            &held_work::WorktreeBase {
+                branch: item.branch.as_deref(),
+                base_branch: base_branch.as_deref(),
+                base_commit: None,
+            },
+        );
+        item.held_work = held.reason(base_branch.as_deref());
+    }
 }

@@ -23,12 +23,15 @@
 //!   branch, records the outcome, and only then deletes the files, outside
 //!   the lock.
 
+pub mod base;
+pub mod disk;
 mod journal;
 mod names;
 mod setup;
+pub mod sparse;
 
 pub use journal::{entries as journal_entries, Entry as JournalEntry, Repair, RepairFailure};
-pub use setup::{copy_included_files, run_setup, SetupFailure};
+pub use setup::{copy_included_files, link_shared_directories, run_setup, SetupFailure};
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -195,6 +198,7 @@ pub fn create(
         )
         .into());
     }
+    let cone = sparse::Cone::new(&config.sparse_paths())?;
     let slot = choose_slot(&repo, &root, &prefix, requested_name);
     let journal_id = journal::record_create(
         db.conn(),
@@ -205,7 +209,7 @@ pub fn create(
         base_commit.id(),
     )?;
     failpoint::hit("create:after-journal");
-    if let Err(err) = build(&repo, &slot, &base_commit) {
+    if let Err(err) = build(&repo, &slot, &base_commit, cone.as_ref()) {
         // Undo whatever was written before the failure.
         let undone = undo_creation(
             Some(&repo),
@@ -253,7 +257,12 @@ fn choose_slot(repo: &Repository, root: &Path, prefix: &str, requested: Option<&
 }
 
 /// The branch, the worktree's registration and its files.
-fn build(repo: &Repository, slot: &Slot, base_commit: &git2::Commit) -> Result<()> {
+fn build(
+    repo: &Repository,
+    slot: &Slot,
+    base_commit: &git2::Commit,
+    cone: Option<&sparse::Cone>,
+) -> Result<()> {
     let branch = repo
         .branch(&slot.branch, base_commit, false)
         .with_context(|| format!("cannot create branch {}", slot.branch))?;
@@ -262,11 +271,15 @@ fn build(repo: &Repository, slot: &Slot, base_commit: &git2::Commit) -> Result<(
         .tree()
         .context("cannot read the commit's tree")?;
     if checkout::needs_no_filters(repo, &tree) {
-        add_worktree_directly(repo, &slot.name, &slot.path, &slot.branch, &tree)?;
+        add_worktree_directly(repo, slot, &tree, cone)?;
     } else {
         let mut options = WorktreeAddOptions::new();
         options.reference(Some(branch.get()));
         repo.worktree(&slot.name, &slot.path, Some(&options))?;
+        if let Some(cone) = cone {
+            failpoint::hit("create:after-sparse");
+            sparse::narrow_with_git(&slot.path, cone)?;
+        }
     }
     failpoint::hit("create:after-index");
     Ok(())
@@ -277,11 +290,11 @@ fn build(repo: &Repository, slot: &Slot, base_commit: &git2::Commit) -> Result<(
 /// pointing back), then writes the tree with [`checkout::write_tree`].
 fn add_worktree_directly(
     repo: &Repository,
-    name: &str,
-    path: &Path,
-    branch: &str,
+    slot: &Slot,
     tree: &git2::Tree,
+    cone: Option<&sparse::Cone>,
 ) -> Result<()> {
+    let (name, path, branch) = (&slot.name, &slot.path, &slot.branch);
     let admin = repo.path().join("worktrees").join(name);
     std::fs::create_dir_all(admin.parent().unwrap_or(repo.path()))?;
     std::fs::create_dir(&admin).with_context(|| format!("cannot create {}", admin.display()))?;
@@ -299,8 +312,12 @@ fn add_worktree_directly(
         format!("gitdir: {}\n", admin.display()),
     )?;
     failpoint::hit("create:after-admin");
+    if let Some(cone) = cone {
+        sparse::configure(repo, &admin, cone)?;
+        failpoint::hit("create:after-sparse");
+    }
     let worktree = git::open(&workdir)?;
-    checkout::write_tree(&worktree, &workdir, tree)
+    checkout::write_tree_within(&worktree, &workdir, tree, cone)
 }
 
 /// What undoing an interrupted creation did.
@@ -657,6 +674,24 @@ pub struct Unaccounted {
     pub worktree_path: String,
     pub worktree_name: String,
     pub branch: Option<String>,
+    /// `parallel-cc`, or `claude-code` for one Claude Code made itself
+    /// (`claude --worktree` without our `WorktreeCreate` hook) under
+    /// `.claude/worktrees/`.
+    pub made_by: &'static str,
+    /// What it holds (Claude Code's worktrees only), `None` when nothing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub held_work: Option<String>,
+    /// Bytes on disk, with `status --disk`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub disk_bytes: Option<u64>,
+}
+
+/// `made_by` of a worktree Claude Code made itself.
+pub const MADE_BY_CLAUDE: &str = "claude-code";
+
+/// Where Claude Code puts the worktrees it makes itself, in a repository.
+pub fn claude_worktrees_root(repo_path: &Path) -> PathBuf {
+    repo_path.join(".claude").join("worktrees")
 }
 
 /// The worktrees of `repo` under `root` or on a branch starting with
@@ -690,12 +725,20 @@ pub fn unaccounted(
             });
         let ours =
             path.starts_with(root) || branch.as_deref().is_some_and(|b| b.starts_with(prefix));
-        if ours {
+        let claudes = path.starts_with(claude_worktrees_root(Path::new(repo_key)));
+        if ours || claudes {
             found.push(Unaccounted {
                 repo_path: repo_key.to_owned(),
                 worktree_path: path_text,
                 worktree_name: name.to_owned(),
                 branch,
+                made_by: if claudes {
+                    MADE_BY_CLAUDE
+                } else {
+                    "parallel-cc"
+                },
+                held_work: None,
+                disk_bytes: None,
             });
         }
     }

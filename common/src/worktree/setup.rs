@@ -10,6 +10,110 @@ use serde::Serialize;
 
 use crate::{config::Config, git, UserError};
 
+/// Links ignored directories of the main checkout that match config
+/// `worktree.symlink` (gitignore syntax, e.g. `node_modules`) into a new
+/// worktree, as Claude Code's `worktree.symlinkDirectories` does: the
+/// worktree gets a symbolic link to the main checkout's directory, so it
+/// costs no disk and no install time, and everything written through it
+/// lands in the main checkout's copy, shared by every worktree. Held work
+/// does not count such a link, and removing the worktree removes only the
+/// link. A path the worktree already has is left alone. Returns the
+/// repository-relative paths linked.
+pub fn link_shared_directories(
+    repo_path: &Path,
+    worktree_path: &Path,
+    config: &Config,
+) -> Result<Vec<String>> {
+    let patterns = config.symlink_patterns();
+    if patterns.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut builder = ignore::gitignore::GitignoreBuilder::new(repo_path);
+    for pattern in &patterns {
+        builder.add_line(None, pattern).map_err(|err| {
+            UserError::new(format!(
+                "invalid worktree.symlink pattern '{pattern}': {err}"
+            ))
+        })?;
+    }
+    let matcher = builder
+        .build()
+        .context("cannot build the symlink patterns")?;
+    let mut linked = Vec::new();
+    for relative in ignored_paths(repo_path)? {
+        let source = repo_path.join(&relative);
+        if !source.is_dir()
+            || !matcher
+                .matched_path_or_any_parents(&relative, true)
+                .is_ignore()
+        {
+            continue;
+        }
+        let target = worktree_path.join(&relative);
+        if std::fs::symlink_metadata(&target).is_ok() {
+            continue;
+        }
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("cannot create the directory of {relative}"))?;
+        }
+        exclude_link(repo_path, &relative)?;
+        std::os::unix::fs::symlink(&source, &target)
+            .with_context(|| format!("cannot link {relative} into the worktree"))?;
+        linked.push(relative);
+    }
+    linked.sort();
+    Ok(linked)
+}
+
+/// Makes git ignore the link at `relative` as it ignores the directory: a
+/// `.gitignore` line such as `node_modules/` matches directories only, so
+/// without this `git status` would list the link and `git add -A` would
+/// commit it. The line goes in the repository's `info/exclude` (shared by
+/// its worktrees), anchored, once; it ignores nothing the main checkout
+/// did not already ignore there.
+fn exclude_link(repo_path: &Path, relative: &str) -> Result<()> {
+    let repo = git::open(repo_path)?;
+    let file = repo.commondir().join("info").join("exclude");
+    let line = format!("/{relative}");
+    let text = std::fs::read_to_string(&file).unwrap_or_default();
+    if text.lines().any(|l| l.trim() == line) {
+        return Ok(());
+    }
+    let mut updated = text;
+    if !updated.is_empty() && !updated.ends_with('\n') {
+        updated.push('\n');
+    }
+    updated.push_str(&format!(
+        "# linked into worktrees (worktree.symlink)\n{line}\n"
+    ));
+    if let Some(parent) = file.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    crate::config::write_atomically(&file, updated.as_bytes())
+        .with_context(|| format!("cannot update {}", file.display()))
+}
+
+/// The ignored files and directories of a checkout (a directory as one
+/// entry), repository-relative.
+fn ignored_paths(repo_path: &Path) -> Result<Vec<String>> {
+    let repo = git::open(repo_path)?;
+    let mut options = git2::StatusOptions::new();
+    options
+        .include_untracked(false)
+        .include_ignored(true)
+        .recurse_ignored_dirs(false)
+        .exclude_submodules(true);
+    let statuses = repo
+        .statuses(Some(&mut options))
+        .context("cannot list ignored files")?;
+    Ok(statuses
+        .iter()
+        .filter(|entry| entry.status().is_ignored())
+        .filter_map(|entry| entry.path().map(|p| p.trim_end_matches('/').to_owned()))
+        .collect())
+}
+
 /// Copies ignored files of the main checkout that match the patterns of
 /// `.worktreeinclude` or config `worktree.copy` (gitignore syntax) into a
 /// new worktree, as Claude Code does with `.worktreeinclude`. Only ignored
