@@ -20,6 +20,7 @@ pub mod ids;
 pub mod install;
 pub mod land;
 pub mod legacy_runs;
+pub mod line_diff;
 pub mod lock;
 pub mod mcp;
 pub mod merge;
