@@ -40,6 +40,7 @@ pub mod syntax;
 pub mod templates;
 pub mod time;
 pub mod top;
+pub mod tree_merge;
 pub mod worktree;
 
 pub use error::UserError;
