@@ -102,7 +102,7 @@ fn analyze_entry(
     repo: &Repository,
     conflict: &tree_merge::Conflict,
     semantics: bool,
-) -> Result<(FileAnalysis, String)> {
+) -> Result<Option<(FileAnalysis, String, Kind)>> {
     let why = match conflict.kind {
         Kind::ModifyDelete => Some("one side deletes the file the other changes"),
         Kind::RenameDelete => Some("one side renames the file the other deletes"),
@@ -110,34 +110,53 @@ fn analyze_entry(
         Kind::Binary => Some("a binary file"),
         Kind::Content | Kind::AddAdd => None,
     };
-    if let Some(why) = why {
-        return Ok((FileAnalysis::unknown(&conflict.path, why), String::new()));
-    }
-    let id = |version: &Option<tree_merge::Version>| version.as_ref().map(|v| v.id);
-    let entry = conflicts::ConflictEntry {
-        path: conflict.path.clone(),
-        ancestor: id(&conflict.ancestor),
-        ours: id(&conflict.ours),
-        theirs: id(&conflict.theirs),
-    };
-    let base = match entry.ancestor {
-        Some(id) => blob_text(repo, Some(id))?,
-        None => Some(String::new()),
-    };
-    let (Some(base), Some(ours), Some(theirs)) = (
-        base,
-        blob_text(repo, entry.ours)?,
-        blob_text(repo, entry.theirs)?,
-    ) else {
-        return Ok((
-            FileAnalysis::unknown(&entry.path, "a binary file"),
+    let unknown = |why: &str, kind: Kind| {
+        Ok(Some((
+            FileAnalysis::unknown(&conflict.path, why),
             String::new(),
-        ));
+            kind,
+        )))
     };
-    let (analysis, merge) = analysis::analyze(&entry.path, &base, &ours, &theirs, semantics)?;
-    let versions = Versions::new(&base, &ours, &theirs);
+    if let Some(why) = why {
+        return unknown(why, conflict.kind);
+    }
+    // Each version is read once, here, and merged once, by the analysis.
+    let blob = |version: &Option<tree_merge::Version>| -> Result<Option<git2::Blob>> {
+        version
+            .as_ref()
+            .map(|v| repo.find_blob(v.id))
+            .transpose()
+            .map_err(Into::into)
+    };
+    let (base, ours, theirs) = (
+        blob(&conflict.ancestor)?,
+        blob(&conflict.ours)?,
+        blob(&conflict.theirs)?,
+    );
+    fn bytes<'b>(blob: &'b Option<git2::Blob>) -> &'b [u8] {
+        blob.as_ref().map_or(&[][..], |b| b.content())
+    }
+    let (base, ours, theirs) = (bytes(&base), bytes(&ours), bytes(&theirs));
+    if tree_merge::is_binary(base) || tree_merge::is_binary(ours) || tree_merge::is_binary(theirs) {
+        return unknown("a binary file", Kind::Binary);
+    }
+    let text = |bytes| std::str::from_utf8(bytes).ok();
+    let (Some(base_text), Some(ours_text), Some(theirs_text)) =
+        (text(base), text(ours), text(theirs))
+    else {
+        return match tree_merge::verify(conflict.kind, base, ours, theirs) {
+            Some(kind) => unknown("a file that is not UTF-8 text", kind),
+            None => Ok(None),
+        };
+    };
+    let (analysis, merge) =
+        analysis::analyze(&conflict.path, base_text, ours_text, theirs_text, semantics)?;
+    if analysis.hunks.is_empty() {
+        return Ok(None);
+    }
+    let versions = Versions::new(base_text, ours_text, theirs_text);
     let markers = merge3::render_conflicts(&merge.regions, &versions);
-    Ok((analysis, markers))
+    Ok(Some((analysis, markers, conflict.kind)))
 }
 
 /// Classifies every conflict of merging `target` into `current` in the
@@ -154,9 +173,9 @@ pub fn detect(
     let repo = crate::git::open(repo_path)?;
     let sides = resolve_sides(&repo, current, target)?;
     let trees = (sides.base.tree()?, sides.ours.tree()?, sides.theirs.tree()?);
-    let found = tree_merge::merge_trees(&repo, &trees.0, &trees.1, &trees.2)?;
+    let found = tree_merge::merge_trees_unverified(&repo, &trees.0, &trees.1, &trees.2)?;
     let git_dir = repo.path().to_path_buf();
-    let analysed: Vec<Result<(FileAnalysis, String)>> = found
+    let analysed: Vec<Result<Option<(FileAnalysis, String, Kind)>>> = found
         .par_iter()
         .map_init(
             || Repository::open(&git_dir),
@@ -168,16 +187,15 @@ pub fn detect(
             },
         )
         .collect();
-    let analysed: Vec<(DetectedFile, String)> = analysed
-        .into_iter()
-        .zip(&found)
-        .map(|(result, conflict)| {
-            result.map(|(analysis, markers)| {
-                let kind = conflict.kind.as_str();
-                (DetectedFile { analysis, kind }, markers)
-            })
-        })
-        .collect::<Result<_>>()?;
+    // Files both sides change that still merge cleanly are no conflict.
+    let mut kept = Vec::new();
+    for result in analysed {
+        if let Some((analysis, markers, kind)) = result? {
+            let kind = kind.as_str();
+            kept.push((DetectedFile { analysis, kind }, markers));
+        }
+    }
+    let analysed = kept;
     let mut summary = BTreeMap::new();
     for (analysis, _) in &analysed {
         *summary.entry(analysis.conflict_type.as_str()).or_insert(0) += 1;

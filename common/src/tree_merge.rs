@@ -139,7 +139,7 @@ enum Merged {
 }
 
 /// Whether git takes a blob as binary: a NUL in its first 8000 bytes.
-fn is_binary(content: &[u8]) -> bool {
+pub fn is_binary(content: &[u8]) -> bool {
     content[..content.len().min(8000)].contains(&0)
 }
 
@@ -148,6 +148,9 @@ struct Merger<'r> {
     depth: Depth,
     /// Whether merged blobs must be written (only for a virtual base).
     write: bool,
+    /// Whether files changed on both sides are left for the caller to
+    /// merge (see [`merge_trees_unverified`]).
+    defer: bool,
 }
 
 impl Merger<'_> {
@@ -177,6 +180,9 @@ impl Merger<'_> {
         let regular = |v: &Version| v.mode & 0o170000 == 0o100000;
         if !regular(ours) || !regular(theirs) || base.is_some_and(|b| !regular(b)) {
             // Symbolic links and submodules changed both ways do not merge.
+            return Ok(Merged::Conflict(text_kind, ours.id));
+        }
+        if self.defer {
             return Ok(Merged::Conflict(text_kind, ours.id));
         }
         let (b, o, t) = (
@@ -240,8 +246,14 @@ fn merge_at(
     theirs: &git2::Tree,
     depth: Depth,
     write: bool,
+    defer: bool,
 ) -> Result<Outcome> {
-    let merger = Merger { repo, depth, write };
+    let merger = Merger {
+        repo,
+        depth,
+        write,
+        defer,
+    };
     let (mine, yours) = (
         side_changes(repo, base, ours)?,
         side_changes(repo, base, theirs)?,
@@ -482,7 +494,44 @@ pub fn merge_trees(
     if ours.id() == theirs.id() || base.id() == ours.id() || base.id() == theirs.id() {
         return Ok(Vec::new());
     }
-    Ok(merge_at(repo, base, ours, theirs, Depth(0), false)?.conflicts)
+    fast_reads();
+    Ok(merge_at(repo, base, ours, theirs, Depth(0), false, false)?.conflicts)
+}
+
+/// [`merge_trees`], except that a file both sides change (in place or
+/// after a rename) is listed as a `content` (or `add/add`) conflict without
+/// merging its lines: the caller, which reads the file's versions anyway,
+/// merges them with [`verify`] and drops those that merge cleanly.
+pub fn merge_trees_unverified(
+    repo: &Repository,
+    base: &git2::Tree,
+    ours: &git2::Tree,
+    theirs: &git2::Tree,
+) -> Result<Vec<Conflict>> {
+    if ours.id() == theirs.id() || base.id() == ours.id() || base.id() == theirs.id() {
+        return Ok(Vec::new());
+    }
+    fast_reads();
+    Ok(merge_at(repo, base, ours, theirs, Depth(0), false, true)?.conflicts)
+}
+
+/// What a content conflict of [`merge_trees_unverified`] is, from its three
+/// versions' bytes: `None` when it merges cleanly, `binary` when a version
+/// is binary, else its kind as listed.
+pub fn verify(kind: Kind, base: &[u8], ours: &[u8], theirs: &[u8]) -> Option<Kind> {
+    if !matches!(kind, Kind::Content | Kind::AddAdd) {
+        return Some(kind);
+    }
+    if is_binary(base) || is_binary(ours) || is_binary(theirs) {
+        return Some(Kind::Binary);
+    }
+    merge3::conflicts(base, ours, theirs).then_some(kind)
+}
+
+/// Objects are read without hashing them again to check their ids, as git
+/// reads them (libgit2 checks by default, which costs more than the merge).
+fn fast_reads() {
+    git2::opts::strict_hash_verification(false);
 }
 
 /// The merge base of two commits as git's merge uses it: their merge base
@@ -495,6 +544,7 @@ pub fn merge_base(repo: &Repository, ours: Oid, theirs: Oid) -> Result<Option<Oi
 }
 
 fn merge_base_at(repo: &Repository, ours: Oid, theirs: Oid, depth: Depth) -> Result<Option<Oid>> {
+    fast_reads();
     let bases = match repo.merge_bases(ours, theirs) {
         Ok(bases) => bases.iter().copied().collect::<Vec<Oid>>(),
         Err(e) if e.code() == git2::ErrorCode::NotFound => return Ok(None),
@@ -516,7 +566,7 @@ fn merge_base_at(repo: &Repository, ours: Oid, theirs: Oid, depth: Depth) -> Res
             None => repo.find_tree(repo.treebuilder(None)?.write()?)?,
         };
         let (a, b) = (repo.find_commit(merged)?, repo.find_commit(*next)?);
-        let outcome = merge_at(repo, &base, &a.tree()?, &b.tree()?, inner, true)?;
+        let outcome = merge_at(repo, &base, &a.tree()?, &b.tree()?, inner, true, false)?;
         let tree = repo.find_tree(outcome.tree.expect("written"))?;
         let signature =
             git2::Signature::new("merged common ancestors", "none", &git2::Time::new(0, 0))?;
