@@ -91,8 +91,8 @@ pub fn diff(a: &[u32], b: &[u32], a_lines: &[&[u8]], b_lines: &[&[u8]]) -> Vec<E
         changed: &mut changed,
     };
     context.diff(1, a.len(), 1, b.len());
-    compact(&mut changed.a, &mut changed.b, a, b);
-    compact(&mut changed.b, &mut changed.a, b, a);
+    compact(&mut changed.a, &mut changed.b, a);
+    compact(&mut changed.b, &mut changed.a, b);
     script(&changed)
 }
 
@@ -416,7 +416,7 @@ fn slide_down(changed: &mut [bool], lines: &[u32], group: &mut Group) -> bool {
 /// Slides each group of changed lines of one file as git does without the
 /// indent heuristic: merged with the groups it bumps into, and lined up
 /// with the other file's last change it can reach, else as low as it goes.
-fn compact(changed: &mut [bool], other: &mut [bool], lines: &[u32], _other_lines: &[u32]) {
+fn compact(changed: &mut [bool], other: &mut [bool], lines: &[u32]) {
     let mut group = first_group(changed);
     let mut other_group = first_group(other);
     loop {
