@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use git2::{Index, IndexEntry, IndexTime, Oid, Patch, Repository};
+use git2::{Index, IndexEntry, IndexTime, Oid, Repository};
 use rayon::prelude::*;
 use serde::Serialize;
 
@@ -39,7 +39,8 @@ pub struct LineRange {
 #[serde(rename_all = "camelCase")]
 pub struct FileConflict {
     pub path: String,
-    /// `content` (both edit lines), `add/add`, `modify/delete`.
+    /// What git calls the conflict: `content` (both edit lines), `add/add`,
+    /// `modify/delete`, `rename/delete`, `rename/rename` or `binary`.
     pub kind: String,
     pub base_lines: Vec<LineRange>,
 }
@@ -361,8 +362,7 @@ fn check_states(
 ) -> Result<ConflictCheck> {
     let (our_label, (our_tree, our_commit)) = ours;
     let (their_label, (their_tree, their_commit)) = theirs;
-    let base = repo
-        .merge_base(our_commit, their_commit)
+    let base = crate::tree_merge::merge_base(repo, our_commit, their_commit)?
         .context("the two sides share no history")?;
     let base_tree = repo.find_commit(base)?.tree()?;
     let our_tree = repo.find_tree(our_tree)?;
@@ -378,15 +378,21 @@ fn check_states(
             &changed_paths(repo, &base_tree, &their_tree, "")?,
         );
     if !trivial {
-        for entry in conflicting_entries(repo, &base_tree, &our_tree, &their_tree)? {
-            let (kind, base_lines) = match (entry.ancestor, entry.ours, entry.theirs) {
-                (Some(a), Some(o), Some(t)) => ("content", overlapping_lines(repo, a, o, t)?),
-                (None, Some(_), Some(_)) => ("add/add", Vec::new()),
-                _ => ("modify/delete", Vec::new()),
+        for conflict in crate::tree_merge::merge_trees(repo, &base_tree, &our_tree, &their_tree)? {
+            let base_lines = match (
+                &conflict.kind,
+                &conflict.ancestor,
+                &conflict.ours,
+                &conflict.theirs,
+            ) {
+                (crate::tree_merge::Kind::Content, Some(a), Some(o), Some(t)) => {
+                    overlapping_lines(repo, a.id, o.id, t.id)?
+                }
+                _ => Vec::new(),
             };
             conflicts.push(FileConflict {
-                path: entry.path,
-                kind: kind.to_owned(),
+                path: conflict.path,
+                kind: conflict.kind.as_str().to_owned(),
                 base_lines,
             });
         }
@@ -409,79 +415,6 @@ pub struct ConflictEntry {
     pub ancestor: Option<Oid>,
     pub ours: Option<Oid>,
     pub theirs: Option<Oid>,
-}
-
-/// Merges three trees in memory and lists the paths that conflict.
-pub fn conflicting_entries(
-    repo: &Repository,
-    base_tree: &git2::Tree,
-    our_tree: &git2::Tree,
-    their_tree: &git2::Tree,
-) -> Result<Vec<ConflictEntry>> {
-    let index = repo.merge_trees(base_tree, our_tree, their_tree, None)?;
-    let mut entries = Vec::new();
-    if !index.has_conflicts() {
-        return Ok(entries);
-    }
-    for conflict in index.conflicts()? {
-        let conflict = conflict?;
-        let any = conflict
-            .our
-            .as_ref()
-            .or(conflict.their.as_ref())
-            .or(conflict.ancestor.as_ref());
-        let Some(any) = any else { continue };
-        entries.push(ConflictEntry {
-            path: String::from_utf8_lossy(&any.path).into_owned(),
-            ancestor: conflict.ancestor.as_ref().map(|e| e.id),
-            ours: conflict.our.as_ref().map(|e| e.id),
-            theirs: conflict.their.as_ref().map(|e| e.id),
-        });
-    }
-    entries.sort_by(|a, b| a.path.cmp(&b.path));
-    Ok(entries)
-}
-
-/// The paths both sides change, each with its blob in the base and on each
-/// side: the candidates for a conflict, found by walking only the subtrees
-/// that differ. `None` when a directory appears or vanishes on both sides
-/// (then only a full tree merge tells).
-pub fn changed_on_both_sides(
-    repo: &Repository,
-    base_tree: &git2::Tree,
-    our_tree: &git2::Tree,
-    their_tree: &git2::Tree,
-) -> Result<Option<Vec<ConflictEntry>>> {
-    let ours = changed_paths(repo, base_tree, our_tree, "")?;
-    let theirs: std::collections::HashSet<String> = changed_paths(repo, base_tree, their_tree, "")?
-        .into_iter()
-        .collect();
-    let blob = |tree: &git2::Tree, path: &str| -> Result<Option<Oid>, ()> {
-        match tree.get_path(Path::new(path)) {
-            Ok(entry) if entry.kind() == Some(git2::ObjectType::Blob) => Ok(Some(entry.id())),
-            Ok(_) => Err(()),
-            Err(_) => Ok(None),
-        }
-    };
-    let mut entries = Vec::new();
-    for path in ours.into_iter().filter(|p| theirs.contains(p)) {
-        let (Ok(ancestor), Ok(our_blob), Ok(their_blob)) = (
-            blob(base_tree, &path),
-            blob(our_tree, &path),
-            blob(their_tree, &path),
-        ) else {
-            return Ok(None);
-        };
-        if our_blob != their_blob {
-            entries.push(ConflictEntry {
-                path,
-                ancestor,
-                ours: our_blob,
-                theirs: their_blob,
-            });
-        }
-    }
-    Ok(Some(entries))
 }
 
 /// The paths (files, and directories that appear or vanish whole) where
@@ -565,7 +498,8 @@ impl<'r> Screen<'r> {
         let base = match self.bases.get(&key) {
             Some(base) => *base,
             None => {
-                let base = self.repo.merge_base(our_commit, their_commit)?;
+                let base = crate::tree_merge::merge_base(self.repo, our_commit, their_commit)?
+                    .context("the two sides share no history")?;
                 self.bases.insert(key, base);
                 base
             }
@@ -599,43 +533,39 @@ fn describe(side: &Side) -> String {
     }
 }
 
-/// Base line ranges that both sides' changes touch.
+/// The base lines (1-based, inclusive) of each conflict hunk of a file's
+/// merge; an insertion between two lines names the line before it.
 fn overlapping_lines(
     repo: &Repository,
     base: Oid,
     ours: Oid,
     theirs: Oid,
 ) -> Result<Vec<LineRange>> {
-    let base_blob = repo.find_blob(base)?;
-    let hunks = |other: Oid| -> Result<Vec<(u32, u32)>> {
-        let other = repo.find_blob(other)?;
-        let mut options = git2::DiffOptions::new();
-        options.context_lines(0);
-        let patch = Patch::from_blobs(&base_blob, None, &other, None, Some(&mut options))?;
-        let mut ranges = Vec::new();
-        for index in 0..patch.num_hunks() {
-            let (hunk, _) = patch.hunk(index)?;
-            let start = hunk.old_start().max(1);
-            ranges.push((start, start + hunk.old_lines().max(1) - 1));
-        }
-        Ok(ranges)
-    };
-    let (ours, theirs) = (hunks(ours)?, hunks(theirs)?);
-    let mut overlaps = Vec::new();
-    for (a_start, a_end) in &ours {
-        for (b_start, b_end) in &theirs {
-            // Adjacent edits conflict in git too.
-            if a_start <= &(b_end + 1) && b_start <= &(a_end + 1) {
-                overlaps.push(LineRange {
-                    start: *a_start.min(b_start),
-                    end: *a_end.max(b_end),
-                });
+    let (base, ours, theirs) = (
+        repo.find_blob(base)?,
+        repo.find_blob(ours)?,
+        repo.find_blob(theirs)?,
+    );
+    let split = crate::merge3::split_byte_lines;
+    let merge = crate::merge3::merge_lines(
+        &split(base.content()),
+        &split(ours.content()),
+        &split(theirs.content()),
+    );
+    Ok(crate::merge3::hunks(&merge.regions)
+        .iter()
+        .map(|hunk| {
+            let start = if hunk.base.is_empty() {
+                hunk.base.start.max(1)
+            } else {
+                hunk.base.start + 1
+            } as u32;
+            LineRange {
+                start,
+                end: (hunk.base.end as u32).max(start),
             }
-        }
-    }
-    overlaps.sort_by_key(|r| r.start);
-    overlaps.dedup();
-    Ok(overlaps)
+        })
+        .collect())
 }
 
 /// One pair in the conflict matrix.

@@ -20,6 +20,7 @@ pub mod ids;
 pub mod install;
 pub mod land;
 pub mod legacy_runs;
+pub mod line_diff;
 pub mod lock;
 pub mod mcp;
 pub mod merge;
@@ -39,6 +40,7 @@ pub mod syntax;
 pub mod templates;
 pub mod time;
 pub mod top;
+pub mod tree_merge;
 pub mod worktree;
 
 pub use error::UserError;

@@ -5,7 +5,8 @@
 //! it lies in all three versions, which classification and fixes need.
 
 use anyhow::Result;
-use git2::{DiffOptions, Patch};
+
+use crate::line_diff::{self, Interner};
 
 /// A half-open range of line indexes (0-based).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,157 +97,239 @@ pub struct Merge {
     pub their_changes: Vec<Change>,
 }
 
-/// The changes turning `base` into `side`, from libgit2's line diff.
-fn changes(base: &str, side: &str) -> Result<Vec<Change>> {
-    let mut options = DiffOptions::new();
-    options.context_lines(0);
-    let patch = Patch::from_buffers(
-        base.as_bytes(),
-        None,
-        side.as_bytes(),
-        None,
-        Some(&mut options),
-    )?;
-    let mut changes = Vec::with_capacity(patch.num_hunks());
-    for index in 0..patch.num_hunks() {
-        let (hunk, _) = patch.hunk(index)?;
-        let range = |start: u32, count: u32| {
-            // An insertion's start names the line after which it goes.
-            let start = if count == 0 { start } else { start - 1 } as usize;
-            Lines {
-                start,
-                end: start + count as usize,
-            }
-        };
-        changes.push(Change {
-            base: range(hunk.old_start(), hunk.old_lines()),
-            side: range(hunk.new_start(), hunk.new_lines()),
-        });
+/// Merges three texts into clean and conflicting regions, as git's
+/// `merge-ort` merges a file's lines: histogram diffs of each side against
+/// the base, changes that overlap or touch taken as a conflict unless both
+/// sides make the very same change, and a conflict whose two sides end up
+/// with the same text taken as clean (git's "zealous" level).
+pub fn merge(versions: &Versions, _base: &str, _ours: &str, _theirs: &str) -> Result<Merge> {
+    fn bytes<'a>(lines: &[&'a str]) -> Vec<&'a [u8]> {
+        lines.iter().map(|l| l.as_bytes()).collect()
     }
-    Ok(changes)
+    let (base, ours, theirs) = (
+        bytes(&versions.base),
+        bytes(&versions.ours),
+        bytes(&versions.theirs),
+    );
+    Ok(merge_lines(&base, &ours, &theirs))
 }
 
-/// Merges three texts into clean and conflicting regions.
-pub fn merge(versions: &Versions, base: &str, ours: &str, theirs: &str) -> Result<Merge> {
-    let our_changes = changes(base, ours)?;
-    let their_changes = changes(base, theirs)?;
-    let regions = combine(versions.base.len(), &our_changes, &their_changes, versions);
-    Ok(Merge {
+/// [`merge`] over lines of bytes (each keeping its `\n`).
+pub fn merge_lines(base: &[&[u8]], ours: &[&[u8]], theirs: &[&[u8]]) -> Merge {
+    let (ids, our_changes, their_changes) = diffs(base, ours, theirs);
+    let pieces = walk(&our_changes, &their_changes, &ids);
+    let regions = regions(&pieces, &ids.1, &ids.2);
+    Merge {
         regions,
         our_changes,
         their_changes,
-    })
+    }
 }
 
-fn combine(
-    base_lines: usize,
-    ours: &[Change],
-    theirs: &[Change],
-    versions: &Versions,
-) -> Vec<Region> {
-    let mut regions = Vec::new();
+type Ids = (Vec<u32>, Vec<u32>, Vec<u32>);
+
+/// The three versions' line ids and each side's changes against the base.
+fn diffs(base: &[&[u8]], ours: &[&[u8]], theirs: &[&[u8]]) -> (Ids, Vec<Change>, Vec<Change>) {
+    let mut interner = Interner::default();
+    let ids = (interner.ids(base), interner.ids(ours), interner.ids(theirs));
+    let our_changes = changes(&ids.0, &ids.1, base, ours);
+    let their_changes = changes(&ids.0, &ids.2, base, theirs);
+    (ids, our_changes, their_changes)
+}
+
+fn changes(base: &[u32], side: &[u32], base_lines: &[&[u8]], lines: &[&[u8]]) -> Vec<Change> {
+    line_diff::diff(base, side, base_lines, lines)
+        .into_iter()
+        .map(|edit| Change {
+            base: Lines {
+                start: edit.a_start,
+                end: edit.a_start + edit.a_len,
+            },
+            side: Lines {
+                start: edit.b_start,
+                end: edit.b_start + edit.b_len,
+            },
+        })
+        .collect()
+}
+
+/// Who a piece of the merge comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Origin {
+    Ours,
+    Theirs,
+    Both,
+}
+
+/// A piece of the merge in all three files: base, ours and theirs ranges.
+#[derive(Debug, Clone, Copy)]
+struct Piece {
+    origin: Origin,
+    base: Lines,
+    ours: Lines,
+    theirs: Lines,
+}
+
+fn lines(start: usize, len: usize) -> Lines {
+    Lines {
+        start,
+        end: start + len,
+    }
+}
+
+/// Adds a piece, joining it to the last when they overlap or touch in
+/// either side (a join of two origins is a conflict).
+fn append(pieces: &mut Vec<Piece>, piece: Piece) {
+    if let Some(last) = pieces.last_mut() {
+        if piece.ours.start <= last.ours.end || piece.theirs.start <= last.theirs.end {
+            if last.origin != piece.origin {
+                last.origin = Origin::Both;
+            }
+            last.base.end = piece.base.end;
+            last.ours.end = piece.ours.end;
+            last.theirs.end = piece.theirs.end;
+            return;
+        }
+    }
+    pieces.push(piece);
+}
+
+/// Walks both sides' changes in base order, as git pairs them: a change
+/// that ends before the other side's next one begins is one side's alone;
+/// two that overlap or touch conflict, unless they replace the same base
+/// lines with the same lines.
+fn walk(ours: &[Change], theirs: &[Change], ids: &Ids) -> Vec<Piece> {
+    // Where a base line lies in a side, given that side's next change
+    // (or, after its last change, the difference of the lengths).
+    let (ours_shift, theirs_shift) = (
+        ids.1.len() as isize - ids.0.len() as isize,
+        ids.2.len() as isize - ids.0.len() as isize,
+    );
+    let shift = |next: Option<&Change>, last: isize| {
+        next.map_or(last, |c| c.side.start as isize - c.base.start as isize)
+    };
+    // A change already paired with one of the other side's may map before
+    // the file's start; it is then joined to that pair's conflict, which
+    // only takes its end.
+    let moved = |base: Lines, by: isize| {
+        let start = base.start as isize + by;
+        Lines {
+            start: start.max(0) as usize,
+            end: (start + base.len() as isize).max(0) as usize,
+        }
+    };
+    let mut pieces = Vec::new();
     let (mut i, mut j) = (0, 0);
-    // Offsets from base line numbers to each side's, before the cursor.
-    let (mut our_delta, mut their_delta) = (0isize, 0isize);
-    let mut base_at = 0usize;
-    let shift = |line: usize, delta: isize| (line as isize + delta) as usize;
     while i < ours.len() || j < theirs.len() {
-        // The next group: changes of either side that overlap or touch.
-        let first_base = match (ours.get(i), theirs.get(j)) {
-            (Some(a), Some(b)) => a.base.start.min(b.base.start),
-            (Some(a), None) => a.base.start,
-            (None, Some(b)) => b.base.start,
-            (None, None) => unreachable!(),
-        };
-        if first_base > base_at {
+        let (o, t) = (ours.get(i), theirs.get(j));
+        let ours_alone = t.is_none_or(|t| o.is_some_and(|o| o.base.end < t.base.start));
+        let theirs_alone = o.is_none_or(|o| t.is_some_and(|t| t.base.end < o.base.start));
+        if ours_alone || theirs_alone {
+            let piece = if ours_alone {
+                let o = ours[i];
+                i += 1;
+                Piece {
+                    origin: Origin::Ours,
+                    base: o.base,
+                    ours: o.side,
+                    theirs: moved(o.base, shift(t, theirs_shift)),
+                }
+            } else {
+                let t = theirs[j];
+                j += 1;
+                Piece {
+                    origin: Origin::Theirs,
+                    base: t.base,
+                    ours: moved(t.base, shift(o, ours_shift)),
+                    theirs: t.side,
+                }
+            };
+            append(&mut pieces, piece);
+            continue;
+        }
+        let (o, t) = (ours[i], theirs[j]);
+        let same =
+            o.base == t.base && ids.1[o.side.start..o.side.end] == ids.2[t.side.start..t.side.end];
+        if !same {
+            let base = Lines {
+                start: o.base.start.min(t.base.start),
+                end: o.base.end.max(t.base.end),
+            };
+            // (A start before the file's is that of a change joined to the
+            // conflict before, which keeps its own start.)
+            let widen = |c: Change| Lines {
+                start: c.side.start.saturating_sub(c.base.start - base.start),
+                end: c.side.end + (base.end - c.base.end),
+            };
+            append(
+                &mut pieces,
+                Piece {
+                    origin: Origin::Both,
+                    base,
+                    ours: widen(o),
+                    theirs: widen(t),
+                },
+            );
+        }
+        if o.base.end >= t.base.end {
+            j += 1;
+        }
+        if t.base.end >= o.base.end {
+            i += 1;
+        }
+    }
+    pieces
+}
+
+/// The merge's regions: between pieces our lines (both sides agree there),
+/// each side's own change as that side has it, and each conflict piece a
+/// conflict unless both sides hold the same lines in it (git leaves a
+/// piece in conflict when either side of it is empty).
+fn regions(pieces: &[Piece], ours: &[u32], theirs: &[u32]) -> Vec<Region> {
+    let mut regions = Vec::new();
+    let mut at = 0;
+    for piece in pieces {
+        if piece.ours.start > at {
             regions.push(Region::Clean {
                 side: Side::Ours,
-                lines: Lines {
-                    start: shift(base_at, our_delta),
-                    end: shift(first_base, our_delta),
-                },
+                lines: lines(at, piece.ours.start - at),
             });
         }
-        let (group_start, mut group_end) = (first_base, first_base);
-        let (i0, j0) = (i, j);
-        loop {
-            let mut grew = false;
-            while let Some(change) = ours.get(i) {
-                if change.base.start <= group_end {
-                    group_end = group_end.max(change.base.end);
-                    i += 1;
-                    grew = true;
-                } else {
-                    break;
-                }
-            }
-            while let Some(change) = theirs.get(j) {
-                if change.base.start <= group_end {
-                    group_end = group_end.max(change.base.end);
-                    j += 1;
-                    grew = true;
-                } else {
-                    break;
-                }
-            }
-            if !grew {
-                break;
-            }
-        }
-        let side_range = |changes: &[Change], from: usize, to: usize, delta: isize| {
-            let inner: isize = changes[from..to]
-                .iter()
-                .map(|c| c.side.len() as isize - c.base.len() as isize)
-                .sum();
-            (
-                Lines {
-                    start: shift(group_start, delta),
-                    end: shift(group_end, delta + inner),
-                },
-                delta + inner,
-            )
-        };
-        let (our_lines, next_our_delta) = side_range(ours, i0, i, our_delta);
-        let (their_lines, next_their_delta) = side_range(theirs, j0, j, their_delta);
-        let base = Lines {
-            start: group_start,
-            end: group_end,
-        };
-        let region = match (i > i0, j > j0) {
-            (true, false) => Region::Clean {
+        let region = match piece.origin {
+            Origin::Ours => Region::Clean {
                 side: Side::Ours,
-                lines: our_lines,
+                lines: piece.ours,
             },
-            (false, true) => Region::Clean {
+            Origin::Theirs => Region::Clean {
                 side: Side::Theirs,
-                lines: their_lines,
+                lines: piece.theirs,
             },
-            _ if versions.ours[our_lines.start..our_lines.end]
-                == versions.theirs[their_lines.start..their_lines.end] =>
+            Origin::Both
+                if !piece.ours.is_empty()
+                    && !piece.theirs.is_empty()
+                    && ours[piece.ours.start..piece.ours.end]
+                        == theirs[piece.theirs.start..piece.theirs.end] =>
             {
                 Region::Clean {
                     side: Side::Ours,
-                    lines: our_lines,
+                    lines: piece.ours,
                 }
             }
-            _ => Region::Conflict(Hunk {
-                base,
-                ours: our_lines,
-                theirs: their_lines,
+            Origin::Both => Region::Conflict(Hunk {
+                base: piece.base,
+                ours: piece.ours,
+                theirs: piece.theirs,
             }),
         };
-        regions.push(region);
-        our_delta = next_our_delta;
-        their_delta = next_their_delta;
-        base_at = group_end;
+        if !matches!(&region, Region::Clean { lines, .. } if lines.is_empty()) {
+            regions.push(region);
+        }
+        at = piece.ours.end;
     }
-    if base_at < base_lines {
+    if at < ours.len() {
         regions.push(Region::Clean {
             side: Side::Ours,
-            lines: Lines {
-                start: shift(base_at, our_delta),
-                end: shift(base_lines, our_delta),
-            },
+            lines: lines(at, ours.len() - at),
         });
     }
     regions
@@ -331,6 +414,155 @@ fn push_markers(out: &mut String, hunk: &Hunk, versions: &Versions) {
         &versions.theirs[hunk.theirs.start..hunk.theirs.end],
     );
     out.push_str(">>>>>>> theirs\n");
+}
+
+/// Splits bytes into lines that keep their `\n`.
+pub fn split_byte_lines(text: &[u8]) -> Vec<&[u8]> {
+    text.split_inclusive(|b| *b == b'\n').collect()
+}
+
+/// Whether git's merge of the three texts conflicts.
+pub fn conflicts(base: &[u8], ours: &[u8], theirs: &[u8]) -> bool {
+    let merge = merge_lines(
+        &split_byte_lines(base),
+        &split_byte_lines(ours),
+        &split_byte_lines(theirs),
+    );
+    merge
+        .regions
+        .iter()
+        .any(|region| matches!(region, Region::Conflict(_)))
+}
+
+/// The labels and marker length of merge-style conflict markers.
+pub struct Markers<'a> {
+    pub ours: &'a str,
+    pub theirs: &'a str,
+    pub size: usize,
+    /// Conflicts with no more than three lines between them are joined;
+    /// with this, also those with only lines without a letter or digit
+    /// between them (`git merge-file` does it, a tree merge does not).
+    pub join_across_punctuation: bool,
+}
+
+/// One conflict after refining: lines `ours` of our file against lines
+/// `theirs` of theirs.
+#[derive(Debug, Clone, Copy)]
+struct Refined {
+    origin: Origin,
+    ours: Lines,
+    theirs: Lines,
+}
+
+/// The pieces of a merge as git writes them: each conflict narrowed to
+/// the lines where the two sides differ, a conflict whose sides agree
+/// dropped, and conflicts close to each other joined.
+fn refine(pieces: &[Piece], ours: &[&[u8]], theirs: &[&[u8]], markers: &Markers) -> Vec<Refined> {
+    let mut refined: Vec<Refined> = Vec::new();
+    for piece in pieces {
+        if piece.origin != Origin::Both || piece.ours.is_empty() || piece.theirs.is_empty() {
+            refined.push(Refined {
+                origin: piece.origin,
+                ours: piece.ours,
+                theirs: piece.theirs,
+            });
+            continue;
+        }
+        let (o, t) = (
+            &ours[piece.ours.start..piece.ours.end],
+            &theirs[piece.theirs.start..piece.theirs.end],
+        );
+        let mut interner = Interner::default();
+        let (io, it) = (interner.ids(o), interner.ids(t));
+        let edits = line_diff::diff(&io, &it, o, t);
+        if edits.is_empty() {
+            refined.push(Refined {
+                origin: Origin::Ours,
+                ours: piece.ours,
+                theirs: piece.theirs,
+            });
+        }
+        for edit in edits {
+            refined.push(Refined {
+                origin: Origin::Both,
+                ours: lines(piece.ours.start + edit.a_start, edit.a_len),
+                theirs: lines(piece.theirs.start + edit.b_start, edit.b_len),
+            });
+        }
+    }
+    let mut joined: Vec<Refined> = Vec::new();
+    for next in refined {
+        if let Some(last) = joined.last_mut() {
+            let gap = &ours[last.ours.end..next.ours.start];
+            let close = gap.len() <= 3
+                || markers.join_across_punctuation
+                    && !gap.iter().any(|l| l.iter().any(u8::is_ascii_alphanumeric));
+            if last.origin == Origin::Both && next.origin == Origin::Both && close {
+                last.ours.end = next.ours.end;
+                last.theirs.end = next.theirs.end;
+                continue;
+            }
+        }
+        joined.push(next);
+    }
+    joined
+}
+
+/// The merged text as git writes it with its default ("merge") conflict
+/// style, and how many conflicts it holds.
+pub fn render_merge_style(
+    base: &[u8],
+    ours: &[u8],
+    theirs: &[u8],
+    markers: &Markers,
+) -> (Vec<u8>, usize) {
+    let (base, ours, theirs) = (
+        split_byte_lines(base),
+        split_byte_lines(ours),
+        split_byte_lines(theirs),
+    );
+    let (ids, our_changes, their_changes) = diffs(&base, &ours, &theirs);
+    let pieces = walk(&our_changes, &their_changes, &ids);
+    let mut out = Vec::new();
+    let marker = |out: &mut Vec<u8>, c: u8, label: &str| {
+        out.extend(std::iter::repeat_n(c, markers.size));
+        if !label.is_empty() {
+            out.push(b' ');
+            out.extend_from_slice(label.as_bytes());
+        }
+        out.push(b'\n');
+    };
+    let section = |out: &mut Vec<u8>, lines: &[&[u8]]| {
+        lines.iter().for_each(|l| out.extend_from_slice(l));
+        if lines.last().is_some_and(|l| !l.ends_with(b"\n")) {
+            out.push(b'\n');
+        }
+    };
+    let (mut at, mut conflicts) = (0, 0);
+    for part in refine(&pieces, &ours, &theirs, markers) {
+        ours[at..part.ours.start]
+            .iter()
+            .for_each(|l| out.extend_from_slice(l));
+        if part.origin == Origin::Both {
+            conflicts += 1;
+            marker(&mut out, b'<', markers.ours);
+            section(&mut out, &ours[part.ours.start..part.ours.end]);
+            marker(&mut out, b'=', "");
+            section(&mut out, &theirs[part.theirs.start..part.theirs.end]);
+            marker(&mut out, b'>', markers.theirs);
+        } else if part.origin == Origin::Theirs {
+            theirs[part.theirs.start..part.theirs.end]
+                .iter()
+                .for_each(|l| out.extend_from_slice(l));
+        } else {
+            ours[part.ours.start..part.ours.end]
+                .iter()
+                .for_each(|l| out.extend_from_slice(l));
+        }
+        at = part.ours.end;
+    }
+    ours[at..].iter().for_each(|l| out.extend_from_slice(l));
+    (out, conflicts)
 }
 
 /// Whether text holds a line that looks like a conflict marker.

@@ -26,6 +26,7 @@ use crate::db::Database;
 use crate::merge3::{self, Versions};
 use crate::repo_paths::Resolver;
 use crate::syntax::{self, Language};
+use crate::tree_merge::{self, Kind};
 use crate::{conflicts, lock, paths, UserError};
 
 /// Every conflict of merging `target` into `current`, classified.
@@ -39,9 +40,28 @@ pub struct Detection {
     pub target_commit: String,
     pub has_conflicts: bool,
     pub total_conflicts: usize,
-    pub conflicts: Vec<FileAnalysis>,
+    pub conflicts: Vec<DetectedFile>,
     /// Files per class.
     pub summary: BTreeMap<&'static str, usize>,
+}
+
+/// One conflicting file of a detection: what git calls its conflict
+/// (`kind`: content, add/add, modify/delete, rename/delete, rename/rename
+/// or binary, as `git merge-tree --messages` names them) and its analysis.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DetectedFile {
+    #[serde(flatten)]
+    pub analysis: FileAnalysis,
+    pub kind: &'static str,
+}
+
+impl std::ops::Deref for DetectedFile {
+    type Target = FileAnalysis;
+
+    fn deref(&self) -> &FileAnalysis {
+        &self.analysis
+    }
 }
 
 /// Two revisions of a repository and their merge base.
@@ -59,9 +79,8 @@ fn resolve_sides<'r>(repo: &'r Repository, current: &str, target: &str) -> Resul
             .with_context(|| format!("{spec} is not a commit"))
     };
     let (ours, theirs) = (commit(current)?, commit(target)?);
-    let base = repo
-        .merge_base(ours.id(), theirs.id())
-        .map_err(|_| UserError::new(format!("{current} and {target} share no history")))?;
+    let base = tree_merge::merge_base(repo, ours.id(), theirs.id())?
+        .ok_or_else(|| UserError::new(format!("{current} and {target} share no history")))?;
     Ok(Sides {
         base: repo.find_commit(base)?,
         ours,
@@ -81,32 +100,63 @@ fn blob_text(repo: &Repository, id: Option<Oid>) -> Result<Option<String>> {
 /// Analyses one conflicting path of a merge.
 fn analyze_entry(
     repo: &Repository,
-    entry: &conflicts::ConflictEntry,
+    conflict: &tree_merge::Conflict,
     semantics: bool,
-) -> Result<(FileAnalysis, String)> {
-    if entry.ours.is_none() || entry.theirs.is_none() {
-        let analysis =
-            FileAnalysis::unknown(&entry.path, "one side deletes the file the other changes");
-        return Ok((analysis, String::new()));
-    }
-    let base = match entry.ancestor {
-        Some(id) => blob_text(repo, Some(id))?,
-        None => Some(String::new()),
+) -> Result<Option<(FileAnalysis, String, Kind)>> {
+    let why = match conflict.kind {
+        Kind::ModifyDelete => Some("one side deletes the file the other changes"),
+        Kind::RenameDelete => Some("one side renames the file the other deletes"),
+        Kind::RenameRename => Some("the sides rename the file to different names"),
+        Kind::Binary => Some("a binary file"),
+        Kind::Content | Kind::AddAdd => None,
     };
-    let (Some(base), Some(ours), Some(theirs)) = (
-        base,
-        blob_text(repo, entry.ours)?,
-        blob_text(repo, entry.theirs)?,
-    ) else {
-        return Ok((
-            FileAnalysis::unknown(&entry.path, "a binary file"),
+    let unknown = |why: &str, kind: Kind| {
+        Ok(Some((
+            FileAnalysis::unknown(&conflict.path, why),
             String::new(),
-        ));
+            kind,
+        )))
     };
-    let (analysis, merge) = analysis::analyze(&entry.path, &base, &ours, &theirs, semantics)?;
-    let versions = Versions::new(&base, &ours, &theirs);
+    if let Some(why) = why {
+        return unknown(why, conflict.kind);
+    }
+    // Each version is read once, here, and merged once, by the analysis.
+    let blob = |version: &Option<tree_merge::Version>| -> Result<Option<git2::Blob>> {
+        version
+            .as_ref()
+            .map(|v| repo.find_blob(v.id))
+            .transpose()
+            .map_err(Into::into)
+    };
+    let (base, ours, theirs) = (
+        blob(&conflict.ancestor)?,
+        blob(&conflict.ours)?,
+        blob(&conflict.theirs)?,
+    );
+    fn bytes<'b>(blob: &'b Option<git2::Blob>) -> &'b [u8] {
+        blob.as_ref().map_or(&[][..], |b| b.content())
+    }
+    let (base, ours, theirs) = (bytes(&base), bytes(&ours), bytes(&theirs));
+    if tree_merge::is_binary(base) || tree_merge::is_binary(ours) || tree_merge::is_binary(theirs) {
+        return unknown("a binary file", Kind::Binary);
+    }
+    let text = |bytes| std::str::from_utf8(bytes).ok();
+    let (Some(base_text), Some(ours_text), Some(theirs_text)) =
+        (text(base), text(ours), text(theirs))
+    else {
+        return match tree_merge::verify(conflict.kind, base, ours, theirs) {
+            Some(kind) => unknown("a file that is not UTF-8 text", kind),
+            None => Ok(None),
+        };
+    };
+    let (analysis, merge) =
+        analysis::analyze(&conflict.path, base_text, ours_text, theirs_text, semantics)?;
+    if analysis.hunks.is_empty() {
+        return Ok(None);
+    }
+    let versions = Versions::new(base_text, ours_text, theirs_text);
     let markers = merge3::render_conflicts(&merge.regions, &versions);
-    Ok((analysis, markers))
+    Ok(Some((analysis, markers, conflict.kind)))
 }
 
 /// Classifies every conflict of merging `target` into `current` in the
@@ -123,30 +173,29 @@ pub fn detect(
     let repo = crate::git::open(repo_path)?;
     let sides = resolve_sides(&repo, current, target)?;
     let trees = (sides.base.tree()?, sides.ours.tree()?, sides.theirs.tree()?);
-    // Files both sides change are merged here anyway; a full tree merge is
-    // only needed when whole directories appear or vanish on both sides.
-    let entries = match conflicts::changed_on_both_sides(&repo, &trees.0, &trees.1, &trees.2)? {
-        Some(entries) => entries,
-        None => conflicts::conflicting_entries(&repo, &trees.0, &trees.1, &trees.2)?,
-    };
+    let found = tree_merge::merge_trees_unverified(&repo, &trees.0, &trees.1, &trees.2)?;
     let git_dir = repo.path().to_path_buf();
-    let analysed: Vec<Result<(FileAnalysis, String)>> = entries
+    let analysed: Vec<Result<Option<(FileAnalysis, String, Kind)>>> = found
         .par_iter()
         .map_init(
             || Repository::open(&git_dir),
-            |local, entry| {
+            |local, conflict| {
                 let local = local
                     .as_ref()
                     .map_err(|e| anyhow::anyhow!("cannot open repository: {e}"))?;
-                analyze_entry(local, entry, semantics)
+                analyze_entry(local, conflict, semantics)
             },
         )
         .collect();
     // Files both sides change that still merge cleanly are no conflict.
-    let analysed: Vec<(FileAnalysis, String)> = analysed
-        .into_iter()
-        .filter(|result| !matches!(result, Ok((analysis, _)) if analysis.hunks.is_empty()))
-        .collect::<Result<_>>()?;
+    let mut kept = Vec::new();
+    for result in analysed {
+        if let Some((analysis, markers, kind)) = result? {
+            let kind = kind.as_str();
+            kept.push((DetectedFile { analysis, kind }, markers));
+        }
+    }
+    let analysed = kept;
     let mut summary = BTreeMap::new();
     for (analysis, _) in &analysed {
         *summary.entry(analysis.conflict_type.as_str()).or_insert(0) += 1;
@@ -175,7 +224,7 @@ fn record_detection(
     data_dir: &Path,
     repo_path: &Path,
     detection: &Detection,
-    analysed: &[(FileAnalysis, String)],
+    analysed: &[(DetectedFile, String)],
     session_id: Option<&str>,
 ) -> Result<()> {
     let repo_key = paths::to_db_string(repo_path)?;
