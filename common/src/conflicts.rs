@@ -921,3 +921,95 @@ pub fn matrix_remembering(
     }
     Ok((pairs, against_target))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::process::Command;
+
+    fn git(dir: &Path, args: &[&str], index: Option<&Path>) -> String {
+        let mut command = Command::new("git");
+        command
+            .current_dir(dir)
+            .args(args)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("HOME", dir)
+            .env("GIT_AUTHOR_NAME", "T")
+            .env("GIT_AUTHOR_EMAIL", "t@example.com")
+            .env("GIT_COMMITTER_NAME", "T")
+            .env("GIT_COMMITTER_EMAIL", "t@example.com");
+        if let Some(index) = index {
+            command.env("GIT_INDEX_FILE", index);
+        }
+        let out = command.output().unwrap();
+        assert!(out.status.success(), "git {args:?}: {:?}", out);
+        String::from_utf8(out.stdout).unwrap().trim_end().to_owned()
+    }
+
+    fn write(dir: &Path, path: &str, text: &str) {
+        let file = dir.join(path);
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(file, text).unwrap();
+    }
+
+    /// The state tree is what `git add -A` then `git write-tree` would
+    /// make of a copy of the index, and the changed files what `git
+    /// status` lists.
+    #[test]
+    fn the_state_tree_is_the_index_with_every_change_added() {
+        let temp = tempfile::tempdir().unwrap();
+        let repo = temp.path().join("repo");
+        std::fs::create_dir(&repo).unwrap();
+        git(&repo, &["init", "-q", "-b", "main"], None);
+        for path in [
+            "a.txt",
+            "gone/only.txt",
+            "d/keep.txt",
+            "d/e/f.txt",
+            "d/e/g.txt",
+            "x/y.txt",
+        ] {
+            write(&repo, path, &format!("{path}\n"));
+        }
+        write(&repo, ".gitignore", "*.log\n");
+        git(&repo, &["add", "-A"], None);
+        git(&repo, &["commit", "-q", "-m", "base"], None);
+        // Staged: a modification, a deletion, a new file in a new directory.
+        write(&repo, "d/e/f.txt", "staged\n");
+        git(&repo, &["rm", "-q", "x/y.txt"], None);
+        write(&repo, "n/m/new.txt", "staged new\n");
+        git(&repo, &["add", "d/e/f.txt", "n/m/new.txt"], None);
+        // Unstaged: over a staged file, a whole directory deleted, an
+        // executable, untracked files (one ignored).
+        write(&repo, "d/e/f.txt", "staged, then edited\n");
+        std::fs::remove_dir_all(repo.join("gone")).unwrap();
+        write(&repo, "a.txt", "edited\n");
+        std::fs::set_permissions(
+            repo.join("a.txt"),
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .unwrap();
+        write(&repo, "u/v/w.txt", "untracked\n");
+        write(&repo, "build.log", "ignored\n");
+
+        let state = capture_checkout(&repo).unwrap();
+        let copy = temp.path().join("index-copy");
+        std::fs::copy(repo.join(".git/index"), &copy).unwrap();
+        git(&repo, &["add", "-A"], Some(&copy));
+        let expected = git(&repo, &["write-tree"], Some(&copy));
+        assert_eq!(state.tree.to_string(), expected);
+        let head = git(&repo, &["rev-parse", "HEAD"], None);
+        assert_eq!(state.commit.to_string(), head);
+        let listed = git(&repo, &["status", "--porcelain", "-uall"], None);
+        let mut shown: Vec<String> = listed.lines().map(|l| l[3..].to_owned()).collect();
+        shown.sort();
+        assert_eq!(state.changed_files, shown);
+        // Nothing changed: the state is HEAD's tree.
+        git(&repo, &["add", "-A"], None);
+        git(&repo, &["commit", "-q", "-m", "all"], None);
+        let clean = capture_checkout(&repo).unwrap();
+        let head_tree = git(&repo, &["rev-parse", "HEAD^{tree}"], None);
+        assert_eq!(clean.tree.to_string(), head_tree);
+        assert!(clean.changed_files.is_empty());
+    }
+}
