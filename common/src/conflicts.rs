@@ -757,39 +757,48 @@ pub fn predict(data_dir: &Path, repo_path: &Path) -> Result<Prediction> {
         pairs,
         against_target,
     };
-    let sessions = &participants;
     // What `status` shows of it: each session's conflicting files with the
-    // others. A prediction stands even when this cannot be recorded.
-    let counts: Vec<(String, i64)> = sessions
+    // others, and their count. A prediction stands even when this cannot
+    // be recorded.
+    let files = files_by_session(&participants, &prediction.pairs);
+    let counts: Vec<(String, i64)> = files
         .iter()
-        .map(|session| {
-            let files = conflicting_files(&prediction.pairs, &session.id);
-            (session.id.clone(), files as i64)
-        })
+        .map(|(id, files)| (id.clone(), files.len() as i64))
         .collect();
     let _ = crate::session::record_predicted_conflicts(data_dir, &counts);
-    let files: Vec<(String, Vec<crate::session::ConflictFile>)> = sessions
+    let _ = crate::session::record_conflict_files(data_dir, &files);
+    Ok(prediction)
+}
+
+/// Each session's conflicting files with the others (the other session
+/// named), in one pass over the pairs of a matrix.
+fn files_by_session(
+    sessions: &[Participant],
+    pairs: &[PairConflicts],
+) -> Vec<(String, Vec<crate::session::ConflictFile>)> {
+    let position: HashMap<&str, usize> = sessions
         .iter()
-        .map(|session| {
-            let mut files = Vec::new();
-            for pair in &prediction.pairs {
-                let with = if pair.a == session.id {
-                    &pair.b
-                } else if pair.b == session.id {
-                    &pair.a
-                } else {
-                    continue;
-                };
-                files.extend(pair.conflicts.iter().map(|c| crate::session::ConflictFile {
+        .enumerate()
+        .map(|(at, session)| (session.id.as_str(), at))
+        .collect();
+    let mut files: Vec<(String, Vec<crate::session::ConflictFile>)> = sessions
+        .iter()
+        .map(|session| (session.id.clone(), Vec::new()))
+        .collect();
+    for pair in pairs {
+        for (id, with) in [(&pair.a, &pair.b), (&pair.b, &pair.a)] {
+            let Some(at) = position.get(id.as_str()) else {
+                continue;
+            };
+            files[*at]
+                .1
+                .extend(pair.conflicts.iter().map(|c| crate::session::ConflictFile {
                     path: c.path.clone(),
                     with: with.clone(),
                 }));
-            }
-            (session.id.clone(), files)
-        })
-        .collect();
-    let _ = crate::session::record_conflict_files(data_dir, &files);
-    Ok(prediction)
+        }
+    }
+    files
 }
 
 /// How many conflicting files the session `id` has with the others, over
