@@ -3,9 +3,9 @@
 //! without a checkout and without touching any working tree, index or HEAD.
 //!
 //! A side is a commit, or a checkout's current state: its HEAD plus its
-//! uncommitted changes, captured in a fresh in-memory index (the blobs and
-//! trees go into the object database, where `git gc` reclaims them; the
-//! checkout's own index is never written).
+//! uncommitted changes, captured by rewriting HEAD's tree along the changed
+//! paths (the new blobs and trees go into the object database, where `git
+//! gc` reclaims them; the checkout's own index is never written).
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
