@@ -9,56 +9,16 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use support::claude::{claude_bin, path_with_claude, ModelServer};
+use support::terminal::{has_tmux, Terminal};
 use support::{LiveProcess, TestEnv};
 
 /// The key the model server's clients send (see `ModelServer::configure`).
 const API_KEY: &str = "sk-test-not-a-real-key";
 const FINAL: &str = "Created the file as asked.\nNothing else changed.";
-
-/// A tmux server of its own, killed on drop.
-struct Terminal {
-    socket: String,
-}
-
-impl Terminal {
-    fn tmux(&self) -> Command {
-        let mut command = Command::new("tmux");
-        command.args(["-L", &self.socket]).env_remove("TMUX");
-        command
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        let output = self.tmux().args(args).output().expect("run tmux");
-        assert!(
-            output.status.success(),
-            "tmux {args:?}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        output
-    }
-
-    fn screen(&self) -> String {
-        String::from_utf8_lossy(&self.run(&["capture-pane", "-p", "-t", "agent"]).stdout)
-            .into_owned()
-    }
-
-    fn keys(&self, keys: &[&str]) {
-        let mut args = vec!["send-keys", "-t", "agent"];
-        args.extend_from_slice(keys);
-        self.run(&args);
-    }
-}
-
-impl Drop for Terminal {
-    fn drop(&mut self) {
-        let _ = self.tmux().arg("kill-server").output();
-    }
-}
 
 /// `~/.claude.json` that skips the first-run dialogs for `project`.
 fn claude_json(env: &TestEnv, project: &Path) {
@@ -79,29 +39,19 @@ fn claude_json(env: &TestEnv, project: &Path) {
 /// Starts Claude Code in `cwd` in a new tmux server, as the agent of
 /// `session_id`.
 fn start_claude(env: &TestEnv, server: &ModelServer, cwd: &Path, session_id: &str) -> Terminal {
-    let terminal = Terminal {
-        socket: format!("pcc-states-{}", std::process::id()),
-    };
+    let program = [
+        claude_bin().into_os_string(),
+        "--permission-mode".into(),
+        "default".into(),
+    ];
     // The tmux server starts with this environment, and the agent gets it.
-    let mut command = terminal.tmux();
-    env.apply_env(&mut command);
-    server.configure(&mut command);
-    command
-        .env("PATH", path_with_claude(env))
-        .env("PARALLEL_CC_SESSION_ID", session_id)
-        .env("TERM", "xterm-256color")
-        .args(["new-session", "-d", "-s", "agent"])
-        .args(["-x", "200", "-y", "50", "-c"])
-        .arg(cwd)
-        .arg(claude_bin())
-        .args(["--permission-mode", "default"]);
-    let output = command.output().expect("start tmux");
-    assert!(
-        output.status.success(),
-        "tmux: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    terminal
+    Terminal::start("states", (200, 50), cwd, program, |command| {
+        env.apply_env(command);
+        server.configure(command);
+        command
+            .env("PATH", path_with_claude(env))
+            .env("PARALLEL_CC_SESSION_ID", session_id);
+    })
 }
 
 /// What `status --json`, MCP `get_parallel_status` and the human `status`
@@ -181,13 +131,6 @@ fn wait_until(
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-}
-
-fn has_tmux() -> bool {
-    Command::new("tmux")
-        .arg("-V")
-        .output()
-        .is_ok_and(|o| o.status.success())
 }
 
 #[test]

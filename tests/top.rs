@@ -7,10 +7,10 @@
 mod support;
 
 use std::path::Path;
-use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
+use support::terminal::{has_tmux, Terminal};
 use support::{Sessions, TestEnv};
 
 /// A repository with a main-checkout session and a worktree session that
@@ -188,137 +188,44 @@ fn the_live_view_needs_a_terminal() {
     assert!(output.stdout.is_empty());
 }
 
-/// A tmux server of its own with one 80x24 pane, killed on drop.
-struct Terminal {
-    socket: String,
-}
-
-impl Terminal {
-    /// Starts `git-pcc top` in `cwd` under a shell that, once top ends,
-    /// prints its exit code and the terminal's line discipline flags.
-    fn start(env: &TestEnv, cwd: &Path, name: &str, extra_env: &[(&str, &str)]) -> Terminal {
-        let terminal = Terminal {
-            socket: format!("pcc-top-{name}-{}", std::process::id()),
-        };
-        let script = "git-pcc top; echo \"top-exit=$?\"; \
-             stty -a | tr ' ;' '\\n\\n' | grep -xE -- '-?(icanon|echo)' | tr '\\n' ' '; \
-             echo; exec sleep 600";
-        let mut command = terminal.tmux();
-        env.apply_env(&mut command);
-        for (key, value) in extra_env {
-            command.env(key, value);
-        }
-        command
-            .env("TERM", "xterm-256color")
-            .args([
-                "new-session",
-                "-d",
-                "-s",
-                "top",
-                "-x",
-                "80",
-                "-y",
-                "24",
-                "-c",
-            ])
-            .arg(cwd)
-            .args(["sh", "-c", script]);
-        let output = command.output().expect("start tmux");
-        assert!(
-            output.status.success(),
-            "tmux: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        terminal
-    }
-
-    fn tmux(&self) -> Command {
-        let mut command = Command::new("tmux");
-        command.args(["-L", &self.socket]).env_remove("TMUX");
-        command
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        let output = self.tmux().args(args).output().expect("run tmux");
-        assert!(
-            output.status.success(),
-            "tmux {args:?}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        output
-    }
-
-    fn screen(&self) -> String {
-        String::from_utf8_lossy(&self.run(&["capture-pane", "-p", "-t", "top"]).stdout).into_owned()
-    }
-
-    fn keys(&self, keys: &[&str]) {
-        let mut args = vec!["send-keys", "-t", "top"];
-        args.extend_from_slice(keys);
-        self.run(&args);
-    }
-
-    fn display(&self, format: &str) -> String {
-        String::from_utf8_lossy(&self.run(&["display", "-p", "-t", "top", format]).stdout)
-            .trim()
-            .to_owned()
-    }
-
-    /// Waits until the screen satisfies `ready`, and returns it.
-    fn wait_for(&self, what: &str, ready: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let screen = self.screen();
-            if ready(&screen) {
-                return screen;
+/// Starts `git-pcc top` in `cwd` in an 80x24 terminal, under a shell
+/// that, once top ends, prints its exit code and the terminal's line
+/// discipline flags.
+fn start_top(env: &TestEnv, cwd: &Path, name: &str, extra_env: &[(&str, &str)]) -> Terminal {
+    let script = "git-pcc top; echo \"top-exit=$?\"; \
+         stty -a | tr ' ;' '\\n\\n' | grep -xE -- '-?(icanon|echo)' | tr '\\n' ' '; \
+         echo; exec sleep 600";
+    Terminal::start(
+        &format!("top-{name}"),
+        (80, 24),
+        cwd,
+        ["sh", "-c", script],
+        |command| {
+            env.apply_env(command);
+            for (key, value) in extra_env {
+                command.env(key, value);
             }
-            assert!(
-                Instant::now() < deadline,
-                "timed out waiting for {what}; the screen:\n{screen}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    /// The PID of `git-pcc top`, the pane's shell's child.
-    fn top_pid(&self) -> i32 {
-        let shell = self.display("#{pane_pid}");
-        let children =
-            std::fs::read_to_string(format!("/proc/{shell}/task/{shell}/children")).unwrap();
-        children.split_whitespace().next().unwrap().parse().unwrap()
-    }
-
-    /// Asserts that top ended with `code` and gave the terminal back: off
-    /// the alternate screen, the cursor shown, canonical mode and echo on.
-    fn assert_restored(&self, code: &str) -> String {
-        let screen = self.wait_for("top to end", |screen| screen.contains("top-exit="));
-        assert!(
-            screen.contains(&format!("top-exit={code}\n")),
-            "exit code {code} expected:\n{screen}"
-        );
-        let flags = self.wait_for("the terminal flags", |screen| {
-            screen.lines().any(|line| line.contains("icanon"))
-        });
-        assert!(
-            flags.lines().any(|line| line.trim() == "icanon echo"),
-            "{flags}"
-        );
-        assert_eq!(self.display("#{alternate_on} #{cursor_flag}"), "0 1");
-        screen
-    }
+        },
+    )
 }
 
-impl Drop for Terminal {
-    fn drop(&mut self) {
-        let _ = self.tmux().arg("kill-server").output();
-    }
-}
-
-fn has_tmux() -> bool {
-    Command::new("tmux")
-        .arg("-V")
-        .output()
-        .is_ok_and(|output| output.status.success())
+/// Asserts that top ended with `code` and gave the terminal back: off the
+/// alternate screen, the cursor shown, canonical mode and echo on.
+fn assert_restored(terminal: &Terminal, code: &str) -> String {
+    let screen = terminal.wait_for("top to end", |screen| screen.contains("top-exit="));
+    assert!(
+        screen.contains(&format!("top-exit={code}\n")),
+        "exit code {code} expected:\n{screen}"
+    );
+    let flags = terminal.wait_for("the terminal flags", |screen| {
+        screen.lines().any(|line| line.contains("icanon"))
+    });
+    assert!(
+        flags.lines().any(|line| line.trim() == "icanon echo"),
+        "{flags}"
+    );
+    assert_eq!(terminal.display("#{alternate_on} #{cursor_flag}"), "0 1");
+    screen
 }
 
 /// The row of the sessions table that shows the session `id` (its short
@@ -333,7 +240,7 @@ fn line_of<'a>(screen: &'a str, id: &str) -> Option<&'a str> {
 fn the_live_view_follows_states_and_keys_in_a_terminal() {
     assert!(has_tmux(), "this test needs tmux");
     let mut s = colliding();
-    let terminal = Terminal::start(&s.env, &s.repo, "keys", &[]);
+    let terminal = start_top(&s.env, &s.repo, "keys", &[]);
     let screen = terminal.wait_for("the first frame", |screen| {
         screen.contains("2 sessions") && screen.contains("q quit")
     });
@@ -455,21 +362,24 @@ fn the_live_view_follows_states_and_keys_in_a_terminal() {
     assert_eq!(s.env.status()["totalSessions"], 0, "{screen}");
 
     terminal.keys(&["q"]);
-    terminal.assert_restored("0");
+    assert_restored(&terminal, "0");
 }
 
 #[test]
 fn sigterm_and_a_panic_give_the_terminal_back() {
     assert!(has_tmux(), "this test needs tmux");
     let s = colliding();
-    let terminal = Terminal::start(&s.env, &s.repo, "term", &[]);
+    let terminal = start_top(&s.env, &s.repo, "term", &[]);
     terminal.wait_for("the first frame", |screen| screen.contains("q quit"));
     assert_eq!(terminal.display("#{alternate_on}"), "1");
     // SAFETY: signalling the process the test started.
-    assert_eq!(unsafe { libc::kill(terminal.top_pid(), libc::SIGTERM) }, 0);
-    terminal.assert_restored("143");
+    assert_eq!(
+        unsafe { libc::kill(terminal.pane_child_pid(), libc::SIGTERM) },
+        0
+    );
+    assert_restored(&terminal, "143");
 
-    let terminal = Terminal::start(
+    let terminal = start_top(
         &s.env,
         &s.repo,
         "panic",
@@ -478,7 +388,7 @@ fn sigterm_and_a_panic_give_the_terminal_back() {
             ("RUST_BACKTRACE", "0"),
         ],
     );
-    let screen = terminal.assert_restored("101");
+    let screen = assert_restored(&terminal, "101");
     assert!(
         screen.contains("panicked") && screen.contains("failpoint top:draw reached"),
         "{screen}"
@@ -541,7 +451,7 @@ fn the_panes_show_claims_merges_and_runs_and_x_kills_a_run() {
         .spawn()
         .unwrap();
 
-    let terminal = Terminal::start(&s.env, &s.repo, "panes", &[]);
+    let terminal = start_top(&s.env, &s.repo, "panes", &[]);
     let screen = terminal.wait_for("the running run", |screen| {
         screen.contains("RUNNING 0m nap a while")
     });
@@ -582,7 +492,7 @@ fn the_panes_show_claims_merges_and_runs_and_x_kills_a_run() {
         .1;
     assert_eq!(listed["runs"][0]["status"], "KILLED", "{listed}");
     terminal.keys(&["q"]);
-    terminal.assert_restored("0");
+    assert_restored(&terminal, "0");
 }
 
 #[test]

@@ -1,17 +1,18 @@
-//! Conflict prediction: merging two lines of work in memory, with libgit2's
-//! tree merge, to find the files (and line ranges) where they collide —
-//! without a checkout and without touching any working tree, index or HEAD.
+//! Conflict prediction: merging two lines of work in memory, as git's
+//! merge-ort would (see `tree_merge`), to find the files (and line ranges)
+//! where they collide — without a checkout and without touching any working
+//! tree, index or HEAD.
 //!
 //! A side is a commit, or a checkout's current state: its HEAD plus its
-//! uncommitted changes, captured in a fresh in-memory index (the blobs and
-//! trees go into the object database, where `git gc` reclaims them; the
-//! checkout's own index is never written).
+//! uncommitted changes, captured by rewriting HEAD's tree along the changed
+//! paths (the new blobs and trees go into the object database, where `git
+//! gc` reclaims them; the checkout's own index is never written).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use git2::{Index, IndexEntry, IndexTime, Oid, Repository};
+use git2::{Oid, Repository};
 use rayon::prelude::*;
 use serde::Serialize;
 
@@ -85,29 +86,59 @@ pub struct CheckoutState {
     pub changed_files: Vec<String>,
 }
 
-/// Captures a checkout's state (see [`CheckoutState`]).
+/// Captures a checkout's state (see [`CheckoutState`]): its staged
+/// changes from comparing HEAD's tree with the index (ids only, no file
+/// read), its unstaged ones from one scan of the working tree, and the
+/// state's tree written by editing HEAD's tree along the changed paths
+/// alone, so unchanged directories cost neither a write nor a lookup.
 pub fn capture_checkout(path: &Path) -> Result<CheckoutState> {
     let checkout =
         Repository::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let head = checkout.head()?.peel_to_commit()?;
-    let (tree, unstaged, index_tree) = state_tree(&checkout, &head)?;
-    let mut changed_files = unstaged;
-    if index_tree != head.tree_id() {
-        // Staged changes; libgit2 skips subtrees whose ids are equal.
-        let diff = checkout.diff_tree_to_tree(
-            Some(&head.tree()?),
-            Some(&checkout.find_tree(index_tree)?),
-            None,
-        )?;
-        for delta in diff.deltas() {
-            let file = delta.new_file().path().or(delta.old_file().path());
-            if let Some(file) = file {
-                changed_files.push(file.to_string_lossy().into_owned());
-            }
-        }
-        changed_files.sort();
-        changed_files.dedup();
+    let head_tree = head.tree()?;
+    let workdir = checkout
+        .workdir()
+        .context("the checkout has no working tree")?
+        .to_path_buf();
+    let mut index = checkout.index()?;
+    if index.has_conflicts() {
+        // A tree cannot be made of unmerged paths; this names the error.
+        index.write_tree_to(&checkout)?;
     }
+    let mut edits: BTreeMap<String, Edit> = BTreeMap::new();
+    let mut changed_files = Vec::new();
+    let staged = checkout.diff_tree_to_index(Some(&head_tree), Some(&index), None)?;
+    for delta in staged.deltas() {
+        let file = if delta.status() == git2::Delta::Deleted {
+            delta.old_file()
+        } else {
+            delta.new_file()
+        };
+        let Some(name) = file.path().and_then(Path::to_str) else {
+            continue;
+        };
+        let edit =
+            (delta.status() != git2::Delta::Deleted).then(|| (file.id(), i32::from(file.mode())));
+        changed_files.push(name.to_owned());
+        edits.insert(name.to_owned(), edit);
+    }
+    for name in worktree::changed_paths(&checkout, &index, &workdir)? {
+        if let Some(edit) = worktree_edit(&checkout, &workdir, &name)? {
+            edits.insert(name.clone(), edit);
+        }
+        changed_files.push(name);
+    }
+    changed_files.sort();
+    changed_files.dedup();
+    let tree = if edits.is_empty() {
+        head_tree.id()
+    } else {
+        let edits: Vec<(&[u8], Edit)> = edits.iter().map(|(p, e)| (p.as_bytes(), *e)).collect();
+        match edit_tree(&checkout, Some(&head_tree), edits)? {
+            Some(tree) => tree,
+            None => checkout.treebuilder(None)?.write()?,
+        }
+    };
     Ok(CheckoutState {
         tree,
         commit: head.id(),
@@ -115,59 +146,78 @@ pub fn capture_checkout(path: &Path) -> Result<CheckoutState> {
     })
 }
 
-/// The checkout's state as a tree: its index (HEAD plus staged changes)
-/// with the working tree's changes (modified, deleted and untracked files
-/// that are not ignored) laid over it, in a fresh in-memory index; with
-/// the paths the working tree changes and the tree of the index alone.
-fn state_tree(checkout: &Repository, head: &git2::Commit) -> Result<(Oid, Vec<String>, Oid)> {
-    let workdir = checkout
-        .workdir()
-        .context("the checkout has no working tree")?
-        .to_path_buf();
-    let mut current = checkout.index()?;
-    let changed = worktree::changed_paths(checkout, &current, &workdir)?;
-    let index_tree = current.write_tree_to(checkout)?;
-    if changed.is_empty() {
-        let tree = if index_tree == head.tree_id() {
-            head.tree_id()
-        } else {
-            index_tree
-        };
-        return Ok((tree, changed, index_tree));
+/// What becomes of a path in a tree: a blob or tree (id, mode), or nothing.
+type Edit = Option<(Oid, i32)>;
+
+/// How a working-tree change edits the state: a regular file's content
+/// as a new blob, a missing file removed; `None` (no edit, the index's
+/// entry stays) for anything else, such as a symbolic link.
+fn worktree_edit(checkout: &Repository, workdir: &Path, name: &str) -> Result<Option<Edit>> {
+    let file = workdir.join(name);
+    match std::fs::symlink_metadata(&file) {
+        Ok(meta) if meta.is_file() => {
+            let content =
+                std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let blob = checkout.blob(&content)?;
+            let executable =
+                std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o111 != 0;
+            let mode = if executable { 0o100755 } else { 0o100644 };
+            Ok(Some(Some((blob, mode))))
+        }
+        Ok(_) => Ok(None),
+        Err(_) => Ok(Some(None)),
     }
-    let mut index = Index::new()?;
-    index.read_tree(&checkout.find_tree(index_tree)?)?;
-    for path in &changed {
-        let file = workdir.join(path);
-        match std::fs::symlink_metadata(&file) {
-            Ok(meta) if meta.is_file() => {
-                let content = std::fs::read(&file)?;
-                let blob = checkout.blob(&content)?;
-                let executable =
-                    std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o111 != 0;
-                let entry = IndexEntry {
-                    ctime: IndexTime::new(0, 0),
-                    mtime: IndexTime::new(0, 0),
-                    dev: 0,
-                    ino: 0,
-                    mode: if executable { 0o100755 } else { 0o100644 },
-                    uid: 0,
-                    gid: 0,
-                    file_size: content.len() as u32,
-                    id: blob,
-                    flags: path.len().min(0xfff) as u16,
-                    flags_extended: 0,
-                    path: path.as_bytes().to_vec(),
-                };
-                index.add(&entry)?;
+}
+
+/// Writes `base` (`None`: an empty tree) with `edits` (paths relative to
+/// it) applied, rewriting only the subtrees on an edited path; `None` when
+/// nothing is left in it (git keeps no empty directories).
+fn edit_tree(
+    repo: &Repository,
+    base: Option<&git2::Tree>,
+    edits: Vec<(&[u8], Edit)>,
+) -> Result<Option<Oid>> {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    let mut builder = repo.treebuilder(base)?;
+    let mut deeper: BTreeMap<&[u8], Vec<(&[u8], Edit)>> = BTreeMap::new();
+    for (path, edit) in edits {
+        if let Some(at) = path.iter().position(|b| *b == b'/') {
+            let (dir, rest) = (&path[..at], &path[at + 1..]);
+            deeper.entry(dir).or_default().push((rest, edit));
+            continue;
+        }
+        let name = OsStr::from_bytes(path);
+        match edit {
+            Some((id, mode)) => {
+                builder.insert(name, id, mode)?;
             }
-            Ok(_) => {}
-            Err(_) => {
-                let _ = index.remove_path(Path::new(path));
-            }
+            None if builder.get(name)?.is_some() => builder.remove(name)?,
+            None => {}
         }
     }
-    Ok((index.write_tree_to(checkout)?, changed, index_tree))
+    for (dir, edits) in deeper {
+        let name = OsStr::from_bytes(dir);
+        let current = builder
+            .get(name)?
+            .filter(|entry| entry.kind() == Some(git2::ObjectType::Tree))
+            .map(|entry| entry.id());
+        if current.is_none() && edits.iter().all(|(_, edit)| edit.is_none()) {
+            continue;
+        }
+        let subtree = current.map(|id| repo.find_tree(id)).transpose()?;
+        match edit_tree(repo, subtree.as_ref(), edits)? {
+            Some(id) => {
+                builder.insert(name, id, i32::from(git2::FileMode::Tree))?;
+            }
+            None if builder.get(name)?.is_some() => builder.remove(name)?,
+            None => {}
+        }
+    }
+    if builder.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(builder.write()?))
 }
 
 /// Finding a checkout's uncommitted changes quickly: `stat` every tracked
@@ -638,39 +688,48 @@ pub fn predict(data_dir: &Path, repo_path: &Path) -> Result<Prediction> {
         pairs,
         against_target,
     };
-    let sessions = &participants;
     // What `status` shows of it: each session's conflicting files with the
-    // others. A prediction stands even when this cannot be recorded.
-    let counts: Vec<(String, i64)> = sessions
+    // others, and their count. A prediction stands even when this cannot
+    // be recorded.
+    let files = files_by_session(&participants, &prediction.pairs);
+    let counts: Vec<(String, i64)> = files
         .iter()
-        .map(|session| {
-            let files = conflicting_files(&prediction.pairs, &session.id);
-            (session.id.clone(), files as i64)
-        })
+        .map(|(id, files)| (id.clone(), files.len() as i64))
         .collect();
     let _ = crate::session::record_predicted_conflicts(data_dir, &counts);
-    let files: Vec<(String, Vec<crate::session::ConflictFile>)> = sessions
+    let _ = crate::session::record_conflict_files(data_dir, &files);
+    Ok(prediction)
+}
+
+/// Each session's conflicting files with the others (the other session
+/// named), in one pass over the pairs of a matrix.
+fn files_by_session(
+    sessions: &[Participant],
+    pairs: &[PairConflicts],
+) -> Vec<(String, Vec<crate::session::ConflictFile>)> {
+    let position: HashMap<&str, usize> = sessions
         .iter()
-        .map(|session| {
-            let mut files = Vec::new();
-            for pair in &prediction.pairs {
-                let with = if pair.a == session.id {
-                    &pair.b
-                } else if pair.b == session.id {
-                    &pair.a
-                } else {
-                    continue;
-                };
-                files.extend(pair.conflicts.iter().map(|c| crate::session::ConflictFile {
+        .enumerate()
+        .map(|(at, session)| (session.id.as_str(), at))
+        .collect();
+    let mut files: Vec<(String, Vec<crate::session::ConflictFile>)> = sessions
+        .iter()
+        .map(|session| (session.id.clone(), Vec::new()))
+        .collect();
+    for pair in pairs {
+        for (id, with) in [(&pair.a, &pair.b), (&pair.b, &pair.a)] {
+            let Some(at) = position.get(id.as_str()) else {
+                continue;
+            };
+            files[*at]
+                .1
+                .extend(pair.conflicts.iter().map(|c| crate::session::ConflictFile {
                     path: c.path.clone(),
                     with: with.clone(),
                 }));
-            }
-            (session.id.clone(), files)
-        })
-        .collect();
-    let _ = crate::session::record_conflict_files(data_dir, &files);
-    Ok(prediction)
+        }
+    }
+    files
 }
 
 /// How many conflicting files the session `id` has with the others, over
@@ -801,4 +860,96 @@ pub fn matrix_remembering(
         }
     }
     Ok((pairs, against_target))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::process::Command;
+
+    fn git(dir: &Path, args: &[&str], index: Option<&Path>) -> String {
+        let mut command = Command::new("git");
+        command
+            .current_dir(dir)
+            .args(args)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("HOME", dir)
+            .env("GIT_AUTHOR_NAME", "T")
+            .env("GIT_AUTHOR_EMAIL", "t@example.com")
+            .env("GIT_COMMITTER_NAME", "T")
+            .env("GIT_COMMITTER_EMAIL", "t@example.com");
+        if let Some(index) = index {
+            command.env("GIT_INDEX_FILE", index);
+        }
+        let out = command.output().unwrap();
+        assert!(out.status.success(), "git {args:?}: {:?}", out);
+        String::from_utf8(out.stdout).unwrap().trim_end().to_owned()
+    }
+
+    fn write(dir: &Path, path: &str, text: &str) {
+        let file = dir.join(path);
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(file, text).unwrap();
+    }
+
+    /// The state tree is what `git add -A` then `git write-tree` would
+    /// make of a copy of the index, and the changed files what `git
+    /// status` lists.
+    #[test]
+    fn the_state_tree_is_the_index_with_every_change_added() {
+        let temp = tempfile::tempdir().unwrap();
+        let repo = temp.path().join("repo");
+        std::fs::create_dir(&repo).unwrap();
+        git(&repo, &["init", "-q", "-b", "main"], None);
+        for path in [
+            "a.txt",
+            "gone/only.txt",
+            "d/keep.txt",
+            "d/e/f.txt",
+            "d/e/g.txt",
+            "x/y.txt",
+        ] {
+            write(&repo, path, &format!("{path}\n"));
+        }
+        write(&repo, ".gitignore", "*.log\n");
+        git(&repo, &["add", "-A"], None);
+        git(&repo, &["commit", "-q", "-m", "base"], None);
+        // Staged: a modification, a deletion, a new file in a new directory.
+        write(&repo, "d/e/f.txt", "staged\n");
+        git(&repo, &["rm", "-q", "x/y.txt"], None);
+        write(&repo, "n/m/new.txt", "staged new\n");
+        git(&repo, &["add", "d/e/f.txt", "n/m/new.txt"], None);
+        // Unstaged: over a staged file, a whole directory deleted, an
+        // executable, untracked files (one ignored).
+        write(&repo, "d/e/f.txt", "staged, then edited\n");
+        std::fs::remove_dir_all(repo.join("gone")).unwrap();
+        write(&repo, "a.txt", "edited\n");
+        std::fs::set_permissions(
+            repo.join("a.txt"),
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .unwrap();
+        write(&repo, "u/v/w.txt", "untracked\n");
+        write(&repo, "build.log", "ignored\n");
+
+        let state = capture_checkout(&repo).unwrap();
+        let copy = temp.path().join("index-copy");
+        std::fs::copy(repo.join(".git/index"), &copy).unwrap();
+        git(&repo, &["add", "-A"], Some(&copy));
+        let expected = git(&repo, &["write-tree"], Some(&copy));
+        assert_eq!(state.tree.to_string(), expected);
+        let head = git(&repo, &["rev-parse", "HEAD"], None);
+        assert_eq!(state.commit.to_string(), head);
+        let listed = git(&repo, &["status", "--porcelain", "-uall"], None);
+        let mut shown: Vec<String> = listed.lines().map(|l| l[3..].to_owned()).collect();
+        shown.sort();
+        assert_eq!(state.changed_files, shown);
+        // Nothing changed: the state is HEAD's tree.
+        git(&repo, &["add", "-A"], None);
+        git(&repo, &["commit", "-q", "-m", "all"], None);
+        let clean = capture_checkout(&repo).unwrap();
+        let head_tree = git(&repo, &["rev-parse", "HEAD^{tree}"], None);
+        assert_eq!(clean.tree.to_string(), head_tree);
+        assert!(clean.changed_files.is_empty());
+    }
 }

@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod claude;
+pub mod terminal;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};

@@ -15,8 +15,9 @@ use rusqlite::{Connection, OptionalExtension};
 use serde::Serialize;
 
 use super::session_by_id;
-use super::state::{StateUpdate, OBSERVED_STATE_AT, UPDATE_STATE, UPDATE_STATE_AT};
+use super::state::StateUpdate;
 use super::status::{describe, Inspection, SessionStatus};
+use super::touch::{Touch, BEAT_COLUMNS};
 use crate::db::Database;
 use crate::{paths, process, time};
 
@@ -90,46 +91,37 @@ pub fn heartbeat(data_dir: &Path, target: &HeartbeatTarget) -> Result<Option<Hea
         (Some(_), true) => Some(observe_previous_state(conn)?),
         _ => None,
     };
+    let state_params = target.state.as_ref().map(StateUpdate::params);
     // One statement per lookup: this runs after every tool call.
     let touch = |condition: &str,
                  key: &dyn rusqlite::ToSql,
                  matched_by: &'static str|
      -> Result<Option<Heartbeat>> {
-        let beat_only = "last_heartbeat = datetime('now')";
-        let returning = match observed {
-            Some(_) => {
-                "id, pid, last_heartbeat, repo_path, worktree_path, is_main_repo, branch, \
-                 waiting_for, last_message"
-            }
-            None => "id, pid, last_heartbeat",
+        let touch = Touch {
+            state: state_params.is_some(),
+            observe: observed.is_some(),
         };
-        let sql = |set: &str| {
-            format!("UPDATE sessions SET {set} WHERE {condition} RETURNING {returning}")
-        };
-        let update_state = match observed {
-            Some(_) => UPDATE_STATE.replace(UPDATE_STATE_AT, OBSERVED_STATE_AT),
-            None => UPDATE_STATE.to_owned(),
-        };
-        let state_params = target.state.as_ref().map(StateUpdate::params);
         let mut params: Vec<&dyn rusqlite::ToSql> = vec![key];
-        let mut stmt = match &state_params {
-            Some(state) => match conn.prepare_cached(&sql(&update_state)) {
-                Ok(stmt) => {
+        let mut stmt = match conn.prepare_cached(&touch.sql(condition)) {
+            Ok(stmt) => {
+                if let Some(state) = &state_params {
                     params.extend(state.iter().map(|p| p.as_ref()));
-                    stmt
                 }
-                // A database from before session states (the next command
-                // that is not a hook migrates it): the beat alone.
-                Err(_) => conn.prepare_cached(&sql(beat_only))?,
-            },
-            None => conn.prepare_cached(&sql(beat_only))?,
+                stmt
+            }
+            // A database from before session states (the next command
+            // that is not a hook migrates it): the beat alone.
+            Err(_) if touch.state => conn.prepare_cached(&touch.beat_only().sql(condition))?,
+            Err(err) => return Err(err.into()),
         };
         let mut rows = stmt.query(params.as_slice())?;
         let Some(row) = rows.next()? else {
             return Ok(None);
         };
         let change = match observed.as_ref().and_then(|o| o.lock().ok()?.take()) {
-            Some((previous_state, previous_since)) if row.as_ref().column_count() > 3 => {
+            Some((previous_state, previous_since))
+                if row.as_ref().column_count() > BEAT_COLUMNS =>
+            {
                 Some(StateChange {
                     previous_state,
                     previous_since,

@@ -23,6 +23,7 @@ mod release;
 pub mod state;
 mod status;
 mod strays;
+mod touch;
 
 pub(crate) use heartbeat::locate;
 pub use heartbeat::{
