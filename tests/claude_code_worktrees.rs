@@ -389,6 +389,7 @@ fn worktrees_the_real_claude_makes_itself_are_listed_and_cleaned_when_they_hold_
             .clone()
     };
     let branch_of_clean = entry(&clean)["branch"].as_str().unwrap().to_owned();
+    assert_eq!(branch_of_clean, "worktree-quick-look");
     assert_eq!(entry(&clean)["madeBy"], "claude-code");
     assert_eq!(entry(&clean)["heldWork"], Value::Null);
     assert_eq!(entry(&dirty)["madeBy"], "claude-code");
