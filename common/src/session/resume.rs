@@ -111,7 +111,7 @@ pub fn resume_target(
         .collect::<rusqlite::Result<Vec<_>>>()?;
     let main = git::open(&repo_path)?;
     for (path, conversation, removed) in candidates {
-        if Path::new(&path).exists() {
+        if Repository::open(&path).is_ok() {
             return Ok(Some(ResumeTarget::Worktree {
                 path: PathBuf::from(path),
                 conversation,
@@ -211,9 +211,18 @@ pub(super) fn before_removal(
     }))
 }
 
+/// How long a removed worktree of a conversation is remembered: as long as
+/// Claude Code keeps a transcript by default (`cleanupPeriodDays`).
+const REMEMBERED_DAYS: u32 = 30;
+
 /// Records a removed worktree of a conversation (replacing an earlier one
-/// of the same conversation).
+/// of the same conversation), and forgets those removed longer ago than
+/// [`REMEMBERED_DAYS`].
 pub(super) fn remember_removed(conn: &Connection, removed: &RemovedWorktree) -> Result<()> {
+    conn.execute(
+        "DELETE FROM removed_conversation_worktrees WHERE removed_at < datetime('now', ?1)",
+        [format!("-{REMEMBERED_DAYS} days")],
+    )?;
     conn.execute(
         "INSERT OR REPLACE INTO removed_conversation_worktrees
              (repo_path, conversation_id, worktree_path, worktree_name, branch, tip_commit,
