@@ -888,6 +888,6 @@ mod tests {
     fn versions_compare_numerically() {
         assert!(version_number("1.10.0") > version_number("1.9.3"));
         assert!(version_number("2.0.0") > version_number("1.99.99"));
-        assert_eq!(version_number(current_version()), version_number("2.9.0"));
+        assert_eq!(version_number(current_version()), version_number("2.13.0"));
     }
 }
