@@ -102,6 +102,7 @@ fn include_patterns_copy_ignored_files_and_setup_runs() {
         ],
     );
     std::fs::write(repo.join(".env"), "TOKEN=abc\n").unwrap();
+    std::fs::write(repo.join("src/.env"), "NESTED=1\n").unwrap();
     std::fs::create_dir_all(repo.join("local")).unwrap();
     std::fs::write(repo.join("local/settings.json"), "{}\n").unwrap();
     std::fs::write(repo.join("debug.log"), "not copied\n").unwrap();
@@ -130,7 +131,7 @@ fn include_patterns_copy_ignored_files_and_setup_runs() {
     let worktree = std::path::PathBuf::from(registration["worktreePath"].as_str().unwrap());
     assert_eq!(
         registration["copiedFiles"],
-        serde_json::json!([".env", "local"])
+        serde_json::json!([".env", "local", "src/.env"])
     );
     assert_eq!(
         std::fs::read_to_string(worktree.join(".env")).unwrap(),

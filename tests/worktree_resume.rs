@@ -135,3 +135,91 @@ fn resume_and_continue_re_enter_the_worktree_the_conversation_kept() {
         "{shell}"
     );
 }
+
+fn removed_record(env: &TestEnv, conversation: &str) -> Option<String> {
+    env.db()
+        .query_row(
+            "SELECT worktree_path FROM removed_conversation_worktrees WHERE conversation_id = ?1",
+            [conversation],
+            |r| r.get(0),
+        )
+        .ok()
+}
+
+/// A session in a new worktree of conversation `conversation` that ends
+/// with nothing held; returns the worktree's path and branch.
+fn clean_conversation(env: &TestEnv, repo: &Path, conversation: &str) -> (PathBuf, String) {
+    let mut agent = LiveProcess::spawn();
+    let (value, _) = register(env, repo, agent.pid(), &[]);
+    let worktree = PathBuf::from(value["worktreePath"].as_str().unwrap());
+    let branch = value["branch"].as_str().unwrap().to_owned();
+    session_start(
+        env,
+        value["sessionId"].as_str().unwrap(),
+        conversation,
+        &worktree,
+    );
+    let released = release(env, agent.pid());
+    assert_eq!(released["worktreeRemoved"], true);
+    agent.kill();
+    (worktree, branch)
+}
+
+#[test]
+fn a_clean_worktree_that_went_is_made_again_for_its_conversation() {
+    let env = TestEnv::new();
+    let repo = env.repo("app");
+    let main = LiveProcess::spawn();
+    env.register(&repo, main.pid());
+
+    let (worktree, branch) = clean_conversation(&env, &repo, "conv-2222");
+    assert!(!worktree.exists());
+    assert_eq!(env.git(&repo, &["branch", "--list", &branch]), "");
+    assert_eq!(
+        removed_record(&env, "conv-2222").as_deref(),
+        worktree.to_str()
+    );
+
+    // --continue finds it as the latest, and makes it again.
+    let again = LiveProcess::spawn();
+    let (value, stderr) = register(&env, &repo, again.pid(), &["--continue"]);
+    assert_eq!(stderr, "");
+    assert_eq!(value["worktreePath"], worktree.to_str().unwrap());
+    assert_eq!(value["branch"], branch.as_str());
+    assert_eq!(value["resumed"], "conv-2222");
+    assert_eq!(value["recreated"], true);
+    assert_eq!(
+        env.git(&worktree, &["rev-parse", "HEAD"]),
+        env.git(&repo, &["rev-parse", "HEAD"])
+    );
+    assert_eq!(removed_record(&env, "conv-2222"), None);
+    // Work done there now is kept as any other.
+    std::fs::write(worktree.join("more.txt"), "more\n").unwrap();
+    let value = release(&env, again.pid());
+    assert_eq!(value["kept"]["conversationId"], "conv-2222");
+
+    // A path taken since: a new worktree, with one line saying why.
+    let (other, _) = clean_conversation(&env, &repo, "conv-3333");
+    std::fs::create_dir_all(&other).unwrap();
+    let taken = LiveProcess::spawn();
+    let (value, stderr) = register(&env, &repo, taken.pid(), &["--resume", "conv-3333"]);
+    assert_ne!(value["worktreePath"], other.to_str().unwrap());
+    assert_eq!(value["resumed"], Value::Null);
+    assert!(
+        stderr.contains("no worktree of conversation conv-3333"),
+        "{stderr}"
+    );
+    std::fs::remove_dir(&other).unwrap();
+
+    // Remembered for 30 days: the next clean release forgets older ones.
+    env.db()
+        .execute(
+            "UPDATE removed_conversation_worktrees SET removed_at = datetime('now', '-31 days')
+              WHERE conversation_id = 'conv-3333'",
+            [],
+        )
+        .unwrap();
+    clean_conversation(&env, &repo, "conv-4444");
+    assert_eq!(removed_record(&env, "conv-3333"), None);
+    assert!(removed_record(&env, "conv-4444").is_some());
+}

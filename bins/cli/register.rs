@@ -30,9 +30,10 @@ pub struct RegisterArgs {
     /// [default: $PARALLEL_CC_BASE, else config worktree.base]
     #[arg(long, value_name = "REF")]
     pub base: Option<String>,
-    /// Re-enter the worktree the agent's conversation ID worked in (kept, or
-    /// its session's), as `claude --resume ID` needs; a new one when none is
-    /// known
+    /// Re-enter the worktree the agent's conversation ID worked in (kept, its
+    /// session's, or made again at the same path and on the same branch when
+    /// it held nothing and was removed), as `claude --resume ID` needs; a new
+    /// one when none is known
     #[arg(long, value_name = "ID", conflicts_with = "continue_latest")]
     pub resume: Option<String>,
     /// Re-enter the worktree most recently kept with a conversation, as
@@ -60,30 +61,37 @@ pub fn run(args: RegisterArgs) -> anyhow::Result<Output> {
             .map_err(|err| crate::scope::with_repo_hint(err, true))?,
         None => None,
     };
-    let repo = target
-        .as_ref()
-        .map_or(args.repo.clone(), |(path, _)| path.clone());
+    let (repo, placement) = match &target {
+        Some(session::ResumeTarget::Removed(removed)) => (
+            args.repo.clone(),
+            session::Placement::Recreate(removed.clone()),
+        ),
+        Some(found) => (found.path().to_path_buf(), session::Placement::Auto),
+        None => (args.repo.clone(), session::Placement::Auto),
+    };
     let mut registration = session::register_from(
         &data_dir,
         &repo,
         args.pid,
-        &session::Placement::Auto,
+        &placement,
         session::Patience::Command,
         args.base.as_deref(),
     )
     .map_err(|err| crate::scope::with_repo_hint(err, args.repo != std::path::Path::new(".")))?;
     match (&target, &resume) {
-        (Some((path, id)), _) if registration.worktree_path == path.to_string_lossy() => {
+        (Some(found), _) if registration.worktree_path == found.path().to_string_lossy() => {
             // The conversation goes on here; its SessionStart confirms it.
+            let id = found.conversation();
             session::record_conversation(&data_dir, &registration.session_id, id)?;
-            registration.resumed = Some(id.clone());
+            registration.resumed = Some(id.to_owned());
         }
-        (Some((path, id)), _) => registration.warnings.push(format!(
-            "conversation {id} worked in {}, which another session uses; this session got its own",
-            path.display()
+        (Some(found), _) => registration.warnings.push(format!(
+            "conversation {} worked in {}, which another session uses; this session got its own",
+            found.conversation(),
+            found.path().display()
         )),
         (None, Some(session::Resume::Conversation(id))) => registration.warnings.push(format!(
-            "no worktree of conversation {id} is left (it held nothing, or ran elsewhere); starting as usual"
+            "no worktree of conversation {id} is known here (it ran elsewhere, or its place is taken); starting as usual"
         )),
         _ => {}
     }
@@ -113,7 +121,7 @@ pub fn run(args: RegisterArgs) -> anyhow::Result<Output> {
 
 fn shell_lines(r: &Registration) -> String {
     format!(
-        "session_id={}\nworktree_path={}\nworktree_name={}\nis_main_repo={}\nis_new={}\nparallel_sessions={}\nresumed={}\n",
+        "session_id={}\nworktree_path={}\nworktree_name={}\nis_main_repo={}\nis_new={}\nparallel_sessions={}\nresumed={}\nrecreated={}\n",
         shell_quote(&r.session_id),
         shell_quote(&r.worktree_path),
         shell_quote(r.worktree_name.as_deref().unwrap_or("")),
@@ -121,6 +129,7 @@ fn shell_lines(r: &Registration) -> String {
         u8::from(r.is_new),
         r.parallel_sessions,
         shell_quote(r.resumed.as_deref().unwrap_or("")),
+        u8::from(r.recreated),
     )
 }
 
@@ -129,7 +138,11 @@ fn human(r: &Registration) -> String {
     let headline = match (r.is_new, r.is_main_repo, &r.resumed) {
         (false, _, _) => "already registered",
         (true, _, Some(id)) => {
-            resumed = format!("registered in the worktree conversation {id} worked in");
+            resumed = if r.recreated {
+                format!("registered in the worktree conversation {id} worked in, made again (it held nothing and was removed)")
+            } else {
+                format!("registered in the worktree conversation {id} worked in")
+            };
             resumed.as_str()
         }
         (true, true, None) => "registered in the main checkout",

@@ -77,6 +77,11 @@ const MIGRATIONS: &[Migration] = &[
         description: "the agent's own conversation id of sessions and kept worktrees",
         apply: conversations_2_9_0,
     },
+    Migration {
+        version: "2.13.0",
+        description: "worktrees of resumable conversations that held nothing and were removed",
+        apply: removed_conversation_worktrees_2_13_0,
+    },
 ];
 
 /// The schema version this build writes.
@@ -693,6 +698,27 @@ fn conversations_2_9_0(conn: &Connection) -> Result<()> {
     add_missing_columns(conn, "kept_worktrees", &[("conversation_id", "TEXT")])
 }
 
+/// Where a conversation worked when its worktree held nothing and went at
+/// release: enough to make it again at the same path, on the same branch
+/// at the same commit, when the conversation is resumed.
+fn removed_conversation_worktrees_2_13_0(conn: &Connection) -> Result<()> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS removed_conversation_worktrees (
+            repo_path TEXT NOT NULL,
+            conversation_id TEXT NOT NULL,
+            worktree_path TEXT NOT NULL,
+            worktree_name TEXT NOT NULL,
+            branch TEXT NOT NULL,
+            tip_commit TEXT NOT NULL,
+            base_branch TEXT,
+            base_commit TEXT,
+            removed_at TEXT NOT NULL DEFAULT (datetime('now')),
+            PRIMARY KEY (repo_path, conversation_id)
+        );",
+    )?;
+    Ok(())
+}
+
 /// What the TypeScript tool's rows need to work here. Its
 /// `budget_tracking` (no run count, no update time, no unique period) is
 /// rebuilt with its columns first, in its order and with its ids, then
@@ -862,6 +888,6 @@ mod tests {
     fn versions_compare_numerically() {
         assert!(version_number("1.10.0") > version_number("1.9.3"));
         assert!(version_number("2.0.0") > version_number("1.99.99"));
-        assert_eq!(version_number(current_version()), version_number("2.9.0"));
+        assert_eq!(version_number(current_version()), version_number("2.13.0"));
     }
 }

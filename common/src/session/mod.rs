@@ -20,6 +20,7 @@
 mod heartbeat;
 mod register;
 mod release;
+mod resume;
 pub mod state;
 mod status;
 mod strays;
@@ -30,13 +31,12 @@ pub use heartbeat::{
     find_session, heartbeat, record_agent, record_conversation, Heartbeat, HeartbeatTarget,
     StateChange,
 };
-pub use register::{
-    register, register_from, register_with, resume_target, Placement, Registration, Resume,
-};
+pub use register::{register, register_from, register_with, Placement, Registration};
 pub use release::{
     cleanup, cleanup_with, release, CleanedSession, CleanupFailure, CleanupReport, CleanupScope,
     KeptWorktree, ReleaseReport, SessionSelector,
 };
+pub use resume::{resume_target, RemovedWorktree, Resume, ResumeTarget};
 pub(crate) use status::read_head_branch;
 pub use status::{status, status_with, SessionStatus, StatusOptions, StatusReport};
 

@@ -11,6 +11,7 @@ use rusqlite::{params, Connection};
 use serde::Serialize;
 
 use super::release::{self, CleanupFailure};
+use super::resume::{self, RemovedWorktree};
 use super::{count_sessions, finish_removals, guard_repository, sessions_where, Patience, Session};
 use crate::config::Config;
 use crate::db::Database;
@@ -49,53 +50,9 @@ pub struct Registration {
     /// The conversation whose worktree the session re-entered
     /// (`register --resume`, `--continue`).
     pub resumed: Option<String>,
-}
-
-/// Which conversation to resume: one by its id, or the latest.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Resume {
-    /// Claude Code's `--resume ID`.
-    Conversation(String),
-    /// Claude Code's `--continue`: the worktree most recently kept with a
-    /// conversation.
-    Latest,
-}
-
-/// The worktree a conversation worked in, in the repository around `repo`:
-/// a kept worktree, or the worktree of a session (live or not) that
-/// recorded it; with its conversation id. `None` when none is known (the
-/// worktree held nothing and went, or the conversation ran elsewhere).
-pub fn resume_target(
-    data_dir: &Path,
-    repo: &Path,
-    resume: &Resume,
-) -> Result<Option<(PathBuf, String)>> {
-    let repo_key = paths::to_db_string(&git::resolve_repository(repo)?)?;
-    let Some(db) = Database::open_existing_current(data_dir)? else {
-        return Ok(None);
-    };
-    let (condition, id) = match resume {
-        Resume::Conversation(id) => ("conversation_id = ?2", id.clone()),
-        Resume::Latest => ("conversation_id IS NOT NULL AND ?2 = ?2", String::new()),
-    };
-    let sql = format!(
-        "SELECT worktree_path, conversation_id FROM (
-             SELECT worktree_path, conversation_id, kept_at AS at FROM kept_worktrees
-              WHERE repo_path = ?1 AND {condition}
-             UNION ALL
-             SELECT worktree_path, conversation_id, last_heartbeat AS at FROM sessions
-              WHERE repo_path = ?1 AND is_main_repo = 0 AND {condition})
-         ORDER BY at DESC LIMIT 1"
-    );
-    let found: Option<(String, String)> = db
-        .conn()
-        .query_row(&sql, rusqlite::params![repo_key, id], |row| {
-            Ok((row.get(0)?, row.get(1)?))
-        })
-        .ok();
-    Ok(found
-        .filter(|(path, _)| Path::new(path).exists())
-        .map(|(path, id)| (PathBuf::from(path), id)))
+    /// Whether that worktree was made again: it held nothing and went when
+    /// the conversation's session ended.
+    pub recreated: bool,
 }
 
 /// Where a new session should work.
@@ -108,6 +65,8 @@ pub enum Placement {
     /// The checkout the path is in (the main checkout or a linked
     /// worktree); an error when another live session works there.
     CurrentCheckoutOnly,
+    /// The worktree of a resumed conversation, made again where it was.
+    Recreate(RemovedWorktree),
 }
 
 /// Registers the process `pid` as a session in the repository containing
@@ -189,6 +148,7 @@ pub fn register_from(
         base: arrival.base_name.clone(),
         warnings: arrival.warning.clone().into_iter().collect(),
         resumed: None,
+        recreated: arrival.recreated_for.is_some(),
     };
     if let Some(created) = &arrival.created {
         registration.copied_files =
@@ -243,6 +203,7 @@ fn already_registered(db: &Database, existing: Session, repaired: Repair) -> Res
         base: None,
         warnings: Vec::new(),
         resumed: None,
+        recreated: false,
     })
 }
 
@@ -292,6 +253,7 @@ enum Place {
     Main,
     Existing(Existing),
     New { name: Option<String> },
+    Recreate(RemovedWorktree),
 }
 
 /// A linked worktree that already exists.
@@ -314,8 +276,10 @@ fn choose_place(
     placement: &Placement,
     taken_over: Option<&Session>,
 ) -> Result<Place> {
-    if let Placement::Worktree { name } = placement {
-        return Ok(Place::New { name: name.clone() });
+    match placement {
+        Placement::Worktree { name } => return Ok(Place::New { name: name.clone() }),
+        Placement::Recreate(removed) => return Ok(Place::Recreate(removed.clone())),
+        _ => {}
     }
     let live: Vec<Session> = sessions_where(db.conn(), "WHERE repo_path = ?1", [guard.repo_key()])?
         .into_iter()
@@ -427,6 +391,8 @@ struct Arrival {
     /// The base a new worktree started from, when not HEAD.
     base_name: Option<String>,
     warning: Option<String>,
+    /// The conversation whose removed worktree was made again.
+    recreated_for: Option<String>,
 }
 
 fn arrive(
@@ -451,6 +417,7 @@ fn arrive(
             created: None,
             base_name: None,
             warning: None,
+            recreated_for: None,
         },
         Place::Existing(existing) => Arrival {
             path: existing.path,
@@ -464,6 +431,7 @@ fn arrive(
             created: None,
             base_name: None,
             warning: None,
+            recreated_for: None,
         },
         Place::New { name } => {
             let resolved = base::resolve(guard.repo_path(), base)?;
@@ -486,6 +454,33 @@ fn arrive(
                 created: Some(created),
                 base_name: resolved.as_ref().and_then(|b| b.branch.clone()),
                 warning: resolved.and_then(|b| b.warning),
+                recreated_for: None,
+            }
+        }
+        Place::Recreate(removed) => {
+            let tip = git2::Oid::from_str(&removed.tip_commit)?;
+            let created = worktree::recreate(
+                db,
+                guard,
+                config,
+                &removed.worktree_path,
+                &removed.worktree_name,
+                &removed.branch,
+                tip,
+            )?;
+            Arrival {
+                path: created.path.clone(),
+                name: Some(created.name.clone()),
+                is_main: false,
+                branch: Some(created.branch.clone()),
+                base_branch: removed.base_branch.or(created.base_branch.clone()),
+                base_commit: removed.base_commit.or(Some(created.base_commit.clone())),
+                owns_worktree: true,
+                replaces_kept: false,
+                created: Some(created),
+                base_name: None,
+                warning: None,
+                recreated_for: Some(removed.conversation_id),
             }
         }
     })
@@ -524,6 +519,9 @@ fn record(
         )?;
         if let Some(created) = &arrival.created {
             created.settle(tx)?;
+        }
+        if let Some(conversation) = &arrival.recreated_for {
+            resume::forget_removed(tx, repo_key, conversation)?;
         }
         if arrival.replaces_kept {
             tx.execute(

@@ -12,6 +12,7 @@ use git2::Repository;
 use rusqlite::{params, Connection};
 use serde::Serialize;
 
+use super::resume;
 use super::{
     finish_removals, guard_repository, session_by_id, sessions_where, strays, Patience, Session,
 };
@@ -222,6 +223,12 @@ pub(super) fn release_locked(
             })
         }
         None => {
+            // Its conversation can be resumed in the same place, made again.
+            let resumable = if held.reason(session.base_branch.as_deref()).is_none() {
+                resume::before_removal(db.conn(), repo, session, &located, branch.as_deref())?
+            } else {
+                None
+            };
             let removal = worktree::remove(
                 db,
                 guard,
@@ -230,6 +237,9 @@ pub(super) fn release_locked(
                 branch.as_deref(),
                 Some(&session.id),
             )?;
+            if let Some(resumable) = &resumable {
+                resume::remember_removed(db.conn(), resumable)?;
+            }
             Ok(ReleaseOutcome {
                 removal: Some(removal),
                 kept: None,

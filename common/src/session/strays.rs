@@ -68,7 +68,15 @@ fn judge(
         return Verdict::Skip;
     }
     let path = Path::new(&stray.worktree_path);
-    let located = worktree::locate(repo, path, Some(&stray.worktree_name));
+    let mut located = worktree::locate(repo, path, Some(&stray.worktree_name));
+    if stray.made_by == MADE_BY_CLAUDE
+        && located
+            .locked
+            .as_deref()
+            .is_some_and(worktree::is_stale_claude_lock)
+    {
+        located.locked = None;
+    }
     let base_branch = git::current_branch(repo);
     let held = held_work::held_work(
         repo,

@@ -186,7 +186,6 @@ pub fn create(
             .find_commit(oid)
             .with_context(|| format!("cannot find commit {oid}"))?,
     };
-    let base_branch = git::current_branch(&repo);
     let root = worktrees_root(guard.repo_path(), config)?;
     std::fs::create_dir_all(&root)
         .with_context(|| format!("cannot create worktree directory {}", root.display()))?;
@@ -198,8 +197,64 @@ pub fn create(
         )
         .into());
     }
-    let cone = sparse::Cone::new(&config.sparse_paths())?;
     let slot = choose_slot(&repo, &root, &prefix, requested_name);
+    create_in_slot(db, guard, &repo, config, slot, &base_commit)
+}
+
+/// Makes again, at `path` under the name `name` and on `branch` at `tip`,
+/// a worktree that was removed; fails when any of them is taken now (see
+/// [`can_recreate`]).
+pub fn recreate(
+    db: &Database,
+    guard: &RepoGuard,
+    config: &Config,
+    path: &Path,
+    name: &str,
+    branch: &str,
+    tip: Oid,
+) -> Result<NewWorktree> {
+    let repo = git::open(guard.repo_path())?;
+    if !can_recreate(&repo, path, name, branch) {
+        return Err(UserError::new(format!(
+            "cannot make worktree {} again: its path, name or branch {branch} is taken",
+            path.display()
+        ))
+        .into());
+    }
+    let base_commit = repo
+        .find_commit(tip)
+        .with_context(|| format!("cannot find commit {tip}"))?;
+    let parent = path.parent().context("the worktree path has no parent")?;
+    std::fs::create_dir_all(parent)
+        .with_context(|| format!("cannot create worktree directory {}", parent.display()))?;
+    let slot = Slot {
+        name: name.to_owned(),
+        path: path.to_path_buf(),
+        branch: branch.to_owned(),
+    };
+    create_in_slot(db, guard, &repo, config, slot, &base_commit)
+}
+
+/// Whether a worktree can be made at `path`, registered as `name`, on the
+/// new branch `branch`: none of them is there now.
+pub fn can_recreate(repo: &Repository, path: &Path, name: &str, branch: &str) -> bool {
+    std::fs::symlink_metadata(path).is_err()
+        && names::is_valid_branch(branch)
+        && repo.find_branch(branch, BranchType::Local).is_err()
+        && !repo.path().join("worktrees").join(name).exists()
+}
+
+/// Creates the worktree of `slot` from `base_commit`, journaled.
+fn create_in_slot(
+    db: &Database,
+    guard: &RepoGuard,
+    repo: &Repository,
+    config: &Config,
+    slot: Slot,
+    base_commit: &git2::Commit,
+) -> Result<NewWorktree> {
+    let base_branch = git::current_branch(repo);
+    let cone = sparse::Cone::new(&config.sparse_paths())?;
     let journal_id = journal::record_create(
         db.conn(),
         guard.repo_key(),
@@ -209,10 +264,10 @@ pub fn create(
         base_commit.id(),
     )?;
     failpoint::hit("create:after-journal");
-    if let Err(err) = build(&repo, &slot, &base_commit, cone.as_ref()) {
+    if let Err(err) = build(repo, &slot, base_commit, cone.as_ref()) {
         // Undo whatever was written before the failure.
         let undone = undo_creation(
-            Some(&repo),
+            Some(repo),
             &slot.path,
             &slot.name,
             &slot.branch,
@@ -694,6 +749,28 @@ pub fn claude_worktrees_root(repo_path: &Path) -> PathBuf {
     repo_path.join(".claude").join("worktrees")
 }
 
+/// Whether a `git worktree lock` reason is the one Claude Code writes while
+/// a session works in one of its own worktrees (`claude session NAME (pid
+/// PID start TICKS)`, the start as `/proc/PID/stat` gives it) and that
+/// process has ended: Claude Code leaves the lock behind when it exits, and
+/// nobody holds it any more. Any other reason is a lock someone meant.
+pub fn is_stale_claude_lock(reason: &str) -> bool {
+    let Some(rest) = reason
+        .strip_prefix("claude session ")
+        .and_then(|r| r.rsplit_once(" (pid "))
+        .map(|(_, r)| r)
+    else {
+        return false;
+    };
+    let Some((pid, start)) = rest.strip_suffix(')').and_then(|r| r.split_once(" start ")) else {
+        return false;
+    };
+    match (pid.parse::<i64>(), start.parse::<u64>()) {
+        (Ok(pid), Ok(start)) => !crate::process::is_same_process_alive(pid, Some(start)),
+        _ => false,
+    }
+}
+
 /// The worktrees of `repo` under `root` or on a branch starting with
 /// `prefix` whose paths `known` does not list.
 pub fn unaccounted(
@@ -743,4 +820,31 @@ pub fn unaccounted(
         }
     }
     found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_stale_claude_lock;
+
+    #[test]
+    fn only_claude_codes_lock_of_an_ended_process_is_stale() {
+        let me = i64::from(std::process::id());
+        let start = crate::process::start_time(me).unwrap();
+        let live = format!("claude session quick-look (pid {me} start {start})");
+        assert!(!is_stale_claude_lock(&live));
+        let restarted = format!("claude session quick-look (pid {me} start {})", start + 1);
+        assert!(is_stale_claude_lock(&restarted));
+        assert!(is_stale_claude_lock(
+            "claude session a (b) (pid 2147483646 start 1)"
+        ));
+        for meant in [
+            "",
+            "on a USB disk",
+            "claude session x",
+            "claude session x (pid 2147483646)",
+            "claude session x (pid many start 1)",
+        ] {
+            assert!(!is_stale_claude_lock(meant), "{meant}");
+        }
+    }
 }

@@ -146,40 +146,75 @@ pub fn copy_included_files(
     }
 
     let repo = git::open(repo_path)?;
-    let mut options = git2::StatusOptions::new();
-    options
-        .include_untracked(false)
-        .include_ignored(true)
-        .recurse_ignored_dirs(false)
-        .exclude_submodules(true);
-    let statuses = repo
-        .statuses(Some(&mut options))
-        .context("cannot list untracked files")?;
+    let index = repo.index().context("cannot read the index")?;
+    let mut found = Vec::new();
+    ignored_matches(&repo, &index, &matcher, repo_path, "", &mut found)?;
     let mut copied = Vec::new();
-    for entry in statuses.iter() {
-        let status = entry.status();
-        if !status.is_ignored() {
-            continue;
-        }
-        let Some(relative) = entry.path() else {
-            continue;
-        };
-        let relative = relative.trim_end_matches('/');
-        let source = repo_path.join(relative);
-        let is_dir = source.is_dir();
-        if !matcher
-            .matched_path_or_any_parents(relative, is_dir)
-            .is_ignore()
-        {
-            continue;
-        }
-        let target = worktree_path.join(relative);
+    for relative in found {
+        let source = repo_path.join(&relative);
+        let target = worktree_path.join(&relative);
         copy_path(&source, &target)
             .with_context(|| format!("cannot copy {relative} into the worktree"))?;
-        copied.push(relative.to_owned());
+        copied.push(relative);
     }
     copied.sort();
     Ok(copied)
+}
+
+/// The ignored files and directories under `dir` (`relative` to the top)
+/// that `matcher` matches, found as `git status --ignored` lists them (an
+/// ignored directory whole, not what is inside it) but without looking at
+/// any tracked file: one directory read each, and git's ignore rules asked
+/// only about directories and about files the patterns match, so a large
+/// checkout costs next to nothing. Nested repositories are left alone.
+fn ignored_matches(
+    repo: &git2::Repository,
+    index: &git2::Index,
+    matcher: &ignore::gitignore::Gitignore,
+    dir: &Path,
+    relative: &str,
+    found: &mut Vec<String>,
+) -> Result<()> {
+    let entries =
+        std::fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))?;
+    for entry in entries {
+        let entry = entry?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else {
+            continue;
+        };
+        if relative.is_empty() && name == ".git" {
+            continue;
+        }
+        let path = if relative.is_empty() {
+            name.to_owned()
+        } else {
+            format!("{relative}/{name}")
+        };
+        let is_dir = entry.file_type()?.is_dir();
+        if is_dir {
+            if repo
+                .is_path_ignored(Path::new(&format!("{path}/")))
+                .unwrap_or(false)
+            {
+                if matcher.matched_path_or_any_parents(&path, true).is_ignore() {
+                    found.push(path);
+                }
+            } else if !entry.path().join(".git").exists() {
+                ignored_matches(repo, index, matcher, &entry.path(), &path, found)?;
+            }
+            continue;
+        }
+        if matcher
+            .matched_path_or_any_parents(&path, false)
+            .is_ignore()
+            && index.get_path(Path::new(&path), 0).is_none()
+            && repo.is_path_ignored(Path::new(&path)).unwrap_or(false)
+        {
+            found.push(path);
+        }
+    }
+    Ok(())
 }
 
 fn copy_path(source: &Path, target: &Path) -> Result<()> {
