@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod claude;
+pub mod stand_in;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};

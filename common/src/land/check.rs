@@ -74,8 +74,19 @@ fn git(repo_path: &Path) -> Command {
     command
 }
 
+/// Held while a scratch worktree is made or removed: `git worktree prune`
+/// would take a worktree another thread is making for one being removed.
+static WORKTREES: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn worktrees_lock() -> std::sync::MutexGuard<'static, ()> {
+    WORKTREES
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// Removes a scratch worktree, wherever it got to.
 pub fn remove_scratch(repo_path: &Path, path: &Path) {
+    let _worktrees = worktrees_lock();
     if path.exists() {
         let _ = git(repo_path)
             .args(["worktree", "remove", "--force", "--force"])
@@ -169,14 +180,17 @@ pub fn run(job: &CheckJob, cancel: &AtomicBool) -> Result<CheckOutcome> {
     remove_scratch(repo_path, &scratch);
     std::fs::create_dir_all(scratch_root(data_dir))
         .with_context(|| format!("cannot create {}", scratch_root(data_dir).display()))?;
-    let added = git(repo_path)
-        .args(["worktree", "add", "--detach", "--force", "--quiet"])
-        .arg(&scratch)
-        .arg(commit.as_str())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .output()
-        .context("cannot run git worktree add")?;
+    let added = {
+        let _worktrees = worktrees_lock();
+        git(repo_path)
+            .args(["worktree", "add", "--detach", "--force", "--quiet"])
+            .arg(&scratch)
+            .arg(commit.as_str())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .output()
+            .context("cannot run git worktree add")?
+    };
     if !added.status.success() {
         anyhow::bail!(
             "cannot make a scratch worktree for the check: {}",

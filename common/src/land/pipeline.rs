@@ -291,6 +291,7 @@ fn settle(context: &RunContext, db: &mut Database, mut first: Slot) -> Result<Op
             &candidate.commit,
             Some(how),
             &first.worktree,
+            log_path,
         )?;
         return Ok(None);
     }

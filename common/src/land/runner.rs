@@ -177,7 +177,7 @@ pub(super) fn admit(context: &RunContext, db: &mut Database, item: &Item) -> Res
             // A candidate recorded before a runner died may have landed already.
             let in_target = now == landed || repo.graph_descendant_of(now, landed)?;
             if in_target && candidate != tip {
-                record_landed(db, item, &recorded_source, candidate, None, &worktree)?;
+                record_landed(db, item, &recorded_source, candidate, None, &worktree, None)?;
                 return Ok(Admitted::Done);
             }
             // Or reached the remote (`--push`), the local move not made.
@@ -193,7 +193,15 @@ pub(super) fn admit(context: &RunContext, db: &mut Database, item: &Item) -> Res
                             .map(|c| format!("; {} brought forward", c.display()))
                             .unwrap_or_default()
                     );
-                    record_landed(db, item, &recorded_source, candidate, Some(how), &worktree)?;
+                    record_landed(
+                        db,
+                        item,
+                        &recorded_source,
+                        candidate,
+                        Some(how),
+                        &worktree,
+                        None,
+                    )?;
                     return Ok(Admitted::Done);
                 }
             }
@@ -357,11 +365,13 @@ pub(super) fn record_landed(
     landed: &str,
     reason: Option<String>,
     worktree: &Option<PathBuf>,
+    log_path: Option<String>,
 ) -> Result<()> {
     db.immediate(|tx| {
         let ending = Ending {
             reason: reason.clone(),
             landed_commit: Some(landed.to_owned()),
+            log_path: log_path.clone(),
             ..Ending::default()
         };
         if queue::finish(tx, &item.id, State::Landed, &ending)? {
