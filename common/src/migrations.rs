@@ -936,4 +936,35 @@ mod tests {
         assert!(version_number("2.0.0") > version_number("1.99.99"));
         assert_eq!(version_number(current_version()), version_number("2.11.0"));
     }
+
+    #[test]
+    fn the_land_queue_keeps_its_rows_when_it_gains_publishing() {
+        let conn = Connection::open_in_memory().unwrap();
+        for migration in MIGRATIONS.iter().filter(|m| m.version != "2.11.0") {
+            (migration.apply)(&conn).unwrap();
+        }
+        conn.execute_batch(
+            "INSERT INTO land_queue (seq, id, repo_path, branch, target_branch, strategy, state)
+             VALUES (7, 'item-a', '/r', 'feature', 'main', 'rebase', 'landed');",
+        )
+        .unwrap();
+        land_publish_2_11_0(&conn).unwrap();
+        land_publish_2_11_0(&conn).unwrap();
+        let (seq, state): (i64, String) = conn
+            .query_row("SELECT seq, state FROM land_queue WHERE id = 'item-a'", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        assert_eq!((seq, state.as_str()), (7, "landed"));
+        conn.execute_batch(
+            "INSERT INTO land_queue (id, repo_path, branch, target_branch, strategy, state, publish)
+             VALUES ('item-b', '/r', 'other', 'main', 'rebase', 'proposed', 'pr');",
+        )
+        .unwrap();
+        let seq: i64 = conn
+            .query_row("SELECT seq FROM land_queue WHERE id = 'item-b'", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(seq, 8);
+        assert!(schema_problems(&conn).unwrap().is_empty());
+    }
 }
