@@ -375,7 +375,12 @@ fn claude_code_asks_for_a_land_through_mcp_at_the_end_of_its_task() {
     let answered = log
         .lines()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .flat_map(|l| l["body"]["messages"].as_array().cloned().unwrap_or_default())
+        .flat_map(|l| {
+            l["body"]["messages"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
         .flat_map(|m| m["content"].as_array().cloned().unwrap_or_default())
         .filter(|b| b["type"] == "tool_result" && b["tool_use_id"] == "toolu_0001")
         .map(|b| b["content"].to_string())

@@ -951,9 +951,11 @@ mod tests {
         land_publish_2_11_0(&conn).unwrap();
         land_publish_2_11_0(&conn).unwrap();
         let (seq, state): (i64, String) = conn
-            .query_row("SELECT seq, state FROM land_queue WHERE id = 'item-a'", [], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
+            .query_row(
+                "SELECT seq, state FROM land_queue WHERE id = 'item-a'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
             .unwrap();
         assert_eq!((seq, state.as_str()), (7, "landed"));
         conn.execute_batch(
@@ -962,7 +964,9 @@ mod tests {
         )
         .unwrap();
         let seq: i64 = conn
-            .query_row("SELECT seq FROM land_queue WHERE id = 'item-b'", [], |r| r.get(0))
+            .query_row("SELECT seq FROM land_queue WHERE id = 'item-b'", [], |r| {
+                r.get(0)
+            })
             .unwrap();
         assert_eq!(seq, 8);
         assert!(schema_problems(&conn).unwrap().is_empty());
