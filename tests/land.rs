@@ -800,7 +800,7 @@ fn push_lands_on_the_remote_and_a_refused_push_moves_nothing() {
         "--jobs",
         "2",
     ]);
-    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(output.status.success(), "{}{report:#}", stderr(&output));
     for item in report["items"].as_array().unwrap() {
         assert_eq!(item["state"], "landed", "{report:#}");
         assert!(

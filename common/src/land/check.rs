@@ -74,28 +74,19 @@ fn git(repo_path: &Path) -> Command {
     command
 }
 
-/// Held while a scratch worktree is made or removed: `git worktree prune`
-/// would take a worktree another thread is making for one being removed.
+/// Scratch worktrees are made, removed and pruned one at a time: a prune
+/// would take the administrative files of a worktree another thread is
+/// making, and concurrent ones were seen to fail under load.
 static WORKTREES: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-fn worktrees_lock() -> std::sync::MutexGuard<'static, ()> {
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
     WORKTREES
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// Removes a scratch worktree, wherever it got to.
-pub fn remove_scratch(repo_path: &Path, path: &Path) {
-    let _worktrees = worktrees_lock();
-    if path.exists() {
-        let _ = git(repo_path)
-            .args(["worktree", "remove", "--force", "--force"])
-            .arg(path)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-        let _ = std::fs::remove_dir_all(path);
-    }
+fn prune(repo_path: &Path) {
+    let _alone = one_at_a_time();
     let _ = git(repo_path)
         .args(["worktree", "prune"])
         .stdout(Stdio::null())
@@ -103,18 +94,39 @@ pub fn remove_scratch(repo_path: &Path, path: &Path) {
         .status();
 }
 
+/// Removes a scratch worktree, wherever it got to (its directory and its
+/// administrative files; a prune only when git could not remove it).
+pub fn remove_scratch(repo_path: &Path, path: &Path) {
+    if !path.exists() {
+        return;
+    }
+    let removed = {
+        let _alone = one_at_a_time();
+        git(repo_path)
+            .args(["worktree", "remove", "--force", "--force"])
+            .arg(path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    let _ = std::fs::remove_dir_all(path);
+    if !removed {
+        prune(repo_path);
+    }
+}
+
 /// Removes the scratch worktrees of `repo_path`'s items that no live runner
-/// is checking (`in_use` says which item ids are).
+/// is checking (`in_use` says which item ids are), and what git still
+/// records of scratch worktrees that are gone.
 pub fn remove_stale(data_dir: &Path, repo_path: &Path, ours: &[String], in_use: &[String]) {
     for id in ours {
         if in_use.contains(id) {
             continue;
         }
-        let path = scratch_root(data_dir).join(id);
-        if path.exists() {
-            remove_scratch(repo_path, &path);
-        }
+        remove_scratch(repo_path, &scratch_root(data_dir).join(id));
     }
+    prune(repo_path);
 }
 
 /// What to check, owned, so a thread can take it.
@@ -181,7 +193,7 @@ pub fn run(job: &CheckJob, cancel: &AtomicBool) -> Result<CheckOutcome> {
     std::fs::create_dir_all(scratch_root(data_dir))
         .with_context(|| format!("cannot create {}", scratch_root(data_dir).display()))?;
     let added = {
-        let _worktrees = worktrees_lock();
+        let _alone = one_at_a_time();
         git(repo_path)
             .args(["worktree", "add", "--detach", "--force", "--quiet"])
             .arg(&scratch)
