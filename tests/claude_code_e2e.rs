@@ -315,3 +315,114 @@ fn a_session_started_in_a_worktree_the_user_made_works_there() {
         "mine\n"
     );
 }
+
+/// What the agent commits before it asks for a land, run as a script so
+/// the command line names no git for Claude Code to vet.
+const COMMIT_SCRIPT: &str = "printf 'made by the agent\\n' > feature.txt\n\
+     git add feature.txt\ngit commit -q -m 'agent: feature'\n";
+
+#[test]
+fn claude_code_asks_for_a_land_through_mcp_at_the_end_of_its_task() {
+    let env = TestEnv::new();
+    let repo = env.repo("app");
+    let out = env.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    install_hooks(&env);
+    let output = env
+        .pcc("git-pcc")
+        .args(["install", "--mcp"])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // Someone works in the main checkout, so the agent gets a worktree.
+    let main = support::LiveProcess::spawn();
+    env.register(&repo, main.pid());
+    std::fs::write(out.join("commit.sh"), COMMIT_SCRIPT).unwrap();
+    let steps = serde_json::json!([
+        r#"sh "$E2E_OUT/commit.sh""#,
+        {"tool": "request_land", "input": {}}
+    ]);
+    let server = ModelServer::start_script(
+        &env,
+        serde_json::json!({"commands": steps, "final": "landed my work"}),
+    );
+    let wrapper = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/claude-parallel");
+    let mut agent = agent_command(&env, &server, &wrapper, &repo, &out)
+        // MCP tools among the tools of the request, not behind a search.
+        .env("ENABLE_TOOL_SEARCH", "false")
+        .args([
+            "-p",
+            "add the feature, then land it",
+            "--dangerously-skip-permissions",
+            "--output-format",
+            "json",
+        ])
+        .spawn()
+        .unwrap();
+    let status = wait_for(&mut agent, 180);
+    let mut stdout = String::new();
+    std::io::Read::read_to_string(agent.stdout.as_mut().unwrap(), &mut stdout).unwrap();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(agent.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    assert!(status.success(), "claude-parallel failed: {stderr}");
+    assert!(stdout.contains("landed my work"), "{stdout}");
+    // The model got request_land's answer: the item it queued.
+    let log = std::fs::read_to_string(&server.log).unwrap();
+    let answered = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .flat_map(|l| {
+            l["body"]["messages"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .flat_map(|m| m["content"].as_array().cloned().unwrap_or_default())
+        .filter(|b| b["type"] == "tool_result" && b["tool_use_id"] == "toolu_0001")
+        .map(|b| b["content"].to_string())
+        .next()
+        .unwrap_or_else(|| panic!("no answer to request_land in {log}"));
+    assert!(answered.contains("itemId"), "{answered}");
+    // The queue, run in the background by the MCP tool, lands the branch.
+    let mut items = Vec::new();
+    for _ in 0..300 {
+        let (output, value) = env.json(
+            env.pcc("git-pcc")
+                .current_dir(&repo)
+                .args(["land", "--status", "--json"]),
+        );
+        assert!(output.status.success());
+        items = value["items"].as_array().cloned().unwrap_or_default();
+        if items.iter().any(|i| i["state"] == "landed") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(items.len(), 1, "{items:?}");
+    let item = &items[0];
+    assert_eq!(item["state"], "landed", "{item:#}");
+    assert_eq!(item["requestedBy"], "mcp");
+    assert_eq!(item["targetBranch"], "main");
+    assert!(
+        item["branch"].as_str().unwrap().starts_with("parallel/"),
+        "{item:#}"
+    );
+    assert_eq!(
+        env.git(&repo, &["show", "main:feature.txt"]),
+        "made by the agent\n"
+    );
+    assert_eq!(
+        env.git(&repo, &["log", "-1", "--format=%s", "main"]).trim(),
+        "agent: feature"
+    );
+    // The clean main checkout was brought along.
+    assert_eq!(
+        env.git(&repo, &["rev-parse", "HEAD"]),
+        env.git(&repo, &["rev-parse", "main"])
+    );
+    assert_eq!(env.git(&repo, &["status", "--porcelain"]), "");
+}

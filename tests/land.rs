@@ -570,3 +570,403 @@ fn agents_ask_for_a_land_and_follow_it_through_the_python_mcp_client() {
     let unknown = mcp_calls(&w, &id, json!([["land_status", {"itemId": "ffffffff"}]]));
     assert_eq!(unknown[0]["isError"], true);
 }
+
+/// The runs of a check recorded in its log: each run's commit (from the
+/// header the land writes) and the lines its command printed.
+fn check_runs(log: &str) -> Vec<(String, Vec<String>)> {
+    let mut runs: Vec<(String, Vec<String>)> = Vec::new();
+    for line in std::fs::read_to_string(log).unwrap().lines() {
+        if let Some(header) = line.strip_prefix("$ ") {
+            let commit = header
+                .split(", at ")
+                .nth(1)
+                .and_then(|rest| rest.split(',').next())
+                .unwrap_or_default()
+                .to_owned();
+            runs.push((commit, Vec::new()));
+        } else if let Some(run) = runs.last_mut() {
+            run.1.push(line.to_owned());
+        }
+    }
+    runs
+}
+
+/// The value a check printed after `key ` in one run.
+fn printed(run: &(String, Vec<String>), key: &str) -> f64 {
+    run.1
+        .iter()
+        .find_map(|l| l.strip_prefix(&format!("{key} ")))
+        .unwrap_or_else(|| panic!("no {key} in {run:?}"))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn speculative_checks_run_at_once_and_a_failure_rechecks_only_what_stood_on_it() {
+    let w = world(3);
+    w.agent_commit(0, "f0.txt", "0\n");
+    w.agent_commit(1, "fail.txt", "this branch breaks the check\n");
+    w.agent_commit(2, "f2.txt", "2\n");
+    let old_tip = w.main_tip();
+    let marks = w.env.path().join("marks");
+    std::fs::create_dir_all(&marks).unwrap();
+    // Each check prints when it starts and ends; it marks that it started,
+    // then waits (30 s at most) for three items' checks to have started, and
+    // says how many it saw: checks run one after another would see one.
+    let check = format!(
+        "echo \"start $(date +%s.%N)\"; touch {marks}/$PARALLEL_CC_LAND_ITEM; i=0; \
+         while [ $(ls {marks} | wc -l) -lt 3 ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done; \
+         echo \"saw $(ls {marks} | wc -l)\"; echo \"end $(date +%s.%N)\"; test ! -e fail.txt",
+        marks = marks.display()
+    );
+    let names: Vec<&str> = w.agents.iter().map(|a| a.branch.as_str()).collect();
+    let mut args = names.clone();
+    args.extend(["--check", &check, "--jobs", "3"]);
+    let (output, report) = w.land(&args);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let items = report["items"].as_array().unwrap();
+    let states: Vec<&str> = items.iter().map(|i| i["state"].as_str().unwrap()).collect();
+    assert_eq!(states, ["landed", "failed", "landed"], "{report:#}");
+    // The failed one stops with its log; main holds the two others, in order.
+    let reason = items[1]["reason"].as_str().unwrap();
+    assert!(reason.contains("exit code 1"), "{reason}");
+    assert!(
+        reason.contains(items[1]["logPath"].as_str().unwrap()),
+        "{reason}"
+    );
+    assert!(!w.main_files().contains(&"fail.txt".to_owned()));
+    let log = w.git(&["log", "--format=%s", &format!("{old_tip}..main")]);
+    assert_eq!(
+        log.lines().collect::<Vec<_>>(),
+        ["agent 2: f2.txt", "agent 0: f0.txt"]
+    );
+    assert_eq!(items[2]["landedCommit"].as_str().unwrap(), w.main_tip());
+    // The third was checked again on the first one's landed commit.
+    assert_eq!(items[2]["checkedTip"], items[0]["landedCommit"]);
+    assert_eq!(w.git(&["rev-parse", "HEAD"]), w.main_tip());
+    assert_eq!(w.git(&["status", "--porcelain"]), "");
+    // The logs: one run each for the first two; the third ran on top of
+    // the second's candidate (and failed there, fail.txt being in it), then
+    // again on the landed first.
+    let runs: Vec<_> = items
+        .iter()
+        .map(|i| check_runs(i["logPath"].as_str().unwrap()))
+        .collect();
+    assert_eq!(runs[0].len(), 1, "{runs:?}");
+    assert_eq!(runs[1].len(), 1, "{runs:?}");
+    assert_eq!(runs[2].len(), 2, "{runs:?}");
+    assert_eq!(runs[0][0].0, items[0]["landedCommit"].as_str().unwrap());
+    assert_eq!(runs[2][1].0, items[2]["landedCommit"].as_str().unwrap());
+    let speculative = &runs[2][0].0;
+    assert_ne!(speculative, &runs[2][1].0);
+    assert!(w
+        .git(&["ls-tree", "--name-only", speculative])
+        .contains("fail.txt"));
+    // The three first runs overlapped: each saw the others start, and every
+    // one started before any ended.
+    let first_runs = [&runs[0][0], &runs[1][0], &runs[2][0]];
+    for run in first_runs {
+        assert!(run.1.contains(&"saw 3".to_owned()), "{run:?}");
+    }
+    let last_start = first_runs
+        .iter()
+        .map(|r| printed(r, "start"))
+        .fold(f64::MIN, f64::max);
+    let first_end = first_runs
+        .iter()
+        .map(|r| printed(r, "end"))
+        .fold(f64::MAX, f64::min);
+    assert!(last_start < first_end, "{runs:?}");
+    // Each item was taken once, and each landing is one merge event.
+    for item in items {
+        assert_eq!(item["attempts"], 1, "{item:#}");
+    }
+    let events: i64 = w
+        .env
+        .db()
+        .query_row("SELECT COUNT(*) FROM merge_events", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(events, 2);
+    let worktrees = w.git(&["worktree", "list", "--porcelain"]);
+    assert!(!worktrees.contains("land/scratch"), "{worktrees}");
+}
+
+#[test]
+fn a_speculative_land_killed_at_any_step_resumes_and_lands_each_item_once() {
+    let steps = [
+        "land:after-candidate@3",
+        "land:during-check@2",
+        "land:after-check",
+        "land:before-ref@2",
+        "land:after-ref",
+        "land:after-record@2",
+    ];
+    for step in steps {
+        let w = world(3);
+        for index in 0..3 {
+            w.agent_commit(index, &format!("f{index}.txt"), &format!("{index}\n"));
+        }
+        let old_tip = w.main_tip();
+        let names: Vec<&str> = w.agents.iter().map(|a| a.branch.as_str()).collect();
+        let mut command = w.land_command(&names);
+        command
+            .args(["--check", "test -e f0.txt -o -e f1.txt -o -e f2.txt"])
+            .args(["--jobs", "3", "--json"])
+            .env("PARALLEL_CC_FAILPOINT", step);
+        let output = command.output().unwrap();
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(
+            output.status.signal(),
+            Some(9),
+            "{step}: {}",
+            stderr(&output)
+        );
+        // The target is at its old tip or at a candidate that was checked.
+        let tip = w.main_tip();
+        let candidates: Vec<String> = w
+            .status()
+            .iter()
+            .filter_map(|i| i["candidateCommit"].as_str().map(str::to_owned))
+            .collect();
+        assert!(
+            tip == old_tip || candidates.contains(&tip),
+            "{step}: main at {tip}, not {old_tip} nor one of {candidates:?}"
+        );
+        let mut command = w.land_command(&names);
+        command.args(["--jobs", "3", "--json"]);
+        let (output, report) = w.env.json(&mut command);
+        assert!(output.status.success(), "{step}: {}", stderr(&output));
+        for item in report["items"].as_array().unwrap() {
+            assert_eq!(item["state"], "landed", "{step}: {report:#}");
+        }
+        let log = w.git(&["log", "--format=%s", "main"]);
+        assert_eq!(
+            log.lines().collect::<Vec<_>>(),
+            [
+                "agent 2: f2.txt",
+                "agent 1: f1.txt",
+                "agent 0: f0.txt",
+                "initial"
+            ],
+            "{step}"
+        );
+        assert_eq!(w.status().len(), 3, "{step}");
+        let events: i64 = w
+            .env
+            .db()
+            .query_row("SELECT COUNT(*) FROM merge_events", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(events, 3, "{step}");
+        let worktrees = w.git(&["worktree", "list", "--porcelain"]);
+        assert!(!worktrees.contains("land/scratch"), "{step}: {worktrees}");
+        assert_eq!(w.git(&["status", "--porcelain"]), "", "{step}");
+    }
+}
+
+impl World {
+    /// A bare repository `octo/widgets.git` as the remote `origin`, holding
+    /// `main`.
+    fn bare_origin(&self) -> PathBuf {
+        let bare = self.env.path().join("octo").join("widgets.git");
+        std::fs::create_dir_all(&bare).unwrap();
+        self.env.git(&bare, &["init", "-q", "--bare"]);
+        self.git(&["remote", "add", "origin", bare.to_str().unwrap()]);
+        self.git(&["push", "-q", "origin", "main"]);
+        bare
+    }
+
+    fn remote_ref(&self, bare: &Path, branch: &str) -> String {
+        self.env
+            .git(bare, &["rev-parse", &format!("refs/heads/{branch}")])
+            .trim()
+            .to_owned()
+    }
+}
+
+#[test]
+fn push_lands_on_the_remote_and_a_refused_push_moves_nothing() {
+    let w = world(3);
+    let bare = w.bare_origin();
+    w.agent_commit(0, "a.txt", "a\n");
+    w.agent_commit(1, "b.txt", "b\n");
+    w.agent_commit(2, "c.txt", "c\n");
+    let (output, report) = w.land(&[
+        &w.agents[0].branch,
+        &w.agents[1].branch,
+        "--push",
+        "--check",
+        "test -e README.md",
+        "--jobs",
+        "2",
+    ]);
+    assert!(output.status.success(), "{}{report:#}", stderr(&output));
+    for item in report["items"].as_array().unwrap() {
+        assert_eq!(item["state"], "landed", "{report:#}");
+        assert!(
+            item["reason"].as_str().unwrap().contains("pushed"),
+            "{item:#}"
+        );
+    }
+    assert_eq!(w.remote_ref(&bare, "main"), w.main_tip());
+    assert_eq!(w.git(&["rev-parse", "HEAD"]), w.main_tip());
+    // Someone else pushes to the remote's main: the next push is refused.
+    let other = w.env.path().join("other");
+    w.env.git(
+        &w.env.path(),
+        &[
+            "clone",
+            "-q",
+            "-b",
+            "main",
+            bare.to_str().unwrap(),
+            other.to_str().unwrap(),
+        ],
+    );
+    w.commit(&other, "theirs.txt", "theirs\n", "someone else");
+    w.env.git(&other, &["push", "-q", "origin", "main"]);
+    let remote_before = w.remote_ref(&bare, "main");
+    let local_before = w.main_tip();
+    let (output, report) = w.land(&[&w.agents[2].branch, "--push"]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let item = &report["items"][0];
+    assert_eq!(item["state"], "failed", "{report:#}");
+    let reason = item["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("the push of main was refused") && reason.contains("rejected"),
+        "{reason}"
+    );
+    assert!(reason.contains("git pull"), "{reason}");
+    // Nothing moved: the local target, the checkout, the remote, the branch.
+    assert_eq!(w.main_tip(), local_before);
+    assert_eq!(w.git(&["rev-parse", "HEAD"]), local_before);
+    assert_eq!(w.git(&["status", "--porcelain"]), "");
+    assert_eq!(w.remote_ref(&bare, "main"), remote_before);
+    assert_eq!(
+        w.git(&["log", "-1", "--format=%s", &w.agents[2].branch]),
+        "agent 2: c.txt"
+    );
+    let worktrees = w.git(&["worktree", "list", "--porcelain"]);
+    assert!(!worktrees.contains("land/scratch"), "{worktrees}");
+    // Once main has what the remote has, it lands and is pushed.
+    w.git(&["pull", "-q", "--ff-only", "origin", "main"]);
+    let (output, report) = w.land(&[&w.agents[2].branch, "--push"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(report["items"][0]["state"], "landed");
+    assert_eq!(w.remote_ref(&bare, "main"), w.main_tip());
+    assert_eq!(w.show("main:theirs.txt"), "theirs\n");
+}
+
+#[test]
+fn a_push_killed_before_the_local_move_is_finished_by_the_next_land() {
+    let w = world(1);
+    let bare = w.bare_origin();
+    w.agent_commit(0, "a.txt", "a\n");
+    let old_tip = w.main_tip();
+    let mut command = w.land_command(&[&w.agents[0].branch, "--push", "--json"]);
+    command.env("PARALLEL_CC_FAILPOINT", "land:after-push");
+    let output = command.output().unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(output.status.signal(), Some(9), "{}", stderr(&output));
+    assert_eq!(w.main_tip(), old_tip);
+    let candidate = w.status()[0]["candidateCommit"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(w.remote_ref(&bare, "main"), candidate);
+    let (output, report) = w.land(&[&w.agents[0].branch, "--push"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(report["items"][0]["state"], "landed", "{report:#}");
+    assert_eq!(w.main_tip(), candidate);
+    assert_eq!(w.remote_ref(&bare, "main"), candidate);
+    assert_eq!(w.git(&["rev-parse", "HEAD"]), candidate);
+    assert_eq!(w.status().len(), 1);
+}
+
+const GITHUB_TOKEN: &str = "ghp_StandInTokenValue0123456789abcdefXYZ";
+
+#[test]
+fn pr_opens_one_pull_request_per_item_with_its_prediction_and_check() {
+    let w = world(2);
+    let bare = w.bare_origin();
+    w.agent_commit(0, "feature.txt", "feature\n");
+    w.agent_commit(
+        1,
+        "src/name.ts",
+        &NAME_TS.replace(
+            "return `hello ${formatName(name)}`;",
+            "return `hi there, ${formatName(name)}!`;",
+        ),
+    );
+    // main renames what the second branch's line calls.
+    w.commit(
+        &w.repo,
+        "src/name.ts",
+        &NAME_TS.replace("formatName", "formatLabel"),
+        "rename formatName",
+    );
+    let old_tip = w.main_tip();
+    let github = support::stand_in::Server::start(
+        "github_server.py",
+        &["--token".to_owned(), GITHUB_TOKEN.to_owned()],
+        &std::env::var("PATH").unwrap_or_default(),
+    );
+    let mut command = w.land_command(&[
+        &w.agents[0].branch,
+        &w.agents[1].branch,
+        "--pr",
+        "--check",
+        "test -e feature.txt",
+        "--json",
+    ]);
+    command
+        .env("GITHUB_TOKEN", GITHUB_TOKEN)
+        .env("GITHUB_API_URL", github.url());
+    let (output, report) = w.env.json(&mut command);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let items = report["items"].as_array().unwrap();
+    for (index, item) in items.iter().enumerate() {
+        assert_eq!(item["state"], "proposed", "{report:#}");
+        let url = format!("{}/octo/widgets/pull/{}", github.url(), index + 1);
+        assert_eq!(item["pullRequestUrl"], url.as_str());
+        assert!(item["reason"].as_str().unwrap().contains(&url));
+    }
+    // Nothing landed here; each branch is on the remote.
+    assert_eq!(w.main_tip(), old_tip);
+    for agent in &w.agents {
+        assert_eq!(
+            w.remote_ref(&bare, &agent.branch),
+            w.git(&["rev-parse", &agent.branch])
+        );
+    }
+    let requests = github.log();
+    assert_eq!(requests.len(), 2, "{requests:?}");
+    for (request, agent) in requests.iter().zip(&w.agents) {
+        assert_eq!(request["path"], "/repos/octo/widgets/pulls");
+        assert_eq!(request["status"], 201);
+        assert_eq!(request["body"]["head"], agent.branch.as_str());
+        assert_eq!(request["body"]["base"], "main");
+    }
+    let first = requests[0]["body"]["body"].as_str().unwrap();
+    assert!(first.contains("**Conflict prediction**"), "{first}");
+    assert!(first.contains("no conflict: it applies cleanly"), "{first}");
+    assert!(first.contains(&old_tip[..7]), "{first}");
+    assert!(first.contains("`test -e feature.txt` passed"), "{first}");
+    let second = requests[1]["body"]["body"].as_str().unwrap();
+    assert!(
+        second.contains("conflicts with `main` in 1 file(s)")
+            && second.contains("`src/name.ts`: SEMANTIC"),
+        "{second}"
+    );
+    assert!(
+        second.contains("not run: the branch does not apply cleanly"),
+        "{second}"
+    );
+    assert_eq!(items[1]["conflicts"][0]["filePath"], "src/name.ts");
+    // Without a token nothing is queued.
+    let (output, _) = w.land(&[&w.agents[0].branch, "--pr"]);
+    assert_eq!(output.status.code(), Some(1));
+    let text = stderr(&output);
+    assert!(text.contains("--pr needs GITHUB_TOKEN"), "{text}");
+    assert_eq!(w.status().len(), 2);
+}

@@ -449,7 +449,7 @@ fn a_fresh_data_dir_gets_the_schema_without_a_backup() {
         .iter()
         .map(|step| step.as_str().unwrap())
         .collect();
-    assert_eq!(applied.len(), 11, "{applied:?}");
+    assert_eq!(applied.len(), 12, "{applied:?}");
     assert!(applied[0].starts_with("1.1.0 "), "{applied:?}");
     assert!(applied[1].starts_with("2.0.0 "), "{applied:?}");
     assert!(applied[2].starts_with("2.1.0 "), "{applied:?}");
@@ -460,7 +460,8 @@ fn a_fresh_data_dir_gets_the_schema_without_a_backup() {
     assert!(applied[7].starts_with("2.6.0 "), "{applied:?}");
     assert!(applied[8].starts_with("2.7.0 "), "{applied:?}");
     assert!(applied[9].starts_with("2.9.0 "), "{applied:?}");
-    assert!(applied[10].starts_with("2.13.0 "), "{applied:?}");
+    assert!(applied[10].starts_with("2.11.0 "), "{applied:?}");
+    assert!(applied[11].starts_with("2.13.0 "), "{applied:?}");
     assert_eq!(backups(&env), Vec::<String>::new());
 
     let conn = env.db();

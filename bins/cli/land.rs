@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
-use pcc::land::{self, request::Choices, Item, State, Strategy};
+use pcc::land::{self, request::Choices, Item, Publish, State, Strategy};
 
 use crate::render;
 use crate::Output;
@@ -48,9 +48,18 @@ pub struct LandArgs {
     /// List the queue with each item's state and reason
     #[arg(long)]
     pub status: bool,
-    /// Checks to run at once (only 1 is supported yet)
+    /// Items checked at once, each on the candidate of the one before it
+    /// (default: config land.jobs, 1)
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=64))]
     pub jobs: Option<u32>,
+    /// Push the target to the remote (land.remote, origin) as each item
+    /// lands; a refused push stops the item and moves nothing here
+    #[arg(long, conflicts_with_all = ["pr", "dry_run", "status"])]
+    pub push: bool,
+    /// Open one pull request per item (GITHUB_TOKEN) instead of landing it,
+    /// with its conflict prediction and check result
+    #[arg(long, conflicts_with_all = ["dry_run", "status"])]
+    pub pr: bool,
     /// Only process the queue, adding nothing
     #[arg(long, hide = true, conflicts_with_all = ["names", "status", "dry_run"])]
     pub process_only: bool,
@@ -71,14 +80,11 @@ pub fn run(args: LandArgs) -> anyhow::Result<Output> {
             human,
         ));
     }
-    if args.jobs.is_some_and(|jobs| jobs > 1) {
-        return Err(pcc::UserError::with_hint(
-            "speculative checks (--jobs above 1) are not supported yet",
-            "leave out --jobs: items are checked one after another",
-        )
-        .into());
-    }
-    let options = land::RunOptions { jobs: 1 };
+    let jobs = match args.jobs {
+        Some(jobs) => jobs as usize,
+        None => pcc::config::Config::load(&data_dir)?.land_jobs().max(1) as usize,
+    };
+    let options = land::RunOptions { jobs };
     if args.process_only {
         let outcome = land::process(&data_dir, &repo_path, &options)?;
         let human = status_table(&outcome.processed);
@@ -95,6 +101,13 @@ pub fn run(args: LandArgs) -> anyhow::Result<Output> {
         auto_fix: args.auto_fix,
         message: args.message.clone(),
         requested_by: "cli".to_owned(),
+        publish: if args.pr {
+            Some(Publish::PullRequest)
+        } else if args.push {
+            Some(Publish::Push)
+        } else {
+            None
+        },
     };
     let new = land::request::new_items(&data_dir, &repo_path, &args.names, &cwd, &choices)?;
     if args.dry_run {
@@ -131,7 +144,14 @@ pub fn run(args: LandArgs) -> anyhow::Result<Output> {
             items.push(now);
         }
     }
-    let all_landed = items.iter().all(|i| i.state == State::Landed);
+    let wanted = if args.pr {
+        State::Proposed
+    } else {
+        State::Landed
+    };
+    let all_landed = items
+        .iter()
+        .all(|i| i.state == wanted || i.state == State::Landed);
     let human = status_table(&items);
     let output = Output::new(
         &serde_json::json!({

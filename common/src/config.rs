@@ -132,6 +132,12 @@ pub const SETTINGS: &[Setting] = &[
         default: || Value::from(1),
     },
     Setting {
+        key: "land.remote",
+        kind: Kind::Text,
+        description: "the remote git pcc land --push pushes the target to and --pr pushes branches to",
+        default: || Value::from("origin"),
+    },
+    Setting {
         key: "worktree.base",
         kind: Kind::Text,
         description: "what new worktrees start from: head (the main checkout's HEAD), fresh (fetch, then the remote's default branch) or any ref; per repository too",

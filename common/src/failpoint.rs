@@ -16,7 +16,8 @@
 //! - `cleanup:between-sessions` after each stale session cleanup released;
 //! - landing an item: `land:after-claim`, `land:after-candidate`,
 //!   `land:during-check` (the check running), `land:after-check`,
-//!   `land:before-ref`, `land:after-ref` (the target moved, not yet
+//!   `land:after-push` (`--push`: the remote has it, the local target not
+//!   yet), `land:before-ref`, `land:after-ref` (the target moved, not yet
 //!   recorded), `land:after-record`.
 //!
 //! [`panic_at`] steps panic instead of dying, for code that must clean up
@@ -44,6 +45,7 @@ pub const STEPS: &[&str] = &[
     "land:after-candidate",
     "land:during-check",
     "land:after-check",
+    "land:after-push",
     "land:before-ref",
     "land:after-ref",
     "land:after-record",

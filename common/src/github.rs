@@ -54,11 +54,24 @@ pub fn remote_url(repo: &Path, remote: &str) -> Result<String> {
 
 /// Pushes a branch to a remote with the git CLI.
 pub fn push(repo: &Path, remote: &str, branch: &str) -> Result<()> {
-    let refspec = format!("refs/heads/{branch}:refs/heads/{branch}");
+    push_refspec(
+        repo,
+        remote,
+        &format!("refs/heads/{branch}:refs/heads/{branch}"),
+    )
+}
+
+/// Pushes `commit` to the remote's `branch` with the git CLI; the remote
+/// refuses it unless it is a fast-forward there.
+pub fn push_commit(repo: &Path, remote: &str, commit: &str, branch: &str) -> Result<()> {
+    push_refspec(repo, remote, &format!("{commit}:refs/heads/{branch}"))
+}
+
+fn push_refspec(repo: &Path, remote: &str, refspec: &str) -> Result<()> {
     let output = Command::new("git")
         .arg("-C")
         .arg(repo)
-        .args(["push", "--quiet", remote, &refspec])
+        .args(["push", "--quiet", remote, refspec])
         .env("GIT_TERMINAL_PROMPT", "0")
         .output()
         .map_err(|err| UserError::new(format!("cannot run git push: {err}")))?;
@@ -66,7 +79,8 @@ pub fn push(repo: &Path, remote: &str, branch: &str) -> Result<()> {
         let text = String::from_utf8_lossy(&output.stderr);
         let line = text
             .lines()
-            .find(|l| !l.trim().is_empty())
+            .find(|l| l.contains("[rejected]") || l.contains("[remote rejected]"))
+            .or_else(|| text.lines().find(|l| !l.trim().is_empty()))
             .unwrap_or("failed");
         return Err(UserError::new(format!("git push to {remote} failed: {}", line.trim())).into());
     }

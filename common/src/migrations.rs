@@ -78,6 +78,11 @@ const MIGRATIONS: &[Migration] = &[
         apply: conversations_2_9_0,
     },
     Migration {
+        version: "2.11.0",
+        description: "land items that push their target or open a pull request, and the pull request opened",
+        apply: land_publish_2_11_0,
+    },
+    Migration {
         version: "2.13.0",
         description: "worktrees of resumable conversations that held nothing and were removed",
         apply: removed_conversation_worktrees_2_13_0,
@@ -880,6 +885,73 @@ fn land_queue_2_7_0(conn: &Connection) -> Result<()> {
     Ok(())
 }
 
+/// The columns of `land_queue` as 2.7.0 made them, in order.
+const LAND_QUEUE_2_7_0_COLUMNS: &str =
+    "seq, id, repo_path, session_id, branch, target_branch, strategy, \
+     check_command, check_timeout_minutes, auto_fix, message, state, reason, source_commit, \
+     candidate_commit, checked_tip, landed_commit, conflicts, log_path, attempts, owner_pid, \
+     owner_start, requested_by, created_at, updated_at, finished_at";
+
+/// `land_queue` gains `publish` (`push`: the target is pushed as each item
+/// lands; `pr`: a pull request is opened instead) and `pull_request_url`,
+/// and the state `proposed` (a pull request is open; nothing landed). A
+/// state's CHECK cannot change in place, so the table is rebuilt, every
+/// row and its `seq` kept.
+fn land_publish_2_11_0(conn: &Connection) -> Result<()> {
+    let sql: String = conn
+        .query_row(
+            "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'land_queue'",
+            [],
+            |r| r.get(0),
+        )
+        .context("the land queue table is missing")?;
+    if sql.contains("'proposed'") {
+        return add_missing_columns(
+            conn,
+            "land_queue",
+            &[("publish", "TEXT"), ("pull_request_url", "TEXT")],
+        );
+    }
+    conn.execute_batch(&format!(
+        "CREATE TABLE land_queue_2_11_0 (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            id TEXT NOT NULL UNIQUE,
+            repo_path TEXT NOT NULL,
+            session_id TEXT,
+            branch TEXT NOT NULL,
+            target_branch TEXT NOT NULL,
+            strategy TEXT NOT NULL CHECK (strategy IN ('rebase', 'merge', 'squash')),
+            check_command TEXT,
+            check_timeout_minutes INTEGER NOT NULL DEFAULT 30,
+            auto_fix INTEGER NOT NULL DEFAULT 0,
+            message TEXT,
+            state TEXT NOT NULL CHECK (state IN ('queued', 'checking', 'landed', 'conflict', 'failed', 'blocked', 'proposed')),
+            reason TEXT,
+            source_commit TEXT,
+            candidate_commit TEXT,
+            checked_tip TEXT,
+            landed_commit TEXT,
+            conflicts TEXT,
+            log_path TEXT,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            owner_pid INTEGER,
+            owner_start INTEGER,
+            requested_by TEXT,
+            created_at TEXT NOT NULL DEFAULT (datetime('now')),
+            updated_at TEXT NOT NULL DEFAULT (datetime('now')),
+            finished_at TEXT,
+            publish TEXT CHECK (publish IN ('push', 'pr')),
+            pull_request_url TEXT
+        );
+        INSERT INTO land_queue_2_11_0 ({LAND_QUEUE_2_7_0_COLUMNS})
+            SELECT {LAND_QUEUE_2_7_0_COLUMNS} FROM land_queue;
+        DROP TABLE land_queue;
+        ALTER TABLE land_queue_2_11_0 RENAME TO land_queue;
+        CREATE INDEX IF NOT EXISTS idx_land_queue_repo ON land_queue(repo_path, state, seq);"
+    ))
+    .context("cannot rebuild the land queue table")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -889,5 +961,40 @@ mod tests {
         assert!(version_number("1.10.0") > version_number("1.9.3"));
         assert!(version_number("2.0.0") > version_number("1.99.99"));
         assert_eq!(version_number(current_version()), version_number("2.13.0"));
+    }
+
+    #[test]
+    fn the_land_queue_keeps_its_rows_when_it_gains_publishing() {
+        let conn = Connection::open_in_memory().unwrap();
+        for migration in MIGRATIONS.iter().filter(|m| m.version != "2.11.0") {
+            (migration.apply)(&conn).unwrap();
+        }
+        conn.execute_batch(
+            "INSERT INTO land_queue (seq, id, repo_path, branch, target_branch, strategy, state)
+             VALUES (7, 'item-a', '/r', 'feature', 'main', 'rebase', 'landed');",
+        )
+        .unwrap();
+        land_publish_2_11_0(&conn).unwrap();
+        land_publish_2_11_0(&conn).unwrap();
+        let (seq, state): (i64, String) = conn
+            .query_row(
+                "SELECT seq, state FROM land_queue WHERE id = 'item-a'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!((seq, state.as_str()), (7, "landed"));
+        conn.execute_batch(
+            "INSERT INTO land_queue (id, repo_path, branch, target_branch, strategy, state, publish)
+             VALUES ('item-b', '/r', 'other', 'main', 'rebase', 'proposed', 'pr');",
+        )
+        .unwrap();
+        let seq: i64 = conn
+            .query_row("SELECT seq FROM land_queue WHERE id = 'item-b'", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(seq, 8);
+        assert!(schema_problems(&conn).unwrap().is_empty());
     }
 }

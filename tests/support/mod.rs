@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod claude;
+pub mod stand_in;
 pub mod terminal;
 
 use std::path::{Path, PathBuf};

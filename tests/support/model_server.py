@@ -7,7 +7,11 @@ model's answers come from a script. Each answer depends on the conversation
 so far, so any number of Claude Code processes can share one server:
 
 - a request whose last message carries no tool result gets the next step of
-  the script: a `tool_use` of the Bash tool with the script's command;
+  the script: a `tool_use` of the Bash tool with the script's command, or,
+  for a step written {"tool": NAME, "input": {...}}, of the tool the
+  request offers under NAME (or whose name ends in `__NAME`, as Claude Code
+  names an MCP server's tools `mcp__<server>__<tool>`); a step whose tool
+  is not offered is answered with a text naming the tools that were;
 - once the conversation holds as many tool results as the script has
   commands, the answer is the script's final text (stop_reason end_turn);
 - requests without tools (titles, summaries) get a short text.
@@ -45,8 +49,16 @@ def reply_blocks(body):
     commands = SCRIPT.get("commands", [])
     done = tool_results(body.get("messages", []))
     if "Bash" in tools and done < len(commands):
+        step = commands[done]
+        if isinstance(step, dict):
+            wanted = step["tool"]
+            offered = [t for t in tools if t == wanted or (t or "").endswith("__" + wanted)]
+            if not offered:
+                return [{"type": "text", "text": f"tool {wanted} not offered; offered: {tools}"}], "end_turn"
+            return [{"type": "tool_use", "id": f"toolu_{done:04d}", "name": offered[0],
+                     "input": step.get("input", {})}], "tool_use"
         return [{"type": "tool_use", "id": f"toolu_{done:04d}", "name": "Bash",
-                 "input": {"command": commands[done], "description": "scripted step"}}], "tool_use"
+                 "input": {"command": step, "description": "scripted step"}}], "tool_use"
     text = SCRIPT.get("final", "done") if "Bash" in tools else "Scripted session"
     return [{"type": "text", "text": text}], "end_turn"
 

@@ -2,7 +2,15 @@
 //! run through `sh -c` in a scratch worktree of the candidate's own under
 //! `<data dir>/land/scratch/<item id>`, never in an agent's worktree or the
 //! user's checkout, its output to `<data dir>/logs/land/<item id>.log`,
-//! stopped (its whole process group) when it runs past its timeout.
+//! stopped (its whole process group) when it runs past its timeout or is
+//! cancelled. Each run of an item's check is appended to its log, under a
+//! header naming the commit, so a log keeps the speculative runs that were
+//! superseded beside the one that counted.
+//!
+//! [`spawn`] runs a check on a thread of its own ([`Running`]): the
+//! speculative checks of stacked candidates run at once, one thread and one
+//! scratch worktree each, and a check whose candidate no longer stands is
+//! cancelled.
 //!
 //! Scratch worktrees are made and removed with the git CLI with the
 //! repository's hooks turned off (they are ours, not an operation of the
@@ -12,6 +20,9 @@
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
@@ -28,6 +39,9 @@ const TAIL_LINES: usize = 12;
 pub struct CheckOutcome {
     pub passed: bool,
     pub timed_out: bool,
+    /// Stopped because its candidate no longer stood (not a verdict).
+    #[serde(skip)]
+    pub cancelled: bool,
     pub exit_code: Option<i32>,
     pub log_path: String,
     /// The log's last lines.
@@ -60,17 +74,19 @@ fn git(repo_path: &Path) -> Command {
     command
 }
 
-/// Removes a scratch worktree, wherever it got to.
-pub fn remove_scratch(repo_path: &Path, path: &Path) {
-    if path.exists() {
-        let _ = git(repo_path)
-            .args(["worktree", "remove", "--force", "--force"])
-            .arg(path)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-        let _ = std::fs::remove_dir_all(path);
-    }
+/// Scratch worktrees are made, removed and pruned one at a time: a prune
+/// would take the administrative files of a worktree another thread is
+/// making, and concurrent ones were seen to fail under load.
+static WORKTREES: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    WORKTREES
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn prune(repo_path: &Path) {
+    let _alone = one_at_a_time();
     let _ = git(repo_path)
         .args(["worktree", "prune"])
         .stdout(Stdio::null())
@@ -78,81 +94,158 @@ pub fn remove_scratch(repo_path: &Path, path: &Path) {
         .status();
 }
 
+/// Removes a scratch worktree, wherever it got to (its directory and its
+/// administrative files; a prune only when git could not remove it).
+pub fn remove_scratch(repo_path: &Path, path: &Path) {
+    if !path.exists() {
+        return;
+    }
+    let removed = {
+        let _alone = one_at_a_time();
+        git(repo_path)
+            .args(["worktree", "remove", "--force", "--force"])
+            .arg(path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    let _ = std::fs::remove_dir_all(path);
+    if !removed {
+        prune(repo_path);
+    }
+}
+
 /// Removes the scratch worktrees of `repo_path`'s items that no live runner
-/// is checking (`in_use` says which item ids are).
+/// is checking (`in_use` says which item ids are), and what git still
+/// records of scratch worktrees that are gone.
 pub fn remove_stale(data_dir: &Path, repo_path: &Path, ours: &[String], in_use: &[String]) {
     for id in ours {
         if in_use.contains(id) {
             continue;
         }
-        let path = scratch_root(data_dir).join(id);
-        if path.exists() {
-            remove_scratch(repo_path, &path);
+        remove_scratch(repo_path, &scratch_root(data_dir).join(id));
+    }
+    prune(repo_path);
+}
+
+/// What to check, owned, so a thread can take it.
+#[derive(Debug, Clone)]
+pub struct CheckJob {
+    pub data_dir: PathBuf,
+    pub repo_path: PathBuf,
+    pub item_id: String,
+    pub commit: String,
+    pub command: String,
+    pub timeout: Duration,
+}
+
+/// A check running on a thread of its own. Dropping it cancels the check
+/// and waits for its scratch worktree to be removed.
+pub struct Running {
+    cancel: Arc<AtomicBool>,
+    handle: Option<JoinHandle<Result<CheckOutcome>>>,
+}
+
+impl Running {
+    /// Waits for the check's outcome.
+    pub fn wait(mut self) -> Result<CheckOutcome> {
+        match self.handle.take().map(JoinHandle::join) {
+            Some(Ok(outcome)) => outcome,
+            _ => anyhow::bail!("the check's thread stopped unexpectedly"),
         }
     }
 }
 
-/// Checks `commit` of the repository at `repo_path` with `command`.
-pub fn run(
-    data_dir: &Path,
-    repo_path: &Path,
-    item_id: &str,
-    commit: &str,
-    command: &str,
-    timeout: Duration,
-) -> Result<CheckOutcome> {
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.cancel.store(true, Ordering::SeqCst);
+        if let Some(handle) = self.handle.take() {
+            let _ = handle.join();
+        }
+    }
+}
+
+/// Starts `job` on a thread of its own.
+pub fn spawn(job: CheckJob) -> Running {
+    let cancel = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&cancel);
+    let handle = std::thread::spawn(move || run(&job, &flag));
+    Running {
+        cancel,
+        handle: Some(handle),
+    }
+}
+
+/// Checks `job.commit` of the repository at `job.repo_path` with
+/// `job.command`; `cancel` stops it early.
+pub fn run(job: &CheckJob, cancel: &AtomicBool) -> Result<CheckOutcome> {
+    let CheckJob {
+        data_dir,
+        repo_path,
+        item_id,
+        commit,
+        ..
+    } = job;
+    let (data_dir, repo_path) = (data_dir.as_path(), repo_path.as_path());
     let scratch = scratch_root(data_dir).join(item_id);
     remove_scratch(repo_path, &scratch);
     std::fs::create_dir_all(scratch_root(data_dir))
         .with_context(|| format!("cannot create {}", scratch_root(data_dir).display()))?;
-    let added = git(repo_path)
-        .args(["worktree", "add", "--detach", "--force", "--quiet"])
-        .arg(&scratch)
-        .arg(commit)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .output()
-        .context("cannot run git worktree add")?;
+    let added = {
+        let _alone = one_at_a_time();
+        git(repo_path)
+            .args(["worktree", "add", "--detach", "--force", "--quiet"])
+            .arg(&scratch)
+            .arg(commit.as_str())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .output()
+            .context("cannot run git worktree add")?
+    };
     if !added.status.success() {
         anyhow::bail!(
             "cannot make a scratch worktree for the check: {}",
             String::from_utf8_lossy(&added.stderr).trim()
         );
     }
-    let outcome = run_in(data_dir, &scratch, item_id, commit, command, timeout);
+    let outcome = run_in(job, &scratch, cancel);
     remove_scratch(repo_path, &scratch);
     outcome
 }
 
-fn run_in(
-    data_dir: &Path,
-    scratch: &Path,
-    item_id: &str,
-    commit: &str,
-    command: &str,
-    timeout: Duration,
-) -> Result<CheckOutcome> {
-    let log = log_path(data_dir, item_id);
+fn run_in(job: &CheckJob, scratch: &Path, cancel: &AtomicBool) -> Result<CheckOutcome> {
+    let log = log_path(&job.data_dir, &job.item_id);
     if let Some(dir) = log.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
-    let mut file =
-        std::fs::File::create(&log).with_context(|| format!("cannot write {}", log.display()))?;
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log)
+        .with_context(|| format!("cannot write {}", log.display()))?;
+    let started_at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or_default();
     writeln!(
         file,
-        "$ {command}   (in {}, at {commit})",
-        scratch.display()
+        "$ {}   (in {}, at {}, started at {started_at:.3} s of the Unix epoch)",
+        job.command,
+        scratch.display(),
+        job.commit
     )?;
     let started = Instant::now();
-    let mut child = spawn(scratch, command, &file, item_id, commit)?;
+    let mut child = spawn_command(scratch, &file, job)?;
     failpoint::hit("land:during-check");
-    let mut timed_out = false;
+    let (mut timed_out, mut cancelled) = (false, false);
     let status = loop {
         if let Some(status) = child.try_wait()? {
             break Some(status);
         }
-        if started.elapsed() >= timeout {
-            timed_out = true;
+        timed_out = started.elapsed() >= job.timeout;
+        cancelled = cancel.load(Ordering::SeqCst);
+        if timed_out || cancelled {
             // SAFETY: signalling the check's own process group.
             unsafe {
                 libc::kill(-(child.id() as i32), libc::SIGKILL);
@@ -163,18 +256,24 @@ fn run_in(
         std::thread::sleep(Duration::from_millis(20));
     };
     let seconds = started.elapsed().as_secs_f64();
-    if timed_out {
+    if cancelled {
+        writeln!(
+            file,
+            "parallel-cc: cancelled, the candidate it checked no longer stands"
+        )?;
+    } else if timed_out {
         writeln!(
             file,
             "parallel-cc: the check ran past its timeout of {} s and was stopped",
-            timeout.as_secs()
+            job.timeout.as_secs()
         )?;
     }
     drop(file);
     let exit_code = status.and_then(|s| s.code());
     Ok(CheckOutcome {
-        passed: !timed_out && status.is_some_and(|s| s.success()),
+        passed: !timed_out && !cancelled && status.is_some_and(|s| s.success()),
         timed_out,
+        cancelled,
         exit_code,
         log_path: log.to_string_lossy().into_owned(),
         tail: tail(&log),
@@ -182,20 +281,18 @@ fn run_in(
     })
 }
 
-fn spawn(
+fn spawn_command(
     scratch: &Path,
-    command: &str,
     log: &std::fs::File,
-    item_id: &str,
-    commit: &str,
+    job: &CheckJob,
 ) -> Result<std::process::Child> {
     use std::os::unix::process::CommandExt;
     Command::new("sh")
         .arg("-c")
-        .arg(command)
+        .arg(&job.command)
         .current_dir(scratch)
-        .env("PARALLEL_CC_LAND_ITEM", item_id)
-        .env("PARALLEL_CC_LAND_COMMIT", commit)
+        .env("PARALLEL_CC_LAND_ITEM", &job.item_id)
+        .env("PARALLEL_CC_LAND_COMMIT", &job.commit)
         .env_remove("GIT_DIR")
         .env_remove("GIT_WORK_TREE")
         .env_remove("GIT_INDEX_FILE")
@@ -204,7 +301,7 @@ fn spawn(
         .stderr(log.try_clone()?)
         .process_group(0)
         .spawn()
-        .with_context(|| format!("cannot run the check {command}"))
+        .with_context(|| format!("cannot run the check {}", job.command))
 }
 
 fn tail(log: &Path) -> Vec<String> {

@@ -18,17 +18,26 @@
 //!   stopped item why;
 //! - [`runner`] processes the queue: one runner per repository at a time
 //!   (a lock file), items in order, an item that stops never stopping the
-//!   queue.
+//!   queue;
+//! - [`pipeline`] is how the runner does it: up to `jobs` items at once,
+//!   each built on the candidate of the one before it and checked at once
+//!   (speculative checks), the first one landed when its check passed;
+//! - [`publish`] pushes the target as each item lands (`--push`), or opens
+//!   a pull request per item instead of landing it (`--pr`).
 //!
 //! Invariants: the target ref only ever points at its old tip or at a
-//! candidate whose check passed on exactly that old tip; an item is landed
-//! at most once (a candidate already in the target is recorded as landed,
-//! never replayed again); an item `checking` whose runner is dead goes back
-//! to `queued` when the next runner starts.
+//! candidate whose check passed on exactly that old tip (a speculative
+//! candidate lands only once the one it stood on landed, and only when the
+//! target is still there); an item is landed at most once (a candidate
+//! already in the target is recorded as landed, never replayed again); an
+//! item `checking` whose runner is dead goes back to `queued` when the
+//! next runner starts.
 
 pub mod candidate;
 pub mod check;
 pub mod notify;
+pub mod pipeline;
+pub mod publish;
 pub mod queue;
 pub mod request;
 pub mod runner;
@@ -55,6 +64,8 @@ pub enum State {
     Failed,
     /// Checked, but the target's checkout has uncommitted changes.
     Blocked,
+    /// A pull request is open for it (`--pr`); nothing was landed here.
+    Proposed,
 }
 
 impl State {
@@ -66,6 +77,7 @@ impl State {
             State::Conflict => "conflict",
             State::Failed => "failed",
             State::Blocked => "blocked",
+            State::Proposed => "proposed",
         }
     }
 
@@ -77,13 +89,17 @@ impl State {
             "conflict" => State::Conflict,
             "failed" => State::Failed,
             "blocked" => State::Blocked,
+            "proposed" => State::Proposed,
             _ => return None,
         })
     }
 
     /// Whether the item is done with (nothing more happens unless asked).
     pub fn is_final(self) -> bool {
-        matches!(self, State::Landed | State::Conflict | State::Failed)
+        matches!(
+            self,
+            State::Landed | State::Conflict | State::Failed | State::Proposed
+        )
     }
 
     /// Every transition the queue makes, written once.
@@ -96,13 +112,43 @@ impl State {
                 | (Checking, Conflict)
                 | (Checking, Failed)
                 | (Checking, Blocked)
+                | (Checking, Proposed)
                 // A dead runner's item, a blocked item retried.
                 | (Checking, Queued)
                 | (Blocked, Queued)
                 // Landed again on request: a stopped item asked again.
                 | (Conflict, Queued)
                 | (Failed, Queued)
+                | (Proposed, Queued)
         )
+    }
+}
+
+/// What an item does besides landing locally.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Publish {
+    /// The target is pushed to the remote as the item lands.
+    #[serde(rename = "push")]
+    Push,
+    /// A pull request of the branch is opened instead of landing it.
+    #[serde(rename = "pr")]
+    PullRequest,
+}
+
+impl Publish {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Publish::Push => "push",
+            Publish::PullRequest => "pr",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Publish> {
+        match text {
+            "push" => Some(Publish::Push),
+            "pr" => Some(Publish::PullRequest),
+            _ => None,
+        }
     }
 }
 
@@ -150,7 +196,7 @@ mod tests {
         assert!(State::Conflict.can_become(State::Queued));
         assert!(State::Blocked.can_become(State::Queued));
         for state in [
-            "queued", "checking", "landed", "conflict", "failed", "blocked",
+            "queued", "checking", "landed", "conflict", "failed", "blocked", "proposed",
         ] {
             assert_eq!(State::parse(state).unwrap().as_str(), state);
         }

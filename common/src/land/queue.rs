@@ -9,7 +9,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::{State, Strategy};
+use super::{Publish, State, Strategy};
 
 /// One queued branch, as `land --status` and `land_status` show it.
 #[derive(Debug, Clone, Serialize)]
@@ -42,6 +42,9 @@ pub struct Item {
     #[serde(skip)]
     pub owner_start: Option<i64>,
     pub requested_by: Option<String>,
+    /// `push` or `pr`, when asked for.
+    pub publish: Option<String>,
+    pub pull_request_url: Option<String>,
     pub created_at: String,
     pub updated_at: String,
     pub finished_at: Option<String>,
@@ -50,6 +53,10 @@ pub struct Item {
 impl Item {
     pub fn strategy(&self) -> Strategy {
         Strategy::parse(&self.strategy).unwrap_or(Strategy::Rebase)
+    }
+
+    pub fn publish(&self) -> Option<Publish> {
+        self.publish.as_deref().and_then(Publish::parse)
     }
 
     /// The id as people see it: its first eight characters.
@@ -61,7 +68,7 @@ impl Item {
 const COLUMNS: &str = "id, seq, repo_path, session_id, branch, target_branch, strategy, check_command, \
      check_timeout_minutes, auto_fix, message, state, reason, source_commit, candidate_commit, \
      checked_tip, landed_commit, conflicts, log_path, attempts, owner_pid, owner_start, requested_by, \
-     created_at, updated_at, finished_at";
+     created_at, updated_at, finished_at, publish, pull_request_url";
 
 fn from_row(row: &Row) -> rusqlite::Result<Item> {
     let state: String = row.get(11)?;
@@ -93,6 +100,8 @@ fn from_row(row: &Row) -> rusqlite::Result<Item> {
         created_at: row.get(23)?,
         updated_at: row.get(24)?,
         finished_at: row.get(25)?,
+        publish: row.get(26)?,
+        pull_request_url: row.get(27)?,
     })
 }
 
@@ -112,6 +121,7 @@ pub struct NewItem {
     pub requested_by: String,
     /// The branch's tip when it was asked for.
     pub tip: Option<String>,
+    pub publish: Option<Publish>,
 }
 
 /// Adds a branch to its repository's queue and returns its item. A branch
@@ -151,8 +161,8 @@ pub fn enqueue(tx: &Connection, new: &NewItem) -> Result<Item> {
     let id = uuid::Uuid::new_v4().to_string();
     tx.execute(
         "INSERT INTO land_queue (id, repo_path, session_id, branch, target_branch, strategy, check_command,
-             check_timeout_minutes, auto_fix, message, state, requested_by)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'queued', ?11)",
+             check_timeout_minutes, auto_fix, message, state, requested_by, publish)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'queued', ?11, ?12)",
         params![
             id,
             new.repo_path,
@@ -164,7 +174,8 @@ pub fn enqueue(tx: &Connection, new: &NewItem) -> Result<Item> {
             new.check_timeout_minutes,
             i64::from(new.auto_fix),
             new.message,
-            new.requested_by
+            new.requested_by,
+            new.publish.map(Publish::as_str)
         ],
     )
     .context("cannot add to the land queue")?;
@@ -228,16 +239,24 @@ pub fn requeue_waiting(tx: &Connection, repo_path: &str) -> Result<usize> {
     Ok(count)
 }
 
-/// Takes the first queued item of a repository for this runner.
-pub fn claim_next(tx: &Connection, repo_path: &str) -> Result<Option<Item>> {
-    let next: Option<String> = tx
+/// Takes the first queued item of a repository for this runner; with
+/// `onto`, only when that item lands onto that target (items never pass
+/// one another).
+pub fn claim_next(tx: &Connection, repo_path: &str, onto: Option<&str>) -> Result<Option<Item>> {
+    let next: Option<(String, String)> = tx
         .query_row(
-            "SELECT id FROM land_queue WHERE repo_path = ?1 AND state = 'queued' ORDER BY seq LIMIT 1",
+            "SELECT id, target_branch FROM land_queue WHERE repo_path = ?1 AND state = 'queued'
+             ORDER BY seq LIMIT 1",
             [repo_path],
-            |r| r.get(0),
+            |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .optional()?;
-    let Some(id) = next else { return Ok(None) };
+    let Some((id, target)) = next else {
+        return Ok(None);
+    };
+    if onto.is_some_and(|onto| onto != target) {
+        return Ok(None);
+    }
     let pid = i64::from(std::process::id());
     let start = crate::process::start_time(pid).map(|s| s as i64);
     tx.execute(
@@ -280,6 +299,7 @@ pub struct Ending {
     pub landed_commit: Option<String>,
     pub conflicts: Option<Value>,
     pub log_path: Option<String>,
+    pub pull_request_url: Option<String>,
 }
 
 /// Ends a `checking` item in `state`. False when it was not `checking`
@@ -290,7 +310,8 @@ pub fn finish(tx: &Connection, id: &str, state: State, ending: &Ending) -> Resul
     let changed = tx.execute(
         "UPDATE land_queue SET state = ?2, reason = ?3, landed_commit = COALESCE(?4, landed_commit),
              conflicts = ?5, log_path = COALESCE(?6, log_path), updated_at = datetime('now'),
-             finished_at = CASE WHEN ?7 THEN datetime('now') ELSE NULL END
+             finished_at = CASE WHEN ?7 THEN datetime('now') ELSE NULL END,
+             pull_request_url = COALESCE(?8, pull_request_url)
          WHERE id = ?1 AND state = 'checking'",
         params![
             id,
@@ -302,7 +323,8 @@ pub fn finish(tx: &Connection, id: &str, state: State, ending: &Ending) -> Resul
                 .as_ref()
                 .map(|c| c.to_string()),
             ending.log_path,
-            finished
+            finished,
+            ending.pull_request_url
         ],
     )?;
     Ok(changed == 1)

@@ -10,7 +10,7 @@ use anyhow::Result;
 use git2::{BranchType, Repository};
 use rusqlite::{Connection, OptionalExtension};
 
-use super::{NewItem, Strategy};
+use super::{NewItem, Publish, Strategy};
 use crate::config::Config;
 use crate::db::Database;
 use crate::{paths, UserError};
@@ -24,6 +24,8 @@ pub struct Choices {
     pub auto_fix: bool,
     pub message: Option<String>,
     pub requested_by: String,
+    /// `--push` or `--pr`.
+    pub publish: Option<Publish>,
 }
 
 struct Found {
@@ -59,6 +61,9 @@ pub fn new_items(
         found.push(find(db.conn(), &repo, &repo_key, name)?);
     }
     let config = Config::load(data_dir)?;
+    if let Some(publish) = choices.publish {
+        super::publish::preflight(repo_path, &config, publish == Publish::PullRequest)?;
+    }
     let strategy = match choices.strategy {
         Some(strategy) => strategy,
         None => Strategy::parse(&config.land_strategy()).unwrap_or(Strategy::Rebase),
@@ -103,6 +108,7 @@ pub fn new_items(
             message: choices.message.clone(),
             requested_by: choices.requested_by.clone(),
             tip,
+            publish: choices.publish,
         });
     }
     Ok(items)

@@ -3,30 +3,32 @@
 //! waits for it, then finds its items done or processes what is left), so
 //! items land in queue order and each exactly once. For each item, in
 //! order: refuse uncommitted changes in its worktree, build the candidate
-//! on the target's tip, check it in a scratch worktree, then move the
-//! target by compare-and-swap against that tip under the repository's
-//! lock; when the tip moved meanwhile the item is built and checked again.
-//! An item that stops is recorded with its reason and the next one goes on
-//! from the target as it is.
+//! on the target's tip (with `jobs` above 1, on the candidate of the item
+//! before it: see [`super::pipeline`]), check it in a scratch worktree,
+//! then move the target by compare-and-swap against that tip under the
+//! repository's lock; when the tip moved meanwhile the item is built and
+//! checked again. An item that stops is recorded with its reason and the
+//! next one goes on from the target as it is.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use anyhow::{Context, Result};
 use git2::{Oid, Repository};
 use serde::Serialize;
 
 use super::candidate::{self, Built, Candidate, Request};
+use super::check::CheckOutcome;
+use super::pipeline::Pipeline;
 use super::queue::{self, Ending, Item};
 use super::target::{self, Moved};
-use super::{check, notify, State};
+use super::{notify, publish, Publish, State};
 use crate::analysis::FileAnalysis;
 use crate::db::Database;
 use crate::worktree::RepoGuard;
-use crate::{config::Config, failpoint, held_work, lock, paths};
+use crate::{config::Config, held_work, lock, paths};
 
 /// How many times an item is built again because its target moved.
-const MAX_ATTEMPTS: usize = 25;
+pub(super) const MAX_ATTEMPTS: usize = 25;
 
 /// What a runner did.
 #[derive(Debug, Clone, Serialize)]
@@ -40,19 +42,34 @@ pub struct Outcome {
 }
 
 /// Options of a run.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct RunOptions {
-    /// Checks at once (speculative checks are not implemented: 1).
+    /// Items checked at once, each on the candidate of the one before it.
     pub jobs: usize,
+}
+
+impl Default for RunOptions {
+    fn default() -> RunOptions {
+        RunOptions { jobs: 1 }
+    }
 }
 
 fn runner_lock_path(data_dir: &Path, repo_path: &Path) -> PathBuf {
     lock::repository_lock_path(data_dir, repo_path).with_extension("land.lock")
 }
 
+/// What a runner works with.
+pub(super) struct RunContext<'a> {
+    pub data_dir: &'a Path,
+    pub repo_path: &'a Path,
+    pub repo_key: &'a str,
+    pub config: &'a Config,
+    pub repo: Repository,
+}
+
 /// Processes the queue of the repository at `repo_path` until no item is
 /// queued.
-pub fn process(data_dir: &Path, repo_path: &Path, _options: &RunOptions) -> Result<Outcome> {
+pub fn process(data_dir: &Path, repo_path: &Path, options: &RunOptions) -> Result<Outcome> {
     let _runner = lock::FileLock::acquire(&runner_lock_path(data_dir, repo_path))?;
     let repo_key = paths::to_db_string(repo_path)?;
     let mut db = Database::open(data_dir)?;
@@ -61,48 +78,46 @@ pub fn process(data_dir: &Path, repo_path: &Path, _options: &RunOptions) -> Resu
         .into_iter()
         .map(|i| i.id)
         .collect();
-    check::remove_stale(data_dir, repo_path, &known, &[]);
+    super::check::remove_stale(data_dir, repo_path, &known, &[]);
     let config = Config::load(data_dir)?;
-    let mut outcome = Outcome {
-        repo_path: repo_key.clone(),
-        requeued,
-        processed: Vec::new(),
+    let context = RunContext {
+        data_dir,
+        repo_path,
+        repo_key: &repo_key,
+        config: &config,
+        repo: Repository::open(repo_path)
+            .with_context(|| format!("cannot open {}", repo_path.display()))?,
     };
-    while let Some(item) = db.immediate(|tx| queue::claim_next(tx, &repo_key))? {
-        failpoint::hit("land:after-claim");
-        let id = item.id.clone();
-        if let Err(err) = land_item(data_dir, &mut db, &config, repo_path, &item) {
-            let reason = format!("{err:#}");
-            db.immediate(|tx| {
-                if queue::finish(
-                    tx,
-                    &id,
-                    State::Failed,
-                    &Ending {
-                        reason: Some(reason.clone()),
-                        ..Ending::default()
-                    },
-                )? {
-                    notify::stopped(tx, &item, &reason)?;
-                }
-                Ok(())
-            })?;
-        }
-        if let Some(done) = queue::item(db.conn(), &id)? {
-            outcome.processed.push(done);
+    let mut pipeline = Pipeline::new(&context, options.jobs.max(1));
+    pipeline.run(&mut db)?;
+    let mut processed = Vec::new();
+    for id in pipeline.processed() {
+        if let Some(done) = queue::item(db.conn(), id)? {
+            processed.push(done);
         }
     }
-    Ok(outcome)
+    Ok(Outcome {
+        repo_path: repo_key.clone(),
+        requeued,
+        processed,
+    })
 }
 
 /// Ends `item` in `state`, telling its session when it stopped.
-fn finish(db: &mut Database, item: &Item, state: State, ending: Ending) -> Result<()> {
+pub(super) fn finish(db: &mut Database, item: &Item, state: State, ending: Ending) -> Result<()> {
     db.immediate(|tx| {
-        if queue::finish(tx, &item.id, state, &ending)? && state != State::Landed {
+        if queue::finish(tx, &item.id, state, &ending)?
+            && !matches!(state, State::Landed | State::Proposed)
+        {
             notify::stopped(tx, item, ending.reason.as_deref().unwrap_or(state.as_str()))?;
         }
         Ok(())
     })
+}
+
+/// Ends `item` as failed by `err`.
+pub(super) fn fail(db: &mut Database, item: &Item, err: &anyhow::Error) -> Result<()> {
+    finish(db, item, State::Failed, reason_only(format!("{err:#}")))
 }
 
 /// The session's worktree, when the item belongs to a session that has one.
@@ -121,15 +136,20 @@ fn session_worktree(db: &Database, item: &Item) -> Result<Option<PathBuf>> {
     Ok(path.map(PathBuf::from).filter(|p| p.exists()))
 }
 
-fn land_item(
-    data_dir: &Path,
-    db: &mut Database,
-    config: &Config,
-    repo_path: &Path,
-    item: &Item,
-) -> Result<()> {
-    let repo = Repository::open(repo_path)
-        .with_context(|| format!("cannot open {}", repo_path.display()))?;
+/// Whether a claimed item goes on, and with what.
+pub(super) enum Admitted {
+    /// It ended already (refused, or found landed).
+    Done,
+    Go {
+        source: Oid,
+        worktree: Option<PathBuf>,
+    },
+}
+
+/// Takes a claimed item in: refuses uncommitted work and a missing branch,
+/// and records as landed a candidate a dead runner had already landed.
+pub(super) fn admit(context: &RunContext, db: &mut Database, item: &Item) -> Result<Admitted> {
+    let repo = &context.repo;
     let worktree = session_worktree(db, item)?;
     if let Some(worktree) = &worktree {
         let changes = Repository::open(worktree)
@@ -141,164 +161,184 @@ fn land_item(
                 "refused: {} has {files} uncommitted file(s), which land does not take; commit them, then land again",
                 worktree.display()
             );
-            return finish(db, item, State::Failed, reason_only(reason));
+            finish(db, item, State::Failed, reason_only(reason))?;
+            return Ok(Admitted::Done);
         }
     }
-    let Some(source) = target::branch_tip(&repo, &item.branch) else {
+    let Some(source) = target::branch_tip(repo, &item.branch) else {
         let reason = format!("there is no branch named {}", item.branch);
-        return finish(db, item, State::Failed, reason_only(reason));
+        finish(db, item, State::Failed, reason_only(reason))?;
+        return Ok(Admitted::Done);
     };
-    // A candidate recorded before a runner died may have landed already.
     if let (Some(candidate), Some(tip)) = (&item.candidate_commit, &item.checked_tip) {
+        let recorded_source = item.source_commit.clone().unwrap_or(source.to_string());
         let landed = Oid::from_str(candidate)?;
-        if let Some(now) = target::branch_tip(&repo, &item.target_branch) {
+        if let Some(now) = target::branch_tip(repo, &item.target_branch) {
+            // A candidate recorded before a runner died may have landed already.
             let in_target = now == landed || repo.graph_descendant_of(now, landed)?;
             if in_target && candidate != tip {
-                let recorded_source = item.source_commit.clone().unwrap_or(source.to_string());
-                return record_landed(db, item, &recorded_source, candidate, None, &worktree);
+                record_landed(db, item, &recorded_source, candidate, None, &worktree, None)?;
+                return Ok(Admitted::Done);
+            }
+            // Or reached the remote (`--push`), the local move not made.
+            if item.publish() == Some(Publish::Push)
+                && now.to_string() == *tip
+                && publish::remote_has(context, &item.target_branch, landed)
+            {
+                let moved = move_target(context, db, item, now, landed, false)?;
+                if let Moved::Landed { checkout } = moved {
+                    let how = format!(
+                        "pushed before the last runner stopped{}",
+                        checkout
+                            .map(|c| format!("; {} brought forward", c.display()))
+                            .unwrap_or_default()
+                    );
+                    record_landed(
+                        db,
+                        item,
+                        &recorded_source,
+                        candidate,
+                        Some(how),
+                        &worktree,
+                        None,
+                    )?;
+                    return Ok(Admitted::Done);
+                }
             }
         }
     }
-    for _ in 0..MAX_ATTEMPTS {
-        let Some(tip) = target::branch_tip(&repo, &item.target_branch) else {
-            let reason = format!("there is no target branch named {}", item.target_branch);
-            return finish(db, item, State::Failed, reason_only(reason));
-        };
-        let built = candidate::build(
-            &repo,
-            &Request {
-                source,
-                tip,
-                strategy: item.strategy(),
-                auto_fix: item.auto_fix,
-                message: item.message.as_deref(),
-                branch: &item.branch,
-                target: &item.target_branch,
-            },
-        )?;
-        let candidate = match built {
-            Built::Conflict(files) => {
-                let ending = Ending {
-                    reason: Some(conflict_reason(&files, &item.target_branch, tip)),
-                    conflicts: Some(serde_json::to_value(&files)?),
-                    ..Ending::default()
-                };
-                return finish(db, item, State::Conflict, ending);
-            }
-            Built::Ready(candidate) => candidate,
-        };
-        if candidate.already_in {
-            let ending = Ending {
-                reason: Some(format!("already in {}", item.target_branch)),
-                landed_commit: Some(tip.to_string()),
-                ..Ending::default()
-            };
-            return finish(db, item, State::Landed, ending);
-        }
-        db.immediate(|tx| {
-            queue::record_candidate(
-                tx,
-                &item.id,
-                &source.to_string(),
-                &candidate.commit,
-                &tip.to_string(),
-            )
-        })?;
-        failpoint::hit("land:after-candidate");
-        let mut log_path = None;
-        if let Some(command) = &item.check_command {
-            let timeout = Duration::from_secs(item.check_timeout_minutes.max(1) as u64 * 60);
-            let outcome = check::run(
-                data_dir,
-                repo_path,
-                &item.id,
-                &candidate.commit,
-                command,
-                timeout,
-            )?;
-            failpoint::hit("land:after-check");
-            if !outcome.passed {
-                let how = if outcome.timed_out {
-                    format!("ran past {} min", item.check_timeout_minutes)
-                } else {
-                    match outcome.exit_code {
-                        Some(code) => format!("exit code {code}"),
-                        None => "killed by a signal".to_owned(),
-                    }
-                };
-                let last = outcome
-                    .tail
-                    .iter()
-                    .rev()
-                    .find(|l| !l.trim().is_empty())
-                    .cloned()
-                    .unwrap_or_default();
-                let ending = Ending {
-                    reason: Some(format!(
-                        "the check `{command}` failed ({how}); last line: {last}; log: {}",
-                        outcome.log_path
-                    )),
-                    log_path: Some(outcome.log_path),
-                    ..Ending::default()
-                };
-                return finish(db, item, State::Failed, ending);
-            }
-            log_path = Some(outcome.log_path);
-        }
-        let moved = {
-            let _guard = RepoGuard::acquire(data_dir, db, repo_path, config.lock_wait())?;
-            target::compare_and_swap(
-                repo_path,
-                &item.target_branch,
-                tip,
-                Oid::from_str(&candidate.commit)?,
-                &item.branch,
-            )?
-        };
-        match moved {
-            Moved::TipMoved => continue,
-            Moved::Blocked { checkout, files } => {
-                let reason = format!(
-                    "checked, but {} has {files} uncommitted file(s) and {} is checked out there; \
-                     nothing in it was touched: commit or stash them (git -C {} stash), then run 'git pcc land'",
-                    checkout.display(),
-                    item.target_branch,
-                    checkout.display()
-                );
-                let ending = Ending {
-                    reason: Some(reason),
-                    log_path,
-                    ..Ending::default()
-                };
-                return finish(db, item, State::Blocked, ending);
-            }
-            Moved::Landed { checkout } => {
-                return record_landed(
-                    db,
-                    item,
-                    &source.to_string(),
-                    &candidate.commit,
-                    Some(describe(&candidate, checkout.as_deref())),
-                    &worktree,
-                );
-            }
-        }
-    }
-    let reason = format!(
-        "{} kept moving: gave up after {MAX_ATTEMPTS} attempts",
-        item.target_branch
-    );
-    finish(db, item, State::Failed, reason_only(reason))
+    Ok(Admitted::Go { source, worktree })
 }
 
-fn reason_only(reason: String) -> Ending {
+/// Builds `item`'s branch (at `source`) on `base`, in memory.
+pub(super) fn build(repo: &Repository, item: &Item, source: Oid, base: Oid) -> Result<Built> {
+    candidate::build(
+        repo,
+        &Request {
+            source,
+            tip: base,
+            strategy: item.strategy(),
+            auto_fix: item.auto_fix,
+            message: item.message.as_deref(),
+            branch: &item.branch,
+            target: &item.target_branch,
+        },
+    )
+}
+
+/// How a failed check ends its item: the command, how it failed, the log's
+/// last line and its path.
+pub(super) fn check_failed(item: &Item, outcome: CheckOutcome) -> Ending {
+    Ending {
+        reason: Some(format!(
+            "the check `{}` failed ({}); last line: {}; log: {}",
+            item.check_command.as_deref().unwrap_or_default(),
+            how_it_failed(item, &outcome),
+            last_line(&outcome),
+            outcome.log_path
+        )),
+        log_path: Some(outcome.log_path),
+        ..Ending::default()
+    }
+}
+
+pub(super) fn how_it_failed(item: &Item, outcome: &CheckOutcome) -> String {
+    if outcome.timed_out {
+        format!("ran past {} min", item.check_timeout_minutes)
+    } else {
+        match outcome.exit_code {
+            Some(code) => format!("exit code {code}"),
+            None => "killed by a signal".to_owned(),
+        }
+    }
+}
+
+pub(super) fn last_line(outcome: &CheckOutcome) -> String {
+    outcome
+        .tail
+        .iter()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// Moves the item's target from `tip` to `new` under the repository's
+/// lock (pushing it first when the item asks for it and `push` is true).
+pub(super) fn move_target(
+    context: &RunContext,
+    db: &mut Database,
+    item: &Item,
+    tip: Oid,
+    new: Oid,
+    push: bool,
+) -> Result<Moved> {
+    let remote = (push && item.publish() == Some(Publish::Push)).then(|| publish::remote(context));
+    let _guard = RepoGuard::acquire(
+        context.data_dir,
+        db,
+        context.repo_path,
+        context.config.lock_wait(),
+    )?;
+    target::compare_and_swap(
+        context.repo_path,
+        &item.target_branch,
+        tip,
+        new,
+        &item.branch,
+        remote.as_deref(),
+    )
+}
+
+/// Records how a move that was not a landing ended the item; `Some(())`
+/// when the item ended, `None` when its target moved (build again).
+pub(super) fn moved_elsewhere(
+    db: &mut Database,
+    item: &Item,
+    moved: &Moved,
+    log_path: Option<String>,
+) -> Result<Option<()>> {
+    let reason = match moved {
+        Moved::TipMoved | Moved::Landed { .. } => return Ok(None),
+        Moved::Blocked { checkout, files } => {
+            let reason = format!(
+                "checked, but {} has {files} uncommitted file(s) and {} is checked out there; \
+                 nothing in it was touched: commit or stash them (git -C {} stash), then run 'git pcc land'",
+                checkout.display(),
+                item.target_branch,
+                checkout.display()
+            );
+            let ending = Ending {
+                reason: Some(reason),
+                log_path,
+                ..Ending::default()
+            };
+            finish(db, item, State::Blocked, ending)?;
+            return Ok(Some(()));
+        }
+        Moved::PushRefused { reason } => format!(
+            "checked, but the push of {} was refused, so nothing moved here: {reason}; \
+             bring {} up to date with its remote (git pull), then land again",
+            item.target_branch, item.target_branch
+        ),
+    };
+    let ending = Ending {
+        reason: Some(reason),
+        log_path,
+        ..Ending::default()
+    };
+    finish(db, item, State::Failed, ending)?;
+    Ok(Some(()))
+}
+
+pub(super) fn reason_only(reason: String) -> Ending {
     Ending {
         reason: Some(reason),
         ..Ending::default()
     }
 }
 
-fn describe(candidate: &Candidate, checkout: Option<&Path>) -> String {
+pub(super) fn describe(candidate: &Candidate, checkout: Option<&Path>, pushed: bool) -> String {
     let mut parts = vec![if candidate.commits_made == 0 {
         "fast-forward".to_owned()
     } else {
@@ -306,6 +346,9 @@ fn describe(candidate: &Candidate, checkout: Option<&Path>) -> String {
     }];
     if !candidate.fixes.is_empty() {
         parts.push(format!("fixed: {}", candidate.fixes.join(", ")));
+    }
+    if pushed {
+        parts.push("pushed".to_owned());
     }
     if let Some(checkout) = checkout {
         parts.push(format!("{} brought forward", checkout.display()));
@@ -315,18 +358,20 @@ fn describe(candidate: &Candidate, checkout: Option<&Path>) -> String {
 
 /// Marks an item landed, records the merge event, then brings its own
 /// worktree to the landed commit when it is clean.
-fn record_landed(
+pub(super) fn record_landed(
     db: &mut Database,
     item: &Item,
     source: &str,
     landed: &str,
     reason: Option<String>,
     worktree: &Option<PathBuf>,
+    log_path: Option<String>,
 ) -> Result<()> {
     db.immediate(|tx| {
         let ending = Ending {
             reason: reason.clone(),
             landed_commit: Some(landed.to_owned()),
+            log_path: log_path.clone(),
             ..Ending::default()
         };
         if queue::finish(tx, &item.id, State::Landed, &ending)? {
@@ -334,7 +379,7 @@ fn record_landed(
         }
         Ok(())
     })?;
-    failpoint::hit("land:after-record");
+    crate::failpoint::hit("land:after-record");
     if let (Some(worktree), Ok(source), Ok(landed)) =
         (worktree, Oid::from_str(source), Oid::from_str(landed))
     {
@@ -344,7 +389,7 @@ fn record_landed(
 }
 
 /// `src/app.py (SEMANTIC), src/util.py (TRIVIAL)`.
-fn conflict_reason(files: &[FileAnalysis], target: &str, tip: Oid) -> String {
+pub(super) fn conflict_reason(files: &[FileAnalysis], target: &str, tip: Oid) -> String {
     let list: Vec<String> = files
         .iter()
         .map(|f| format!("{} ({})", f.file_path, f.conflict_type.as_str()))

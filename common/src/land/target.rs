@@ -7,7 +7,9 @@
 //! and the item waits as blocked. Otherwise the ref moves with
 //! `git update-ref <ref> <new> <old>` (its `reference-transaction` hook
 //! runs). Either is atomic: after a kill the ref is at the old tip or the
-//! new one.
+//! new one. With a remote to push to (`--push`), the new tip is pushed to
+//! the remote's target first, once the local move is known to be possible;
+//! a push the remote refuses leaves the local target where it was.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -26,6 +28,8 @@ pub enum Moved {
     TipMoved,
     /// The target's checkout has uncommitted changes.
     Blocked { checkout: PathBuf, files: usize },
+    /// The remote refused the push; nothing moved here.
+    PushRefused { reason: String },
 }
 
 /// The tip of a local branch.
@@ -81,13 +85,15 @@ fn git(dir: &Path) -> Command {
     command
 }
 
-/// Moves `target` from `old` to `new` unless it moved meanwhile.
+/// Moves `target` from `old` to `new` unless it moved meanwhile; with
+/// `push_to`, pushes `new` to that remote's `target` first.
 pub fn compare_and_swap(
     repo_path: &Path,
     target: &str,
     old: Oid,
     new: Oid,
     branch: &str,
+    push_to: Option<&str>,
 ) -> Result<Moved> {
     let repo = Repository::open(repo_path)
         .with_context(|| format!("cannot open {}", repo_path.display()))?;
@@ -107,6 +113,14 @@ pub fn compare_and_swap(
                 files,
             });
         }
+    }
+    if let Some(remote) = push_to {
+        if let Err(err) = crate::github::push_commit(repo_path, remote, &new.to_string(), target) {
+            return Ok(Moved::PushRefused {
+                reason: format!("{err:#}"),
+            });
+        }
+        failpoint::hit("land:after-push");
     }
     failpoint::hit("land:before-ref");
     let message = format!("parallel-cc land: {branch}");
@@ -150,6 +164,21 @@ pub fn compare_and_swap(
     };
     failpoint::hit("land:after-ref");
     Ok(moved)
+}
+
+/// The commit a remote's branch is at (`git ls-remote`), if it has it.
+pub fn remote_tip(repo_path: &Path, remote: &str, branch: &str) -> Option<Oid> {
+    let output = git(repo_path)
+        .args(["ls-remote", "--heads", remote])
+        .arg(format!("refs/heads/{branch}"))
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    let first = text.split_whitespace().next()?;
+    Oid::from_str(first).ok()
 }
 
 /// Brings a landed branch's own worktree to the landed commit, so that its
