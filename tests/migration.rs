@@ -215,11 +215,11 @@ fn a_1_1_0_database_is_migrated_in_place_and_keeps_everything() {
     assert_eq!(status["keptWorktrees"], json!([]));
 
     let conn = Connection::open(&s.db_path).unwrap();
-    assert_eq!(version(&conn), "2.9.0");
+    assert_eq!(version(&conn), "2.10.0");
     let user_version: i64 = conn
         .query_row("PRAGMA user_version", [], |row| row.get(0))
         .unwrap();
-    assert_eq!(user_version, 20900);
+    assert_eq!(user_version, 21000);
     // The old columns keep their place and definition, new ones come after.
     let info = table_info(&conn, "sessions");
     assert_eq!(info[..20], seed_info[..]);
@@ -240,7 +240,8 @@ fn a_1_1_0_database_is_migrated_in_place_and_keeps_everything() {
             "last_message",
             "predicted_conflicts",
             "predicted_at",
-            "conversation_id"
+            "conversation_id",
+            "agent"
         ]
     );
     assert_eq!(rows(&conn, "sessions", &seed_columns), seed_rows);
@@ -280,8 +281,8 @@ fn a_1_1_0_database_is_migrated_in_place_and_keeps_everything() {
     assert_eq!(
         again,
         json!({
-            "fromVersion": "2.9.0",
-            "toVersion": "2.9.0",
+            "fromVersion": "2.10.0",
+            "toVersion": "2.10.0",
             "applied": [],
             "backupPath": null,
             "repaired": [],
@@ -441,7 +442,7 @@ fn a_fresh_data_dir_gets_the_schema_without_a_backup() {
         String::from_utf8_lossy(&output.stderr)
     );
     assert_eq!(report["fromVersion"], Value::Null);
-    assert_eq!(report["toVersion"], "2.9.0");
+    assert_eq!(report["toVersion"], "2.10.0");
     assert_eq!(report["backupPath"], Value::Null);
     let applied: Vec<&str> = report["applied"]
         .as_array()
@@ -449,7 +450,7 @@ fn a_fresh_data_dir_gets_the_schema_without_a_backup() {
         .iter()
         .map(|step| step.as_str().unwrap())
         .collect();
-    assert_eq!(applied.len(), 10, "{applied:?}");
+    assert_eq!(applied.len(), 11, "{applied:?}");
     assert!(applied[0].starts_with("1.1.0 "), "{applied:?}");
     assert!(applied[1].starts_with("2.0.0 "), "{applied:?}");
     assert!(applied[2].starts_with("2.1.0 "), "{applied:?}");
@@ -460,14 +461,15 @@ fn a_fresh_data_dir_gets_the_schema_without_a_backup() {
     assert!(applied[7].starts_with("2.6.0 "), "{applied:?}");
     assert!(applied[8].starts_with("2.7.0 "), "{applied:?}");
     assert!(applied[9].starts_with("2.9.0 "), "{applied:?}");
+    assert!(applied[10].starts_with("2.10.0 "), "{applied:?}");
     assert_eq!(backups(&env), Vec::<String>::new());
 
     let conn = env.db();
-    assert_eq!(version(&conn), "2.9.0");
+    assert_eq!(version(&conn), "2.10.0");
     let user_version: i64 = conn
         .query_row("PRAGMA user_version", [], |row| row.get(0))
         .unwrap();
-    assert_eq!(user_version, 20900);
+    assert_eq!(user_version, 21000);
     let journal: String = conn
         .query_row("PRAGMA journal_mode", [], |row| row.get(0))
         .unwrap();
@@ -493,6 +495,7 @@ fn a_fresh_data_dir_gets_the_schema_without_a_backup() {
             "predicted_conflicts",
             "predicted_at",
             "conversation_id",
+            "agent",
         ]
         .map(str::to_owned),
     );
@@ -530,7 +533,7 @@ fn a_fresh_data_dir_gets_the_schema_without_a_backup() {
         value,
         json!({"success": false, "error": "unknown schema version 9.9.9"})
     );
-    assert_eq!(version(&env.db()), "2.9.0");
+    assert_eq!(version(&env.db()), "2.10.0");
 }
 
 /// The first day of the current daily, weekly (from Monday) and monthly
@@ -659,14 +662,14 @@ fn the_seed_budget_table_keeps_its_rows_and_budget_status_reads_them() {
     let check = database_check(env);
     assert_eq!(check["ok"], false, "{check}");
     assert!(
-        check["detail"].as_str().unwrap().contains("behind 2.9.0"),
+        check["detail"].as_str().unwrap().contains("behind 2.10.0"),
         "{check}"
     );
     assert_eq!(check["hint"], "run 'git pcc update'");
     let (output, report) = env.json(env.pcc("git-pcc").args(["update", "--json"]));
     assert_eq!(output.status.code(), Some(0));
     assert_eq!(report["fromVersion"], "2.4.0");
-    assert_eq!(report["toVersion"], "2.9.0");
+    assert_eq!(report["toVersion"], "2.10.0");
     assert!(report["backupPath"].is_string(), "{report}");
     assert_eq!(database_check(env)["ok"], true);
 

@@ -81,7 +81,7 @@ fn once_prints_one_frame_and_json_its_data() {
     assert!(lines[1].starts_with("Sessions──"), "{text}");
     assert_eq!(
         lines[2].split_whitespace().collect::<Vec<_>>(),
-        ["SESSION", "BRANCH", "STATE", "AGE", "+/-", "CHG", "CNF", "DOING"],
+        ["SESSION", "AGENT", "BRANCH", "STATE", "AGE", "+/-", "CHG", "CNF", "DOING"],
         "{text}"
     );
     // The waiting session comes first, marked, with what it waits for.
@@ -91,6 +91,7 @@ fn once_prints_one_frame_and_json_its_data() {
         [
             "!",
             short(&s.agent_id),
+            "claude",
             &s.branch,
             "waiting",
             "0m",
@@ -108,6 +109,7 @@ fn once_prints_one_frame_and_json_its_data() {
         main,
         [
             short(&s.main_id),
+            "claude",
             "main",
             "(main)",
             "-",
@@ -418,8 +420,8 @@ fn the_live_view_follows_states_and_keys_in_a_terminal() {
             .map(str::to_owned)
             .collect()
     };
-    assert_eq!(cells(&s.agent_id)[6..9], ["+0/-0", "1", "0"], "{screen}");
-    assert_eq!(cells(&s.main_id)[6..8], ["1", "0"], "{screen}");
+    assert_eq!(cells(&s.agent_id)[7..10], ["+0/-0", "1", "0"], "{screen}");
+    assert_eq!(cells(&s.main_id)[7..9], ["1", "0"], "{screen}");
 
     // Release the agent's session: asked first, its work is kept.
     terminal.keys(&["r"]);

@@ -39,6 +39,10 @@ pub struct RegisterArgs {
     /// `claude --continue` needs
     #[arg(long = "continue")]
     pub continue_latest: bool,
+    /// The agent the session runs: claude, codex, gemini, aider, opencode,
+    /// or one defined in config (agents.<name>)
+    #[arg(long, value_name = "NAME", default_value = pcc::agents::DEFAULT_AGENT)]
+    pub agent: String,
     /// Print the result as JSON
     #[arg(long, conflicts_with = "shell")]
     pub json: bool,
@@ -50,6 +54,7 @@ pub struct RegisterArgs {
 pub fn run(args: RegisterArgs) -> anyhow::Result<Output> {
     let data_dir = crate::data_dir()?;
     crate::config::warn_about_settings(&data_dir);
+    let agent = pcc::agents::find_in(&data_dir, &args.agent)?;
     let resume = match (&args.resume, args.continue_latest) {
         (Some(id), _) => Some(session::Resume::Conversation(id.clone())),
         (None, true) => Some(session::Resume::Latest),
@@ -72,6 +77,10 @@ pub fn run(args: RegisterArgs) -> anyhow::Result<Output> {
         args.base.as_deref(),
     )
     .map_err(|err| crate::scope::with_repo_hint(err, args.repo != std::path::Path::new(".")))?;
+    if registration.is_new {
+        session::record_agent_name(&data_dir, &registration.session_id, &agent.name)?;
+    }
+    registration.agent = registration.agent.clone().or(Some(agent.name.clone()));
     match (&target, &resume) {
         (Some((path, id)), _) if registration.worktree_path == path.to_string_lossy() => {
             // The conversation goes on here; its SessionStart confirms it.
@@ -137,6 +146,7 @@ fn human(r: &Registration) -> String {
     };
     let mut pairs = vec![
         ("session", r.session_id.clone()),
+        ("agent", r.agent.clone().unwrap_or_default()),
         ("path", render::quoted(&r.worktree_path).into_owned()),
     ];
     if let Some(branch) = &r.branch {

@@ -77,6 +77,11 @@ const MIGRATIONS: &[Migration] = &[
         description: "the agent's own conversation id of sessions and kept worktrees",
         apply: conversations_2_9_0,
     },
+    Migration {
+        version: "2.10.0",
+        description: "the agent of each session and sandbox run, and the tokens a run reported",
+        apply: agents_2_10_0,
+    },
 ];
 
 /// The schema version this build writes.
@@ -693,6 +698,24 @@ fn conversations_2_9_0(conn: &Connection) -> Result<()> {
     add_missing_columns(conn, "kept_worktrees", &[("conversation_id", "TEXT")])
 }
 
+/// Which agent (an agent profile's name: `claude`, `codex`, ...) each
+/// session and sandbox run is; a row from before is Claude Code's, the only
+/// agent there was. A run also keeps the tokens its agent reported and
+/// whether its cost was reported by the agent or estimated from them.
+fn agents_2_10_0(conn: &Connection) -> Result<()> {
+    add_missing_columns(conn, "sessions", &[("agent", "TEXT")])?;
+    add_missing_columns(
+        conn,
+        "sandbox_runs",
+        &[
+            ("agent", "TEXT"),
+            ("input_tokens", "INTEGER"),
+            ("output_tokens", "INTEGER"),
+            ("cost_source", "TEXT"),
+        ],
+    )
+}
+
 /// What the TypeScript tool's rows need to work here. Its
 /// `budget_tracking` (no run count, no update time, no unique period) is
 /// rebuilt with its columns first, in its order and with its ids, then
@@ -862,6 +885,6 @@ mod tests {
     fn versions_compare_numerically() {
         assert!(version_number("1.10.0") > version_number("1.9.3"));
         assert!(version_number("2.0.0") > version_number("1.99.99"));
-        assert_eq!(version_number(current_version()), version_number("2.9.0"));
+        assert_eq!(version_number(current_version()), version_number("2.10.0"));
     }
 }

@@ -5,6 +5,7 @@
 
 #![allow(dead_code)]
 
+pub mod agents;
 pub mod claude;
 
 use std::path::{Path, PathBuf};

@@ -225,9 +225,9 @@ fn number(value: Option<usize>) -> String {
 }
 
 /// The widths of the sessions table's columns; the last takes the rest.
-const COLUMNS: [usize; 8] = [2, 8, 18, 12, 5, 5, 3, 3];
-const HEADINGS: [&str; 9] = [
-    "", "SESSION", "BRANCH", "STATE", "AGE", "+/-", "CHG", "CNF", "DOING",
+const COLUMNS: [usize; 9] = [2, 8, 8, 18, 12, 5, 5, 3, 3];
+const HEADINGS: [&str; 10] = [
+    "", "SESSION", "AGENT", "BRANCH", "STATE", "AGE", "+/-", "CHG", "CNF", "DOING",
 ];
 
 /// The cells as one line of the table: each cut or padded to its column,
@@ -300,6 +300,7 @@ fn draw_sessions(buffer: &mut Buffer, area: Rect, app: &App, styles: &Styles) {
             let cells = [
                 mark,
                 render::short_id(&session.session_id),
+                session.agent.clone(),
                 branch,
                 state_text(session),
                 render::minutes(session.age_minutes),

@@ -49,6 +49,8 @@ pub struct Registration {
     /// The conversation whose worktree the session re-entered
     /// (`register --resume`, `--continue`).
     pub resumed: Option<String>,
+    /// The agent profile the session runs, when the caller named one.
+    pub agent: Option<String>,
 }
 
 /// Which conversation to resume: one by its id, or the latest.
@@ -189,6 +191,7 @@ pub fn register_from(
         base: arrival.base_name.clone(),
         warnings: arrival.warning.clone().into_iter().collect(),
         resumed: None,
+        agent: None,
     };
     if let Some(created) = &arrival.created {
         registration.copied_files =
@@ -243,6 +246,7 @@ fn already_registered(db: &Database, existing: Session, repaired: Repair) -> Res
         base: None,
         warnings: Vec::new(),
         resumed: None,
+        agent: existing.agent,
     })
 }
 

@@ -1,0 +1,412 @@
+//! End to end with the real Codex CLI and Gemini CLI, offline against the
+//! scripted stand-in of their model APIs: `git pcc install --agent NAME`
+//! wires their hooks and MCP server in; two wrapped sessions run at once
+//! (main checkout and a worktree) with their hooks reporting into our
+//! database; a claim a Claude Code session holds denies their edit.
+//!
+//! Codex runs a hook only once its user trusted it (`/hooks` in its
+//! terminal UI); these runs pass `--dangerously-bypass-hook-trust`, which
+//! is what trusting does for one invocation.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use serde_json::{json, Value};
+use support::agents::{
+    codex_bin, configure_codex, configure_codex_home, configure_gemini, configure_gemini_home,
+    gemini_bin, logged_requests, path_with,
+};
+use support::claude::{files_with_prefix, wait_for, ModelServer};
+use support::{LiveProcess, TestEnv};
+
+fn wrapper() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/claude-parallel")
+}
+
+/// What each agent's scripted shell step runs: the status it sees and where
+/// it works, paired by the script's PID; the agents' shells may start as
+/// login shells, so our binary is named by its path.
+fn record_script(out: &Path) -> String {
+    let git_pcc = support::bin("git-pcc");
+    format!(
+        "sleep 2\n'{}' status --json > '{}/status-'$$.json\npwd -P > '{}/pwd-'$$.txt\nsleep 1\n",
+        git_pcc.display(),
+        out.display(),
+        out.display()
+    )
+}
+
+fn install(env: &TestEnv, args: &[&str]) -> Value {
+    let (output, report) = env.json(env.pcc("git-pcc").arg("install").args(args).arg("--json"));
+    assert!(
+        output.status.success(),
+        "install {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    report
+}
+
+fn codex_command(env: &TestEnv, cwd: &Path, program: &Path, prompt: &str) -> Command {
+    let mut command = env.command(program);
+    configure_codex(&mut command);
+    command
+        .current_dir(cwd)
+        .env("PATH", path_with(env, &codex_bin()))
+        .args([
+            "exec",
+            "--json",
+            "--dangerously-bypass-hook-trust",
+            "--skip-git-repo-check",
+            "--dangerously-bypass-approvals-and-sandbox",
+            prompt,
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    command
+}
+
+fn gemini_command(env: &TestEnv, server: &ModelServer, cwd: &Path, program: &Path) -> Command {
+    let mut command = env.command(program);
+    configure_gemini(&mut command, server);
+    command
+        .current_dir(cwd)
+        .env("PATH", path_with(env, &gemini_bin()))
+        .args([
+            "-p",
+            "do the scripted steps",
+            "--output-format",
+            "stream-json",
+            "--yolo",
+            "-m",
+            "gemini-2.5-flash",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    command
+}
+
+fn finish(mut child: Child, what: &str) -> String {
+    let status = wait_for(&mut child, 180);
+    let mut stdout = String::new();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut stdout).unwrap();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    assert!(status.success(), "{what} failed: {stderr}\n{stdout}");
+    stdout
+}
+
+/// Each agent's working directory with the status it recorded.
+fn own_snapshots(out: &Path) -> Vec<(String, Value)> {
+    support::list_dir(out)
+        .into_iter()
+        .filter_map(|name| {
+            name.strip_prefix("pwd-")
+                .map(|rest| rest.trim_end_matches(".txt").to_owned())
+        })
+        .map(|pid| {
+            let place = std::fs::read_to_string(out.join(format!("pwd-{pid}.txt")))
+                .unwrap()
+                .trim()
+                .to_owned();
+            let status = std::fs::read_to_string(out.join(format!("status-{pid}.json"))).unwrap();
+            (place, serde_json::from_str(&status).unwrap())
+        })
+        .collect()
+}
+
+/// Two wrapped sessions of `agent` ran at once, one in the main checkout
+/// and one in a worktree; each saw its own session recorded as `agent`,
+/// `working` (its pre-tool hook reported it); both were released at exit.
+fn assert_two_sessions(env: &TestEnv, repo: &Path, out: &Path, agent: &str) {
+    let mut places: Vec<String> = files_with_prefix(out, "pwd-")
+        .iter()
+        .map(|p| p.trim().to_owned())
+        .collect();
+    places.sort();
+    assert_eq!(places.len(), 2, "{places:?}");
+    let repo_path = repo.to_str().unwrap().to_owned();
+    assert!(places.contains(&repo_path), "{places:?}");
+    let worktree = places.iter().find(|p| **p != repo_path).unwrap().clone();
+    assert!(
+        worktree.starts_with(env.path().join("app-worktrees").to_str().unwrap()),
+        "{worktree}"
+    );
+    for (place, snapshot) in own_snapshots(out) {
+        let own = snapshot["sessions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["worktreePath"] == place.as_str())
+            .unwrap_or_else(|| panic!("no session at {place}: {snapshot}"))
+            .clone();
+        assert_eq!(own["agent"], agent, "{own}");
+        assert_eq!(own["isMainRepo"], place == repo_path, "{own}");
+        assert_eq!(
+            own["state"],
+            "working",
+            "the pre-tool hook reported it; hooks.log: {}",
+            std::fs::read_to_string(env.data_dir.join("logs/hooks.log")).unwrap_or_default()
+        );
+    }
+    assert_eq!(env.status()["totalSessions"], 0);
+    assert!(!Path::new(&worktree).exists());
+}
+
+/// Only the Claude session is left, in the main checkout with its file as
+/// it was, and no worktree was kept for work.
+fn assert_no_work_kept(env: &TestEnv, repo: &Path) {
+    let status = env.status();
+    assert_eq!(status["totalSessions"], 1, "{status}");
+    assert_eq!(status["sessions"][0]["agent"], "claude", "{status}");
+    assert_eq!(status["keptWorktrees"], json!([]), "{status}");
+    assert_eq!(
+        std::fs::read_to_string(repo.join("src/lib.rs")).unwrap(),
+        "fn a() {}\n"
+    );
+}
+
+/// A live Claude Code session in the main checkout holding `file`
+/// EXCLUSIVE.
+fn claude_session_claiming(env: &TestEnv, repo: &Path, file: &str) -> (LiveProcess, String) {
+    let holder = LiveProcess::spawn();
+    let (output, registered) =
+        env.json(env.pcc("git-pcc-register").arg("--repo").arg(repo).args([
+            "--pid",
+            &holder.pid().to_string(),
+            "--agent",
+            "claude",
+            "--json",
+        ]));
+    assert!(output.status.success());
+    let id = registered["sessionId"].as_str().unwrap().to_owned();
+    let claim = support::mcp_call(
+        env,
+        &id,
+        "claim_file",
+        json!({"filePath": file, "mode": "EXCLUSIVE", "reason": "refactor"}),
+    );
+    assert!(claim.to_string().contains("EXCLUSIVE"), "{claim}");
+    (holder, id)
+}
+
+#[test]
+fn codex_sessions_run_wrapped_with_hooks_and_our_mcp_tools() {
+    let env = TestEnv::new();
+    let repo = env.repo("app");
+    let out = env.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(out.join("record.sh"), record_script(&out)).unwrap();
+    let server = ModelServer::start(
+        &env,
+        &[format!("sh '{}/record.sh'", out.display())],
+        "all done",
+    );
+    configure_codex_home(&env, &server);
+    let report = install(&env, &["--agent", "codex", "--hooks", "--mcp"]);
+    let components: Vec<&str> = report["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["component"].as_str().unwrap())
+        .collect();
+    assert_eq!(components, ["codex-hooks", "codex-mcp"]);
+    let config = std::fs::read_to_string(env.home.join(".codex/config.toml")).unwrap();
+    assert!(config.starts_with("model = \"gpt-5\"\n"), "{config}");
+    assert!(
+        config.contains("[mcp_servers.parallel-cc]\ncommand = "),
+        "{config}"
+    );
+
+    // Called as codex-parallel: a link to the wrapper.
+    let links = env.path().join("links");
+    std::fs::create_dir_all(&links).unwrap();
+    std::os::unix::fs::symlink(wrapper(), links.join("codex-parallel")).unwrap();
+    let agents: Vec<Child> = (0..2)
+        .map(|_| {
+            let child = codex_command(&env, &repo, &links.join("codex-parallel"), "record")
+                .spawn()
+                .unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(500));
+            child
+        })
+        .collect();
+    let outputs: Vec<String> = agents
+        .into_iter()
+        .map(|child| finish(child, "codex-parallel"))
+        .collect();
+    for output in &outputs {
+        assert!(output.contains("\"type\":\"turn.completed\""), "{output}");
+    }
+    assert_two_sessions(&env, &repo, &out, "codex");
+
+    // Its MCP client started our server and offered our tools to the model.
+    let offered = logged_requests(&server)
+        .iter()
+        .map(|request| request["body"]["tools"].to_string())
+        .any(|tools| tools.contains("get_parallel_status") && tools.contains("claim_file"));
+    assert!(offered, "our MCP tools reached the model's tool list");
+
+    // Uninstalling takes only ours out.
+    install(&env, &["--agent", "codex", "--uninstall"]);
+    let config = std::fs::read_to_string(env.home.join(".codex/config.toml")).unwrap();
+    assert!(!config.contains("parallel-cc"), "{config}");
+    assert!(config.contains("[model_providers.standin]"), "{config}");
+    assert!(!env.home.join(".codex/hooks.json").exists());
+}
+
+#[test]
+fn a_codex_edit_of_a_file_a_claude_session_holds_is_denied() {
+    let env = TestEnv::new();
+    let repo = env.repo_with("app", &[("src/lib.rs", "fn a() {}\n")]);
+    let patch = "apply_patch <<'EOF'\n*** Begin Patch\n*** Update File: src/lib.rs\n@@\n-fn a() {}\n+fn b() {}\n*** End Patch\nEOF\n";
+    let server = ModelServer::start(&env, &[patch.to_owned()], "tried");
+    configure_codex_home(&env, &server);
+    install(&env, &["--agent", "codex", "--hooks"]);
+    let (_holder, claude_id) = claude_session_claiming(&env, &repo, "src/lib.rs");
+
+    // `--agent` comes first: the wrapper takes it, codex gets the rest.
+    let plain = codex_command(&env, &repo, &wrapper(), "rename a");
+    let mut wrapped = env.command(wrapper());
+    configure_codex(&mut wrapped);
+    wrapped
+        .current_dir(&repo)
+        .env("PATH", path_with(&env, &codex_bin()))
+        .args(["--agent", "codex"])
+        .args(plain.get_args())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    finish(wrapped.spawn().unwrap(), "claude-parallel --agent codex");
+
+    // It worked in a worktree (the Claude session holds the main checkout)
+    // and changed nothing there: the worktree went at release.
+    assert_no_work_kept(&env, &repo);
+    let denials: Vec<String> = logged_requests(&server)
+        .iter()
+        .flat_map(|request| {
+            request["body"]["input"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .filter(|item| item["type"] == "function_call_output")
+        .map(|item| item["output"].to_string())
+        .collect();
+    assert!(!denials.is_empty());
+    for denial in &denials {
+        assert!(
+            denial.contains("src/lib.rs is claimed EXCLUSIVE by another parallel-cc session")
+                && denial.contains(&claude_id),
+            "{denial}"
+        );
+    }
+    assert!(
+        !denials.iter().any(|d| d.contains("Success. Updated")),
+        "{denials:?}"
+    );
+}
+
+#[test]
+fn gemini_sessions_run_wrapped_with_hooks_and_our_mcp_tools() {
+    let env = TestEnv::new();
+    let repo = env.repo("app");
+    let out = env.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(out.join("record.sh"), record_script(&out)).unwrap();
+    let server = ModelServer::start(
+        &env,
+        &[format!("sh '{}/record.sh'", out.display())],
+        "all done",
+    );
+    configure_gemini_home(&env);
+    install(&env, &["--agent", "gemini", "--hooks", "--mcp"]);
+    let settings: Value = serde_json::from_str(
+        &std::fs::read_to_string(env.home.join(".gemini/settings.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        settings["security"]["auth"]["selectedType"],
+        "gemini-api-key"
+    );
+    assert!(settings["hooks"]["BeforeTool"].is_array(), "{settings}");
+    assert!(settings["mcpServers"]["parallel-cc"]["command"].is_string());
+
+    let links = env.path().join("links");
+    std::fs::create_dir_all(&links).unwrap();
+    std::os::unix::fs::symlink(wrapper(), links.join("gemini-parallel")).unwrap();
+    let agents: Vec<Child> = (0..2)
+        .map(|_| {
+            let child = gemini_command(&env, &server, &repo, &links.join("gemini-parallel"))
+                .spawn()
+                .unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(1500));
+            child
+        })
+        .collect();
+    for child in agents {
+        let output = finish(child, "gemini-parallel");
+        assert!(output.contains("\"type\":\"result\""), "{output}");
+    }
+    assert_two_sessions(&env, &repo, &out, "gemini");
+    let offered = logged_requests(&server)
+        .iter()
+        .map(|request| request["body"]["tools"].to_string())
+        .any(|tools| tools.contains("get_parallel_status") && tools.contains("claim_file"));
+    assert!(offered, "our MCP tools reached the model's tool list");
+
+    install(&env, &["--agent", "gemini", "--uninstall"]);
+    let settings: Value = serde_json::from_str(
+        &std::fs::read_to_string(env.home.join(".gemini/settings.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        settings,
+        json!({
+            "security": {"auth": {"selectedType": "gemini-api-key"}, "folderTrust": {"enabled": false}},
+            "privacy": {"usageStatisticsEnabled": false}
+        })
+    );
+}
+
+#[test]
+fn a_gemini_write_of_a_file_a_claude_session_holds_is_denied() {
+    let env = TestEnv::new();
+    let repo = env.repo_with("app", &[("src/lib.rs", "fn a() {}\n")]);
+    let server = ModelServer::start_script(
+        &env,
+        json!({
+            "commands": [{"tool": "write_file", "args": {"file_path": "src/lib.rs", "content": "fn b() {}\n"}}],
+            "final": "tried"
+        }),
+    );
+    configure_gemini_home(&env);
+    install(&env, &["--agent", "gemini", "--hooks"]);
+    let (_holder, claude_id) = claude_session_claiming(&env, &repo, "src/lib.rs");
+
+    let plain = gemini_command(&env, &server, &repo, &wrapper());
+    let mut wrapped = env.command(wrapper());
+    configure_gemini(&mut wrapped, &server);
+    wrapped
+        .current_dir(&repo)
+        .env("PATH", path_with(&env, &gemini_bin()))
+        .args(["--agent", "gemini"])
+        .args(plain.get_args())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let output = finish(wrapped.spawn().unwrap(), "claude-parallel --agent gemini");
+
+    assert_no_work_kept(&env, &repo);
+    let result = output
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .find(|event| event["type"] == "tool_result")
+        .expect("a tool result");
+    assert_eq!(result["status"], "error", "{result}");
+    let message = result["output"].as_str().unwrap();
+    assert!(
+        message.contains("src/lib.rs is claimed EXCLUSIVE by another parallel-cc session")
+            && message.contains(&claude_id),
+        "{message}"
+    );
+}
