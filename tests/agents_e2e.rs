@@ -410,3 +410,134 @@ fn a_gemini_write_of_a_file_a_claude_session_holds_is_denied() {
         "{message}"
     );
 }
+
+/// The agent's API key in the sandbox test: a value of its own, so that
+/// finding it anywhere is certainly a leak.
+const OPENAI_KEY: &str = "sk-test-openai-sandbox-7d41aa09";
+const ANTHROPIC_KEY: &str = "sk-ant-test-not-for-codex-93b2";
+
+#[test]
+fn a_codex_sandbox_run_brings_its_work_back_with_its_tokens_and_estimated_cost() {
+    let env = TestEnv::new();
+    let repo = env.repo("app");
+    let server = ModelServer::start(
+        &env,
+        &[
+            "printf 'notes\\n' > notes.md && env | grep -c '^ANTHROPIC_' > anthropic-vars.txt; echo \"extra=$PCC_EXTRA\" > extra.txt".to_owned(),
+        ],
+        "wrote the notes",
+    );
+    // Codex is pointed at the stand-in by its headless line in config, as
+    // a user would point it at a provider of theirs; its tokens are priced.
+    let provider = format!(
+        "model_providers.standin={{name=\"scripted stand-in\",base_url=\"http://127.0.0.1:{}/v1\",wire_api=\"responses\",env_key=\"OPENAI_API_KEY\"}}",
+        server.port
+    );
+    std::fs::create_dir_all(&env.data_dir).unwrap();
+    std::fs::write(
+        env.data_dir.join("config.json"),
+        json!({
+            "agents": {
+                "codex": {
+                    "headless": [
+                        "codex", "exec", "--json", "--skip-git-repo-check",
+                        "--dangerously-bypass-approvals-and-sandbox", "-m", "gpt-5",
+                        "-c", "model_provider=\"standin\"", "-c", provider, "{prompt}"
+                    ],
+                    "model": "gpt-5"
+                },
+                "prices": {"gpt-5*": {"input": 1.25, "output": 10.0}}
+            }
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let mut command = env.pcc("git-pcc-sandbox");
+    command
+        .args([
+            "run",
+            "--agent",
+            "codex",
+            "--timeout",
+            "3",
+            "--env",
+            "PCC_EXTRA",
+        ])
+        .args(["--prompt", "write the notes", "--branch", "auto", "--json"])
+        .current_dir(&repo)
+        .env("OPENAI_API_KEY", OPENAI_KEY)
+        .env("ANTHROPIC_API_KEY", ANTHROPIC_KEY)
+        .env("PCC_EXTRA", "passed-by-name")
+        .env("PATH", path_with(&env, &codex_bin()))
+        .env("PARALLEL_CC_GIT_USER", "Sandbox Agent")
+        .env("PARALLEL_CC_GIT_EMAIL", "agent@example.com");
+    let (output, result) = env.json(&mut command);
+    assert!(
+        output.status.success(),
+        "{}\n{result}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(result["status"], "COMPLETED", "{result}");
+    assert_eq!(result["agent"], "codex");
+    assert_eq!(result["inputTokens"], 200);
+    assert_eq!(result["outputTokens"], 40);
+    assert_eq!(result["costSource"], "estimated");
+    // 200 tokens at $1.25 and 40 at $10 per million.
+    assert_eq!(result["agentCost"], 0.00065);
+    assert_eq!(result["result"], "wrote the notes");
+
+    let branch = result["branch"].as_str().unwrap();
+    assert_eq!(
+        env.git(&repo, &["show", &format!("{branch}:notes.md")]),
+        "notes\n"
+    );
+    // Claude Code's key stayed out of Codex's sandbox; --env passed ours.
+    assert_eq!(
+        env.git(&repo, &["show", &format!("{branch}:anthropic-vars.txt")]),
+        "0\n"
+    );
+    assert_eq!(
+        env.git(&repo, &["show", &format!("{branch}:extra.txt")]),
+        "extra=passed-by-name\n"
+    );
+
+    // The key is written nowhere: not in the result, the log, the database.
+    let log = std::fs::read_to_string(result["outputLog"].as_str().unwrap()).unwrap();
+    assert!(log.contains("\"type\":\"turn.completed\""), "{log}");
+    for (place, text) in [
+        ("result", result.to_string()),
+        ("log", log),
+        (
+            "stderr",
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        ),
+    ] {
+        assert!(!text.contains(OPENAI_KEY), "the key is in the {place}");
+    }
+    let conn = env.db();
+    let (agent, tokens, source): (String, i64, String) = conn
+        .query_row(
+            "SELECT agent, input_tokens, cost_source FROM sandbox_runs",
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+        )
+        .unwrap();
+    assert_eq!(
+        (agent.as_str(), tokens, source.as_str()),
+        ("codex", 200, "estimated")
+    );
+
+    // The month's spending, by agent.
+    let (output, budget) = env.json(env.pcc("git-pcc").args(["budget", "status", "--json"]));
+    assert!(output.status.success());
+    let by_agent = budget["byAgent"].as_array().unwrap();
+    assert_eq!(by_agent.len(), 1, "{budget}");
+    assert_eq!(by_agent[0]["agent"], "codex");
+    assert_eq!(by_agent[0]["runs"], 1);
+    assert_eq!(by_agent[0]["inputTokens"], 200);
+    assert_eq!(by_agent[0]["estimatedRuns"], 1);
+    assert!(
+        by_agent[0]["spent"].as_f64().unwrap() >= 0.00065,
+        "{budget}"
+    );
+}

@@ -112,6 +112,9 @@ pub struct AgentProfile {
     /// Whether it reports its cost in USD (else it is estimated from its
     /// tokens and the price table).
     pub reports_cost: bool,
+    /// The model whose price estimates its cost when its output does not
+    /// name one (config `agents.<name>.model`).
+    pub model: Option<String>,
 }
 
 impl AgentProfile {
@@ -159,6 +162,7 @@ pub fn built_in() -> Vec<AgentProfile> {
             mcp: McpConfig::ClaudeJson,
             credentials: words(&["ANTHROPIC_API_KEY", "CLAUDE_CODE_OAUTH_TOKEN"]),
             reports_cost: true,
+            model: None,
         },
         AgentProfile {
             name: "codex".into(),
@@ -177,6 +181,7 @@ pub fn built_in() -> Vec<AgentProfile> {
             mcp: McpConfig::CodexToml,
             credentials: words(&["OPENAI_API_KEY", "CODEX_API_KEY"]),
             reports_cost: false,
+            model: None,
         },
         AgentProfile {
             name: "gemini".into(),
@@ -195,6 +200,7 @@ pub fn built_in() -> Vec<AgentProfile> {
             mcp: McpConfig::GeminiSettings,
             credentials: words(&["GEMINI_API_KEY", "GOOGLE_API_KEY"]),
             reports_cost: false,
+            model: None,
         },
         AgentProfile {
             name: "aider".into(),
@@ -214,6 +220,7 @@ pub fn built_in() -> Vec<AgentProfile> {
             mcp: McpConfig::None,
             credentials: words(&["OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY"]),
             reports_cost: true,
+            model: None,
         },
         AgentProfile {
             name: "opencode".into(),
@@ -225,6 +232,7 @@ pub fn built_in() -> Vec<AgentProfile> {
             mcp: McpConfig::OpencodeJson,
             credentials: words(&["OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY"]),
             reports_cost: true,
+            model: None,
         },
     ]
 }
@@ -365,6 +373,7 @@ fn configured(name: &str, settings: &Value, base: Option<&AgentProfile>) -> Resu
             .or_else(|| base.map(|b| b.credentials.clone()))
             .unwrap_or_default(),
         reports_cost: base.is_some_and(|b| b.reports_cost),
+        model: text("model").or_else(|| base.and_then(|b| b.model.clone())),
     })
 }
 
