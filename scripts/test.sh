@@ -11,7 +11,8 @@
 #   (for the virtual environment);
 # - the pinned Claude Code CLI, from the npm registry, under
 #   target/claude-code (the end-to-end tests run it offline), and the
-#   pinned Codex CLI and Gemini CLI under target/codex and target/gemini-cli;
+#   pinned Codex CLI, Gemini CLI and OpenCode under target/codex,
+#   target/gemini-cli and target/opencode;
 # - the MCP Python SDK and E2B's Python SDK, pinned, from PyPI, in a virtual
 #   environment under target/python (the system's Python is left as it is).
 #   The E2B stand-in is held to that SDK: bumping its pin is a deliberate
@@ -98,6 +99,7 @@ install_npm_agent() { # DIR PACKAGE VERSION NAME
 }
 [ -n "${PCC_CODEX:-}" ] || install_npm_agent codex @openai/codex 0.169.0 "the Codex CLI"
 [ -n "${PCC_GEMINI:-}" ] || install_npm_agent gemini-cli @google/gemini-cli 0.61.0 "the Gemini CLI"
+[ -n "${PCC_OPENCODE:-}" ] || install_npm_agent opencode opencode-ai 1.18.33 "OpenCode"
 
 need python3 || { echo "test.sh: python3 is required (scripted model server, MCP client)" >&2; exit 1; }
 # The MCP tests drive pcc-mcp with the official MCP Python SDK, and the E2B

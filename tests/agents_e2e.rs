@@ -16,7 +16,7 @@ use std::process::{Child, Command, Stdio};
 use serde_json::{json, Value};
 use support::agents::{
     codex_bin, configure_codex, configure_codex_home, configure_gemini, configure_gemini_home,
-    gemini_bin, logged_requests, path_with,
+    gemini_bin, logged_requests, opencode_bin, opencode_config, path_with,
 };
 use support::claude::{files_with_prefix, wait_for, ModelServer};
 use support::{LiveProcess, TestEnv};
@@ -217,6 +217,25 @@ fn codex_sessions_run_wrapped_with_hooks_and_our_mcp_tools() {
     assert!(
         config.contains("[mcp_servers.parallel-cc]\ncommand = "),
         "{config}"
+    );
+    // Doctor checks the agent it was wired into.
+    let (_, doctor) = env.json(
+        env.pcc("git-pcc")
+            .args(["doctor", "--json"])
+            .env("PATH", path_with(&env, &codex_bin())),
+    );
+    let check = doctor["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "agent codex")
+        .unwrap_or_else(|| panic!("{doctor}"))
+        .clone();
+    assert_eq!(check["ok"], true, "{check}");
+    let detail = check["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("PreToolUse") && detail.contains("mcp: "),
+        "{check}"
     );
 
     // Called as codex-parallel: a link to the wrapper.
@@ -540,4 +559,57 @@ fn a_codex_sandbox_run_brings_its_work_back_with_its_tokens_and_estimated_cost()
         by_agent[0]["spent"].as_f64().unwrap() >= 0.00065,
         "{budget}"
     );
+}
+
+#[test]
+fn an_opencode_sandbox_run_brings_its_work_back_with_its_tokens() {
+    let env = TestEnv::new();
+    let repo = env.repo("app");
+    let server = ModelServer::start(
+        &env,
+        &["printf 'notes\\n' > notes.md".to_owned()],
+        "wrote them",
+    );
+    std::fs::create_dir_all(&env.data_dir).unwrap();
+    std::fs::write(
+        env.data_dir.join("config.json"),
+        json!({"agents": {
+            "opencode": {"model": "standin/scripted"},
+            "prices": {"standin/*": {"input": 2.0, "output": 8.0}}
+        }})
+        .to_string(),
+    )
+    .unwrap();
+    let mut command = env.pcc("git-pcc-sandbox");
+    command
+        .args(["run", "--agent", "opencode", "--timeout", "3"])
+        .args(["--env", "OPENCODE_CONFIG_CONTENT"])
+        .args(["--prompt", "write the notes", "--branch", "auto", "--json"])
+        .current_dir(&repo)
+        .env("OPENAI_API_KEY", OPENAI_KEY)
+        .env("OPENCODE_CONFIG_CONTENT", opencode_config(&server))
+        .env("PATH", path_with(&env, &opencode_bin()))
+        .env("PARALLEL_CC_GIT_USER", "Sandbox Agent")
+        .env("PARALLEL_CC_GIT_EMAIL", "agent@example.com");
+    let (output, result) = env.json(&mut command);
+    assert!(
+        output.status.success(),
+        "{}\n{result}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(result["status"], "COMPLETED", "{result}");
+    assert_eq!(result["agent"], "opencode");
+    assert_eq!(result["toolCalls"], 1, "{result}");
+    assert_eq!(result["inputTokens"], 200);
+    assert_eq!(result["outputTokens"], 40);
+    // Its catalogue has no price for the stand-in's model: ours has.
+    assert_eq!(result["costSource"], "estimated");
+    assert_eq!(result["agentCost"], 0.00072);
+    let branch = result["branch"].as_str().unwrap();
+    assert_eq!(
+        env.git(&repo, &["show", &format!("{branch}:notes.md")]),
+        "notes\n"
+    );
+    let log = std::fs::read_to_string(result["outputLog"].as_str().unwrap()).unwrap();
+    assert!(!log.contains(OPENAI_KEY) && !result.to_string().contains(OPENAI_KEY));
 }

@@ -1,8 +1,9 @@
 //! The real Codex CLI and Gemini CLI against the scripted model server
 //! (`tests/support/model_server.py`, a stand-in for the OpenAI Responses
 //! API and the Gemini API: the only part of these tests that is not the
-//! real thing). `scripts/test.sh` installs the pinned CLIs under
-//! `target/codex` and `target/gemini-cli`.
+//! real thing), and OpenCode against its Chat Completions stand-in.
+//! `scripts/test.sh` installs the pinned CLIs under `target/codex`,
+//! `target/gemini-cli` and `target/opencode`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -30,6 +31,29 @@ fn installed(dir: &str, name: &str, variable: &str) -> PathBuf {
 /// The Codex CLI: `$PCC_CODEX`, else `target/codex`.
 pub fn codex_bin() -> PathBuf {
     installed("codex", "codex", "PCC_CODEX")
+}
+
+/// OpenCode: `$PCC_OPENCODE`, else `target/opencode`.
+pub fn opencode_bin() -> PathBuf {
+    installed("opencode", "opencode", "PCC_OPENCODE")
+}
+
+/// OpenCode's config for the stand-in: an OpenAI-compatible provider whose
+/// base URL is the server, its one model the default (for
+/// `OPENCODE_CONFIG_CONTENT`).
+pub fn opencode_config(server: &ModelServer) -> String {
+    serde_json::json!({
+        "autoupdate": false,
+        "share": "disabled",
+        "provider": {"standin": {
+            "npm": "@ai-sdk/openai-compatible",
+            "name": "scripted stand-in",
+            "options": {"baseURL": format!("http://127.0.0.1:{}/v1", server.port), "apiKey": "sk-test-opencode-standin"},
+            "models": {"scripted": {"name": "scripted", "tool_call": true}}
+        }},
+        "model": "standin/scripted"
+    })
+    .to_string()
 }
 
 /// The Gemini CLI: `$PCC_GEMINI`, else `target/gemini-cli`.

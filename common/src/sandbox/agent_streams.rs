@@ -137,7 +137,13 @@ impl StreamState {
             }
             "step_finish" => {
                 self.turns = Some(self.turns.unwrap_or(0) + 1);
-                if let Some(cost) = part.get("cost").and_then(Value::as_f64) {
+                // A model without a price in OpenCode's catalogue costs 0
+                // there: that is no cost reported, and the tokens tell.
+                if let Some(cost) = part
+                    .get("cost")
+                    .and_then(Value::as_f64)
+                    .filter(|c| *c > 0.0)
+                {
                     self.agent_cost = Some(self.agent_cost.unwrap_or(0.0) + cost);
                 }
                 self.add_tokens(
@@ -270,6 +276,28 @@ mod tests {
             (Some(200), Some(40))
         );
         assert_eq!(state.last_activity.as_deref(), Some("finished"));
+    }
+
+    /// What OpenCode 1.18.33 printed for a run of one shell command
+    /// against the stand-in (ids shortened).
+    #[test]
+    fn opencode_json_gives_activity_tool_calls_and_tokens() {
+        let state = read(
+            Output::OpencodeJson,
+            r#"{"type":"step_start","timestamp":1796192808214,"sessionID":"ses_1","part":{"id":"prt_1","messageID":"msg_1","sessionID":"ses_1","type":"step-start"}}
+{"type":"tool_use","timestamp":1796192810783,"sessionID":"ses_1","part":{"type":"tool","tool":"bash","callID":"call_0000","state":{"status":"completed","input":{"command":"echo hello > b.txt","description":"scripted step"},"output":"(no output)","metadata":{"output":"(no output)","exit":0,"truncated":false},"title":"echo hello > b.txt"},"id":"prt_2","sessionID":"ses_1","messageID":"msg_1"}}
+{"type":"step_finish","timestamp":1796192811644,"sessionID":"ses_1","part":{"id":"prt_3","reason":"tool-calls","messageID":"msg_1","sessionID":"ses_1","type":"step-finish","tokens":{"total":120,"input":100,"output":20,"reasoning":0,"cache":{"write":0,"read":0}},"cost":0}}
+{"type":"text","timestamp":1796192813598,"sessionID":"ses_1","part":{"id":"prt_4","messageID":"msg_2","sessionID":"ses_1","type":"text","text":"all done"}}
+{"type":"step_finish","timestamp":1796192815061,"sessionID":"ses_1","part":{"id":"prt_5","reason":"stop","messageID":"msg_2","sessionID":"ses_1","type":"step-finish","tokens":{"total":120,"input":100,"output":20,"reasoning":0,"cache":{"write":0,"read":0}},"cost":0.0125}}"#,
+        );
+        assert_eq!(state.tool_calls, 1);
+        assert_eq!(state.result.as_deref(), Some("all done"));
+        assert_eq!(
+            (state.input_tokens, state.output_tokens),
+            (Some(200), Some(40))
+        );
+        assert_eq!(state.turns, Some(2));
+        assert_eq!(state.agent_cost, Some(0.0125));
     }
 
     #[test]
