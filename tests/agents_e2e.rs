@@ -120,6 +120,12 @@ fn own_snapshots(out: &Path) -> Vec<(String, Value)> {
 /// and one in a worktree; each saw its own session recorded as `agent`,
 /// `working` (its pre-tool hook reported it); both were released at exit.
 fn assert_two_sessions(env: &TestEnv, repo: &Path, out: &Path, agent: &str) {
+    assert_two_sessions_in(env, repo, out, agent, json!("working"));
+}
+
+/// [`assert_two_sessions`] with the state the sessions showed (`null` for
+/// an agent without hooks).
+fn assert_two_sessions_in(env: &TestEnv, repo: &Path, out: &Path, agent: &str, state: Value) {
     let mut places: Vec<String> = files_with_prefix(out, "pwd-")
         .iter()
         .map(|p| p.trim().to_owned())
@@ -145,7 +151,7 @@ fn assert_two_sessions(env: &TestEnv, repo: &Path, out: &Path, agent: &str) {
         assert_eq!(own["isMainRepo"], place == repo_path, "{own}");
         assert_eq!(
             own["state"],
-            "working",
+            state,
             "the pre-tool hook reported it; hooks.log: {}",
             std::fs::read_to_string(env.data_dir.join("logs/hooks.log")).unwrap_or_default()
         );
@@ -612,4 +618,65 @@ fn an_opencode_sandbox_run_brings_its_work_back_with_its_tokens() {
     );
     let log = std::fs::read_to_string(result["outputLog"].as_str().unwrap()).unwrap();
     assert!(!log.contains(OPENAI_KEY) && !result.to_string().contains(OPENAI_KEY));
+}
+
+#[test]
+fn opencode_sessions_run_wrapped_and_its_mcp_client_connects_to_ours() {
+    let env = TestEnv::new();
+    let repo = env.repo("app");
+    let out = env.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(out.join("record.sh"), record_script(&out)).unwrap();
+    let server = ModelServer::start(
+        &env,
+        &[format!("sh '{}/record.sh'", out.display())],
+        "all done",
+    );
+    let config_dir = env.home.join(".config/opencode");
+    std::fs::create_dir_all(&config_dir).unwrap();
+    std::fs::write(config_dir.join("opencode.json"), opencode_config(&server)).unwrap();
+    install(&env, &["--agent", "opencode", "--mcp"]);
+
+    let listed = env
+        .command(opencode_bin())
+        .args(["mcp", "list"])
+        .current_dir(&repo)
+        .output()
+        .unwrap();
+    let listed = String::from_utf8_lossy(&listed.stdout).into_owned()
+        + &String::from_utf8_lossy(&listed.stderr);
+    assert!(
+        listed.contains("parallel-cc") && listed.contains("connected"),
+        "{listed}"
+    );
+
+    let links = env.path().join("links");
+    std::fs::create_dir_all(&links).unwrap();
+    std::os::unix::fs::symlink(wrapper(), links.join("opencode-parallel")).unwrap();
+    let agents: Vec<Child> = (0..2)
+        .map(|_| {
+            let mut command = env.command(links.join("opencode-parallel"));
+            let child = command
+                .current_dir(&repo)
+                .env("PATH", path_with(&env, &opencode_bin()))
+                .args(["run", "--format", "json", "do the scripted steps"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(1500));
+            child
+        })
+        .collect();
+    for child in agents {
+        let output = finish(child, "opencode-parallel");
+        assert!(output.contains("\"type\":\"step_finish\""), "{output}");
+    }
+    // No hooks: the sessions lived while OpenCode ran, with no state.
+    assert_two_sessions_in(&env, &repo, &out, "opencode", Value::Null);
+    let offered = logged_requests(&server)
+        .iter()
+        .map(|request| request["body"]["tools"].to_string())
+        .any(|tools| tools.contains("get_parallel_status") && tools.contains("claim_file"));
+    assert!(offered, "our MCP tools reached the model's tool list");
 }

@@ -207,11 +207,7 @@ fn aider_tokens(rest: &str) -> Option<(u64, u64)> {
         }
     };
     let (sent, rest) = rest.split_once(" sent")?;
-    let received = rest
-        .trim_start_matches(',')
-        .trim()
-        .split_whitespace()
-        .next()?;
+    let received = rest.trim_start_matches(',').split_whitespace().next()?;
     Some((number(sent)?, number(received)?))
 }
 
