@@ -213,6 +213,8 @@ pub fn built_in() -> Vec<AgentProfile> {
                 "--yes-always",
                 "--no-auto-commits",
                 "--no-check-update",
+                "--no-show-release-notes",
+                "--analytics-disable",
                 "--no-pretty",
             ]),
             output: Output::Text,

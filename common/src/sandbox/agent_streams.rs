@@ -296,6 +296,25 @@ mod tests {
         assert_eq!(state.agent_cost, Some(0.0125));
     }
 
+    /// What Aider 0.86.2 printed for a `--message` run against the
+    /// stand-in (a model without a price: no `Cost:`).
+    #[test]
+    fn aider_output_gives_its_edits_and_tokens() {
+        let state = read(
+            Output::Text,
+            "I will create the notes.\n\nnotes.md\n```\nnotes from aider\n```\n\nTokens: 767 sent, 17 received.\n\nnotes.md\nApplied edit to notes.md\n",
+        );
+        assert_eq!(
+            (state.input_tokens, state.output_tokens),
+            (Some(767), Some(17))
+        );
+        assert_eq!(state.agent_cost, None);
+        assert_eq!(
+            state.last_activity.as_deref(),
+            Some("Applied edit to notes.md")
+        );
+    }
+
     #[test]
     fn aider_summary_lines_give_tokens_and_its_cost() {
         let state = read(
