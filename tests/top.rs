@@ -11,7 +11,7 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use support::{Sessions, TestEnv};
+use support::{LiveProcess, Sessions, TestEnv};
 
 /// A repository with a main-checkout session and a worktree session that
 /// both change `src/lib.rs`, so they conflict there.
@@ -81,7 +81,7 @@ fn once_prints_one_frame_and_json_its_data() {
     assert!(lines[1].starts_with("Sessions──"), "{text}");
     assert_eq!(
         lines[2].split_whitespace().collect::<Vec<_>>(),
-        ["SESSION", "AGENT", "BRANCH", "STATE", "AGE", "+/-", "CHG", "CNF", "DOING"],
+        ["SESSION", "BRANCH", "STATE", "AGE", "+/-", "CHG", "CNF", "DOING"],
         "{text}"
     );
     // The waiting session comes first, marked, with what it waits for.
@@ -91,7 +91,6 @@ fn once_prints_one_frame_and_json_its_data() {
         [
             "!",
             short(&s.agent_id),
-            "claude",
             &s.branch,
             "waiting",
             "0m",
@@ -109,7 +108,6 @@ fn once_prints_one_frame_and_json_its_data() {
         main,
         [
             short(&s.main_id),
-            "claude",
             "main",
             "(main)",
             "-",
@@ -420,8 +418,8 @@ fn the_live_view_follows_states_and_keys_in_a_terminal() {
             .map(str::to_owned)
             .collect()
     };
-    assert_eq!(cells(&s.agent_id)[7..10], ["+0/-0", "1", "0"], "{screen}");
-    assert_eq!(cells(&s.main_id)[7..9], ["1", "0"], "{screen}");
+    assert_eq!(cells(&s.agent_id)[6..9], ["+0/-0", "1", "0"], "{screen}");
+    assert_eq!(cells(&s.main_id)[6..8], ["1", "0"], "{screen}");
 
     // Release the agent's session: asked first, its work is kept.
     terminal.keys(&["r"]);
@@ -592,7 +590,7 @@ fn once_outside_a_repository_groups_the_sessions_by_repository() {
     let env = TestEnv::new();
     let first = env.repo("first");
     let second = env.repo("second");
-    let one = support::LiveProcess::spawn();
+    let one = LiveProcess::spawn();
     let two = support::LiveProcess::spawn();
     let a = env.register(&second, two.pid());
     let b = env.register(&first, one.pid());
@@ -613,4 +611,39 @@ fn once_outside_a_repository_groups_the_sessions_by_repository() {
         Some(short(a["sessionId"].as_str().unwrap())),
         "{text}"
     );
+}
+
+#[test]
+fn the_agent_column_shows_when_a_session_runs_another_agent() {
+    let env = TestEnv::new();
+    let repo = env.repo("app");
+    let claude = LiveProcess::spawn();
+    env.register(&repo, claude.pid());
+    let codex = LiveProcess::spawn();
+    let (output, registered) =
+        env.json(env.pcc("git-pcc-register").arg("--repo").arg(&repo).args([
+            "--pid",
+            &codex.pid().to_string(),
+            "--agent",
+            "codex",
+            "--json",
+        ]));
+    assert!(output.status.success());
+    assert_eq!(registered["agent"], "codex");
+    let output = env
+        .pcc("git-pcc")
+        .args(["top", "--once"])
+        .current_dir(&repo)
+        .output()
+        .unwrap();
+    let text = String::from_utf8(output.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[2].split_whitespace().take(3).collect::<Vec<_>>(),
+        ["SESSION", "AGENT", "BRANCH"],
+        "{text}"
+    );
+    let id = registered["sessionId"].as_str().unwrap();
+    let row = lines.iter().find(|l| l.contains(&id[..8])).unwrap();
+    assert_eq!(row.split_whitespace().nth(1), Some("codex"), "{text}");
 }
