@@ -264,7 +264,7 @@ fn draw_sessions(buffer: &mut Buffer, area: Rect, app: &App, styles: &Styles) {
         .repositories
         .iter()
         .flat_map(|repository| &repository.sessions)
-        .any(|session| session.agent != pcc::agents::DEFAULT_AGENT);
+        .any(|session| !session.agent.is_empty() && session.agent != pcc::agents::DEFAULT_AGENT);
     let header = Line::styled(
         table_line(&headings, width, with_agent),
         Style::default().add_modifier(Modifier::BOLD),
