@@ -54,7 +54,11 @@ pub struct RegisterArgs {
 pub fn run(args: RegisterArgs) -> anyhow::Result<Output> {
     let data_dir = crate::data_dir()?;
     crate::config::warn_about_settings(&data_dir);
-    let agent = pcc::agents::find_in(&data_dir, &args.agent)?;
+    // A settings file that cannot be read is reported by the registration
+    // itself, with what is wrong with the data directory.
+    let config = pcc::config::Config::load(&data_dir)
+        .unwrap_or_else(|_| pcc::config::Config::defaults(&data_dir));
+    let agent = pcc::agents::find(&config, &args.agent)?;
     let resume = match (&args.resume, args.continue_latest) {
         (Some(id), _) => Some(session::Resume::Conversation(id.clone())),
         (None, true) => Some(session::Resume::Latest),
