@@ -10,7 +10,9 @@
 #   (for the Claude Code CLI), tmux (runs it interactively), python3-venv
 #   (for the virtual environment);
 # - the pinned Claude Code CLI, from the npm registry, under
-#   target/claude-code (the end-to-end tests run it offline);
+#   target/claude-code (the end-to-end tests run it offline), and the
+#   pinned Codex CLI, Gemini CLI and OpenCode under target/codex,
+#   target/gemini-cli and target/opencode;
 # - the MCP Python SDK and E2B's Python SDK, pinned, from PyPI, in a virtual
 #   environment under target/python (the system's Python is left as it is).
 #   The E2B stand-in is held to that SDK: bumping its pin is a deliberate
@@ -82,6 +84,22 @@ if [ -z "${PCC_CLAUDE:-}" ] && { [ ! -x target/claude-code/node_modules/.bin/cla
   quietly npm install --prefix target/claude-code --no-audit --no-fund --no-progress --loglevel=error \
     "@anthropic-ai/claude-code@$claude_code_version"
 fi
+
+# The other agents' CLIs, pinned, each into its own prefix under target/
+# (tests/agents_e2e.rs runs them offline against the same model stand-in).
+install_npm_agent() { # DIR PACKAGE VERSION NAME
+  local installed
+  installed=$(sed -n 's/^ *"version": *"\([^"]*\)".*/\1/p' \
+    "target/$1/node_modules/$2/package.json" 2>/dev/null | head -n 1)
+  if [ "$installed" != "$3" ]; then
+    need npm || apt_install nodejs npm
+    echo "test.sh: installing $4 $3 from the npm registry into target/$1"
+    quietly npm install --prefix "target/$1" --no-audit --no-fund --no-progress --loglevel=error "$2@$3"
+  fi
+}
+[ -n "${PCC_CODEX:-}" ] || install_npm_agent codex @openai/codex 0.169.0 "the Codex CLI"
+[ -n "${PCC_GEMINI:-}" ] || install_npm_agent gemini-cli @google/gemini-cli 0.61.0 "the Gemini CLI"
+[ -n "${PCC_OPENCODE:-}" ] || install_npm_agent opencode opencode-ai 1.18.33 "OpenCode"
 
 need python3 || { echo "test.sh: python3 is required (scripted model server, MCP client)" >&2; exit 1; }
 # The MCP tests drive pcc-mcp with the official MCP Python SDK, and the E2B

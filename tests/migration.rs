@@ -240,7 +240,8 @@ fn a_1_1_0_database_is_migrated_in_place_and_keeps_everything() {
             "last_message",
             "predicted_conflicts",
             "predicted_at",
-            "conversation_id"
+            "conversation_id",
+            "agent"
         ]
     );
     assert_eq!(rows(&conn, "sessions", &seed_columns), seed_rows);
@@ -449,7 +450,7 @@ fn a_fresh_data_dir_gets_the_schema_without_a_backup() {
         .iter()
         .map(|step| step.as_str().unwrap())
         .collect();
-    assert_eq!(applied.len(), 12, "{applied:?}");
+    assert_eq!(applied.len(), 13, "{applied:?}");
     assert!(applied[0].starts_with("1.1.0 "), "{applied:?}");
     assert!(applied[1].starts_with("2.0.0 "), "{applied:?}");
     assert!(applied[2].starts_with("2.1.0 "), "{applied:?}");
@@ -460,8 +461,9 @@ fn a_fresh_data_dir_gets_the_schema_without_a_backup() {
     assert!(applied[7].starts_with("2.6.0 "), "{applied:?}");
     assert!(applied[8].starts_with("2.7.0 "), "{applied:?}");
     assert!(applied[9].starts_with("2.9.0 "), "{applied:?}");
-    assert!(applied[10].starts_with("2.11.0 "), "{applied:?}");
-    assert!(applied[11].starts_with("2.13.0 "), "{applied:?}");
+    assert!(applied[10].starts_with("2.10.0 "), "{applied:?}");
+    assert!(applied[11].starts_with("2.11.0 "), "{applied:?}");
+    assert!(applied[12].starts_with("2.13.0 "), "{applied:?}");
     assert_eq!(backups(&env), Vec::<String>::new());
 
     let conn = env.db();
@@ -495,6 +497,7 @@ fn a_fresh_data_dir_gets_the_schema_without_a_backup() {
             "predicted_conflicts",
             "predicted_at",
             "conversation_id",
+            "agent",
         ]
         .map(str::to_owned),
     );

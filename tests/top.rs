@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use support::terminal::{has_tmux, Terminal};
-use support::{Sessions, TestEnv};
+use support::{LiveProcess, Sessions, TestEnv};
 
 /// A repository with a main-checkout session and a worktree session that
 /// both change `src/lib.rs`, so they conflict there.
@@ -500,7 +500,7 @@ fn once_outside_a_repository_groups_the_sessions_by_repository() {
     let env = TestEnv::new();
     let first = env.repo("first");
     let second = env.repo("second");
-    let one = support::LiveProcess::spawn();
+    let one = LiveProcess::spawn();
     let two = support::LiveProcess::spawn();
     let a = env.register(&second, two.pid());
     let b = env.register(&first, one.pid());
@@ -521,4 +521,39 @@ fn once_outside_a_repository_groups_the_sessions_by_repository() {
         Some(short(a["sessionId"].as_str().unwrap())),
         "{text}"
     );
+}
+
+#[test]
+fn the_agent_column_shows_when_a_session_runs_another_agent() {
+    let env = TestEnv::new();
+    let repo = env.repo("app");
+    let claude = LiveProcess::spawn();
+    env.register(&repo, claude.pid());
+    let codex = LiveProcess::spawn();
+    let (output, registered) =
+        env.json(env.pcc("git-pcc-register").arg("--repo").arg(&repo).args([
+            "--pid",
+            &codex.pid().to_string(),
+            "--agent",
+            "codex",
+            "--json",
+        ]));
+    assert!(output.status.success());
+    assert_eq!(registered["agent"], "codex");
+    let output = env
+        .pcc("git-pcc")
+        .args(["top", "--once"])
+        .current_dir(&repo)
+        .output()
+        .unwrap();
+    let text = String::from_utf8(output.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[2].split_whitespace().take(3).collect::<Vec<_>>(),
+        ["SESSION", "AGENT", "BRANCH"],
+        "{text}"
+    );
+    let id = registered["sessionId"].as_str().unwrap();
+    let row = lines.iter().find(|l| l.contains(&id[..8])).unwrap();
+    assert_eq!(row.split_whitespace().nth(1), Some("codex"), "{text}");
 }

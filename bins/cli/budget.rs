@@ -73,6 +73,27 @@ fn human(status: &BudgetStatus) -> String {
     }
     pairs.push(("per run", money(status.per_run_default)));
     let mut out = render::fields(&pairs);
+    if !status.by_agent.is_empty() {
+        let mut rows = vec![["AGENT", "RUNS", "SPENT", "TOKENS IN/OUT", "COST"]
+            .map(String::from)
+            .to_vec()];
+        for agent in &status.by_agent {
+            let cost = match (agent.estimated_runs, agent.unpriced_runs) {
+                (0, 0) => "reported".to_owned(),
+                (estimated, 0) => format!("{estimated} estimated"),
+                (_, unpriced) => format!("{unpriced} without a price"),
+            };
+            rows.push(vec![
+                agent.agent.clone(),
+                agent.runs.to_string(),
+                format!("${:.4}", agent.spent),
+                format!("{}/{}", agent.input_tokens, agent.output_tokens),
+                cost,
+            ]);
+        }
+        out.push('\n');
+        out.push_str(&render::table(&rows));
+    }
     for warning in &status.warnings {
         out.push_str(&format!("warning: {warning}\n"));
     }

@@ -43,6 +43,7 @@ pub fn run(_args: DoctorArgs) -> anyhow::Result<Output> {
     checks.push(check_mcp());
     checks.push(check_alias());
     checks.push(check_claude());
+    checks.extend(check_agents());
     checks.push(check_confinement());
     let healthy = checks.iter().all(|c| c.ok || !c.essential);
     let report = DoctorReport { healthy, checks };
@@ -429,6 +430,66 @@ fn check_hooks() -> Check {
         detail,
         hint: (!ok).then(|| "run 'git pcc install --hooks'".to_owned()),
     }
+}
+
+/// One check per other agent wired in (`install --agent NAME`): on PATH,
+/// with our hooks and an MCP command that exists.
+fn check_agents() -> Vec<Check> {
+    let config = crate::data_dir()
+        .ok()
+        .and_then(|dir| pcc::config::Config::load(&dir).ok())
+        .unwrap_or_default();
+    let profiles = pcc::agents::all(&config).unwrap_or_else(|_| pcc::agents::built_in());
+    let mut checks = Vec::new();
+    for profile in profiles
+        .iter()
+        .filter(|p| p.name != pcc::agents::DEFAULT_AGENT)
+    {
+        let hooks = install::agents::installed_agent_hooks(profile)
+            .ok()
+            .flatten()
+            .map(|(_, events)| events)
+            .unwrap_or_default();
+        let mcp = install::agents::installed_agent_mcp(profile).ok().flatten();
+        let alias = install::agent_alias_installed(&profile.name).unwrap_or(false);
+        if hooks.is_empty() && mcp.is_none() && !alias {
+            continue;
+        }
+        let on_path = pcc::agents::executable_on_path(&profile.command).is_some();
+        let mcp_ok = mcp
+            .as_deref()
+            .is_none_or(|command| std::path::Path::new(command).exists());
+        let mut parts = vec![if on_path {
+            format!("{} on PATH", profile.command)
+        } else {
+            format!("{} not on PATH", profile.command)
+        }];
+        if !hooks.is_empty() {
+            parts.push(format!("hooks: {}", hooks.join(", ")));
+        }
+        if let Some(command) = &mcp {
+            parts.push(format!("mcp: {command}"));
+        }
+        if alias {
+            parts.push(format!("alias {}={}", profile.name, profile.wrapper_name()));
+        }
+        let ok = on_path && mcp_ok;
+        checks.push(Check {
+            // One name per agent, for as long as the command runs.
+            name: Box::leak(format!("agent {}", profile.name).into_boxed_str()),
+            ok,
+            essential: false,
+            detail: parts.join("; "),
+            hint: (!ok).then(|| {
+                if on_path {
+                    format!("run 'git pcc install --agent {} --mcp' again", profile.name)
+                } else {
+                    format!("install {} or put it on PATH", profile.title)
+                }
+            }),
+        });
+    }
+    checks
 }
 
 fn check_mcp() -> Check {

@@ -30,6 +30,10 @@ pub struct HookArgs {
     /// The hook event this run answers
     #[arg(value_enum)]
     pub event: HookEvent,
+    /// The agent whose hook this is: claude, codex or gemini (their
+    /// payloads and answers differ)
+    #[arg(long, value_name = "NAME", default_value = pcc::agents::DEFAULT_AGENT)]
+    pub agent: String,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -94,15 +98,23 @@ pub fn run(args: HookArgs) -> anyhow::Result<Output> {
     // state updates of hooks that land out of order.
     let at = pcc::session::state::now_millis();
     let input = read_input();
+    // A hook never fails its agent: a name that cannot be an agent's is
+    // taken as Claude Code's.
+    let agent = if pcc::agents::is_valid_name(&args.agent) {
+        args.agent.as_str()
+    } else {
+        pcc::agents::DEFAULT_AGENT
+    };
+    let dialect = pcc::agents::hook_dialect(agent);
     let outcome = match crate::data_dir() {
         Ok(data_dir) => {
             let payload = || parse_payload(&data_dir, args.event.name(), &input);
             match args.event {
-                HookEvent::SessionStart => hooks::session_start(&data_dir, &payload(), at),
+                HookEvent::SessionStart => hooks::session_start(&data_dir, &payload(), at, agent),
                 HookEvent::SessionEnd => hooks::session_end(&data_dir, &payload(), at),
                 HookEvent::WorktreeCreate => hooks::worktree_create(&data_dir, &payload()),
                 HookEvent::WorktreeRemove => hooks::worktree_remove(&data_dir, &payload()),
-                HookEvent::PreToolUse => hooks::pre_tool_use(&data_dir, &input, at),
+                HookEvent::PreToolUse => hooks::pre_tool_use(&data_dir, &input, at, dialect),
                 event => hooks::record_state(&data_dir, event.name(), &input, at),
             }
         }

@@ -1,4 +1,5 @@
-//! `git pcc install`: wire parallel-cc into Claude Code and the shell.
+//! `git pcc install`: wire parallel-cc into Claude Code, the other agents
+//! (`--agent NAME`) and the shell.
 
 use std::path::PathBuf;
 
@@ -11,9 +12,15 @@ use crate::Output;
 
 #[derive(Debug, Args)]
 pub struct InstallArgs {
-    /// Hooks (global), alias, MCP server, and the database schema
+    /// Hooks (global), alias, MCP server, and the database schema; the same
+    /// for every other agent found on PATH
     #[arg(long)]
     pub all: bool,
+    /// The agent to wire in (repeatable): claude, codex, gemini, aider,
+    /// opencode or one from config; --hooks, --mcp and --alias then apply
+    /// to it (all three when none is given)
+    #[arg(long, value_name = "NAME")]
+    pub agent: Vec<String>,
     /// Claude Code hooks: heartbeat, session start/end, worktree create/remove
     #[arg(long)]
     pub hooks: bool,
@@ -123,6 +130,9 @@ pub fn run(args: InstallArgs) -> anyhow::Result<Output> {
     if args.status {
         return status(&args);
     }
+    if !args.agent.is_empty() {
+        return run_for_agents(&args);
+    }
     let nothing_named = !(args.all
         || args.hooks
         || args.alias
@@ -193,11 +203,195 @@ pub fn run(args: InstallArgs) -> anyhow::Result<Output> {
     if args.all && !args.uninstall {
         let data_dir = crate::data_dir()?;
         pcc::db::Database::open(&data_dir)?;
+        let config = pcc::config::Config::load(&data_dir)?;
+        let others: Vec<_> = pcc::agents::found_on_path(&pcc::agents::all(&config)?)
+            .into_iter()
+            .filter(|p| p.name != pcc::agents::DEFAULT_AGENT)
+            .collect();
+        for profile in others {
+            changes.extend(wire_agent(&profile, &Wanted::everything(), false)?);
+        }
     }
+    render_changes(changes, kept_status_line, args.uninstall)
+}
+
+/// What to install for an agent.
+struct Wanted {
+    hooks: bool,
+    mcp: bool,
+    alias: bool,
+    /// Whether a part the agent lacks is an error (it was asked for by name).
+    strict: bool,
+}
+
+impl Wanted {
+    fn everything() -> Wanted {
+        Wanted {
+            hooks: true,
+            mcp: true,
+            alias: true,
+            strict: false,
+        }
+    }
+}
+
+/// `install --agent NAME...`.
+fn run_for_agents(args: &InstallArgs) -> anyhow::Result<Output> {
+    let data_dir = crate::data_dir()?;
+    let config = pcc::config::Config::load(&data_dir)?;
+    let named = args.hooks || args.mcp || args.alias;
+    let wanted = Wanted {
+        hooks: args.hooks || !named,
+        mcp: args.mcp || !named,
+        alias: args.alias || !named,
+        strict: named,
+    };
+    if !args.uninstall {
+        pcc::db::Database::open(&data_dir)?;
+    }
+    let mut changes = Vec::new();
+    for name in &args.agent {
+        let profile = pcc::agents::find(&config, name)?;
+        changes.extend(wire_agent(&profile, &wanted, args.uninstall)?);
+    }
+    render_changes(changes, None, args.uninstall)
+}
+
+/// Installs (or removes) what `wanted` names for one agent.
+fn wire_agent(
+    profile: &pcc::agents::AgentProfile,
+    wanted: &Wanted,
+    uninstall: bool,
+) -> anyhow::Result<Vec<FileChange>> {
+    use pcc::install::agents as wiring;
+    let claude = profile.name == pcc::agents::DEFAULT_AGENT;
+    let mut changes = Vec::new();
+    if wanted.hooks {
+        let has_hooks = !matches!(profile.hooks, pcc::agents::Hooks::None);
+        match (claude, uninstall, has_hooks) {
+            (true, false, _) => changes.push(install::install_hooks(
+                &HookScope::Global,
+                &sibling("git-pcc")?,
+            )?),
+            (true, true, _) => changes.push(install::uninstall_hooks(&HookScope::Global)?),
+            (false, false, true) => {
+                changes.push(wiring::install_agent_hooks(profile, &sibling("git-pcc")?)?)
+            }
+            (false, true, true) => changes.extend(wiring::uninstall_agent_hooks(profile)?),
+            (false, false, false) if wanted.strict => {
+                return Err(wiring::install_agent_hooks(profile, &sibling("git-pcc")?).unwrap_err())
+            }
+            _ => {}
+        }
+    }
+    if wanted.mcp {
+        let has_mcp = !matches!(profile.mcp, pcc::agents::McpConfig::None);
+        match (uninstall, has_mcp) {
+            (false, true) => {
+                changes.push(wiring::install_agent_mcp(profile, &sibling("pcc-mcp")?)?)
+            }
+            (true, _) => changes.extend(wiring::uninstall_agent_mcp(profile)?),
+            (false, false) if wanted.strict => {
+                return Err(wiring::install_agent_mcp(profile, &sibling("pcc-mcp")?).unwrap_err())
+            }
+            _ => {}
+        }
+    }
+    if wanted.alias {
+        if uninstall {
+            changes.push(install::uninstall_agent_alias(&profile.name)?);
+            if !claude {
+                changes.extend(remove_wrapper_link(profile)?);
+            }
+        } else {
+            let dirs = alias_path_dirs()?;
+            if !claude {
+                changes.push(wrapper_link(profile)?);
+            }
+            changes.push(install::install_agent_alias(&profile.name, &dirs)?);
+        }
+    }
+    Ok(changes)
+}
+
+/// Where `claude-parallel` is: beside us, else on PATH.
+fn wrapper_path() -> anyhow::Result<PathBuf> {
+    let beside = sibling("claude-parallel")?;
+    if beside.is_file() {
+        return Ok(beside);
+    }
+    which::which("claude-parallel").map_err(|_| {
+        pcc::UserError::with_hint(
+            "claude-parallel is neither beside git-pcc nor on PATH",
+            "install it with scripts/install.sh (it goes beside git-pcc)",
+        )
+        .into()
+    })
+}
+
+/// `NAME-parallel`, a link to `claude-parallel` beside it: the wrapper
+/// runs the agent it is called as.
+fn wrapper_link(profile: &pcc::agents::AgentProfile) -> anyhow::Result<FileChange> {
+    let wrapper = wrapper_path()?;
+    let link = wrapper.with_file_name(profile.wrapper_name());
+    let mut change = FileChange {
+        component: format!("{}-wrapper", profile.name),
+        path: link.display().to_string(),
+        changed: false,
+        backup_path: None,
+    };
+    match std::fs::read_link(&link) {
+        Ok(target) if target == std::path::Path::new("claude-parallel") || target == wrapper => {
+            return Ok(change)
+        }
+        Ok(_) | Err(_) if link.symlink_metadata().is_ok() => {
+            return Err(pcc::UserError::with_hint(
+                format!(
+                    "{} exists and is not our link to claude-parallel; left unchanged",
+                    link.display()
+                ),
+                "remove it, or start that agent with claude-parallel --agent NAME",
+            )
+            .into())
+        }
+        _ => {}
+    }
+    std::os::unix::fs::symlink("claude-parallel", &link)
+        .map_err(|err| anyhow::anyhow!("cannot create {}: {err}", link.display()))?;
+    change.changed = true;
+    Ok(change)
+}
+
+/// Removes our `NAME-parallel` link, when it is ours.
+fn remove_wrapper_link(profile: &pcc::agents::AgentProfile) -> anyhow::Result<Option<FileChange>> {
+    let Ok(wrapper) = wrapper_path() else {
+        return Ok(None);
+    };
+    let link = wrapper.with_file_name(profile.wrapper_name());
+    let ours = std::fs::read_link(&link)
+        .is_ok_and(|target| target == std::path::Path::new("claude-parallel") || target == wrapper);
+    if !ours {
+        return Ok(None);
+    }
+    std::fs::remove_file(&link)
+        .map_err(|err| anyhow::anyhow!("cannot remove {}: {err}", link.display()))?;
+    Ok(Some(FileChange {
+        component: format!("{}-wrapper", profile.name),
+        path: link.display().to_string(),
+        changed: true,
+        backup_path: None,
+    }))
+}
+
+fn render_changes(
+    changes: Vec<FileChange>,
+    kept_status_line: Option<String>,
+    uninstall: bool,
+) -> anyhow::Result<Output> {
     let mut rows = Vec::new();
     for change in &changes {
         let theirs = change.component == "statusline" && kept_status_line.is_some();
-        let state = match (change.changed, args.uninstall) {
+        let state = match (change.changed, uninstall) {
             (false, _) if theirs => "kept yours",
             (false, _) => "unchanged",
             (true, false) => "installed",

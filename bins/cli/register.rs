@@ -40,6 +40,10 @@ pub struct RegisterArgs {
     /// `claude --continue` needs
     #[arg(long = "continue")]
     pub continue_latest: bool,
+    /// The agent the session runs: claude, codex, gemini, aider, opencode,
+    /// or one defined in config (agents.<name>)
+    #[arg(long, value_name = "NAME", default_value = pcc::agents::DEFAULT_AGENT)]
+    pub agent: String,
     /// Print the result as JSON
     #[arg(long, conflicts_with = "shell")]
     pub json: bool,
@@ -51,6 +55,11 @@ pub struct RegisterArgs {
 pub fn run(args: RegisterArgs) -> anyhow::Result<Output> {
     let data_dir = crate::data_dir()?;
     crate::config::warn_about_settings(&data_dir);
+    // A settings file that cannot be read is reported by the registration
+    // itself, with what is wrong with the data directory.
+    let config = pcc::config::Config::load(&data_dir)
+        .unwrap_or_else(|_| pcc::config::Config::defaults(&data_dir));
+    let agent = pcc::agents::find(&config, &args.agent)?;
     let resume = match (&args.resume, args.continue_latest) {
         (Some(id), _) => Some(session::Resume::Conversation(id.clone())),
         (None, true) => Some(session::Resume::Latest),
@@ -78,6 +87,10 @@ pub fn run(args: RegisterArgs) -> anyhow::Result<Output> {
         args.base.as_deref(),
     )
     .map_err(|err| crate::scope::with_repo_hint(err, args.repo != std::path::Path::new(".")))?;
+    if registration.is_new {
+        session::record_agent_name(&data_dir, &registration.session_id, &agent.name)?;
+    }
+    registration.agent = registration.agent.clone().or(Some(agent.name.clone()));
     match (&target, &resume) {
         (Some(found), _) if registration.worktree_path == found.path().to_string_lossy() => {
             // The conversation goes on here; its SessionStart confirms it.
@@ -150,6 +163,7 @@ fn human(r: &Registration) -> String {
     };
     let mut pairs = vec![
         ("session", r.session_id.clone()),
+        ("agent", r.agent.clone().unwrap_or_default()),
         ("path", render::quoted(&r.worktree_path).into_owned()),
     ];
     if let Some(branch) = &r.branch {

@@ -150,6 +150,15 @@ pub struct RunArgs {
     /// The npm registry the token is for (default: https://registry.npmjs.org/)
     #[arg(long, value_name = "URL", requires = "npm_token")]
     pub npm_registry: Option<String>,
+    /// The agent to run: claude (default, by config sandbox.agentCommand),
+    /// codex, gemini, aider, opencode or one from config (agents.<name>);
+    /// only its credentials reach the sandbox
+    #[arg(long, value_name = "NAME")]
+    pub agent: Option<String>,
+    /// Pass this variable of your environment into the sandbox (repeatable;
+    /// its value is masked in what the run reports)
+    #[arg(long, value_name = "NAME")]
+    pub env: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -316,6 +325,8 @@ fn run_agent(args: RunArgs, json: bool) -> anyhow::Result<Output> {
         npm_registry: args.npm_registry.clone(),
         git_live: args.git_live,
         target_branch: args.target_branch.clone(),
+        agent: args.agent.clone(),
+        env_names: args.env.clone(),
     };
     let plan = sandbox_run::plan(&data_dir, &options)
         .map_err(|err| crate::scope::with_repo_hint(err, args.repo != std::path::Path::new(".")))?;

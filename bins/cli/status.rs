@@ -70,7 +70,8 @@ fn human(report: &StatusReport) -> String {
             current_repo = Some(&s.repo_path);
             rows.push(
                 [
-                    "PID", "SESSION", "WHERE", "BRANCH", "AGE", "BEAT", "STATE", "DOING", "WORK",
+                    "PID", "SESSION", "AGENT", "WHERE", "BRANCH", "AGE", "BEAT", "STATE", "DOING",
+                    "WORK",
                 ]
                 .map(String::from)
                 .to_vec(),
@@ -94,6 +95,7 @@ fn human(report: &StatusReport) -> String {
         rows.push(vec![
             s.pid.to_string(),
             render::short_id(&s.session_id),
+            s.agent.clone(),
             place,
             s.branch.clone().unwrap_or_else(|| "-".to_owned()),
             render::minutes(s.duration_minutes),

@@ -132,6 +132,49 @@ pub struct BudgetStatus {
     pub per_run_default: Option<f64>,
     pub warning_thresholds: Vec<f64>,
     pub warnings: Vec<String>,
+    /// The period's sandbox runs by agent.
+    pub by_agent: Vec<AgentSpending>,
+}
+
+/// What one agent's sandbox runs spent in a period.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AgentSpending {
+    pub agent: String,
+    pub runs: i64,
+    /// USD: what the agents reported or what their tokens were estimated
+    /// at, with the sandbox's time.
+    pub spent: f64,
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+    /// Runs whose agent cost is an estimate from tokens (config
+    /// `agents.prices`).
+    pub estimated_runs: i64,
+    /// Runs that reported tokens but no cost, with no price to estimate it.
+    pub unpriced_runs: i64,
+}
+
+/// The sandbox runs created since `since` (`YYYY-MM-DD`), by agent (a run
+/// from before agents were recorded is Claude Code's).
+fn spending_by_agent(conn: &Connection, since: &str) -> Result<Vec<AgentSpending>> {
+    let mut stmt = conn.prepare(
+        "SELECT COALESCE(agent, 'claude'), COUNT(*), COALESCE(SUM(COALESCE(actual_cost, agent_cost)), 0),
+                COALESCE(SUM(input_tokens), 0), COALESCE(SUM(output_tokens), 0),
+                COALESCE(SUM(cost_source = 'estimated'), 0), COALESCE(SUM(cost_source = 'tokens'), 0)
+         FROM sandbox_runs WHERE created_at >= ?1 GROUP BY 1 ORDER BY 1",
+    )?;
+    let rows = stmt.query_map([since], |row| {
+        Ok(AgentSpending {
+            agent: row.get(0)?,
+            runs: row.get(1)?,
+            spent: row.get(2)?,
+            input_tokens: row.get(3)?,
+            output_tokens: row.get(4)?,
+            estimated_runs: row.get(5)?,
+            unpriced_runs: row.get(6)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
 /// What was spent in the period holding `unix`.
@@ -180,6 +223,7 @@ pub fn status(conn: &Connection, config: &Config, period: Period) -> Result<Budg
         per_run_default: config.number("budget.perSessionDefault"),
         warning_thresholds: thresholds,
         warnings,
+        by_agent: spending_by_agent(conn, &period.start(now))?,
     })
 }
 

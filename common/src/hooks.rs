@@ -1,5 +1,9 @@
-//! Claude Code hook handlers. Each reads the hook's JSON payload and decides
+//! Agent hook handlers. Each reads the hook's JSON payload and decides
 //! what parallel-cc does for that event; the binary prints the outcome.
+//! Claude Code's events are the names here; the Codex CLI sends the same
+//! payloads and reads the same answers; the Gemini CLI's events are run as
+//! theirs (`BeforeTool` as `PreToolUse`, `AfterAgent` as `Stop`, ...) and
+//! its denial is answered in its own form (see [`HookDialect`]).
 //!
 //! - `SessionStart`: an agent started without the wrapper registers itself
 //!   in the checkout it runs in (the main checkout or a worktree the user
@@ -34,6 +38,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
+use crate::agents::Hooks as HookDialect;
 use crate::session::state::{self, HookPayload, StateUpdate};
 use crate::session::{self, HeartbeatTarget, Patience, Placement, SessionSelector};
 use crate::{paths, process, time, UserError};
@@ -82,8 +87,13 @@ fn state_payload(payload: &Value) -> HookPayload {
     serde_json::from_value(payload.clone()).unwrap_or_default()
 }
 
-/// `SessionStart`.
-pub fn session_start(data_dir: &Path, payload: &Value, at_millis: i64) -> HookOutcome {
+/// `SessionStart` of the agent named `agent`.
+pub fn session_start(
+    data_dir: &Path,
+    payload: &Value,
+    at_millis: i64,
+    agent_name: &str,
+) -> HookOutcome {
     let known = HeartbeatTarget {
         env_session_id: env_session_id(),
         ancestors: true,
@@ -113,6 +123,7 @@ pub fn session_start(data_dir: &Path, payload: &Value, at_millis: i64) -> HookOu
     );
     match registered {
         Ok(registration) => {
+            let _ = session::record_agent_name(data_dir, &registration.session_id, agent_name);
             if let Some(conversation) = conversation {
                 let _ =
                     session::record_conversation(data_dir, &registration.session_id, conversation);
@@ -123,8 +134,13 @@ pub fn session_start(data_dir: &Path, payload: &Value, at_millis: i64) -> HookOu
             Some(user) if user.message.starts_with("another session") => HookOutcome {
                 stdout: format!(
                     "parallel-cc: {}. Edits here may collide with it; for isolated work start with \
-                     `claude-parallel` or `claude --worktree`.\n",
-                    user.message
+                     `{agent_name}-parallel`{}.\n",
+                    user.message,
+                    if agent_name == crate::agents::DEFAULT_AGENT {
+                        " or `claude --worktree`"
+                    } else {
+                        ""
+                    }
                 ),
                 ..HookOutcome::default()
             },
@@ -195,19 +211,74 @@ pub fn worktree_create(data_dir: &Path, payload: &Value) -> HookOutcome {
     }
 }
 
-/// The tools whose edits a claim guards, and where each names its file.
+/// The tools whose edits a claim guards, and where each names its file:
+/// Claude Code's, then the Gemini CLI's (`write_file`, `replace`).
 const EDIT_TOOLS: &[(&str, &str)] = &[
     ("Edit", "file_path"),
     ("Write", "file_path"),
     ("MultiEdit", "file_path"),
     ("NotebookEdit", "notebook_path"),
+    ("write_file", "file_path"),
+    ("replace", "file_path"),
 ];
+
+/// The files a tool call is about to change, as given (absolute, or
+/// relative to the agent's directory): the file of an edit tool, or each
+/// file of a patch in the Codex CLI's `apply_patch` format (its own tool,
+/// or run through its shell tool).
+fn edited_files(tool_name: &str, input: &state::ToolInput) -> Vec<String> {
+    if let Some((_, field)) = EDIT_TOOLS.iter().find(|(name, _)| *name == tool_name) {
+        let file = match *field {
+            "notebook_path" => input.notebook_path.clone(),
+            _ => input.file_path.clone(),
+        };
+        return file.filter(|f| !f.is_empty()).into_iter().collect();
+    }
+    match tool_name {
+        "apply_patch" | "Bash" => input
+            .command
+            .as_deref()
+            .map(patched_files)
+            .unwrap_or_default(),
+        _ => Vec::new(),
+    }
+}
+
+/// The files a patch in the `apply_patch` format adds, updates, deletes or
+/// moves to (`*** Update File: src/lib.rs`); none when `text` holds no patch.
+pub fn patched_files(text: &str) -> Vec<String> {
+    if !text.contains("*** Begin Patch") {
+        return Vec::new();
+    }
+    const HEADERS: [&str; 4] = [
+        "*** Add File: ",
+        "*** Update File: ",
+        "*** Delete File: ",
+        "*** Move to: ",
+    ];
+    let mut files: Vec<String> = Vec::new();
+    for line in text.lines() {
+        let line = line.trim_start();
+        if let Some(file) = HEADERS.iter().find_map(|header| line.strip_prefix(header)) {
+            let file = file.trim().to_owned();
+            if !file.is_empty() && !files.contains(&file) {
+                files.push(file);
+            }
+        }
+    }
+    files
+}
 
 /// `PreToolUse`: records that the session works (or waits, for an
 /// `AskUserQuestion`), then denies an edit of a file that another live
-/// session holds EXCLUSIVE, with a reason the agent can read. `input` is
-/// the hook's whole stdin.
-pub fn pre_tool_use(data_dir: &Path, input: &[u8], at_millis: i64) -> HookOutcome {
+/// session holds EXCLUSIVE, with a reason the agent can read, in the form
+/// its `dialect` reads. `input` is the hook's whole stdin.
+pub fn pre_tool_use(
+    data_dir: &Path,
+    input: &[u8],
+    at_millis: i64,
+    dialect: HookDialect,
+) -> HookOutcome {
     let payload: HookPayload = match serde_json::from_slice(input) {
         Ok(payload) => payload,
         Err(err) => {
@@ -233,29 +304,30 @@ pub fn pre_tool_use(data_dir: &Path, input: &[u8], at_millis: i64) -> HookOutcom
     };
     beat_and_notify(data_dir, "PreToolUse", working);
     let tool_name = payload.tool_name.unwrap_or_default();
-    let Some((_, field)) = EDIT_TOOLS.iter().find(|(name, _)| *name == tool_name) else {
+    let files = edited_files(&tool_name, &payload.tool_input.unwrap_or_default());
+    if files.is_empty() {
         return HookOutcome::quiet();
-    };
-    let input = payload.tool_input.unwrap_or_default();
-    let file = match *field {
-        "notebook_path" => input.notebook_path,
-        _ => input.file_path,
-    };
-    let Some(file) = file.filter(|f| !f.is_empty()) else {
-        return HookOutcome::quiet();
-    };
+    }
     let Ok(Some(me)) = session::find_session(data_dir, &target) else {
         return HookOutcome::quiet();
     };
+    // A relative path is the agent's: relative to the directory it runs in.
+    let base = target
+        .cwd
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(&me.worktree_path));
     let claimant = crate::claims::Claimant {
         session_id: me.session_id,
         repo_path: PathBuf::from(me.repo_path),
         worktree_path: PathBuf::from(me.worktree_path),
     };
-    match crate::claims::exclusive_blocker(data_dir, &claimant, &file) {
-        Ok(Some(blocker)) => deny(&blocker),
-        _ => HookOutcome::quiet(),
+    for file in files {
+        let file = base.join(&file).to_string_lossy().into_owned();
+        if let Ok(Some(blocker)) = crate::claims::exclusive_blocker(data_dir, &claimant, &file) {
+            return deny(&blocker, dialect);
+        }
     }
+    HookOutcome::quiet()
 }
 
 /// The hooks that only report a state: `UserPromptSubmit`,
@@ -321,7 +393,7 @@ fn beat_and_notify(data_dir: &Path, hook_event: &str, mut target: HeartbeatTarge
     }
 }
 
-fn deny(blocker: &crate::claims::Claim) -> HookOutcome {
+fn deny(blocker: &crate::claims::Claim, dialect: HookDialect) -> HookOutcome {
     let reason = format!(
         "{} is claimed EXCLUSIVE by another parallel-cc session ({}){} until {}. Do not edit it now: \
          work on something else, or coordinate (list_file_claims shows the claim).",
@@ -334,13 +406,16 @@ fn deny(blocker: &crate::claims::Claim) -> HookOutcome {
             .unwrap_or_default(),
         blocker.expires_at
     );
-    let decision = serde_json::json!({
-        "hookSpecificOutput": {
-            "hookEventName": "PreToolUse",
-            "permissionDecision": "deny",
-            "permissionDecisionReason": reason
-        }
-    });
+    let decision = match dialect {
+        HookDialect::Gemini => serde_json::json!({"decision": "deny", "reason": reason}),
+        _ => serde_json::json!({
+            "hookSpecificOutput": {
+                "hookEventName": "PreToolUse",
+                "permissionDecision": "deny",
+                "permissionDecisionReason": reason
+            }
+        }),
+    };
     HookOutcome {
         stdout: format!("{decision}\n"),
         ..HookOutcome::default()

@@ -2,6 +2,7 @@
 //! parsing and no printing. Each module owns one concept; the binaries in
 //! `bins/` parse flags, call one function here and render its result.
 
+pub mod agents;
 pub mod analysis;
 pub mod autofix;
 pub mod budget;

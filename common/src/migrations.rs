@@ -78,6 +78,11 @@ const MIGRATIONS: &[Migration] = &[
         apply: conversations_2_9_0,
     },
     Migration {
+        version: "2.10.0",
+        description: "the agent of each session and sandbox run, and the tokens a run reported",
+        apply: agents_2_10_0,
+    },
+    Migration {
         version: "2.11.0",
         description: "land items that push their target or open a pull request, and the pull request opened",
         apply: land_publish_2_11_0,
@@ -701,6 +706,24 @@ fn session_states_2_6_0(conn: &Connection) -> Result<()> {
 fn conversations_2_9_0(conn: &Connection) -> Result<()> {
     add_missing_columns(conn, "sessions", &[("conversation_id", "TEXT")])?;
     add_missing_columns(conn, "kept_worktrees", &[("conversation_id", "TEXT")])
+}
+
+/// Which agent (an agent profile's name: `claude`, `codex`, ...) each
+/// session and sandbox run is; a row from before is Claude Code's, the only
+/// agent there was. A run also keeps the tokens its agent reported and
+/// whether its cost was reported by the agent or estimated from them.
+fn agents_2_10_0(conn: &Connection) -> Result<()> {
+    add_missing_columns(conn, "sessions", &[("agent", "TEXT")])?;
+    add_missing_columns(
+        conn,
+        "sandbox_runs",
+        &[
+            ("agent", "TEXT"),
+            ("input_tokens", "INTEGER"),
+            ("output_tokens", "INTEGER"),
+            ("cost_source", "TEXT"),
+        ],
+    )
 }
 
 /// Where a conversation worked when its worktree held nothing and went at

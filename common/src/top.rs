@@ -71,6 +71,8 @@ pub struct RepositoryView {
 #[serde(rename_all = "camelCase")]
 pub struct SessionRow {
     pub session_id: String,
+    /// The agent profile it runs (`claude`, `codex`, ...).
+    pub agent: String,
     pub pid: i64,
     pub repo_path: String,
     pub worktree_path: String,
@@ -314,6 +316,7 @@ fn repository_view(
         }
         rows.push(SessionRow {
             session_id: shown.session_id,
+            agent: shown.agent,
             pid: shown.pid,
             repo_path: shown.repo_path,
             worktree_path: shown.worktree_path,

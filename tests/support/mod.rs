@@ -5,6 +5,7 @@
 
 #![allow(dead_code)]
 
+pub mod agents;
 pub mod claude;
 pub mod stand_in;
 pub mod terminal;

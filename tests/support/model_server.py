@@ -1,23 +1,43 @@
 #!/usr/bin/env python3
-"""A scripted stand-in for the Anthropic Messages API, for end-to-end tests.
+"""A scripted stand-in for the model APIs the agents' CLIs speak, for
+end-to-end tests.
 
-Claude Code runs for real against it (ANTHROPIC_BASE_URL=http://127.0.0.1:PORT):
-it sends real requests, makes real tool calls and fires real hooks; only the
-model's answers come from a script. Each answer depends on the conversation
-so far, so any number of Claude Code processes can share one server:
+The real CLIs run against it: they send real requests, make real tool calls
+and fire real hooks; only the model's answers come from a script. It speaks,
+each as its published reference describes it:
 
-- a request whose last message carries no tool result gets the next step of
-  the script: a `tool_use` of the Bash tool with the script's command, or,
-  for a step written {"tool": NAME, "input": {...}}, of the tool the
-  request offers under NAME (or whose name ends in `__NAME`, as Claude Code
-  names an MCP server's tools `mcp__<server>__<tool>`); a step whose tool
-  is not offered is answered with a text naming the tools that were;
-- once the conversation holds as many tool results as the script has
-  commands, the answer is the script's final text (stop_reason end_turn);
-- requests without tools (titles, summaries) get a short text.
+- the Anthropic Messages API (`POST /v1/messages`, streamed as server-sent
+  events; `count_tokens`), for Claude Code (ANTHROPIC_BASE_URL);
+- the OpenAI Responses API (`POST /v1/responses` with `stream: true`:
+  `response.created`, `response.output_item.done`, `response.completed`
+  with `usage`), for the Codex CLI through a custom model provider;
+- the Gemini API's `models/MODEL:streamGenerateContent?alt=sse`
+  (candidates with `text` or `functionCall` parts, `usageMetadata`), for the
+  Gemini CLI (GOOGLE_GEMINI_BASE_URL);
+- the OpenAI Chat Completions API (`POST /v1/chat/completions`, streamed as
+  `chat.completion.chunk` events or whole; `GET /v1/models`), for Aider and
+  OpenCode through an OpenAI-compatible base URL.
+
+Each answer depends on the conversation so far, so any number of agent
+processes can share one server:
+
+- a request whose conversation holds fewer tool results than the script has
+  commands gets the next step: a call of the agent's shell tool (`Bash`,
+  `exec_command`, `run_shell_command`, `bash`) with the script's command,
+  or, on the Messages API, for a step written {"tool": NAME, "input": {...}},
+  of the tool the request offers under NAME (or whose name ends in
+  `__NAME`, as Claude Code names an MCP server's tools
+  `mcp__<server>__<tool>`); a step whose tool is not offered is answered
+  with a text naming the tools that were;
+- then the answer is the script's final text;
+- requests without tools (titles, summaries) get a short text;
+- an agent that edits through its replies rather than tools (Aider) gets
+  the script's "reply" text, when the script has one, instead of "final".
 
 Usage: model_server.py SCRIPT.json PORT_FILE
-SCRIPT.json: {"commands": ["echo hi", ...], "final": "done", "delay": 0}; with
+SCRIPT.json: {"commands": ["echo hi", ...], "final": "done", "delay": 0}; a
+command may also be {"tool": NAME, "input": {...}} (Messages API) or
+{"tool": NAME, "args": {...}} (Gemini API), a call of another tool; with
 "delay" (seconds) each answer to a request with tools waits that long first,
 so a test can see the agent working. The server binds
 127.0.0.1 on a free port, writes the port to PORT_FILE, logs each request's
@@ -67,6 +87,105 @@ def sse(event, data):
     return f"event: {event}\ndata: {json.dumps(data)}\n\n".encode()
 
 
+def data_line(data):
+    return f"data: {json.dumps(data)}\n\n".encode()
+
+
+def next_step(tools, shell_tool, done):
+    """The script's command number `done` when the agent offers its shell
+    tool and has not run them all yet, else None (the final answer)."""
+    commands = SCRIPT.get("commands", [])
+    if shell_tool in tools and done < len(commands):
+        return commands[done]
+    return None
+
+
+def final_text(tools):
+    if not tools:
+        return "Scripted session"
+    return SCRIPT.get("final", "done")
+
+
+# The OpenAI Responses API (Codex CLI).
+
+def responses_reply(body):
+    items = body.get("input") or []
+    done = sum(1 for item in items if isinstance(item, dict) and item.get("type") == "function_call_output")
+    tools = [t.get("name") for t in body.get("tools") or [] if isinstance(t, dict)]
+    command = next_step(tools, "exec_command", done)
+    if command is not None:
+        item = {"type": "function_call", "id": f"fc_{done:04d}", "call_id": f"call_{done:04d}",
+                "name": "exec_command", "arguments": json.dumps({"cmd": command})}
+    else:
+        item = {"type": "message", "id": "msg_scripted", "role": "assistant", "status": "completed",
+                "content": [{"type": "output_text", "text": final_text(tools), "annotations": []}]}
+    usage = {"input_tokens": 100, "input_tokens_details": {"cached_tokens": 0},
+             "output_tokens": 20, "output_tokens_details": {"reasoning_tokens": 0}, "total_tokens": 120}
+    response = {"id": "resp_scripted", "object": "response", "model": body.get("model", ""),
+                "status": "in_progress", "output": []}
+    return b"".join([
+        sse("response.created", {"type": "response.created", "response": response}),
+        sse("response.output_item.done", {"type": "response.output_item.done", "output_index": 0, "item": item}),
+        sse("response.completed", {"type": "response.completed",
+                                   "response": dict(response, status="completed", output=[item], usage=usage)}),
+    ])
+
+
+# The Gemini API (Gemini CLI).
+
+def gemini_reply(body):
+    contents = body.get("contents") or []
+    done = sum(1 for content in contents for part in content.get("parts") or []
+               if isinstance(part, dict) and "functionResponse" in part)
+    tools = [d.get("name") for t in body.get("tools") or [] for d in t.get("functionDeclarations") or []]
+    command = next_step(tools, "run_shell_command", done)
+    if isinstance(command, dict):
+        # A step that names another of its tools: {"tool": "write_file", "args": {...}}.
+        part = {"functionCall": {"name": command["tool"], "args": command["args"]}}
+    elif command is not None:
+        part = {"functionCall": {"name": "run_shell_command", "args": {"command": command}}}
+    else:
+        part = {"text": final_text(tools)}
+    chunk = {"candidates": [{"content": {"role": "model", "parts": [part]}, "finishReason": "STOP", "index": 0}],
+             "usageMetadata": {"promptTokenCount": 100, "candidatesTokenCount": 20, "totalTokenCount": 120},
+             "modelVersion": "scripted"}
+    return data_line(chunk)
+
+
+# The OpenAI Chat Completions API (Aider, OpenCode).
+
+def chat_message(body):
+    messages = body.get("messages") or []
+    done = sum(1 for m in messages if isinstance(m, dict) and m.get("role") == "tool")
+    tools = [(t.get("function") or {}).get("name") for t in body.get("tools") or [] if isinstance(t, dict)]
+    command = next_step(tools, "bash", done)
+    if command is not None:
+        call = {"id": f"call_{done:04d}", "type": "function",
+                "function": {"name": "bash", "arguments": json.dumps({"command": command, "description": "scripted step"})}}
+        return {"role": "assistant", "content": None, "tool_calls": [call]}, "tool_calls"
+    # Aider offers no tools: its edits are in the reply's text.
+    text = final_text(tools) if tools else SCRIPT.get("reply", "Scripted session")
+    return {"role": "assistant", "content": text}, "stop"
+
+
+def chat_reply(body):
+    message, finish = chat_message(body)
+    usage = {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120}
+    base = {"id": "chatcmpl-scripted", "created": int(time.time()), "model": body.get("model", "")}
+    if not body.get("stream"):
+        return dict(base, object="chat.completion", usage=usage,
+                    choices=[{"index": 0, "message": message, "finish_reason": finish}]), None
+    delta = dict(message)
+    if delta.get("tool_calls"):
+        delta["tool_calls"] = [dict(call, index=i) for i, call in enumerate(delta["tool_calls"])]
+    chunks = [
+        dict(base, object="chat.completion.chunk", choices=[{"index": 0, "delta": delta, "finish_reason": None}]),
+        dict(base, object="chat.completion.chunk", choices=[{"index": 0, "delta": {}, "finish_reason": finish}]),
+        dict(base, object="chat.completion.chunk", choices=[], usage=usage),
+    ]
+    return None, b"".join(data_line(c) for c in chunks) + b"data: [DONE]\n\n"
+
+
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
@@ -87,7 +206,21 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
 
     def do_GET(self):
-        self.send_json(200, {"data": [], "has_more": False})
+        self.send_json(200, {"object": "list", "data": [], "has_more": False})
+
+    def pause(self, tools):
+        if tools and SCRIPT.get("delay"):
+            time.sleep(float(SCRIPT["delay"]))
+
+    def send_stream(self, payload):
+        self.send_response(200)
+        self.send_header("content-type", "text/event-stream")
+        self.send_header("cache-control", "no-cache")
+        self.send_header("connection", "close")
+        self.end_headers()
+        self.wfile.write(payload)
+        self.wfile.flush()
+        self.close_connection = True
 
     def do_POST(self):
         length = int(self.headers.get("content-length") or 0)
@@ -102,6 +235,26 @@ class Handler(BaseHTTPRequestHandler):
         path = self.path.split("?")[0]
         if path.endswith("/count_tokens"):
             self.send_json(200, {"input_tokens": 100})
+            return
+        if path.endswith("/responses"):
+            self.pause(body.get("tools"))
+            self.send_stream(responses_reply(body))
+            return
+        if path.endswith(":streamGenerateContent"):
+            self.pause(body.get("tools"))
+            self.send_stream(gemini_reply(body))
+            return
+        if path.endswith(":generateContent") or path.endswith(":countTokens"):
+            reply = json.loads(gemini_reply(body)[len(b"data: "):])
+            self.send_json(200, reply if path.endswith(":generateContent") else {"totalTokens": 100})
+            return
+        if path.endswith("/chat/completions"):
+            self.pause(body.get("tools"))
+            whole, stream = chat_reply(body)
+            if whole is not None:
+                self.send_json(200, whole)
+            else:
+                self.send_stream(stream)
             return
         if not path.endswith("/v1/messages"):
             self.send_json(404, {"type": "error", "error": {"type": "not_found_error", "message": path}})

@@ -225,16 +225,23 @@ fn number(value: Option<usize>) -> String {
 }
 
 /// The widths of the sessions table's columns; the last takes the rest.
-const COLUMNS: [usize; 8] = [2, 8, 18, 12, 5, 5, 3, 3];
-const HEADINGS: [&str; 9] = [
-    "", "SESSION", "BRANCH", "STATE", "AGE", "+/-", "CHG", "CNF", "DOING",
+/// The AGENT column (the third) is shown only when a session runs an agent
+/// other than Claude Code: it would say nothing otherwise.
+const COLUMNS: [usize; 9] = [2, 8, 8, 18, 12, 5, 5, 3, 3];
+const HEADINGS: [&str; 10] = [
+    "", "SESSION", "AGENT", "BRANCH", "STATE", "AGE", "+/-", "CHG", "CNF", "DOING",
 ];
+const AGENT_COLUMN: usize = 2;
 
 /// The cells as one line of the table: each cut or padded to its column,
-/// one space between columns, the last cut to what is left of `width`.
-fn table_line(cells: &[String], width: usize) -> String {
+/// one space between columns, the last cut to what is left of `width`;
+/// without the AGENT column unless `with_agent`.
+fn table_line(cells: &[String], width: usize, with_agent: bool) -> String {
     let mut line = String::new();
     for (index, cell) in cells.iter().enumerate() {
+        if index == AGENT_COLUMN && !with_agent {
+            continue;
+        }
         match COLUMNS.get(index) {
             Some(column) => {
                 let cut: String = cell.chars().take(*column).collect();
@@ -252,8 +259,14 @@ fn draw_sessions(buffer: &mut Buffer, area: Rect, app: &App, styles: &Styles) {
     block.render_into(buffer, area);
     let width = usize::from(inner.width);
     let headings: Vec<String> = HEADINGS.iter().map(|h| h.to_string()).collect();
+    let with_agent = app
+        .snapshot
+        .repositories
+        .iter()
+        .flat_map(|repository| &repository.sessions)
+        .any(|session| !session.agent.is_empty() && session.agent != pcc::agents::DEFAULT_AGENT);
     let header = Line::styled(
-        table_line(&headings, width),
+        table_line(&headings, width, with_agent),
         Style::default().add_modifier(Modifier::BOLD),
     );
     let mut lines: Vec<Line> = Vec::new();
@@ -300,6 +313,7 @@ fn draw_sessions(buffer: &mut Buffer, area: Rect, app: &App, styles: &Styles) {
             let cells = [
                 mark,
                 render::short_id(&session.session_id),
+                session.agent.clone(),
                 branch,
                 state_text(session),
                 render::minutes(session.age_minutes),
@@ -308,7 +322,7 @@ fn draw_sessions(buffer: &mut Buffer, area: Rect, app: &App, styles: &Styles) {
                 number(session.conflicts),
                 doing_text(session),
             ];
-            lines.push(Line::styled(table_line(&cells, width), style));
+            lines.push(Line::styled(table_line(&cells, width, with_agent), style));
             index += 1;
         }
     }

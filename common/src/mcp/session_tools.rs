@@ -15,6 +15,7 @@ fn session_schema() -> Value {
         "type": "object",
         "properties": {
             "sessionId": {"type": "string"},
+            "agent": {"type": "string", "description": "The agent it runs: claude, codex, gemini, aider, opencode or one from config"},
             "pid": {"type": "integer"},
             "repoPath": {"type": "string"},
             "worktreePath": {"type": "string"},
@@ -61,7 +62,7 @@ pub fn register(registry: &mut Registry, data_dir: PathBuf) {
         name: "get_parallel_status",
         title: "Parallel sessions",
         description: "List the agent sessions working in a repository (default: the one you are in, else all): \
-            each with its PID, whether it is alive, main checkout or worktree, branch, age and held work; what \
+            each with its agent (claude, codex, gemini, ...), its PID, whether it is alive, main checkout or worktree, branch, age and held work; what \
             its agent is doing (state working, waiting for its user with waitingFor, idle with its lastMessage, \
             compacting) and, for a worktree, commits ahead/behind its base, changed files and predicted \
             conflicts. Check it before large edits to see who else is working and where.",

@@ -6,6 +6,7 @@
 //! back, and can be killed, also from another process through what the run
 //! recorded in the database. [`local`] is the backend of this machine.
 
+mod agent_streams;
 pub mod e2b;
 pub mod local;
 pub mod multi;

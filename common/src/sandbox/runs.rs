@@ -177,6 +177,7 @@ pub struct NewRun<'a> {
     pub prompt: &'a str,
     pub template_name: Option<&'a str>,
     pub auth_method: Option<&'a str>,
+    pub agent: &'a str,
     pub status: RunStatus,
     pub output_log: &'a str,
     pub base_commit: &'a str,
@@ -192,8 +193,8 @@ pub fn insert(conn: &Connection, run: &NewRun) -> Result<()> {
     conn.execute(
         "INSERT INTO sandbox_runs (id, repo_path, backend, batch_id, task_index, prompt,
             template_name, auth_method, status, runner_pid, runner_start, output_log, base_commit,
-            git_user, git_email, budget_limit, ssh_key_provided)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+            git_user, git_email, budget_limit, ssh_key_provided, agent)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
         params![
             run.id,
             run.repo_path,
@@ -212,6 +213,7 @@ pub fn insert(conn: &Connection, run: &NewRun) -> Result<()> {
             run.git_email,
             run.budget_limit,
             run.ssh_key_provided,
+            run.agent,
         ],
     )
     .context("cannot record the sandbox run")?;
@@ -289,6 +291,9 @@ pub struct Ending {
     pub pull_request_url: Option<String>,
     pub files_changed: Option<i64>,
     pub agent_cost: Option<f64>,
+    pub input_tokens: Option<u64>,
+    pub output_tokens: Option<u64>,
+    pub cost_source: Option<&'static str>,
     pub actual_cost: Option<f64>,
     pub last_activity: Option<String>,
 }
@@ -300,6 +305,7 @@ pub fn finish(conn: &Connection, id: &str, status: RunStatus, ending: &Ending) -
             result_commit = ?6, result_worktree = ?7, files_changed = ?8,
             agent_cost = COALESCE(?9, agent_cost), actual_cost = ?10,
             last_activity = COALESCE(?11, last_activity), pull_request_url = ?12,
+            input_tokens = ?13, output_tokens = ?14, cost_source = ?15,
             ended_at = datetime('now'), updated_at = datetime('now')
          WHERE id = ?1",
         params![
@@ -315,6 +321,9 @@ pub fn finish(conn: &Connection, id: &str, status: RunStatus, ending: &Ending) -
             ending.actual_cost,
             ending.last_activity,
             ending.pull_request_url,
+            ending.input_tokens.map(|t| t as i64),
+            ending.output_tokens.map(|t| t as i64),
+            ending.cost_source,
         ],
     )
     .context("cannot record the end of the sandbox run")?;

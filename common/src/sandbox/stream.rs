@@ -2,10 +2,14 @@
 //! `--output-format stream-json`: one JSON object per line (`system` init,
 //! `assistant` messages with text and tool calls, `user` tool results, and a
 //! final `result` with the cost). Lines that are not such objects are plain
-//! output and only logged.
+//! output and only logged. The other agents' output is read by
+//! `agent_streams` into the same state, as their profile's [`Output`] says.
 
 use serde::Serialize;
 use serde_json::Value;
+
+use crate::agents::{self, Output};
+use crate::config::Config;
 
 /// What has been learnt from the stream so far.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -24,19 +28,97 @@ pub struct StreamState {
     /// The agent's own session id.
     pub agent_session: Option<String>,
     pub model: Option<String>,
+    /// Tokens the agent reported (every turn's, summed).
+    pub input_tokens: Option<u64>,
+    pub output_tokens: Option<u64>,
+    /// `reported` when the agent gave its cost in USD, `estimated` when it
+    /// came from its tokens and config `agents.prices`, `tokens` when only
+    /// tokens are known (no price for its model).
+    pub cost_source: Option<&'static str>,
+    /// How the output is read.
+    #[serde(skip)]
+    pub format: Option<Output>,
 }
 
 const ACTIVITY_WIDTH: usize = 72;
 
 impl StreamState {
+    /// The state of an agent whose output is in `format`.
+    pub fn for_output(format: Output) -> StreamState {
+        StreamState {
+            format: Some(format),
+            ..StreamState::default()
+        }
+    }
+
     /// Takes one line of output. Returns the new activity when the line
     /// shows one.
     pub fn observe(&mut self, line: &str) -> Option<String> {
+        let format = self.format.unwrap_or(Output::ClaudeStreamJson);
+        if format == Output::Text {
+            let activity = self.observe_text(line);
+            if let Some(activity) = &activity {
+                self.last_activity = Some(activity.clone());
+            }
+            return activity;
+        }
         let trimmed = line.trim();
         if !trimmed.starts_with('{') {
             return None;
         }
         let event: Value = serde_json::from_str(trimmed).ok()?;
+        let activity = match format {
+            Output::CodexJson => self.observe_codex(&event),
+            Output::GeminiStreamJson => self.observe_gemini(&event),
+            Output::OpencodeJson => self.observe_opencode(&event),
+            Output::ClaudeStreamJson | Output::Text => return self.observe_claude(&event),
+        };
+        if let Some(activity) = &activity {
+            self.last_activity = Some(activity.clone());
+        }
+        activity
+    }
+
+    /// What the run's agent cost: the cost it reported; else its tokens at
+    /// the price config `agents.prices` gives its model (`model` when the
+    /// output did not name one), marked as an estimate.
+    pub fn settle_cost(&mut self, config: &Config, model: Option<&str>) {
+        if self.agent_cost.is_some() {
+            self.cost_source = Some("reported");
+            return;
+        }
+        if self.input_tokens.is_none() && self.output_tokens.is_none() {
+            return;
+        }
+        match self.estimated_cost(config, model) {
+            Some(cost) => {
+                self.agent_cost = Some(cost);
+                self.cost_source = Some("estimated");
+            }
+            None => self.cost_source = Some("tokens"),
+        }
+    }
+
+    /// The agent's cost so far: reported, else estimated from its tokens
+    /// (see [`StreamState::settle_cost`]).
+    pub fn cost_so_far(&self, config: &Config, model: Option<&str>) -> Option<f64> {
+        self.agent_cost
+            .or_else(|| self.estimated_cost(config, model))
+    }
+
+    fn estimated_cost(&self, config: &Config, model: Option<&str>) -> Option<f64> {
+        // No model named: only a price for every model (`*`) applies.
+        let model = self.model.as_deref().or(model).unwrap_or("");
+        let price = agents::price_of(config, model)?;
+        let input = self.input_tokens.unwrap_or(0) as f64;
+        let output = self.output_tokens.unwrap_or(0) as f64;
+        let cost = (input * price.input + output * price.output) / 1_000_000.0;
+        Some((cost * 1_000_000.0).round() / 1_000_000.0)
+    }
+
+    /// An event of Claude Code's stream-json.
+    fn observe_claude(&mut self, event: &Value) -> Option<String> {
+        let event = event.clone();
         if let Some(cost) = event
             .get("total_cost_usd")
             .or_else(|| event.get("cost_usd"))
@@ -117,7 +199,7 @@ impl StreamState {
 }
 
 /// The most telling argument of a tool call.
-fn tool_detail(input: &Value) -> Option<String> {
+pub(super) fn tool_detail(input: &Value) -> Option<String> {
     [
         "file_path",
         "path",
@@ -133,7 +215,7 @@ fn tool_detail(input: &Value) -> Option<String> {
 }
 
 /// The first line of a text, cut to the activity width.
-fn one_line(text: &str) -> String {
+pub(super) fn one_line(text: &str) -> String {
     let first = text
         .lines()
         .find(|l| !l.trim().is_empty())

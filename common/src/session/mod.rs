@@ -28,8 +28,8 @@ mod touch;
 
 pub(crate) use heartbeat::locate;
 pub use heartbeat::{
-    find_session, heartbeat, record_agent, record_conversation, Heartbeat, HeartbeatTarget,
-    StateChange,
+    find_session, heartbeat, record_agent, record_agent_name, record_conversation, Heartbeat,
+    HeartbeatTarget, StateChange,
 };
 pub use register::{register, register_from, register_with, Placement, Registration};
 pub use release::{
@@ -83,12 +83,15 @@ pub struct Session {
     /// Conflicts with other live sessions when they were last predicted.
     pub predicted_conflicts: Option<i64>,
     pub predicted_at: Option<String>,
+    /// The agent profile the session runs (`claude`, `codex`, ...); `None`
+    /// for a session recorded before agents were.
+    pub agent: Option<String>,
 }
 
 const SESSION_COLUMNS: &str = "id, pid, repo_path, worktree_path, worktree_name, is_main_repo, \
      created_at, last_heartbeat, branch, base_branch, base_commit, process_start, agent_pid, \
      agent_start, owns_worktree, state, state_since, state_at, waiting_for, last_message, \
-     predicted_conflicts, predicted_at";
+     predicted_conflicts, predicted_at, agent";
 
 impl Session {
     fn from_row(row: &Row) -> rusqlite::Result<Session> {
@@ -115,6 +118,7 @@ impl Session {
             last_message: row.get(19)?,
             predicted_conflicts: row.get(20)?,
             predicted_at: row.get(21)?,
+            agent: row.get(22)?,
         })
     }
 

@@ -53,6 +53,8 @@ pub struct Registration {
     /// Whether that worktree was made again: it held nothing and went when
     /// the conversation's session ended.
     pub recreated: bool,
+    /// The agent profile the session runs, when the caller named one.
+    pub agent: Option<String>,
 }
 
 /// Where a new session should work.
@@ -149,6 +151,7 @@ pub fn register_from(
         warnings: arrival.warning.clone().into_iter().collect(),
         resumed: None,
         recreated: arrival.recreated_for.is_some(),
+        agent: None,
     };
     if let Some(created) = &arrival.created {
         registration.copied_files =
@@ -204,6 +207,7 @@ fn already_registered(db: &Database, existing: Session, repaired: Repair) -> Res
         warnings: Vec::new(),
         resumed: None,
         recreated: false,
+        agent: existing.agent,
     })
 }
 

@@ -149,7 +149,8 @@ pub fn transition(event: &Event) -> Option<Transition> {
         Event::ToolStarting { .. } => Transition::to(State::Working),
         Event::PermissionAsked { tool } => Transition::waiting(format!("permission: {tool}")),
         Event::Notified { kind, message } => match kind.as_str() {
-            "permission_prompt" | "elicitation_dialog" => Transition {
+            // Gemini CLI's `ToolPermission`.
+            "permission_prompt" | "elicitation_dialog" | "ToolPermission" => Transition {
                 keep_waiting_for: true,
                 ..Transition::waiting(message.clone())
             },
@@ -199,6 +200,9 @@ pub struct HookPayload {
     pub message: Option<String>,
     #[serde(default)]
     pub last_assistant_message: Option<String>,
+    /// Gemini CLI's `AfterAgent`: the agent's answer to the prompt.
+    #[serde(default)]
+    pub prompt_response: Option<String>,
     #[serde(default)]
     pub error: Option<Value>,
     #[serde(default)]
@@ -217,6 +221,10 @@ pub struct ToolInput {
     /// `AskUserQuestion`'s questions.
     #[serde(default)]
     pub questions: Option<Value>,
+    /// A shell command (Codex CLI's `Bash`, which carries its
+    /// `apply_patch`), or the patch of its `apply_patch` tool.
+    #[serde(default)]
+    pub command: Option<String>,
 }
 
 impl HookPayload {
@@ -254,7 +262,8 @@ pub fn event_of(hook_event: &str, payload: &HookPayload) -> Option<Event> {
             message: text(&payload.message).unwrap_or_else(|| "the user".to_owned()),
         },
         "Stop" => Event::Stopped {
-            last_message: text(&payload.last_assistant_message),
+            last_message: text(&payload.last_assistant_message)
+                .or_else(|| text(&payload.prompt_response)),
         },
         "StopFailure" => Event::StopFailed {
             error: payload.error.as_ref().and_then(|error| match error {

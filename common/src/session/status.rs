@@ -28,6 +28,9 @@ use crate::{git, paths, process, time};
 #[serde(rename_all = "camelCase")]
 pub struct SessionStatus {
     pub session_id: String,
+    /// The agent profile it runs: `claude`, `codex`, `gemini`, `aider`,
+    /// `opencode` or one from config.
+    pub agent: String,
     pub pid: i64,
     /// The agent's own process, when the wrapper recorded it.
     pub agent_pid: Option<i64>,
@@ -295,6 +298,10 @@ pub(super) fn describe(
     };
     SessionStatus {
         session_id: session.id.clone(),
+        agent: session
+            .agent
+            .clone()
+            .unwrap_or_else(|| crate::agents::DEFAULT_AGENT.to_owned()),
         pid: session.pid,
         agent_pid: session.agent_pid,
         repo_path: session.repo_path.clone(),

@@ -13,6 +13,7 @@ use super::super::pack::PackOptions;
 use super::super::results;
 use super::super::Backend;
 use super::Task;
+use crate::agents::AgentProfile;
 use crate::config::Config;
 use crate::db::Database;
 use crate::redact::Redactor;
@@ -62,6 +63,10 @@ pub struct RunOptions {
     /// Push the branch and open a pull request against this branch.
     pub git_live: bool,
     pub target_branch: Option<String>,
+    /// The agent to run (default: Claude Code, by `sandbox.agentCommand`).
+    pub agent: Option<String>,
+    /// Further variables of this environment the sandbox gets, by name.
+    pub env_names: Vec<String>,
 }
 
 /// The kinds of sandbox.
@@ -112,6 +117,8 @@ pub struct Plan {
     pub git_user: String,
     pub git_email: String,
     pub agent_command: Vec<String>,
+    /// The agent the runs start.
+    pub agent: AgentProfile,
     pub timeout: Duration,
     pub budget_limit: Option<f64>,
     pub hourly_rate: f64,
@@ -186,8 +193,18 @@ pub fn plan(data_dir: &Path, options: &RunOptions) -> Result<Plan> {
     let timeout_minutes = timeout_minutes(options.timeout_minutes, &config)?;
 
     // The environment: what is passed on, the credentials, the template's.
+    let agent = match &options.agent {
+        Some(name) => crate::agents::find(&config, name)?,
+        None => crate::agents::find(&config, crate::agents::DEFAULT_AGENT)?,
+    };
+    let claude = agent.name == crate::agents::DEFAULT_AGENT;
     let mut env = passed_on_environment();
-    let (auth, oauth_credentials) = choose_auth(options.auth, &mut env)?;
+    let (auth, oauth_credentials) = if claude {
+        choose_auth(options.auth, &mut env)?
+    } else {
+        (agent_credentials(&agent, &mut env)?, None)
+    };
+    add_named_environment(&mut env, &options.env_names)?;
     if let Some(template) = &template {
         add_template_environment(&mut env, template);
     }
@@ -195,8 +212,17 @@ pub fn plan(data_dir: &Path, options: &RunOptions) -> Result<Plan> {
     add_git_identity(&mut env, &git_user, &git_email);
     env.push(("PARALLEL_CC_SANDBOX".to_owned(), "1".to_owned()));
     let mut redactor = Redactor::for_environment(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    for (name, value) in &env {
+        if agent.credentials.contains(name) {
+            redactor.add(value);
+        }
+    }
 
-    let agent_command = agent_command(&config)?;
+    let agent_command = if claude {
+        agent_command(&config)?
+    } else {
+        agent.headless.clone()
+    };
     let backend_kind = backend_kind(options.backend, &config);
     let e2b = match backend_kind {
         BackendKind::Local => {
@@ -240,6 +266,7 @@ pub fn plan(data_dir: &Path, options: &RunOptions) -> Result<Plan> {
         git_user,
         git_email,
         agent_command,
+        agent,
         timeout: Duration::from_secs_f64(timeout_minutes * 60.0),
         budget_limit,
         hourly_rate: hourly_rate(&config, backend_kind),
@@ -299,6 +326,67 @@ fn passed_on_environment() -> Vec<(String, String)> {
     std::env::vars()
         .filter(|(k, v)| passed_on(k) && !v.is_empty())
         .collect()
+}
+
+/// The credentials of an agent other than Claude Code: Claude Code's are
+/// taken out of `env` (each agent's reach only its own sandbox) and the
+/// agent's own variables present in this environment are put in; an error
+/// when none of them is set.
+fn agent_credentials(
+    agent: &AgentProfile,
+    env: &mut Vec<(String, String)>,
+) -> Result<Option<&'static str>> {
+    env.retain(|(k, _)| !(k.starts_with("ANTHROPIC_") || k.starts_with("CLAUDE_CODE_")));
+    let mut found = false;
+    for name in &agent.credentials {
+        if let Some(value) = std::env::var(name).ok().filter(|v| !v.is_empty()) {
+            env.retain(|(k, _)| k != name);
+            env.push((name.clone(), value));
+            found = true;
+        }
+    }
+    if agent.credentials.is_empty() {
+        return Ok(None);
+    }
+    if !found {
+        return Err(UserError::with_hint(
+            format!(
+                "{} needs {} in the environment",
+                agent.title,
+                agent.credentials.join(" or ")
+            ),
+            format!("export {}", agent.credentials[0]),
+        )
+        .into());
+    }
+    Ok(Some("api-key"))
+}
+
+/// `--env NAME`: each variable of this environment by that name, in place
+/// of one the sandbox had; a name that is not set is an error.
+fn add_named_environment(env: &mut Vec<(String, String)>, names: &[String]) -> Result<()> {
+    for name in names {
+        let valid = !name.is_empty()
+            && !name.starts_with(|c: char| c.is_ascii_digit())
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !valid {
+            return Err(UserError::with_hint(
+                format!("--env {name}: not a variable's name"),
+                "give the name alone (letters, digits, _), e.g. --env HTTP_PROXY",
+            )
+            .into());
+        }
+        let Some(value) = std::env::var_os(name) else {
+            return Err(UserError::with_hint(
+                format!("--env {name}: {name} is not set in this environment"),
+                format!("export {name} first, or leave --env {name} out"),
+            )
+            .into());
+        };
+        env.retain(|(k, _)| k != name);
+        env.push((name.clone(), value.to_string_lossy().into_owned()));
+    }
+    Ok(())
 }
 
 fn has(env: &[(String, String)], key: &str) -> bool {

@@ -120,6 +120,15 @@ pub struct RunResult {
     pub not_brought_back: Vec<String>,
     pub duration_seconds: f64,
     pub agent_cost: Option<f64>,
+    /// The agent profile that ran.
+    pub agent: String,
+    /// Tokens the agent reported.
+    pub input_tokens: Option<u64>,
+    pub output_tokens: Option<u64>,
+    /// Where `agentCost` comes from: `reported` (by the agent, in USD),
+    /// `estimated` (its tokens at config `agents.prices`), or `tokens`
+    /// (no price for its model: only the tokens are known).
+    pub cost_source: Option<&'static str>,
     pub sandbox_cost: f64,
     pub total_cost: f64,
     pub budget_limit: Option<f64>,
@@ -251,7 +260,7 @@ impl<'a> Run<'a> {
             deadline: started + plan.timeout,
             waited: Duration::ZERO,
             budget_limit,
-            state: StreamState::default(),
+            state: StreamState::for_output(plan.agent.output),
             uploaded_files: 0,
             sandbox_info: None,
             warnings: Vec::new(),
@@ -356,7 +365,10 @@ impl<'a> Run<'a> {
 
     /// What the run has cost after working `seconds`.
     fn cost(&self, seconds: f64) -> f64 {
-        crate::budget::run_cost(self.state.agent_cost, seconds, self.plan.hourly_rate)
+        let agent_cost = self
+            .state
+            .cost_so_far(&self.plan.config, self.plan.agent.model.as_deref());
+        crate::budget::run_cost(agent_cost, seconds, self.plan.hourly_rate)
     }
 }
 

@@ -110,6 +110,7 @@ fn insert_run(db: &Database, plan: &Plan, task: &Task, status: RunStatus) -> Res
             prompt: &prompt,
             template_name: plan.template.as_ref().map(|t| t.name.as_str()),
             auth_method: plan.auth,
+            agent: &plan.agent.name,
             status,
             output_log: &log_path.display().to_string(),
             base_commit: &plan.base_commit.to_string(),
@@ -170,6 +171,10 @@ impl RunResult {
             not_brought_back: Vec::new(),
             duration_seconds: 0.0,
             agent_cost: None,
+            agent: plan.agent.name.clone(),
+            input_tokens: None,
+            output_tokens: None,
+            cost_source: None,
             sandbox_cost: 0.0,
             total_cost: 0.0,
             budget_limit: plan.budget_limit,
@@ -223,6 +228,8 @@ impl Run<'_> {
     pub(super) fn finish(mut self, mut outcome: Outcome, work: Work) -> Result<RunResult> {
         let plan = self.plan;
         let seconds = self.working_seconds();
+        self.state
+            .settle_cost(&plan.config, plan.agent.model.as_deref());
         let cost = self.cost(seconds);
         match crate::budget::record(self.db.conn(), &plan.config, cost) {
             Ok(w) => self.warnings.extend(w),
@@ -277,6 +284,9 @@ impl Run<'_> {
             pull_request_url: work.imported.pull_request.clone(),
             files_changed: Some(work.collected.files.len() as i64),
             agent_cost: self.state.agent_cost,
+            input_tokens: self.state.input_tokens,
+            output_tokens: self.state.output_tokens,
+            cost_source: self.state.cost_source,
             actual_cost: Some(cost),
             last_activity: self.state.last_activity.clone(),
         }
@@ -315,6 +325,10 @@ impl Run<'_> {
             not_brought_back: collected.not_brought_back,
             duration_seconds: (seconds * 1000.0).round() / 1000.0,
             agent_cost: state.agent_cost,
+            agent: plan.agent.name.clone(),
+            input_tokens: state.input_tokens,
+            output_tokens: state.output_tokens,
+            cost_source: state.cost_source,
             sandbox_cost: cost - state.agent_cost.unwrap_or(0.0),
             total_cost: cost,
             budget_limit: self.budget_limit,

@@ -18,6 +18,11 @@
 //! left empty, our backups go (they would name executables that are gone),
 //! and so do the directories we made once they are empty. A file that was
 //! there before keeps everything but our entries.
+//!
+//! The other agents' hooks and MCP entries (Codex CLI, Gemini CLI,
+//! OpenCode) are in `agents`, written under the same rules.
+
+pub mod agents;
 
 use std::path::{Path, PathBuf};
 
@@ -107,7 +112,16 @@ pub fn is_our_hook_command(command: &str) -> bool {
     let name = Path::new(&program)
         .file_name()
         .map(|n| n.to_string_lossy().into_owned());
+    let arguments = without_agent(arguments);
     name.as_deref() == Some("git-pcc") && HOOK_EVENTS.iter().any(|(_, args, _)| arguments == *args)
+}
+
+/// Hook arguments without the `--agent NAME` the other agents' hooks end in.
+fn without_agent(arguments: &str) -> &str {
+    match arguments.rsplit_once(" --agent ") {
+        Some((before, name)) if crate::agents::is_valid_name(name) => before,
+        _ => arguments,
+    }
 }
 
 fn split_program(command: &str) -> Option<(String, &str)> {
@@ -399,6 +413,17 @@ fn without_our_hooks(mut settings: Map<String, Value>) -> Map<String, Value> {
 
 /// Our hook entries added to a settings object (after removing any old ones).
 fn with_our_hooks(settings: Map<String, Value>, git_pcc: &Path) -> Map<String, Value> {
+    with_hooks(settings, git_pcc, HOOK_EVENTS)
+}
+
+/// The hooks of `events` (event, `git-pcc` arguments, matcher) added to a
+/// settings object of hooks in Claude Code's shape (after removing any of
+/// ours).
+fn with_hooks(
+    settings: Map<String, Value>,
+    git_pcc: &Path,
+    events: &[(&str, &str, Option<&str>)],
+) -> Map<String, Value> {
     let mut settings = without_our_hooks(settings);
     let hooks = settings
         .entry("hooks")
@@ -407,7 +432,7 @@ fn with_our_hooks(settings: Map<String, Value>, git_pcc: &Path) -> Map<String, V
         *hooks = Value::Object(Map::new());
     }
     let hooks = hooks.as_object_mut().expect("hooks is an object");
-    for (event, arguments, matcher) in HOOK_EVENTS {
+    for (event, arguments, matcher) in events {
         let mut group = Map::new();
         if let Some(matcher) = matcher {
             group.insert("matcher".to_owned(), json!(matcher));
@@ -452,8 +477,12 @@ pub fn uninstall_hooks(scope: &HookScope) -> Result<FileChange> {
 
 /// Which of our hook events are present in the settings file of `scope`.
 pub fn installed_hook_events(scope: &HookScope) -> Result<Vec<String>> {
-    let path = scope.settings_path()?;
-    let Some(settings) = read_json_object(&path)? else {
+    hook_events_in(&scope.settings_path()?)
+}
+
+/// Which events have a hook of ours in the settings file at `path`.
+fn hook_events_in(path: &Path) -> Result<Vec<String>> {
+    let Some(settings) = read_json_object(path)? else {
         return Ok(Vec::new());
     };
     let mut events = Vec::new();
@@ -681,6 +710,14 @@ impl Shell {
         }
     }
 
+    /// The alias line of another agent (`alias codex=codex-parallel`).
+    fn agent_alias_line(self, agent: &str) -> String {
+        match self {
+            Shell::Fish => format!("alias {agent} {agent}-parallel"),
+            Shell::Bash | Shell::Zsh => format!("alias {agent}={agent}-parallel"),
+        }
+    }
+
     /// A line that puts `dir` in front of PATH when PATH does not hold it,
     /// so sourcing the rc file twice adds it once.
     fn path_line(self, dir: &Path) -> String {
@@ -698,6 +735,7 @@ impl Shell {
 fn is_our_rc_line(line: &str) -> bool {
     let line = line.trim();
     line.contains("claude-parallel")
+        || (line.starts_with("alias ") && line.ends_with("-parallel"))
         || (line.starts_with("case \":$PATH:\" in ") && line.ends_with("esac"))
         || (line.starts_with("contains -- ") && line.contains("set -gx PATH"))
 }
@@ -714,11 +752,20 @@ pub fn alias_target() -> Result<(PathBuf, String)> {
     Ok((file, shell.alias_line().to_owned()))
 }
 
+/// The marker above the alias block of `agent`.
+fn alias_marker(agent: &str) -> String {
+    if agent == crate::agents::DEFAULT_AGENT {
+        ALIAS_MARKER.to_owned()
+    } else {
+        format!("# parallel-cc: start {agent} through {agent}-parallel")
+    }
+}
+
 /// Our block for the user's shell: the marker, one PATH line per
-/// directory in `path_dirs`, the alias.
-fn alias_block(path_dirs: &[PathBuf]) -> Vec<String> {
+/// directory in `path_dirs`, the alias of `agent`.
+fn agent_alias_block(agent: &str, path_dirs: &[PathBuf]) -> Vec<String> {
     let shell = Shell::of_user();
-    let mut block = vec![ALIAS_MARKER.to_owned()];
+    let mut block = vec![alias_marker(agent)];
     let mut seen: Vec<&PathBuf> = Vec::new();
     for dir in path_dirs {
         if !seen.contains(&dir) {
@@ -726,14 +773,19 @@ fn alias_block(path_dirs: &[PathBuf]) -> Vec<String> {
             block.push(shell.path_line(dir));
         }
     }
-    block.push(shell.alias_line().to_owned());
+    block.push(if agent == crate::agents::DEFAULT_AGENT {
+        shell.alias_line().to_owned()
+    } else {
+        shell.agent_alias_line(agent)
+    });
     block
 }
 
-/// Where our block is in the lines of an rc file: from the marker to the
-/// last line of ours after it.
-fn find_block(lines: &[&str]) -> Option<std::ops::Range<usize>> {
-    let start = lines.iter().position(|l| l.trim() == ALIAS_MARKER)?;
+/// Where the block of `agent` is in the lines of an rc file: from the
+/// marker to the last line of ours after it.
+fn find_agent_block(lines: &[&str], agent: &str) -> Option<std::ops::Range<usize>> {
+    let marker = alias_marker(agent);
+    let start = lines.iter().position(|l| l.trim() == marker)?;
     let mut end = start + 1;
     while end < lines.len() && is_our_rc_line(lines[end]) {
         end += 1;
@@ -755,6 +807,11 @@ fn read_rc(path: &Path) -> Result<String> {
 /// block of ours that is there already is left as it is, or brought up to
 /// date when it differs (an older version's, another install directory).
 pub fn install_alias(path_dirs: &[PathBuf]) -> Result<FileChange> {
+    install_agent_alias(crate::agents::DEFAULT_AGENT, path_dirs)
+}
+
+/// [`install_alias`] for the agent named `agent` (`alias codex=codex-parallel`).
+pub fn install_agent_alias(agent: &str, path_dirs: &[PathBuf]) -> Result<FileChange> {
     let (path, _) = alias_target()?;
     let before = read_rc(&path)?;
     let mut change = FileChange {
@@ -763,9 +820,9 @@ pub fn install_alias(path_dirs: &[PathBuf]) -> Result<FileChange> {
         changed: false,
         backup_path: None,
     };
-    let block = alias_block(path_dirs);
+    let block = agent_alias_block(agent, path_dirs);
     let lines: Vec<&str> = before.lines().collect();
-    let after = match find_block(&lines) {
+    let after = match find_agent_block(&lines, agent) {
         Some(range)
             if lines[range.clone()] == block.iter().map(String::as_str).collect::<Vec<_>>()[..] =>
         {
@@ -793,6 +850,11 @@ pub fn install_alias(path_dirs: &[PathBuf]) -> Result<FileChange> {
 
 /// Removes our block (the marker, our PATH lines and the alias).
 pub fn uninstall_alias() -> Result<FileChange> {
+    uninstall_agent_alias(crate::agents::DEFAULT_AGENT)
+}
+
+/// [`uninstall_alias`] for the agent named `agent`.
+pub fn uninstall_agent_alias(agent: &str) -> Result<FileChange> {
     let (path, _) = alias_target()?;
     let mut change = FileChange {
         component: "alias".into(),
@@ -804,7 +866,7 @@ pub fn uninstall_alias() -> Result<FileChange> {
         return Ok(change);
     };
     let lines: Vec<&str> = before.lines().collect();
-    let Some(range) = find_block(&lines) else {
+    let Some(range) = find_agent_block(&lines, agent) else {
         return Ok(change);
     };
     let mut kept: Vec<&str> = lines[..range.start].to_vec();
@@ -821,9 +883,14 @@ pub fn uninstall_alias() -> Result<FileChange> {
 
 /// Whether our alias is in the shell rc file.
 pub fn alias_installed() -> Result<bool> {
+    agent_alias_installed(crate::agents::DEFAULT_AGENT)
+}
+
+/// Whether the alias of `agent` is in the shell rc file.
+pub fn agent_alias_installed(agent: &str) -> Result<bool> {
     let (path, _) = alias_target()?;
-    Ok(std::fs::read_to_string(path)
-        .is_ok_and(|text| text.lines().any(|l| l.trim() == ALIAS_MARKER)))
+    let marker = alias_marker(agent);
+    Ok(std::fs::read_to_string(path).is_ok_and(|text| text.lines().any(|l| l.trim() == marker)))
 }
 
 /// Adds `.claude/` to a repository's `.gitignore` once.
