@@ -10,8 +10,10 @@
 //!
 //! A file's suggestion fixes every hunk or none; when a hunk has no safe
 //! fix, the fallback explains why. A suggestion is auto-applicable only
-//! when every hunk is fixed, no conflict marker is left and, for a parsed
-//! language, the result parses.
+//! when every hunk is fixed, no conflict marker is left, for a parsed
+//! language the result parses, and no line the fix keeps from one side
+//! names something the other side renames, removes or re-signs anywhere in
+//! the merge (`merge_names`).
 //!
 //! Confidence is the product of documented factors, each in 0..1:
 //! - strategy: how safe the weakest strategy used is (formatting 0.97,
@@ -29,6 +31,7 @@ use serde::Serialize;
 
 use crate::analysis::{ConflictType, FileAnalysis, HunkAnalysis, HunkText};
 use crate::merge3::{self, Merge, Versions};
+use crate::merge_names::MergeNames;
 use crate::syntax::{self, Language};
 
 /// How a suggestion resolves its file.
@@ -125,6 +128,7 @@ pub fn suggest(
     analysis: &FileAnalysis,
     merge: &Merge,
     versions: &Versions,
+    names: &MergeNames,
     track_record: &TrackRecord,
 ) -> Suggestion {
     let language = Language::of_path(&analysis.file_path);
@@ -233,7 +237,11 @@ pub fn suggest(
             risks.push(risk.clone());
         }
     }
-    let auto_applicable = !markers_left && parse_validity > 0.0;
+    let crossed = crossed_name(analysis, versions, &fixes, names);
+    let auto_applicable = !markers_left && parse_validity > 0.0 && crossed.is_none();
+    if let Some(crossed) = crossed {
+        risks.push(format!("{crossed}; it is not applied automatically"));
+    }
     if markers_left {
         risks.push(
             "the result still holds conflict markers; it is not applied automatically".to_owned(),
@@ -262,6 +270,40 @@ pub fn suggest(
         risks,
         resolved,
     }
+}
+
+/// The first name a fixed line keeps from one side that the other side
+/// renames, removes or re-signs somewhere in the merge, described.
+fn crossed_name(
+    analysis: &FileAnalysis,
+    versions: &Versions,
+    fixes: &[HunkFix],
+    names: &MergeNames,
+) -> Option<String> {
+    for (hunk, fix) in analysis.hunks.iter().zip(fixes) {
+        let text = HunkText::of(versions, &hunk.hunk);
+        let holds = |lines: &[&str], line: &str| lines.iter().any(|l| l.trim() == line.trim());
+        for line in merge3::split_lines(&fix.text) {
+            let (from_ours, from_theirs) = (holds(text.ours, line), holds(text.theirs, line));
+            if from_ours == from_theirs {
+                continue;
+            }
+            let (side, other) = if from_ours {
+                ("ours", "theirs")
+            } else {
+                ("theirs", "ours")
+            };
+            let changed = names.changed_by(!from_ours);
+            if let Some((name, path)) = syntax::words(line)
+                .find_map(|word| changed.get_key_value(word))
+            {
+                return Some(format!(
+                    "the fix keeps `{name}` from {side}, which {other} renames, removes or re-signs (in {path})"
+                ));
+            }
+        }
+    }
+    None
 }
 
 fn round(value: f64) -> f64 {
