@@ -56,25 +56,12 @@ enum Agreement {
     Differs,
 }
 
-fn agreement(fix: &str, human: &str, python: bool) -> Agreement {
+fn agreement(fix: &str, human: &str) -> Agreement {
     if fix == human {
         return Agreement::Exact;
     }
-    // Blank lines and trailing spaces never count; indentation counts in
-    // Python only, other spacing nowhere.
-    let normal = |text: &str| -> Vec<String> {
-        text.lines()
-            .filter(|l| !l.trim().is_empty())
-            .map(|l| {
-                let words = l.split_whitespace().collect::<Vec<_>>().join(" ");
-                if python {
-                    format!("{}{words}", &l[..l.len() - l.trim_start().len()])
-                } else {
-                    words
-                }
-            })
-            .collect()
-    };
+    // Whitespace anywhere (blank lines, indentation, line breaks) aside.
+    let normal = |text: &str| -> String { text.split_whitespace().collect() };
     if normal(fix) == normal(human) {
         Agreement::Whitespace
     } else {
@@ -95,14 +82,8 @@ struct Outcome {
     human: String,
 }
 
-fn evaluate(dir: &Path, case: &Value) -> Outcome {
-    let id = case["id"].as_str().unwrap();
-    let path = case["path"].as_str().unwrap();
-    let ext = Path::new(path).extension().unwrap().to_string_lossy();
-    let read = |version: &str| {
-        std::fs::read_to_string(dir.join(id).join(format!("{version}.{ext}"))).unwrap()
-    };
-    let (base, ours, theirs, human) = (read("base"), read("ours"), read("theirs"), read("human"));
+/// What each side of the case's merge renames, removes or re-signs.
+fn names_of(dir: &Path, id: &str) -> MergeNames {
     let repository = id.split('/').next().unwrap();
     let meta: Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join(id).join("case.json")).unwrap())
@@ -127,7 +108,18 @@ fn evaluate(dir: &Path, case: &Value) -> Outcome {
             })
             .collect()
     };
-    let names = MergeNames::of_changes(&side("ours"), &side("theirs"));
+    MergeNames::of_changes(&side("ours"), &side("theirs"))
+}
+
+fn evaluate(dir: &Path, case: &Value) -> Outcome {
+    let id = case["id"].as_str().unwrap();
+    let path = case["path"].as_str().unwrap();
+    let ext = Path::new(path).extension().unwrap().to_string_lossy();
+    let read = |version: &str| {
+        std::fs::read_to_string(dir.join(id).join(format!("{version}.{ext}"))).unwrap()
+    };
+    let (base, ours, theirs, human) = (read("base"), read("ours"), read("theirs"), read("human"));
+    let names = names_of(dir, id);
     let (analysis, merge) = analysis::analyze(path, &base, &ours, &theirs, true).unwrap();
     let versions = Versions::new(&base, &ours, &theirs);
     let mut outcome = Outcome {
@@ -155,10 +147,9 @@ fn evaluate(dir: &Path, case: &Value) -> Outcome {
     );
     outcome.refused_across_files = alone.auto_applicable && !suggestion.auto_applicable;
     if suggestion.auto_applicable {
-        let python = path.ends_with(".py");
         outcome.auto = Some((
             suggestion.strategy.as_str(),
-            agreement(&suggestion.resolved, &human, python),
+            agreement(&suggestion.resolved, &human),
         ));
         outcome.fix = suggestion.resolved;
     }
@@ -248,12 +239,30 @@ fn fixes_of_real_conflicts_agree_with_people() {
     };
     let manifest: Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap();
-    let outcomes: Vec<Outcome> = manifest["cases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|case| evaluate(&dir, case))
-        .collect();
+    let cases = manifest["cases"].as_array().unwrap();
+    // Two workers, each taking every other case.
+    let mut outcomes: Vec<(usize, Outcome)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..2)
+            .map(|worker| {
+                let dir = &dir;
+                scope.spawn(move || {
+                    cases
+                        .iter()
+                        .enumerate()
+                        .skip(worker)
+                        .step_by(2)
+                        .map(|(index, case)| (index, evaluate(dir, case)))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap())
+            .collect()
+    });
+    outcomes.sort_by_key(|(index, _)| *index);
+    let outcomes: Vec<Outcome> = outcomes.into_iter().map(|(_, o)| o).collect();
     let exceptions = exceptions();
     let report = report(&outcomes, &exceptions);
     println!("{}", serde_json::to_string_pretty(&report).unwrap());
