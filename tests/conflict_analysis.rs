@@ -740,14 +740,21 @@ fn imports_with_a_rename_elsewhere(rename: bool) -> (TestEnv, PathBuf) {
     let env = TestEnv::new();
     let repo = env.repo_with(
         "app",
-        &[("app/__init__.py", ""), ("app/util.py", UTIL), ("app/cli.py", CLI)],
+        &[
+            ("app/__init__.py", ""),
+            ("app/util.py", UTIL),
+            ("app/cli.py", CLI),
+        ],
     );
     env.git(&repo, &["checkout", "-q", "-b", "theirs"]);
     write(
         &repo,
         &[(
             "app/cli.py",
-            CLI.replace("import os\n", "import os\nfrom app.util import load_config\n"),
+            CLI.replace(
+                "import os\n",
+                "import os\nfrom app.util import load_config\n",
+            ),
         )],
     );
     env.git(&repo, &["commit", "-qam", "theirs"]);
@@ -755,10 +762,16 @@ fn imports_with_a_rename_elsewhere(rename: bool) -> (TestEnv, PathBuf) {
     env.git(&repo, &["checkout", "-q", "-b", "ours"]);
     write(
         &repo,
-        &[("app/cli.py", CLI.replace("import os\n", "import os\nimport sys\n"))],
+        &[(
+            "app/cli.py",
+            CLI.replace("import os\n", "import os\nimport sys\n"),
+        )],
     );
     if rename {
-        write(&repo, &[("app/util.py", UTIL.replace("load_config", "read_config"))]);
+        write(
+            &repo,
+            &[("app/util.py", UTIL.replace("load_config", "read_config"))],
+        );
     }
     env.git(&repo, &["commit", "-qam", "ours"]);
     (env, repo)

@@ -6,7 +6,9 @@
 //!   different names, each insertion point gets ours' lines, then theirs';
 //! - concurrent edit: when one side's change contains the other's (the
 //!   other is a step on the shortest token edit path from the base to it),
-//!   the containing side wins.
+//!   the containing side wins; structural hunks that are not independent
+//!   insertions are fixed so too when one side's change contains the
+//!   other's.
 //!
 //! A file's suggestion fixes every hunk or none; when a hunk has no safe
 //! fix, the fallback explains why. A suggestion is auto-applicable only
@@ -306,8 +308,8 @@ fn crossed_name(
                 ("theirs", "ours")
             };
             let changed = names.changed_by(!from_ours);
-            if let Some((name, path)) = syntax::words(line)
-                .find_map(|word| changed.get_key_value(word))
+            if let Some((name, path)) =
+                syntax::words(line).find_map(|word| changed.get_key_value(word))
             {
                 return Some(format!(
                     "the fix keeps `{name}` from {side}, which {other} renames, removes or re-signs (in {path})"
@@ -336,7 +338,9 @@ fn fix_hunk(
     let text = HunkText::of(versions, &hunk.hunk);
     match hunk.conflict_type {
         ConflictType::Trivial => trivial_merge(hunk, &text),
-        ConflictType::Structural => structural_merge(language, versions, hunk, &text),
+        // A side whose change contains the other's wins here too.
+        ConflictType::Structural => structural_merge(language, versions, hunk, &text)
+            .or_else(|why| concurrent_edit(&text).map_err(|_| why)),
         ConflictType::ConcurrentEdit => concurrent_edit(&text),
         ConflictType::Semantic => Err(format!(
             "{}; merging the text would leave code that uses the old definition",

@@ -83,7 +83,11 @@ fn files(texts: &[(String, String, String)]) -> Vec<ChangedFile<'_>> {
 
 /// (path, base text, side text) of every file in a parsed language that
 /// `side` changes against `base`.
-fn side_texts(repo: &Repository, base: &Tree, side: &Tree) -> Result<Vec<(String, String, String)>> {
+fn side_texts(
+    repo: &Repository,
+    base: &Tree,
+    side: &Tree,
+) -> Result<Vec<(String, String, String)>> {
     let mut options = DiffOptions::new();
     options.skip_binary_check(true);
     let diff = repo.diff_tree_to_tree(Some(base), Some(side), Some(&mut options))?;
@@ -194,10 +198,7 @@ mod tests {
                 },
             ],
         );
-        assert_eq!(
-            names.ours.keys().collect::<Vec<_>>(),
-            vec!["keep", "load"]
-        );
+        assert_eq!(names.ours.keys().collect::<Vec<_>>(), vec!["keep", "load"]);
         assert!(names.theirs.is_empty(), "{:?}", names.theirs);
     }
 }
