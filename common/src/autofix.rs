@@ -249,7 +249,8 @@ pub fn suggest(
         }
         _ => std::collections::HashSet::new(),
     };
-    let crossed = crossed_name(analysis, versions, &fixes, names, &lost_imports);
+    let crossed = crossed_name(analysis, versions, &fixes, names, &lost_imports)
+        .or_else(|| language.and_then(|language| declared_twice(language, versions, &resolved)));
     let auto_applicable = !markers_left && parse_validity > 0.0 && crossed.is_none();
     if let Some(crossed) = crossed {
         risks.push(format!("{crossed}; it is not applied automatically"));
@@ -323,6 +324,37 @@ fn crossed_name(
         }
     }
     None
+}
+
+/// A top-level name the fix declares twice where neither side does (both
+/// sides added the same item, at different places), described.
+fn declared_twice(language: Language, versions: &Versions, resolved: &str) -> Option<String> {
+    let counts = |text: &str| {
+        let mut counts = std::collections::HashMap::new();
+        for name in syntax::top_level_names(language, text) {
+            *counts.entry(name).or_insert(0usize) += 1;
+        }
+        counts
+    };
+    let (ours, theirs) = (
+        counts(&versions.ours.concat()),
+        counts(&versions.theirs.concat()),
+    );
+    let mut twice: Vec<(String, usize)> = counts(resolved)
+        .into_iter()
+        .filter(|(name, count)| {
+            *count
+                > ours
+                    .get(name)
+                    .copied()
+                    .unwrap_or(0)
+                    .max(theirs.get(name).copied().unwrap_or(0))
+        })
+        .collect();
+    twice.sort();
+    twice.first().map(|(name, _)| {
+        format!("the fix declares `{name}` more often than either side (both sides add it)")
+    })
 }
 
 fn round(value: f64) -> f64 {
@@ -668,6 +700,18 @@ mod tests {
             unite_imports(&text).concat(),
             "import zlib\nimport os\nimport abc\n"
         );
+    }
+
+    #[test]
+    fn an_item_both_sides_add_is_not_declared_twice() {
+        let base = "package p\n\nfunc A() {}\n";
+        let ours = "package p\n\nfunc A() {}\n\nfunc B() {}\n";
+        let versions = Versions::new(base, ours, ours);
+        let twice = "package p\n\nfunc B() {}\n\nfunc A() {}\n\nfunc B() {}\n";
+        assert!(declared_twice(Language::Go, &versions, twice)
+            .unwrap()
+            .contains("`B`"));
+        assert_eq!(declared_twice(Language::Go, &versions, ours), None);
     }
 
     #[test]

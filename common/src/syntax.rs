@@ -797,3 +797,25 @@ pub fn import_bound_names(statement: &str) -> Vec<String> {
     }
     names
 }
+
+/// The names the top-level items of a file declare, once per declaration
+/// (a name declared twice is listed twice); empty when it does not parse.
+pub fn top_level_names(language: Language, text: &str) -> Vec<String> {
+    let lines: Vec<&str> = text.split_inclusive('\n').collect();
+    let Some(parsed) = parse_lines(language, &lines, 0..lines.len()) else {
+        return Vec::new();
+    };
+    let root = parsed.tree.root_node();
+    let mut cursor = root.walk();
+    let children: Vec<Node> = root.named_children(&mut cursor).collect();
+    let mut names = Vec::new();
+    for child in children {
+        let mut found: Vec<String> = parsed
+            .declared_names(child.byte_range())
+            .into_iter()
+            .collect();
+        found.sort();
+        names.extend(found);
+    }
+    names
+}
