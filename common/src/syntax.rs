@@ -649,62 +649,6 @@ pub fn layout_free(text: &str, python: bool) -> Vec<String> {
     out
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tokens_ignore_formatting_but_not_strings() {
-        assert_eq!(
-            tokens("let x=f( a,b );"),
-            vec!["let", "x", "=", "f", "(", "a", ",", "b", ")", ";"]
-        );
-        assert_eq!(token_text("x = \"a  b\""), "x = \"a  b\"");
-        assert_ne!(token_text("letx"), token_text("let x"));
-    }
-
-    #[test]
-    fn python_indentation_counts() {
-        assert_ne!(
-            layout_free("if a:\n    b()\nc()\n", true),
-            layout_free("if a:\n    b()\n    c()\n", true)
-        );
-        assert_eq!(
-            layout_free("f(a,\n  b)\n", true),
-            layout_free("f(a, b)\n", true)
-        );
-    }
-
-    #[test]
-    fn shapes_count_statements_and_parameters() {
-        let lines = |t: &'static str| t.split_inclusive('\n').collect::<Vec<_>>();
-        let base = lines("fn a(x: u32) {\n    f(x);\n}\n");
-        let more = lines("fn a(x: u32, y: u32) {\n    f(x);\n}\n");
-        let parsed_base = parse_around(Language::Rust, &base, 0..1).unwrap();
-        let parsed_more = parse_around(Language::Rust, &more, 0..1).unwrap();
-        let shape_base = parsed_base.shape(parsed_base.span(0..1));
-        let shape_more = parsed_more.shape(parsed_more.span(0..1));
-        let params = |s: &Vec<(&str, Vec<(String, String)>)>| {
-            s.iter()
-                .find(|(k, _)| *k == "parameters")
-                .map(|(_, c)| c.len())
-        };
-        assert_eq!(params(&shape_base), Some(1));
-        assert_eq!(params(&shape_more), Some(2));
-        assert_eq!(parsed_more.definitions(parsed_more.span(0..1))[0].name, "a");
-    }
-
-    #[test]
-    fn imports_are_recognised() {
-        let go = "package x\n\nimport (\n\t\"fmt\"\n\t\"os\"\n)\n\nfunc f() {}\n"
-            .split_inclusive('\n')
-            .collect::<Vec<_>>();
-        let parsed = parse_around(Language::Go, &go, 0..go.len()).unwrap();
-        assert!(parsed.all_imports(3..5));
-        assert!(!parsed.all_imports(7..8));
-    }
-}
-
 /// The names a file's top-level imports bind (`use`, `import`, `from …
 /// import`, `require`, Go import specs: an alias, or the last element of
 /// the path without a major version). Empty when the file does not parse.
@@ -818,4 +762,60 @@ pub fn top_level_names(language: Language, text: &str) -> Vec<String> {
         names.extend(found);
     }
     names
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_ignore_formatting_but_not_strings() {
+        assert_eq!(
+            tokens("let x=f( a,b );"),
+            vec!["let", "x", "=", "f", "(", "a", ",", "b", ")", ";"]
+        );
+        assert_eq!(token_text("x = \"a  b\""), "x = \"a  b\"");
+        assert_ne!(token_text("letx"), token_text("let x"));
+    }
+
+    #[test]
+    fn python_indentation_counts() {
+        assert_ne!(
+            layout_free("if a:\n    b()\nc()\n", true),
+            layout_free("if a:\n    b()\n    c()\n", true)
+        );
+        assert_eq!(
+            layout_free("f(a,\n  b)\n", true),
+            layout_free("f(a, b)\n", true)
+        );
+    }
+
+    #[test]
+    fn shapes_count_statements_and_parameters() {
+        let lines = |t: &'static str| t.split_inclusive('\n').collect::<Vec<_>>();
+        let base = lines("fn a(x: u32) {\n    f(x);\n}\n");
+        let more = lines("fn a(x: u32, y: u32) {\n    f(x);\n}\n");
+        let parsed_base = parse_around(Language::Rust, &base, 0..1).unwrap();
+        let parsed_more = parse_around(Language::Rust, &more, 0..1).unwrap();
+        let shape_base = parsed_base.shape(parsed_base.span(0..1));
+        let shape_more = parsed_more.shape(parsed_more.span(0..1));
+        let params = |s: &Vec<(&str, Vec<(String, String)>)>| {
+            s.iter()
+                .find(|(k, _)| *k == "parameters")
+                .map(|(_, c)| c.len())
+        };
+        assert_eq!(params(&shape_base), Some(1));
+        assert_eq!(params(&shape_more), Some(2));
+        assert_eq!(parsed_more.definitions(parsed_more.span(0..1))[0].name, "a");
+    }
+
+    #[test]
+    fn imports_are_recognised() {
+        let go = "package x\n\nimport (\n\t\"fmt\"\n\t\"os\"\n)\n\nfunc f() {}\n"
+            .split_inclusive('\n')
+            .collect::<Vec<_>>();
+        let parsed = parse_around(Language::Go, &go, 0..go.len()).unwrap();
+        assert!(parsed.all_imports(3..5));
+        assert!(!parsed.all_imports(7..8));
+    }
 }
