@@ -6,9 +6,7 @@
 //!   different names, each insertion point gets ours' lines, then theirs';
 //! - concurrent edit: when one side's change contains the other's (the
 //!   other is a step on the shortest token edit path from the base to it),
-//!   the containing side wins; structural hunks that are not independent
-//!   insertions are fixed so too when one side's change contains the
-//!   other's.
+//!   the containing side wins.
 //!
 //! A file's suggestion fixes every hunk or none; when a hunk has no safe
 //! fix, the fallback explains why. A suggestion is auto-applicable only
@@ -370,9 +368,7 @@ fn fix_hunk(
     let text = HunkText::of(versions, &hunk.hunk);
     match hunk.conflict_type {
         ConflictType::Trivial => trivial_merge(hunk, &text),
-        // A side whose change contains the other's wins here too.
-        ConflictType::Structural => structural_merge(language, versions, hunk, &text)
-            .or_else(|why| concurrent_edit(&text).map_err(|_| why)),
+        ConflictType::Structural => structural_merge(language, versions, hunk, &text),
         ConflictType::ConcurrentEdit => concurrent_edit(&text),
         ConflictType::Semantic => Err(format!(
             "{}; merging the text would leave code that uses the old definition",
