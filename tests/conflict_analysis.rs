@@ -728,3 +728,75 @@ fn the_mcp_tools_work_on_the_working_directorys_repository() {
         fixed["records"][0]["autoFixSuggestionId"]
     );
 }
+
+/// `main` imports from `app/util.py`; ours adds `import sys` to
+/// `app/cli.py`, theirs adds an import of `load_config` at the same place.
+/// With `rename`, ours also renames `load_config` to `read_config` in
+/// `app/util.py`: uniting the imports would keep a name that no longer
+/// exists.
+fn imports_with_a_rename_elsewhere(rename: bool) -> (TestEnv, PathBuf) {
+    const UTIL: &str = "def load_config(path):\n    return open(path).read()\n";
+    const CLI: &str = "import os\n\n\ndef main():\n    return os.getcwd()\n";
+    let env = TestEnv::new();
+    let repo = env.repo_with(
+        "app",
+        &[
+            ("app/__init__.py", ""),
+            ("app/util.py", UTIL),
+            ("app/cli.py", CLI),
+        ],
+    );
+    env.git(&repo, &["checkout", "-q", "-b", "theirs"]);
+    write(
+        &repo,
+        &[(
+            "app/cli.py",
+            CLI.replace(
+                "import os\n",
+                "import os\nfrom app.util import load_config\n",
+            ),
+        )],
+    );
+    env.git(&repo, &["commit", "-qam", "theirs"]);
+    env.git(&repo, &["checkout", "-q", "main"]);
+    env.git(&repo, &["checkout", "-q", "-b", "ours"]);
+    write(
+        &repo,
+        &[(
+            "app/cli.py",
+            CLI.replace("import os\n", "import os\nimport sys\n"),
+        )],
+    );
+    if rename {
+        write(
+            &repo,
+            &[("app/util.py", UTIL.replace("load_config", "read_config"))],
+        );
+    }
+    env.git(&repo, &["commit", "-qam", "ours"]);
+    (env, repo)
+}
+
+#[test]
+fn a_fix_keeping_a_name_renamed_in_another_file_is_not_applicable() {
+    for rename in [false, true] {
+        let (env, repo) = imports_with_a_rename_elsewhere(rename);
+        let merge = env
+            .command("git")
+            .current_dir(&repo)
+            .args(["merge-tree", "--write-tree", "ours", "theirs"])
+            .output()
+            .unwrap();
+        assert_eq!(merge.status.code(), Some(1), "git sees a conflict");
+        let list = generate(&env, &repo, "app/cli.py", &["--min-confidence", "0"]);
+        let suggestion = &list["suggestions"][0];
+        assert_eq!(suggestion["conflictType"], "TRIVIAL", "{list}");
+        assert_eq!(suggestion["autoApplicable"], !rename, "{list}");
+        let risks = suggestion["risks"].to_string();
+        assert_eq!(
+            risks.contains("`load_config` from theirs, which ours renames"),
+            rename,
+            "{risks}"
+        );
+    }
+}

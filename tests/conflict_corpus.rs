@@ -106,7 +106,13 @@ fn corpus_is_classified_and_fixed_as_expected() {
             continue;
         }
         let versions = Versions::new(&case.base, &case.ours, &case.theirs);
-        let suggestion = autofix::suggest(&analysis, &merge, &versions, &|_| (0, 0));
+        let suggestion = autofix::suggest(
+            &analysis,
+            &merge,
+            &versions,
+            &pcc::merge_names::MergeNames::none(),
+            &|_| (0, 0),
+        );
         match (&case.merged, suggestion.auto_applicable) {
             (Some(expected), true) if &suggestion.resolved == expected => {}
             (Some(expected), true) => failures.push(format!(

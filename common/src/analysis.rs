@@ -638,3 +638,16 @@ fn parse_definitions(
         .map(|parsed: Parsed| parsed.definitions(parsed.span(range(changed))))
         .unwrap_or_default()
 }
+
+/// The definitions whose header lies in (or touches) `changed` lines of a
+/// version: what a change there may rename, remove or re-sign.
+pub fn definitions_in(
+    language: Language,
+    lines: &[&str],
+    changed: Lines,
+) -> Vec<syntax::Definition> {
+    if !may_define(language, &lines[changed.start..changed.end]) {
+        return Vec::new();
+    }
+    parse_definitions(language, lines, changed)
+}

@@ -10,8 +10,10 @@
 //!
 //! A file's suggestion fixes every hunk or none; when a hunk has no safe
 //! fix, the fallback explains why. A suggestion is auto-applicable only
-//! when every hunk is fixed, no conflict marker is left and, for a parsed
-//! language, the result parses.
+//! when every hunk is fixed, no conflict marker is left, for a parsed
+//! language the result parses, and no line the fix keeps from one side
+//! names something the other side renames, removes or re-signs anywhere in
+//! the merge (`merge_names`).
 //!
 //! Confidence is the product of documented factors, each in 0..1:
 //! - strategy: how safe the weakest strategy used is (formatting 0.97,
@@ -29,6 +31,7 @@ use serde::Serialize;
 
 use crate::analysis::{ConflictType, FileAnalysis, HunkAnalysis, HunkText};
 use crate::merge3::{self, Merge, Versions};
+use crate::merge_names::MergeNames;
 use crate::syntax::{self, Language};
 
 /// How a suggestion resolves its file.
@@ -125,6 +128,7 @@ pub fn suggest(
     analysis: &FileAnalysis,
     merge: &Merge,
     versions: &Versions,
+    names: &MergeNames,
     track_record: &TrackRecord,
 ) -> Suggestion {
     let language = Language::of_path(&analysis.file_path);
@@ -233,7 +237,22 @@ pub fn suggest(
             risks.push(risk.clone());
         }
     }
-    let auto_applicable = !markers_left && parse_validity > 0.0;
+    let lost_imports = match language {
+        Some(language) if !markers_left => {
+            let kept = syntax::imported_names(language, &resolved);
+            syntax::imported_names(language, &versions.base.concat())
+                .into_iter()
+                .filter(|name| !kept.contains(name))
+                .collect()
+        }
+        _ => std::collections::HashSet::new(),
+    };
+    let crossed = crossed_name(analysis, versions, &fixes, names, &lost_imports)
+        .or_else(|| language.and_then(|language| declared_twice(language, versions, &resolved)));
+    let auto_applicable = !markers_left && parse_validity > 0.0 && crossed.is_none();
+    if let Some(crossed) = crossed {
+        risks.push(format!("{crossed}; it is not applied automatically"));
+    }
     if markers_left {
         risks.push(
             "the result still holds conflict markers; it is not applied automatically".to_owned(),
@@ -264,6 +283,78 @@ pub fn suggest(
     }
 }
 
+/// The first name a fixed line keeps from one side that the other side
+/// renames, removes or re-signs somewhere in the merge, or whose import the
+/// base has and the merged file lost, described.
+fn crossed_name(
+    analysis: &FileAnalysis,
+    versions: &Versions,
+    fixes: &[HunkFix],
+    names: &MergeNames,
+    lost_imports: &std::collections::HashSet<String>,
+) -> Option<String> {
+    for (hunk, fix) in analysis.hunks.iter().zip(fixes) {
+        let text = HunkText::of(versions, &hunk.hunk);
+        let holds = |lines: &[&str], line: &str| lines.iter().any(|l| l.trim() == line.trim());
+        for line in merge3::split_lines(&fix.text) {
+            let (from_ours, from_theirs) = (holds(text.ours, line), holds(text.theirs, line));
+            if from_ours == from_theirs {
+                continue;
+            }
+            let (side, other) = if from_ours {
+                ("ours", "theirs")
+            } else {
+                ("theirs", "ours")
+            };
+            let changed = names.changed_by(!from_ours);
+            if let Some((name, path)) =
+                syntax::words(line).find_map(|word| changed.get_key_value(word))
+            {
+                return Some(format!(
+                    "the fix keeps `{name}` from {side}, which {other} renames, removes or re-signs (in {path})"
+                ));
+            }
+            if let Some(name) = syntax::words(line).find(|word| lost_imports.contains(*word)) {
+                return Some(format!(
+                    "the fix keeps a use of `{name}` from {side}, but the merged file no longer imports it"
+                ));
+            }
+        }
+    }
+    None
+}
+
+/// A top-level name the fix declares twice where neither side does (both
+/// sides added the same item, at different places), described.
+fn declared_twice(language: Language, versions: &Versions, resolved: &str) -> Option<String> {
+    let counts = |text: &str| {
+        let mut counts = std::collections::HashMap::new();
+        for name in syntax::top_level_names(language, text) {
+            *counts.entry(name).or_insert(0usize) += 1;
+        }
+        counts
+    };
+    let (ours, theirs) = (
+        counts(&versions.ours.concat()),
+        counts(&versions.theirs.concat()),
+    );
+    let mut twice: Vec<(String, usize)> = counts(resolved)
+        .into_iter()
+        .filter(|(name, count)| {
+            *count
+                > ours
+                    .get(name)
+                    .copied()
+                    .unwrap_or(0)
+                    .max(theirs.get(name).copied().unwrap_or(0))
+        })
+        .collect();
+    twice.sort();
+    twice.first().map(|(name, _)| {
+        format!("the fix declares `{name}` more often than either side (both sides add it)")
+    })
+}
+
 fn round(value: f64) -> f64 {
     (value * 1000.0).round() / 1000.0
 }
@@ -291,7 +382,6 @@ fn fix_hunk(
 /// lacks.
 fn trivial_merge(hunk: &HunkAnalysis, text: &HunkText) -> Result<HunkFix, String> {
     if hunk.imports_only {
-        let mut lines: Vec<&str> = text.ours.to_vec();
         let added = |side: &[&str]| -> Vec<String> {
             side.iter()
                 .filter(|line| !text.base.iter().any(|b| b.trim_end() == line.trim_end()))
@@ -309,17 +399,17 @@ fn trivial_merge(hunk: &HunkAnalysis, text: &HunkText) -> Result<HunkFix, String
                         "both sides import a `{name}` from different places"
                     ));
                 }
-                lines.push(line);
             }
         }
+        let lines = unite_imports(text);
         return Ok(HunkFix {
             text: merge3::join(&lines),
             strategy: Strategy::TrivialMerge,
             safety: 0.93,
             similarity: 1.0,
-            explanation: "Both sides only add imports: keep ours' imports and add theirs' new ones after them."
+            explanation: "Both sides only add imports: keep both sides' new imports, each where its side put it, in sorted order where the imports are sorted."
                 .to_owned(),
-            risks: vec!["an import may now be unused, or the imports no longer sorted".to_owned()],
+            risks: vec!["an import may now be unused".to_owned()],
         });
     }
     Ok(HunkFix {
@@ -332,24 +422,65 @@ fn trivial_merge(hunk: &HunkAnalysis, text: &HunkText) -> Result<HunkFix, String
     })
 }
 
-/// The names an import line binds: a name followed by `,`, `}`, `)`, `;`,
-/// `from` or the end of the line, or following `as`.
 fn bound_names(line: &str) -> Vec<String> {
-    let tokens = syntax::tokens(line);
-    let mut names = Vec::new();
-    for (index, token) in tokens.iter().enumerate() {
-        if !syntax::is_identifier(token)
-            || matches!(*token, "self" | "as" | "import" | "use" | "from")
-        {
-            continue;
+    syntax::import_bound_names(line)
+}
+
+/// Both sides' import lines, each side's new ones where that side put them
+/// (before the same base line). Where both add before the same line and
+/// each side's lines there are in order with their neighbours (sorted
+/// within a group, as gofmt, isort and rustfmt keep them), the new lines are
+/// merged in that order; otherwise ours' come first.
+fn unite_imports<'a>(text: &HunkText<'a>) -> Vec<&'a str> {
+    let (our_gaps, their_gaps) = (gaps(text.base, text.ours), gaps(text.base, text.theirs));
+    let mut lines = Vec::new();
+    for (index, (ours, theirs)) in our_gaps.iter().zip(&their_gaps).enumerate() {
+        let ours = &text.ours[ours.start..ours.end];
+        let theirs: Vec<&str> = text.theirs[theirs.start..theirs.end]
+            .iter()
+            .copied()
+            .filter(|line| !ours.iter().any(|l| l.trim_end() == line.trim_end()))
+            .collect();
+        let before = index.checked_sub(1).map(|i| text.base[i]);
+        let after = text.base.get(index).copied();
+        let in_order = |side: &[&str]| {
+            let run: Vec<&str> = before
+                .into_iter()
+                .chain(side.iter().copied())
+                .chain(after)
+                .filter(|l| !l.trim().is_empty())
+                .collect();
+            run.windows(2)
+                .all(|pair| import_key(pair[0]) <= import_key(pair[1]))
+        };
+        if !ours.is_empty() && !theirs.is_empty() && in_order(ours) && in_order(&theirs) {
+            let mut merged: Vec<&str> = ours.iter().copied().chain(theirs).collect();
+            merged.sort_by_key(|line| import_key(line));
+            lines.extend(merged);
+        } else {
+            lines.extend_from_slice(ours);
+            lines.extend(theirs);
         }
-        let next = tokens.get(index + 1).copied();
-        let previous = index.checked_sub(1).map(|i| tokens[i]);
-        if matches!(next, None | Some("," | "}" | ")" | ";" | "from")) || previous == Some("as") {
-            names.push((*token).to_owned());
+        if let Some(line) = after {
+            lines.push(line);
         }
     }
-    names
+    lines
+}
+
+/// What imports are sorted by: the imported path, without the keyword,
+/// quotes or case (isort ignores case; gofmt and rustfmt paths are
+/// lowercase anyway).
+fn import_key(line: &str) -> String {
+    let line = line.trim();
+    let line = ["pub use ", "use ", "from ", "import ", "extern crate "]
+        .iter()
+        .find_map(|keyword| line.strip_prefix(keyword))
+        .unwrap_or(line);
+    line.chars()
+        .filter(|c| !matches!(c, '"' | '\'' | '`'))
+        .collect::<String>()
+        .to_lowercase()
 }
 
 /// Both sides only insert whole items with different names: at each
@@ -536,6 +667,47 @@ mod tests {
             theirs: &t
         })
         .is_err());
+    }
+
+    #[test]
+    fn imports_are_united_in_sorted_order_where_they_are_sorted() {
+        let base = ["\t\"fmt\"\n", "\t\"strings\"\n"];
+        let ours = ["\t\"fmt\"\n", "\t\"os\"\n", "\t\"strings\"\n"];
+        let theirs = ["\t\"fmt\"\n", "\t\"io\"\n", "\t\"strings\"\n"];
+        let text = HunkText {
+            base: &base,
+            ours: &ours,
+            theirs: &theirs,
+        };
+        assert_eq!(
+            unite_imports(&text).concat(),
+            "\t\"fmt\"\n\t\"io\"\n\t\"os\"\n\t\"strings\"\n"
+        );
+        // Unsorted imports: each side's where it put them, ours first.
+        let base = ["import zlib\n"];
+        let ours = ["import zlib\n", "import os\n"];
+        let theirs = ["import zlib\n", "import abc\n"];
+        let text = HunkText {
+            base: &base,
+            ours: &ours,
+            theirs: &theirs,
+        };
+        assert_eq!(
+            unite_imports(&text).concat(),
+            "import zlib\nimport os\nimport abc\n"
+        );
+    }
+
+    #[test]
+    fn an_item_both_sides_add_is_not_declared_twice() {
+        let base = "package p\n\nfunc A() {}\n";
+        let ours = "package p\n\nfunc A() {}\n\nfunc B() {}\n";
+        let versions = Versions::new(base, ours, ours);
+        let twice = "package p\n\nfunc B() {}\n\nfunc A() {}\n\nfunc B() {}\n";
+        assert!(declared_twice(Language::Go, &versions, twice)
+            .unwrap()
+            .contains("`B`"));
+        assert_eq!(declared_twice(Language::Go, &versions, ours), None);
     }
 
     #[test]

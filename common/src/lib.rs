@@ -26,6 +26,7 @@ pub mod lock;
 pub mod mcp;
 pub mod merge;
 pub mod merge3;
+pub mod merge_names;
 pub mod migrations;
 pub mod notify;
 pub mod paths;

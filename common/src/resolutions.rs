@@ -24,6 +24,7 @@ use crate::analysis::{self, ConflictType, FileAnalysis};
 use crate::autofix::{self, Strategy, Suggestion};
 use crate::db::Database;
 use crate::merge3::{self, Versions};
+use crate::merge_names::MergeNames;
 use crate::repo_paths::Resolver;
 use crate::syntax::{self, Language};
 use crate::tree_merge::{self, Kind};
@@ -396,7 +397,13 @@ pub fn suggest(
             .find(|(s, _)| *s == strategy)
             .map_or((0, 0), |(_, record)| *record)
     };
-    let suggestion = autofix::suggest(&analysis, &merge, &versions, &record_of);
+    let names = MergeNames::of_trees(
+        repo,
+        &sides.base.tree()?,
+        &sides.ours.tree()?,
+        &sides.theirs.tree()?,
+    )?;
+    let suggestion = autofix::suggest(&analysis, &merge, &versions, &names, &record_of);
     let fingerprint = file_fingerprint(&workdir.join(&file_path));
     let id = uuid::Uuid::new_v4().to_string();
     let metadata = json!({

@@ -649,6 +649,121 @@ pub fn layout_free(text: &str, python: bool) -> Vec<String> {
     out
 }
 
+/// The names a file's top-level imports bind (`use`, `import`, `from …
+/// import`, `require`, Go import specs: an alias, or the last element of
+/// the path without a major version). Empty when the file does not parse.
+pub fn imported_names(language: Language, text: &str) -> HashSet<String> {
+    let mut names = HashSet::new();
+    let Some(tree) = parse(language, text) else {
+        return names;
+    };
+    let mut stack = vec![tree.root_node()];
+    while let Some(node) = stack.pop() {
+        if node.kind() == "import_spec" {
+            names.extend(go_import_name(node, text));
+        } else if IMPORTS.contains(&node.kind()) && node.kind() != "import_declaration"
+            || is_require(node, text)
+        {
+            names.extend(import_bound_names(&text[node.byte_range()]));
+        } else if node.parent().is_none() || node.kind().contains("import") {
+            let mut cursor = node.walk();
+            stack.extend(node.named_children(&mut cursor));
+        }
+    }
+    names
+}
+
+fn go_import_name(spec: Node, text: &str) -> Option<String> {
+    if let Some(alias) = spec.child_by_field_name("name") {
+        return Some(text[alias.byte_range()].to_owned());
+    }
+    let path = spec.child_by_field_name("path")?;
+    let path = text[path.byte_range()].trim_matches(|c| c == '"' || c == '`');
+    let mut segments = path.rsplit('/');
+    let mut last = segments.next()?;
+    let is_version = |s: &str| {
+        s.strip_prefix('v')
+            .is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
+    };
+    if is_version(last) {
+        last = segments.next()?;
+    }
+    // gopkg.in/yaml.v3 is package yaml.
+    let last = last.split_once(".v").map_or(last, |(name, _)| name);
+    Some(last.replace('-', "_"))
+}
+
+/// The names an import statement binds: a name followed by `,`, `}`, `)`,
+/// `;`, `from` or the end, or following `as`; for `import a.b`, `a`.
+pub fn import_bound_names(statement: &str) -> Vec<String> {
+    let tokens = tokens(statement);
+    let mut names = Vec::new();
+    if tokens.first() == Some(&"import") && !tokens.contains(&"from") {
+        // Python `import a.b, c as d`: the first name of each path.
+        let mut at_start = true;
+        for (index, token) in tokens.iter().enumerate().skip(1) {
+            match *token {
+                "," => at_start = true,
+                "as" => {
+                    if let Some(alias) = tokens.get(index + 1) {
+                        names.pop();
+                        names.push((*alias).to_owned());
+                    }
+                    at_start = false;
+                }
+                name if at_start && is_identifier(name) => {
+                    names.push(name.to_owned());
+                    at_start = false;
+                }
+                _ => {}
+            }
+        }
+        if !names.is_empty() {
+            return names;
+        }
+    }
+    for (index, token) in tokens.iter().enumerate() {
+        if !is_identifier(token)
+            || matches!(
+                *token,
+                "self" | "as" | "import" | "use" | "from" | "pub" | "const" | "let" | "var"
+            )
+        {
+            continue;
+        }
+        let next = tokens.get(index + 1).copied();
+        let previous = index.checked_sub(1).map(|i| tokens[i]);
+        if matches!(next, None | Some("," | "}" | ")" | ";" | "from" | "="))
+            || previous == Some("as")
+        {
+            names.push((*token).to_owned());
+        }
+    }
+    names
+}
+
+/// The names the top-level items of a file declare, once per declaration
+/// (a name declared twice is listed twice); empty when it does not parse.
+pub fn top_level_names(language: Language, text: &str) -> Vec<String> {
+    let lines: Vec<&str> = text.split_inclusive('\n').collect();
+    let Some(parsed) = parse_lines(language, &lines, 0..lines.len()) else {
+        return Vec::new();
+    };
+    let root = parsed.tree.root_node();
+    let mut cursor = root.walk();
+    let children: Vec<Node> = root.named_children(&mut cursor).collect();
+    let mut names = Vec::new();
+    for child in children {
+        let mut found: Vec<String> = parsed
+            .declared_names(child.byte_range())
+            .into_iter()
+            .collect();
+        found.sort();
+        names.extend(found);
+    }
+    names
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

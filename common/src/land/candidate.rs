@@ -19,6 +19,7 @@ use super::Strategy;
 use crate::analysis::{self, FileAnalysis};
 use crate::autofix;
 use crate::merge3::{self, Versions};
+use crate::merge_names::MergeNames;
 
 /// A candidate ready to be checked.
 #[derive(Debug, Clone, Serialize)]
@@ -93,7 +94,15 @@ pub fn build(repo: &Repository, request: &Request) -> Result<Built> {
         }
         Strategy::Merge | Strategy::Squash => {
             let mut index = repo.merge_commits(&tip_commit, &source_commit, None)?;
-            let fixes = match resolve(repo, &mut index, request.auto_fix)? {
+            let base = repo.find_commit(repo.merge_base(tip, source)?)?;
+            let names = names_of(
+                repo,
+                request.auto_fix && index.has_conflicts(),
+                &base,
+                &tip_commit,
+                &source_commit,
+            )?;
+            let fixes = match resolve(repo, &mut index, request.auto_fix, &names)? {
                 Ok(fixes) => fixes,
                 Err(files) => return Ok(Built::Conflict(files)),
             };
@@ -152,7 +161,17 @@ fn replay(
         let mut index = repo
             .cherrypick_commit(&commit, &current, mainline, None)
             .with_context(|| format!("cannot replay commit {}", commit.id()))?;
-        match resolve(repo, &mut index, auto_fix)? {
+        let names = match commit.parent((mainline as usize).saturating_sub(1)) {
+            Ok(parent) => names_of(
+                repo,
+                auto_fix && index.has_conflicts(),
+                &parent,
+                &current,
+                &commit,
+            )?,
+            Err(_) => MergeNames::none(),
+        };
+        match resolve(repo, &mut index, auto_fix, &names)? {
             Ok(applied) => fixes.extend(applied),
             Err(files) => return Ok(Replayed::Conflict(files)),
         }
@@ -219,10 +238,25 @@ fn blob_text(repo: &Repository, id: Option<Oid>) -> Result<Option<String>> {
 /// them in the index when every one has an auto-applicable fix. `Ok` with
 /// the fixes applied (none when there was no conflict), `Err` with every
 /// conflicting file.
+/// What each side renames, removes or re-signs, when fixes are to be made.
+fn names_of(
+    repo: &Repository,
+    needed: bool,
+    base: &Commit,
+    ours: &Commit,
+    theirs: &Commit,
+) -> Result<MergeNames> {
+    if !needed {
+        return Ok(MergeNames::none());
+    }
+    MergeNames::of_trees(repo, &base.tree()?, &ours.tree()?, &theirs.tree()?)
+}
+
 fn resolve(
     repo: &Repository,
     index: &mut Index,
     auto_fix: bool,
+    names: &MergeNames,
 ) -> Result<std::result::Result<Vec<String>, Vec<FileAnalysis>>> {
     if !index.has_conflicts() {
         return Ok(Ok(Vec::new()));
@@ -263,7 +297,7 @@ fn resolve(
         let (analysis, merge) = analysis::analyze(&path, &base, &ours, &theirs, true)?;
         if auto_fix {
             let versions = Versions::new(&base, &ours, &theirs);
-            let suggestion = autofix::suggest(&analysis, &merge, &versions, &|_| (0, 0));
+            let suggestion = autofix::suggest(&analysis, &merge, &versions, names, &|_| (0, 0));
             if suggestion.auto_applicable && !merge3::has_conflict_markers(&suggestion.resolved) {
                 resolved.push((
                     copy_entry(our),

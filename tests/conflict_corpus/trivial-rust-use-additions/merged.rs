@@ -1,6 +1,6 @@
 use std::collections::HashMap;
-use std::fmt;
 use std::collections::HashSet;
+use std::fmt;
 use std::path::PathBuf;
 
 use crate::config::Settings;
