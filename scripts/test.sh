@@ -90,7 +90,7 @@ fi
 install_npm_agent() { # DIR PACKAGE VERSION NAME
   local installed
   installed=$(sed -n 's/^ *"version": *"\([^"]*\)".*/\1/p' \
-    "target/$1/node_modules/$2/package.json" 2>/dev/null | head -n 1)
+    "target/$1/node_modules/$2/package.json" 2>/dev/null | head -n 1) || true
   if [ "$installed" != "$3" ]; then
     need npm || apt_install nodejs npm
     echo "test.sh: installing $4 $3 from the npm registry into target/$1"
