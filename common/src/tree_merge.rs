@@ -491,11 +491,7 @@ pub fn merge_trees(
     ours: &git2::Tree,
     theirs: &git2::Tree,
 ) -> Result<Vec<Conflict>> {
-    if ours.id() == theirs.id() || base.id() == ours.id() || base.id() == theirs.id() {
-        return Ok(Vec::new());
-    }
-    fast_reads();
-    Ok(merge_at(repo, base, ours, theirs, Depth(0), false, false)?.conflicts)
+    merge_top(repo, [base, ours, theirs], false)
 }
 
 /// [`merge_trees`], except that a file both sides change (in place or
@@ -508,11 +504,22 @@ pub fn merge_trees_unverified(
     ours: &git2::Tree,
     theirs: &git2::Tree,
 ) -> Result<Vec<Conflict>> {
+    merge_top(repo, [base, ours, theirs], true)
+}
+
+/// The top-level merge of [`merge_trees`] and [`merge_trees_unverified`]:
+/// nothing to merge when a side is the base or both sides are equal.
+fn merge_top(
+    repo: &Repository,
+    trees: [&git2::Tree; 3],
+    unverified: bool,
+) -> Result<Vec<Conflict>> {
+    let [base, ours, theirs] = trees;
     if ours.id() == theirs.id() || base.id() == ours.id() || base.id() == theirs.id() {
         return Ok(Vec::new());
     }
     fast_reads();
-    Ok(merge_at(repo, base, ours, theirs, Depth(0), false, true)?.conflicts)
+    Ok(merge_at(repo, base, ours, theirs, Depth(0), false, unverified)?.conflicts)
 }
 
 /// What a content conflict of [`merge_trees_unverified`] is, from its three

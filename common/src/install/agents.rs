@@ -396,16 +396,8 @@ fn uninstall_codex_mcp(profile: &AgentProfile) -> Result<FileChange> {
         return Ok(change);
     };
     let lines: Vec<&str> = before.lines().collect();
-    let mut kept: Vec<&str> = lines[..range.start].to_vec();
     // The blank line we put above our block goes with it.
-    if kept.last().is_some_and(|l| l.trim().is_empty()) {
-        kept.pop();
-    }
-    kept.extend_from_slice(&lines[range.end..]);
-    let mut after = kept.join("\n");
-    if !after.is_empty() {
-        after.push('\n');
-    }
+    let after = super::text_without(&lines, range, true);
     let empty = after.trim().is_empty();
     change.backup_path = write_file(&path, after.as_bytes(), empty, Direction::Uninstall)?;
     change.changed = true;

@@ -869,16 +869,26 @@ pub fn uninstall_agent_alias(agent: &str) -> Result<FileChange> {
     let Some(range) = find_agent_block(&lines, agent) else {
         return Ok(change);
     };
-    let mut kept: Vec<&str> = lines[..range.start].to_vec();
-    kept.extend_from_slice(&lines[range.end..]);
-    let mut after = kept.join("\n");
-    if !after.is_empty() {
-        after.push('\n');
-    }
+    let after = text_without(&lines, range, false);
     let empty = after.trim().is_empty();
     change.backup_path = write_file(&path, after.as_bytes(), empty, Direction::Uninstall)?;
     change.changed = true;
     Ok(change)
+}
+
+/// The text of `lines` without the block at `range` (and, with
+/// `blank_above`, the blank line above it, which went in with the block).
+fn text_without(lines: &[&str], range: std::ops::Range<usize>, blank_above: bool) -> String {
+    let mut kept: Vec<&str> = lines[..range.start].to_vec();
+    if blank_above && kept.last().is_some_and(|l| l.trim().is_empty()) {
+        kept.pop();
+    }
+    kept.extend_from_slice(&lines[range.end..]);
+    let mut text = kept.join("\n");
+    if !text.is_empty() {
+        text.push('\n');
+    }
+    text
 }
 
 /// Whether our alias is in the shell rc file.
