@@ -10,7 +10,7 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
 use serde_json::{json, Value};
@@ -19,11 +19,8 @@ use support::agents::{
     gemini_bin, logged_requests, opencode_bin, opencode_config, path_with,
 };
 use support::claude::{files_with_prefix, wait_for, ModelServer};
+use support::wrapper;
 use support::{LiveProcess, TestEnv};
-
-fn wrapper() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/claude-parallel")
-}
 
 /// What each agent's scripted shell step runs: the status it sees and where
 /// it works, paired by the script's PID; the agents' shells may start as

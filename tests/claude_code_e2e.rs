@@ -30,19 +30,6 @@ fn scripted_steps() -> Vec<String> {
 const RECORD_SCRIPT: &str =
     "git-pcc status --json > \"$E2E_OUT/status-$$.json\"\npwd -P > \"$E2E_OUT/pwd-$$.txt\"\n";
 
-fn install_hooks(env: &TestEnv) {
-    let output = env
-        .pcc("git-pcc")
-        .args(["install", "--hooks", "--global"])
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
-
 fn agent_command(
     env: &TestEnv,
     server: &ModelServer,
@@ -121,7 +108,7 @@ fn two_claude_parallel_sessions_at_once() {
     let repo = env.repo("app");
     let out = env.path().join("out");
     std::fs::create_dir_all(&out).unwrap();
-    install_hooks(&env);
+    support::install_hooks(&env);
     let server = ModelServer::start(&env, &scripted_steps(), "all done");
     let wrapper = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/claude-parallel");
 
@@ -197,7 +184,7 @@ fn claude_worktree_flag_goes_through_parallel_cc() {
     let repo = env.repo("app");
     let out = env.path().join("out");
     std::fs::create_dir_all(&out).unwrap();
-    install_hooks(&env);
+    support::install_hooks(&env);
     let server = ModelServer::start(&env, &scripted_steps(), "done in the worktree");
 
     run_claude(&env, &server, &repo, &out, &["-w", "feature-x"]);
@@ -284,7 +271,7 @@ fn a_session_started_in_a_worktree_the_user_made_works_there() {
     );
     let out = env.path().join("out");
     std::fs::create_dir_all(&out).unwrap();
-    install_hooks(&env);
+    support::install_hooks(&env);
     let server = ModelServer::start(&env, &scripted_steps(), "done in my worktree");
 
     run_claude(&env, &server, &mine, &out, &[]);
@@ -327,7 +314,7 @@ fn claude_code_asks_for_a_land_through_mcp_at_the_end_of_its_task() {
     let repo = env.repo("app");
     let out = env.path().join("out");
     std::fs::create_dir_all(&out).unwrap();
-    install_hooks(&env);
+    support::install_hooks(&env);
     let output = env
         .pcc("git-pcc")
         .args(["install", "--mcp"])

@@ -13,6 +13,7 @@ use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
 use support::claude::{claude_bin, path_with_claude, wait_for, ModelServer};
+use support::wrapper;
 use support::{LiveProcess, TestEnv};
 
 /// The one scripted step: whatever `step.sh` in the output directory says
@@ -20,23 +21,6 @@ use support::{LiveProcess, TestEnv};
 /// test rewrites the script between runs).
 fn scripted_steps() -> Vec<String> {
     vec![r#"sh "$E2E_OUT/step.sh""#.to_owned()]
-}
-
-fn install_hooks(env: &TestEnv) {
-    let output = env
-        .pcc("git-pcc")
-        .args(["install", "--hooks", "--global"])
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
-
-fn wrapper() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/claude-parallel")
 }
 
 /// Runs `program` (the real claude, or claude-parallel around it) in `cwd`
@@ -105,7 +89,7 @@ fn busy_repository(env: &TestEnv) -> (PathBuf, PathBuf, LiveProcess) {
     let repo = env.repo("app");
     let out = env.path().join("out");
     std::fs::create_dir_all(&out).unwrap();
-    install_hooks(env);
+    support::install_hooks(env);
     let main = LiveProcess::spawn();
     env.register(&repo, main.pid());
     (repo, out, main)
@@ -329,7 +313,7 @@ fn worktrees_the_real_claude_makes_itself_are_listed_and_cleaned_when_they_hold_
     let repo = env.repo("app");
     let out = env.path().join("out");
     std::fs::create_dir_all(&out).unwrap();
-    install_hooks(&env);
+    support::install_hooks(&env);
     uninstall_worktree_hooks(&env);
     let server = ModelServer::start(&env, &scripted_steps(), "looked around");
 

@@ -8,6 +8,7 @@ mod support;
 use std::path::PathBuf;
 use std::process::Output;
 
+use support::wrapper;
 use support::{LiveProcess, TestEnv};
 
 fn stderr(output: &Output) -> String {
@@ -16,10 +17,6 @@ fn stderr(output: &Output) -> String {
 
 fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn wrapper() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/claude-parallel")
 }
 
 /// A stand-in `claude` that prints its arguments, in `<root>/stand-in`.

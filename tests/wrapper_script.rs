@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use support::wrapper;
 use support::TestEnv;
 
 const STAND_IN: &str = r#"#!/usr/bin/env bash
@@ -27,10 +28,6 @@ if [ "${STAND_IN_MODE:-exit}" = wait ]; then
 fi
 exit "${STAND_IN_EXIT:-0}"
 "#;
-
-fn wrapper() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/claude-parallel")
-}
 
 struct World {
     env: TestEnv,

@@ -28,6 +28,25 @@ pub fn bin(name: &str) -> PathBuf {
     bin_dir().join(name)
 }
 
+/// The wrapper script, as the checkout has it.
+pub fn wrapper() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/claude-parallel")
+}
+
+/// `git pcc install --hooks --global` in `env`'s HOME, which must succeed.
+pub fn install_hooks(env: &TestEnv) {
+    let output = env
+        .pcc("git-pcc")
+        .args(["install", "--hooks", "--global"])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
 /// The Python with the MCP SDK: `$PCC_PYTHON` (scripts/test.sh sets it),
 /// else the virtual environment scripts/test.sh makes in `target/python`,
 /// else `python3` from PATH.
