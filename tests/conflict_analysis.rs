@@ -578,7 +578,7 @@ fn bad_input_is_refused_in_one_line() {
 fn mcp_calls(env: &TestEnv, dir: &Path, calls: Value) -> Vec<Value> {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/mcp/client.py");
     let output = env
-        .command("python3")
+        .command(support::python())
         .arg(script)
         .arg("calls")
         .arg(support::bin("pcc-mcp"))

@@ -2446,7 +2446,7 @@ fn list_status_download_and_the_mcp_tool_describe_runs() {
     ]);
     let output = bench
         .env
-        .command("python3")
+        .command(support::python())
         .arg(script)
         .arg("calls")
         .arg(support::bin("pcc-mcp"))

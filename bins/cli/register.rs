@@ -78,18 +78,14 @@ pub fn run(args: RegisterArgs) -> anyhow::Result<Output> {
         Some(found) => (found.path().to_path_buf(), session::Placement::Auto),
         None => (args.repo.clone(), session::Placement::Auto),
     };
-    let mut registration = session::register_from(
-        &data_dir,
-        &repo,
-        args.pid,
-        &placement,
-        session::Patience::Command,
-        args.base.as_deref(),
-    )
-    .map_err(|err| crate::scope::with_repo_hint(err, args.repo != std::path::Path::new(".")))?;
-    if registration.is_new {
-        session::record_agent_name(&data_dir, &registration.session_id, &agent.name)?;
-    }
+    let request = session::Request {
+        placement: &placement,
+        patience: session::Patience::Command,
+        base: args.base.as_deref(),
+        agent: Some(&agent.name),
+    };
+    let mut registration = session::register_from(&data_dir, &repo, args.pid, &request)
+        .map_err(|err| crate::scope::with_repo_hint(err, args.repo != std::path::Path::new(".")))?;
     registration.agent = registration.agent.clone().or(Some(agent.name.clone()));
     match (&target, &resume) {
         (Some(found), _) if registration.worktree_path == found.path().to_string_lossy() => {

@@ -114,16 +114,14 @@ pub fn session_start(
     let (Some(cwd), Some(agent)) = (payload_cwd(payload), agent) else {
         return HookOutcome::quiet();
     };
-    let registered = session::register_with(
-        data_dir,
-        &cwd,
-        agent,
-        &Placement::CurrentCheckoutOnly,
-        Patience::Hook,
-    );
-    match registered {
+    let request = session::Request {
+        placement: &Placement::CurrentCheckoutOnly,
+        patience: Patience::Hook,
+        base: None,
+        agent: Some(agent_name),
+    };
+    match session::register_from(data_dir, &cwd, agent, &request) {
         Ok(registration) => {
-            let _ = session::record_agent_name(data_dir, &registration.session_id, agent_name);
             if let Some(conversation) = conversation {
                 let _ =
                     session::record_conversation(data_dir, &registration.session_id, conversation);

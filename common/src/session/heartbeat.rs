@@ -318,22 +318,6 @@ pub fn record_agent(data_dir: &Path, session_id: &str, agent_pid: i64) -> Result
     Ok(changed > 0)
 }
 
-/// Records which agent (a profile's name) a session runs. `session_id` may
-/// be a unique prefix.
-pub fn record_agent_name(data_dir: &Path, session_id: &str, agent: &str) -> Result<bool> {
-    let Some(db) = Database::open_existing_current(data_dir)? else {
-        return Ok(false);
-    };
-    let Some(session_id) = super::resolve_session_id(db.conn(), session_id)? else {
-        return Ok(false);
-    };
-    let changed = db.conn().execute(
-        "UPDATE sessions SET agent = ?1 WHERE id = ?2 AND agent IS NOT ?1",
-        rusqlite::params![agent, session_id],
-    )?;
-    Ok(changed > 0)
-}
-
 /// Records the agent's own conversation id (Claude Code's `session_id`) for
 /// a session, so `register --resume` finds the worktree it works in.
 pub fn record_conversation(data_dir: &Path, session_id: &str, conversation: &str) -> Result<bool> {

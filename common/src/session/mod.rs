@@ -28,10 +28,10 @@ mod touch;
 
 pub(crate) use heartbeat::locate;
 pub use heartbeat::{
-    find_session, heartbeat, record_agent, record_agent_name, record_conversation, Heartbeat,
-    HeartbeatTarget, StateChange,
+    find_session, heartbeat, record_agent, record_conversation, Heartbeat, HeartbeatTarget,
+    StateChange,
 };
-pub use register::{register, register_from, register_with, Placement, Registration};
+pub use register::{register, register_from, register_with, Placement, Registration, Request};
 pub use release::{
     cleanup, cleanup_with, release, CleanedSession, CleanupFailure, CleanupReport, CleanupScope,
     KeptWorktree, ReleaseReport, SessionSelector,

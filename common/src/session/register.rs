@@ -86,20 +86,40 @@ pub fn register_with(
     placement: &Placement,
     patience: Patience,
 ) -> Result<Registration> {
-    register_from(data_dir, repo, pid, placement, patience, None)
+    let request = Request {
+        placement,
+        patience,
+        base: None,
+        agent: None,
+    };
+    register_from(data_dir, repo, pid, &request)
 }
 
-/// [`register_with`] with the base a new worktree starts from (`head`,
-/// `fresh` or a ref; `None`: `$PARALLEL_CC_BASE`, else config
-/// `worktree.base`).
+/// How a session asks to be registered.
+#[derive(Debug, Clone, Copy)]
+pub struct Request<'a> {
+    pub placement: &'a Placement,
+    pub patience: Patience,
+    /// The base a new worktree starts from (`head`, `fresh` or a ref;
+    /// `None`: `$PARALLEL_CC_BASE`, else config `worktree.base`).
+    pub base: Option<&'a str>,
+    /// The agent profile the session runs, written with the session's row.
+    pub agent: Option<&'a str>,
+}
+
+/// [`register_with`] with every choice of a [`Request`].
 pub fn register_from(
     data_dir: &Path,
     repo: &Path,
     pid: i64,
-    placement: &Placement,
-    patience: Patience,
-    base: Option<&str>,
+    request: &Request<'_>,
 ) -> Result<Registration> {
+    let Request {
+        placement,
+        patience,
+        base,
+        agent,
+    } = *request;
     ensure_running(pid)?;
     let checkout = git::resolve_checkout(repo)?;
     let mut db = Database::open(data_dir)?;
@@ -117,7 +137,13 @@ pub fn register_from(
     let place = choose_place(&db, &guard, &checkout, placement, stale.taken_over.as_ref())?;
     let arrival = arrive(&db, &guard, &config, place, &base)?;
     let session_id = uuid::Uuid::new_v4().to_string();
-    let parallel = match record(&mut db, &session_id, pid, guard.repo_key(), &arrival) {
+    let row = SessionRow {
+        id: &session_id,
+        pid,
+        repo_key: guard.repo_key(),
+        agent,
+    };
+    let parallel = match record(&mut db, &row, &arrival) {
         Ok(count) => count,
         Err(err) => {
             if let Some(created) = arrival.created {
@@ -151,7 +177,7 @@ pub fn register_from(
         warnings: arrival.warning.clone().into_iter().collect(),
         resumed: None,
         recreated: arrival.recreated_for.is_some(),
-        agent: None,
+        agent: agent.map(str::to_owned),
     };
     if let Some(created) = &arrival.created {
         registration.copied_files =
@@ -493,23 +519,27 @@ fn arrive(
 /// Writes the session row, settling the worktree's creation (or replacing
 /// its kept record) in the same transaction; returns the number of sessions
 /// of the repository.
-fn record(
-    db: &mut Database,
-    session_id: &str,
+/// Who a new session's row is for.
+struct SessionRow<'a> {
+    id: &'a str,
     pid: i64,
-    repo_key: &str,
-    arrival: &Arrival,
-) -> Result<i64> {
-    let process_start = process::start_time(pid).map(|t| t as i64);
+    repo_key: &'a str,
+    agent: Option<&'a str>,
+}
+
+fn record(db: &mut Database, row: &SessionRow<'_>, arrival: &Arrival) -> Result<i64> {
+    let process_start = process::start_time(row.pid).map(|t| t as i64);
     let path = paths::to_db_string(&arrival.path)?;
+    let repo_key = row.repo_key;
     db.immediate(|tx| {
         tx.execute(
             "INSERT INTO sessions (id, pid, repo_path, worktree_path, worktree_name, is_main_repo,
-                                   branch, base_branch, base_commit, process_start, owns_worktree)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                                   branch, base_branch, base_commit, process_start, owns_worktree,
+                                   agent)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
             params![
-                session_id,
-                pid,
+                row.id,
+                row.pid,
                 repo_key,
                 path,
                 arrival.name,
@@ -519,6 +549,7 @@ fn record(
                 arrival.base_commit,
                 process_start,
                 arrival.owns_worktree,
+                row.agent,
             ],
         )?;
         if let Some(created) = &arrival.created {
