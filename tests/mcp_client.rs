@@ -49,29 +49,7 @@ fn the_python_sdk_sees_the_same_sessions_as_git_pcc_status() {
 
     let seen = run_client(&env, "basic", Some(my_id));
     assert_eq!(seen["serverName"], "parallel-cc");
-    assert_eq!(
-        seen["tools"],
-        serde_json::json!([
-            "get_parallel_status",
-            "get_my_session",
-            "claim_file",
-            "release_file",
-            "list_file_claims",
-            "notify_when_merged",
-            "check_merge_status",
-            "get_merge_events",
-            "check_conflicts",
-            "predict_conflicts",
-            "rebase_assist",
-            "detect_advanced_conflicts",
-            "get_auto_fix_suggestions",
-            "apply_auto_fix",
-            "conflict_history",
-            "get_sandbox_status",
-            "request_land",
-            "land_status"
-        ])
-    );
+    assert_eq!(seen["tools"], serde_json::json!(support::MCP_TOOLS));
     assert_eq!(seen["status"]["isError"], false);
     let (_, expected) = env.json(
         env.pcc("git-pcc")

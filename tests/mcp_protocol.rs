@@ -117,29 +117,7 @@ fn tools_are_listed_with_schemas_and_annotations() {
         .iter()
         .map(|t| t["name"].as_str().unwrap())
         .collect();
-    assert_eq!(
-        names,
-        [
-            "get_parallel_status",
-            "get_my_session",
-            "claim_file",
-            "release_file",
-            "list_file_claims",
-            "notify_when_merged",
-            "check_merge_status",
-            "get_merge_events",
-            "check_conflicts",
-            "predict_conflicts",
-            "rebase_assist",
-            "detect_advanced_conflicts",
-            "get_auto_fix_suggestions",
-            "apply_auto_fix",
-            "conflict_history",
-            "get_sandbox_status",
-            "request_land",
-            "land_status"
-        ]
-    );
+    assert_eq!(names, support::MCP_TOOLS);
     for tool in tools.as_array().unwrap() {
         assert_eq!(tool["inputSchema"]["type"], "object");
         assert_eq!(tool["outputSchema"]["type"], "object");

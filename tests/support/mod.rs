@@ -296,6 +296,28 @@ pub fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
     files
 }
 
+/// The tools `pcc-mcp` lists, in its order: the seed's names and ours.
+pub const MCP_TOOLS: &[&str] = &[
+    "get_parallel_status",
+    "get_my_session",
+    "claim_file",
+    "release_file",
+    "list_file_claims",
+    "notify_when_merged",
+    "check_merge_status",
+    "get_merge_events",
+    "check_conflicts",
+    "predict_conflicts",
+    "rebase_assist",
+    "detect_advanced_conflicts",
+    "get_auto_fix_suggestions",
+    "apply_auto_fix",
+    "conflict_history",
+    "get_sandbox_status",
+    "request_land",
+    "land_status",
+];
+
 /// Starts `pcc-mcp` as the agent of `session_id` and sends, after the
 /// handshake, one `tools/call` per `(tool, arguments)`; finish it with
 /// [`finish_mcp_calls`]. Several may run at once.
