@@ -17,6 +17,26 @@ const SEED_SCHEMA: &str = include_str!("fixtures/seed-schema-1.1.0.sql");
 const MAIN_ID: &str = "5f1d7c2e-9a41-4b8e-8d33-0c6a1e2b7f10";
 const WORKTREE_ID: &str = "c0a8e4b2-3d17-4f62-a9d5-71e0f3b4c826";
 
+/// The columns we added to the seed's `sessions` table, in their order.
+const OUR_SESSION_COLUMNS: [&str; 16] = [
+    "branch",
+    "base_branch",
+    "base_commit",
+    "process_start",
+    "agent_pid",
+    "agent_start",
+    "owns_worktree",
+    "state",
+    "state_since",
+    "state_at",
+    "waiting_for",
+    "last_message",
+    "predicted_conflicts",
+    "predicted_at",
+    "conversation_id",
+    "agent",
+];
+
 /// Columns of a seed table, as `PRAGMA table_info` describes them.
 fn table_info(conn: &Connection, table: &str) -> Vec<Vec<SqlValue>> {
     let mut stmt = conn
@@ -223,27 +243,7 @@ fn a_1_1_0_database_is_migrated_in_place_and_keeps_everything() {
     // The old columns keep their place and definition, new ones come after.
     let info = table_info(&conn, "sessions");
     assert_eq!(info[..20], seed_info[..]);
-    assert_eq!(
-        column_names(&conn, "sessions")[20..],
-        [
-            "branch",
-            "base_branch",
-            "base_commit",
-            "process_start",
-            "agent_pid",
-            "agent_start",
-            "owns_worktree",
-            "state",
-            "state_since",
-            "state_at",
-            "waiting_for",
-            "last_message",
-            "predicted_conflicts",
-            "predicted_at",
-            "conversation_id",
-            "agent"
-        ]
-    );
+    assert_eq!(column_names(&conn, "sessions")[20..], OUR_SESSION_COLUMNS);
     assert_eq!(rows(&conn, "sessions", &seed_columns), seed_rows);
     // The old tool's other metadata stays.
     let metadata_columns = column_names(&conn, "schema_metadata");
@@ -480,27 +480,7 @@ fn a_fresh_data_dir_gets_the_schema_without_a_backup() {
     let seed = Connection::open_in_memory().unwrap();
     seed.execute_batch(SEED_SCHEMA).unwrap();
     let mut expected = column_names(&seed, "sessions");
-    expected.extend(
-        [
-            "branch",
-            "base_branch",
-            "base_commit",
-            "process_start",
-            "agent_pid",
-            "agent_start",
-            "owns_worktree",
-            "state",
-            "state_since",
-            "state_at",
-            "waiting_for",
-            "last_message",
-            "predicted_conflicts",
-            "predicted_at",
-            "conversation_id",
-            "agent",
-        ]
-        .map(str::to_owned),
-    );
+    expected.extend(OUR_SESSION_COLUMNS.iter().map(|c| c.to_string()));
     assert_eq!(column_names(&conn, "sessions"), expected);
     assert!(!column_names(&conn, "kept_worktrees").is_empty());
     drop(conn);
