@@ -23,17 +23,10 @@ fn set_get_and_list_round_trip_through_config_json() {
     assert_eq!(String::from_utf8_lossy(&get.stdout), "agents/\n");
 
     let (_, list) = env.json(env.pcc("git-pcc").args(["config", "list", "--json"]));
-    let settings = list["settings"].as_array().unwrap();
-    let prefix = settings
-        .iter()
-        .find(|s| s["key"] == "worktree.branchPrefix")
-        .unwrap();
+    let prefix = support::find_by(&list["settings"], "key", "worktree.branchPrefix");
     assert_eq!(prefix["value"], "agents/");
     assert_eq!(prefix["isDefault"], false);
-    let stale = settings
-        .iter()
-        .find(|s| s["key"] == "session.staleMinutes")
-        .unwrap();
+    let stale = support::find_by(&list["settings"], "key", "session.staleMinutes");
     assert_eq!(stale["value"], 10);
     assert_eq!(stale["isDefault"], true);
 
@@ -152,12 +145,7 @@ fn include_patterns_copy_ignored_files_and_setup_runs() {
     );
     // Copied and generated files are ignored, so the worktree holds no work.
     let status = env.status();
-    let session = status["sessions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["isMainRepo"] == false)
-        .unwrap();
+    let session = support::find_by(&status["sessions"], "isMainRepo", false);
     assert_eq!(session["holdsWork"], false);
 }
 
@@ -283,36 +271,21 @@ fn doctor_reports_health_and_breakage() {
         ]
     );
     // Confinement is reported as bwrap exactly when bwrap works here.
-    let confinement = report["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == "sandbox confinement")
-        .unwrap();
+    let confinement = support::find_by(&report["checks"], "name", "sandbox confinement");
     let bwrap_works = std::process::Command::new("bwrap")
         .args(["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"])
         .args(["--unshare-pid", "--die-with-parent", "--", "true"])
         .output()
         .is_ok_and(|o| o.status.success());
     assert_eq!(confinement["ok"], bwrap_works, "{confinement}");
-    let hooks = report["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == "hooks")
-        .unwrap();
+    let hooks = support::find_by(&report["checks"], "name", "hooks");
     assert_eq!(hooks["ok"], false);
     env.pcc("git-pcc")
         .args(["install", "--hooks"])
         .output()
         .unwrap();
     let (_, report) = env.json(env.pcc("git-pcc").args(["doctor", "--json"]));
-    let hooks = report["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == "hooks")
-        .unwrap();
+    let hooks = support::find_by(&report["checks"], "name", "hooks");
     assert_eq!(hooks["ok"], true, "{hooks}");
 
     let broken = TestEnv::new();
@@ -517,13 +490,7 @@ fn a_section_that_is_not_an_object_is_reported_once() {
     std::fs::create_dir_all(&env.data_dir).unwrap();
     std::fs::write(env.data_dir.join("config.json"), r#"{"budget": 3}"#).unwrap();
     let (_, list) = env.json(env.pcc("git-pcc").args(["config", "list", "--json"]));
-    let limit = list["settings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["key"] == "budget.monthlyLimit")
-        .unwrap()
-        .clone();
+    let limit = support::find_by(&list["settings"], "key", "budget.monthlyLimit").clone();
     assert_eq!(
         limit["invalid"],
         "budget: expected an object holding the budget settings, found 3"
@@ -650,13 +617,7 @@ fn commands_that_read_settings_warn_once_per_invalid_key_and_hooks_stay_silent()
     let (out, report) = env.json(env.pcc("git-pcc").args(["doctor", "--json"]));
     assert!(out.status.success(), "{}", stderr_of(&out));
     assert_eq!(report["healthy"], true);
-    let check = report["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == "config")
-        .unwrap()
-        .clone();
+    let check = support::find_by(&report["checks"], "name", "config").clone();
     assert_eq!(check["ok"], false);
     assert_eq!(check["essential"], false);
     assert_eq!(
@@ -798,13 +759,7 @@ fn keys_that_are_not_ours_are_kept_and_shown_as_kept_and_not_used() {
         "no default is left out as null"
     );
     // ... and our entries beside them, the unknown key marked.
-    let entry = list["settings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["key"] == "ui.color")
-        .cloned()
-        .unwrap();
+    let entry = support::find_by(&list["settings"], "key", "ui.color").clone();
     assert_eq!(entry["value"], false);
     assert_eq!(entry["unknown"], true);
     let listed = env

@@ -114,15 +114,7 @@ fn doctor_says_where_a_settings_file_is_invalid() {
     std::fs::write(env.home.join(".claude.json"), "[1, 2").unwrap();
     let (output, report) = env.json(env.pcc("git-pcc").args(["doctor", "--json"]));
     assert!(output.status.code().is_some(), "{}", stderr(&output));
-    let check = |name: &str| {
-        report["checks"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["name"] == name)
-            .cloned()
-            .unwrap()
-    };
+    let check = |name: &str| support::find_by(&report["checks"], "name", name).clone();
     let hooks = check("hooks");
     assert_eq!(hooks["ok"], false);
     let detail = hooks["detail"].as_str().unwrap();

@@ -296,6 +296,17 @@ pub fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
     files
 }
 
+/// The first element of the JSON array `list` whose `field` equals `value`
+/// (a doctor check by name, a setting by key, ...).
+pub fn find_by<'a>(list: &'a Value, field: &str, value: impl Into<Value>) -> &'a Value {
+    let value = value.into();
+    list.as_array()
+        .unwrap_or_else(|| panic!("not an array: {list}"))
+        .iter()
+        .find(|item| item[field] == value)
+        .unwrap_or_else(|| panic!("no element with {field} = {value} in {list}"))
+}
+
 /// The tools `pcc-mcp` lists, in its order: the seed's names and ours.
 pub const MCP_TOOLS: &[&str] = &[
     "get_parallel_status",
