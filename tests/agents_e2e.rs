@@ -18,7 +18,7 @@ use support::agents::{
     codex_bin, configure_codex, configure_codex_home, configure_gemini, configure_gemini_home,
     gemini_bin, logged_requests, opencode_bin, opencode_config, path_with,
 };
-use support::claude::{files_with_prefix, wait_for, ModelServer};
+use support::claude::{files_with_prefix, path_with_claude, wait_for, ModelServer};
 use support::wrapper;
 use support::{LiveProcess, TestEnv};
 
@@ -562,6 +562,155 @@ fn a_codex_sandbox_run_brings_its_work_back_with_its_tokens_and_estimated_cost()
         by_agent[0]["spent"].as_f64().unwrap() >= 0.00065,
         "{budget}"
     );
+}
+
+/// Config pointing Codex at the stand-in by its headless line, as a user
+/// would point it at a provider of theirs; its tokens are priced.
+fn codex_standin_config(env: &TestEnv, server: &ModelServer) {
+    let provider = format!(
+        "model_providers.standin={{name=\"scripted stand-in\",base_url=\"http://127.0.0.1:{}/v1\",wire_api=\"responses\",env_key=\"OPENAI_API_KEY\"}}",
+        server.port
+    );
+    std::fs::create_dir_all(&env.data_dir).unwrap();
+    std::fs::write(
+        env.data_dir.join("config.json"),
+        json!({
+            "agents": {
+                "codex": {
+                    "headless": [
+                        "codex", "exec", "--json", "--skip-git-repo-check",
+                        "--dangerously-bypass-approvals-and-sandbox", "-m", "gpt-5",
+                        "-c", "model_provider=\"standin\"", "-c", provider, "{prompt}"
+                    ],
+                    "model": "gpt-5"
+                },
+                "prices": {"gpt-5*": {"input": 1.25, "output": 10.0}}
+            }
+        })
+        .to_string(),
+    )
+    .unwrap();
+}
+
+#[test]
+fn a_multi_run_gives_each_task_the_agent_it_names() {
+    let env = TestEnv::new();
+    let repo = env.repo("app");
+    let server = ModelServer::start(
+        &env,
+        &["printf 'notes\\n' > notes.md; env | grep -c '^ANTHROPIC_' > anthropic-vars.txt; env | grep -c '^OPENAI_' > openai-vars.txt".to_owned()],
+        "wrote the notes",
+    );
+    codex_standin_config(&env, &server);
+    // The template names Codex: the batch's agent, unless a task names
+    // another. "fix:" names no agent: it is part of its task's prompt.
+    let output = env
+        .pcc("git-pcc")
+        .args(["templates", "create", "notes-by-codex"])
+        .args(["--description", "notes, by Codex", "--agent", "codex"])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let task_file = env.path().join("tasks.txt");
+    std::fs::write(&task_file, "# one task\nfix: write the notes\n").unwrap();
+    let results_dir = env.path().join("results");
+
+    let mut command = env.pcc("git-pcc-sandbox");
+    server.configure(&mut command);
+    command
+        .args([
+            "run",
+            "--multi",
+            "--timeout",
+            "3",
+            "--use-template",
+            "notes-by-codex",
+        ])
+        .args(["--task", "claude: write the notes", "--task-file"])
+        .arg(&task_file)
+        .args(["--branch", "auto", "--json", "--output-dir"])
+        .arg(&results_dir)
+        .current_dir(&repo)
+        .env("OPENAI_API_KEY", OPENAI_KEY)
+        .env("ANTHROPIC_API_KEY", ANTHROPIC_KEY)
+        .env(
+            "PATH",
+            format!(
+                "{}:{}",
+                codex_bin().parent().unwrap().display(),
+                path_with_claude(&env)
+            ),
+        )
+        .env("PARALLEL_CC_GIT_USER", "Sandbox Agent")
+        .env("PARALLEL_CC_GIT_EMAIL", "agent@example.com");
+    let output = command.output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(output.status.success(), "{stdout}\nstderr: {stderr}");
+    let summary: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(summary["completed"], 2, "{stdout}");
+
+    // Each task came back as its branch, made by its own agent with only
+    // that agent's key.
+    let tasks = summary["tasks"].as_array().unwrap();
+    let expected = [
+        ("claude", "write the notes", true, "0\n"),
+        ("codex", "fix: write the notes", false, "1\n"),
+    ];
+    for (task, (agent, prompt, anthropic, openai)) in tasks.iter().zip(expected) {
+        assert_eq!(task["status"], "COMPLETED", "{task}");
+        assert_eq!(task["agent"], agent, "{task}");
+        assert_eq!(task["prompt"], prompt, "{task}");
+        let branch = task["branch"].as_str().unwrap();
+        assert_eq!(
+            env.git(&repo, &["show", &format!("{branch}:notes.md")]),
+            "notes\n"
+        );
+        let vars = |name: &str| env.git(&repo, &["show", &format!("{branch}:{name}")]);
+        assert_eq!(vars("anthropic-vars.txt") != "0\n", anthropic, "{agent}");
+        assert_eq!(vars("openai-vars.txt"), openai, "{agent}");
+    }
+    assert_eq!(tasks[1]["inputTokens"], 200, "{}", tasks[1]);
+    assert_eq!(tasks[1]["costSource"], "estimated");
+    assert!(tasks[0]["agentCost"].as_f64().unwrap() > 0.0);
+
+    // The runs, the report and the month's spending carry each task's agent.
+    let conn = env.db();
+    let mut statement = conn
+        .prepare("SELECT agent, prompt FROM sandbox_runs ORDER BY task_index")
+        .unwrap();
+    let runs: Vec<(String, String)> = statement
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(
+        runs,
+        [
+            ("claude".to_owned(), "write the notes".to_owned()),
+            ("codex".to_owned(), "fix: write the notes".to_owned())
+        ]
+    );
+    let report = std::fs::read_to_string(results_dir.join("summary-report.md")).unwrap();
+    assert!(report.contains("| 1 | claude | COMPLETED |"), "{report}");
+    assert!(report.contains("| 2 | codex | COMPLETED |"), "{report}");
+    let (output, budget) = env.json(env.pcc("git-pcc").args(["budget", "status", "--json"]));
+    assert!(output.status.success());
+    let mut agents: Vec<String> = budget["byAgent"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| format!("{} {}", a["agent"].as_str().unwrap(), a["runs"]))
+        .collect();
+    agents.sort();
+    assert_eq!(agents, ["claude 1", "codex 1"], "{budget}");
+    for text in [&stdout, &stderr, &report] {
+        assert!(!text.contains(OPENAI_KEY) && !text.contains(ANTHROPIC_KEY));
+    }
 }
 
 #[test]
