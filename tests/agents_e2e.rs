@@ -781,7 +781,40 @@ fn opencode_sessions_run_wrapped_and_its_mcp_client_connects_to_ours() {
     let config_dir = env.home.join(".config/opencode");
     std::fs::create_dir_all(&config_dir).unwrap();
     std::fs::write(config_dir.join("opencode.json"), opencode_config(&server)).unwrap();
-    install(&env, &["--agent", "opencode", "--mcp"]);
+    let report = install(&env, &["--agent", "opencode", "--mcp", "--hooks"]);
+    // A notifier that records the state each session turned to.
+    let notifier = out.join("notify.sh");
+    std::fs::write(
+        &notifier,
+        format!(
+            "#!/bin/sh\necho \"$PARALLEL_CC_NOTIFY_STATE\" > '{}/notified-'$$.txt\n",
+            out.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&notifier, std::fs::Permissions::from_mode(0o755)).unwrap();
+    for (key, value) in [
+        ("notify.enabled", "true".to_owned()),
+        ("notify.idleAfterWorkingMinutes", "0".to_owned()),
+        ("notify.command", json!([notifier]).to_string()),
+    ] {
+        let output = env
+            .pcc("git-pcc")
+            .args(["config", "set", key, &value])
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let plugin = env.home.join(".config/opencode/plugins/parallel-cc.js");
+    assert!(report.to_string().contains("opencode-hooks"), "{report}");
+    assert!(std::fs::read_to_string(&plugin)
+        .unwrap()
+        .contains(support::bin("git-pcc").to_str().unwrap()));
 
     let listed = env
         .command(opencode_bin())
@@ -818,8 +851,27 @@ fn opencode_sessions_run_wrapped_and_its_mcp_client_connects_to_ours() {
         let output = finish(child, "opencode-parallel");
         assert!(output.contains("\"type\":\"step_finish\""), "{output}");
     }
-    // No hooks: the sessions lived while OpenCode ran, with no state.
-    assert_two_sessions_in(&env, &repo, &out, "opencode", Value::Null);
+    // Our plugin's hook before the shell tool reported each session working;
+    // its session.idle hook turned each idle, which the notifier was told.
+    assert_two_sessions_in(&env, &repo, &out, "opencode", json!("working"));
+    let mut notified = Vec::new();
+    for _ in 0..100 {
+        notified = files_with_prefix(&out, "notified-");
+        if notified.len() >= 2 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(notified.len(), 2, "{notified:?}");
+    assert!(
+        notified.iter().all(|state| state.trim() == "idle"),
+        "{notified:?}"
+    );
+
+    // Uninstalling takes the plugin away, and the directory made for it.
+    install(&env, &["--agent", "opencode", "--hooks", "--uninstall"]);
+    assert!(!plugin.exists() && !plugin.parent().unwrap().exists());
+    assert!(config_dir.join("opencode.json").exists());
     let offered = logged_requests(&server)
         .iter()
         .map(|request| request["body"]["tools"].to_string())
