@@ -437,6 +437,7 @@ fn a_gemini_write_of_a_file_a_claude_session_holds_is_denied() {
 /// finding it anywhere is certainly a leak.
 const OPENAI_KEY: &str = "sk-test-openai-sandbox-7d41aa09";
 const ANTHROPIC_KEY: &str = "sk-ant-test-not-for-codex-93b2";
+const GEMINI_KEY: &str = "test-gemini-sandbox-key-51c7e0";
 
 #[test]
 fn a_codex_sandbox_run_brings_its_work_back_with_its_tokens_and_estimated_cost() {
@@ -710,6 +711,73 @@ fn a_multi_run_gives_each_task_the_agent_it_names() {
     assert_eq!(agents, ["claude 1", "codex 1"], "{budget}");
     for text in [&stdout, &stderr, &report] {
         assert!(!text.contains(OPENAI_KEY) && !text.contains(ANTHROPIC_KEY));
+    }
+}
+
+#[test]
+fn a_gemini_sandbox_run_brings_its_work_back_with_its_tokens() {
+    let env = TestEnv::new();
+    let repo = env.repo("app");
+    let server = ModelServer::start(
+        &env,
+        &[
+            "printf 'notes\\n' > notes.md; cat ~/.gemini/settings.json > seen-settings.json"
+                .to_owned(),
+        ],
+        "wrote the notes",
+    );
+    std::fs::create_dir_all(&env.data_dir).unwrap();
+    std::fs::write(
+        env.data_dir.join("config.json"),
+        json!({"agents": {"gemini": {"headless": [
+            "gemini", "-p", "{prompt}", "--output-format", "stream-json", "--yolo",
+            "-m", "gemini-2.5-flash"
+        ]}}})
+        .to_string(),
+    )
+    .unwrap();
+    let mut command = env.pcc("git-pcc-sandbox");
+    configure_gemini(&mut command, &server);
+    command
+        .args(["run", "--agent", "gemini", "--timeout", "3"])
+        .args(["--env", "GOOGLE_GEMINI_BASE_URL"])
+        .args(["--prompt", "write the notes", "--branch", "auto", "--json"])
+        .current_dir(&repo)
+        .env("GEMINI_API_KEY", GEMINI_KEY)
+        .env("ANTHROPIC_API_KEY", ANTHROPIC_KEY)
+        .env("PATH", path_with(&env, &gemini_bin()))
+        .env("PARALLEL_CC_GIT_USER", "Sandbox Agent")
+        .env("PARALLEL_CC_GIT_EMAIL", "agent@example.com");
+    let (output, result) = env.json(&mut command);
+    assert!(
+        output.status.success(),
+        "{}\n{result}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(result["status"], "COMPLETED", "{result}");
+    assert_eq!(result["agent"], "gemini");
+    assert!(result["inputTokens"].as_u64().unwrap() > 0, "{result}");
+    assert!(result["outputTokens"].as_u64().unwrap() > 0, "{result}");
+    assert_eq!(result["toolCalls"], 1, "{result}");
+    let branch = result["branch"].as_str().unwrap();
+    assert_eq!(
+        env.git(&repo, &["show", &format!("{branch}:notes.md")]),
+        "notes\n"
+    );
+    // The settings its sandbox's home got: its key as its way in, the
+    // workspace trusted.
+    let seen: Value =
+        serde_json::from_str(&env.git(&repo, &["show", &format!("{branch}:seen-settings.json")]))
+            .unwrap();
+    assert_eq!(seen["security"]["auth"]["selectedType"], "gemini-api-key");
+    assert_eq!(seen["security"]["folderTrust"]["enabled"], false);
+    let log = std::fs::read_to_string(result["outputLog"].as_str().unwrap()).unwrap();
+    for text in [
+        log,
+        result.to_string(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    ] {
+        assert!(!text.contains(GEMINI_KEY) && !text.contains(ANTHROPIC_KEY));
     }
 }
 

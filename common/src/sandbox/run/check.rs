@@ -256,6 +256,9 @@ pub fn plan(data_dir: &Path, options: &RunOptions) -> Result<Plan> {
     if let Some(npmrc) = npm_config_file(options, &mut redactor)? {
         private_files.push(npmrc);
     }
+    if let Some(settings) = gemini_settings_file(&agent, &env) {
+        private_files.push(settings);
+    }
 
     let git_live = git_live(options, &config, &repo_path, &repo, &mut redactor)?;
     let branch = branch_choice(&options.branch, &repo_path, git_live.is_some())?;
@@ -602,6 +605,25 @@ fn oauth_credentials_file(file: &Path, redactor: &mut Redactor) -> Result<Privat
         }
     }
     Ok((".claude/.credentials.json".to_owned(), bytes))
+}
+
+/// The Gemini CLI's settings for its sandbox's home: its API key chosen as
+/// its way in (its base URL would otherwise make it expect a gateway's)
+/// and the workspace trusted (in an untrusted folder it turns `--yolo`
+/// back into asking, which nobody answers); `None` for other agents, or
+/// without `GEMINI_API_KEY`.
+fn gemini_settings_file(agent: &AgentProfile, env: &[(String, String)]) -> Option<PrivateFile> {
+    if agent.output != crate::agents::Output::GeminiStreamJson || !has(env, "GEMINI_API_KEY") {
+        return None;
+    }
+    let settings = serde_json::json!({
+        "security": {"auth": {"selectedType": "gemini-api-key"}, "folderTrust": {"enabled": false}},
+        "privacy": {"usageStatisticsEnabled": false}
+    });
+    Some((
+        ".gemini/settings.json".to_owned(),
+        format!("{settings}\n").into_bytes(),
+    ))
 }
 
 /// `--ssh-key`: a private key for the agent's `~/.ssh`, and the
