@@ -18,7 +18,7 @@ use support::agents::{
     codex_bin, configure_codex, configure_codex_home, configure_gemini, configure_gemini_home,
     gemini_bin, logged_requests, opencode_bin, opencode_config, path_with,
 };
-use support::claude::{files_with_prefix, wait_for, ModelServer};
+use support::claude::{files_with_prefix, path_with_claude, wait_for, ModelServer};
 use support::wrapper;
 use support::{LiveProcess, TestEnv};
 
@@ -437,6 +437,7 @@ fn a_gemini_write_of_a_file_a_claude_session_holds_is_denied() {
 /// finding it anywhere is certainly a leak.
 const OPENAI_KEY: &str = "sk-test-openai-sandbox-7d41aa09";
 const ANTHROPIC_KEY: &str = "sk-ant-test-not-for-codex-93b2";
+const GEMINI_KEY: &str = "test-gemini-sandbox-key-51c7e0";
 
 #[test]
 fn a_codex_sandbox_run_brings_its_work_back_with_its_tokens_and_estimated_cost() {
@@ -564,6 +565,222 @@ fn a_codex_sandbox_run_brings_its_work_back_with_its_tokens_and_estimated_cost()
     );
 }
 
+/// Config pointing Codex at the stand-in by its headless line, as a user
+/// would point it at a provider of theirs; its tokens are priced.
+fn codex_standin_config(env: &TestEnv, server: &ModelServer) {
+    let provider = format!(
+        "model_providers.standin={{name=\"scripted stand-in\",base_url=\"http://127.0.0.1:{}/v1\",wire_api=\"responses\",env_key=\"OPENAI_API_KEY\"}}",
+        server.port
+    );
+    std::fs::create_dir_all(&env.data_dir).unwrap();
+    std::fs::write(
+        env.data_dir.join("config.json"),
+        json!({
+            "agents": {
+                "codex": {
+                    "headless": [
+                        "codex", "exec", "--json", "--skip-git-repo-check",
+                        "--dangerously-bypass-approvals-and-sandbox", "-m", "gpt-5",
+                        "-c", "model_provider=\"standin\"", "-c", provider, "{prompt}"
+                    ],
+                    "model": "gpt-5"
+                },
+                "prices": {"gpt-5*": {"input": 1.25, "output": 10.0}}
+            }
+        })
+        .to_string(),
+    )
+    .unwrap();
+}
+
+#[test]
+fn a_multi_run_gives_each_task_the_agent_it_names() {
+    let env = TestEnv::new();
+    let repo = env.repo("app");
+    let server = ModelServer::start(
+        &env,
+        &["printf 'notes\\n' > notes.md; env | grep -c '^ANTHROPIC_' > anthropic-vars.txt; env | grep -c '^OPENAI_' > openai-vars.txt".to_owned()],
+        "wrote the notes",
+    );
+    codex_standin_config(&env, &server);
+    // The template names Codex: the batch's agent, unless a task names
+    // another. "fix:" names no agent: it is part of its task's prompt.
+    let output = env
+        .pcc("git-pcc")
+        .args(["templates", "create", "notes-by-codex"])
+        .args(["--description", "notes, by Codex", "--agent", "codex"])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let task_file = env.path().join("tasks.txt");
+    std::fs::write(&task_file, "# one task\nfix: write the notes\n").unwrap();
+    let results_dir = env.path().join("results");
+
+    let mut command = env.pcc("git-pcc-sandbox");
+    server.configure(&mut command);
+    command
+        .args([
+            "run",
+            "--multi",
+            "--timeout",
+            "3",
+            "--use-template",
+            "notes-by-codex",
+        ])
+        .args(["--task", "claude: write the notes", "--task-file"])
+        .arg(&task_file)
+        .args(["--branch", "auto", "--json", "--output-dir"])
+        .arg(&results_dir)
+        .current_dir(&repo)
+        .env("OPENAI_API_KEY", OPENAI_KEY)
+        .env("ANTHROPIC_API_KEY", ANTHROPIC_KEY)
+        .env(
+            "PATH",
+            format!(
+                "{}:{}",
+                codex_bin().parent().unwrap().display(),
+                path_with_claude(&env)
+            ),
+        )
+        .env("PARALLEL_CC_GIT_USER", "Sandbox Agent")
+        .env("PARALLEL_CC_GIT_EMAIL", "agent@example.com");
+    let output = command.output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(output.status.success(), "{stdout}\nstderr: {stderr}");
+    let summary: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(summary["completed"], 2, "{stdout}");
+
+    // Each task came back as its branch, made by its own agent with only
+    // that agent's key.
+    let tasks = summary["tasks"].as_array().unwrap();
+    let expected = [
+        ("claude", "write the notes", true, "0\n"),
+        ("codex", "fix: write the notes", false, "1\n"),
+    ];
+    for (task, (agent, prompt, anthropic, openai)) in tasks.iter().zip(expected) {
+        assert_eq!(task["status"], "COMPLETED", "{task}");
+        assert_eq!(task["agent"], agent, "{task}");
+        assert_eq!(task["prompt"], prompt, "{task}");
+        let branch = task["branch"].as_str().unwrap();
+        assert_eq!(
+            env.git(&repo, &["show", &format!("{branch}:notes.md")]),
+            "notes\n"
+        );
+        let vars = |name: &str| env.git(&repo, &["show", &format!("{branch}:{name}")]);
+        assert_eq!(vars("anthropic-vars.txt") != "0\n", anthropic, "{agent}");
+        assert_eq!(vars("openai-vars.txt"), openai, "{agent}");
+    }
+    assert_eq!(tasks[1]["inputTokens"], 200, "{}", tasks[1]);
+    assert_eq!(tasks[1]["costSource"], "estimated");
+    assert!(tasks[0]["agentCost"].as_f64().unwrap() > 0.0);
+
+    // The runs, the report and the month's spending carry each task's agent.
+    let conn = env.db();
+    let mut statement = conn
+        .prepare("SELECT agent, prompt FROM sandbox_runs ORDER BY task_index")
+        .unwrap();
+    let runs: Vec<(String, String)> = statement
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(
+        runs,
+        [
+            ("claude".to_owned(), "write the notes".to_owned()),
+            ("codex".to_owned(), "fix: write the notes".to_owned())
+        ]
+    );
+    let report = std::fs::read_to_string(results_dir.join("summary-report.md")).unwrap();
+    assert!(report.contains("| 1 | claude | COMPLETED |"), "{report}");
+    assert!(report.contains("| 2 | codex | COMPLETED |"), "{report}");
+    let (output, budget) = env.json(env.pcc("git-pcc").args(["budget", "status", "--json"]));
+    assert!(output.status.success());
+    let mut agents: Vec<String> = budget["byAgent"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| format!("{} {}", a["agent"].as_str().unwrap(), a["runs"]))
+        .collect();
+    agents.sort();
+    assert_eq!(agents, ["claude 1", "codex 1"], "{budget}");
+    for text in [&stdout, &stderr, &report] {
+        assert!(!text.contains(OPENAI_KEY) && !text.contains(ANTHROPIC_KEY));
+    }
+}
+
+#[test]
+fn a_gemini_sandbox_run_brings_its_work_back_with_its_tokens() {
+    let env = TestEnv::new();
+    let repo = env.repo("app");
+    let server = ModelServer::start(
+        &env,
+        &[
+            "printf 'notes\\n' > notes.md; cat ~/.gemini/settings.json > seen-settings.json"
+                .to_owned(),
+        ],
+        "wrote the notes",
+    );
+    std::fs::create_dir_all(&env.data_dir).unwrap();
+    std::fs::write(
+        env.data_dir.join("config.json"),
+        json!({"agents": {"gemini": {"headless": [
+            "gemini", "-p", "{prompt}", "--output-format", "stream-json", "--yolo",
+            "-m", "gemini-2.5-flash"
+        ]}}})
+        .to_string(),
+    )
+    .unwrap();
+    let mut command = env.pcc("git-pcc-sandbox");
+    configure_gemini(&mut command, &server);
+    command
+        .args(["run", "--agent", "gemini", "--timeout", "3"])
+        .args(["--env", "GOOGLE_GEMINI_BASE_URL"])
+        .args(["--prompt", "write the notes", "--branch", "auto", "--json"])
+        .current_dir(&repo)
+        .env("GEMINI_API_KEY", GEMINI_KEY)
+        .env("ANTHROPIC_API_KEY", ANTHROPIC_KEY)
+        .env("PATH", path_with(&env, &gemini_bin()))
+        .env("PARALLEL_CC_GIT_USER", "Sandbox Agent")
+        .env("PARALLEL_CC_GIT_EMAIL", "agent@example.com");
+    let (output, result) = env.json(&mut command);
+    assert!(
+        output.status.success(),
+        "{}\n{result}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(result["status"], "COMPLETED", "{result}");
+    assert_eq!(result["agent"], "gemini");
+    assert!(result["inputTokens"].as_u64().unwrap() > 0, "{result}");
+    assert!(result["outputTokens"].as_u64().unwrap() > 0, "{result}");
+    assert_eq!(result["toolCalls"], 1, "{result}");
+    let branch = result["branch"].as_str().unwrap();
+    assert_eq!(
+        env.git(&repo, &["show", &format!("{branch}:notes.md")]),
+        "notes\n"
+    );
+    // The settings its sandbox's home got: its key as its way in, the
+    // workspace trusted.
+    let seen: Value =
+        serde_json::from_str(&env.git(&repo, &["show", &format!("{branch}:seen-settings.json")]))
+            .unwrap();
+    assert_eq!(seen["security"]["auth"]["selectedType"], "gemini-api-key");
+    assert_eq!(seen["security"]["folderTrust"]["enabled"], false);
+    let log = std::fs::read_to_string(result["outputLog"].as_str().unwrap()).unwrap();
+    for text in [
+        log,
+        result.to_string(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    ] {
+        assert!(!text.contains(GEMINI_KEY) && !text.contains(ANTHROPIC_KEY));
+    }
+}
+
 #[test]
 fn an_opencode_sandbox_run_brings_its_work_back_with_its_tokens() {
     let env = TestEnv::new();
@@ -632,7 +849,40 @@ fn opencode_sessions_run_wrapped_and_its_mcp_client_connects_to_ours() {
     let config_dir = env.home.join(".config/opencode");
     std::fs::create_dir_all(&config_dir).unwrap();
     std::fs::write(config_dir.join("opencode.json"), opencode_config(&server)).unwrap();
-    install(&env, &["--agent", "opencode", "--mcp"]);
+    let report = install(&env, &["--agent", "opencode", "--mcp", "--hooks"]);
+    // A notifier that records the state each session turned to.
+    let notifier = out.join("notify.sh");
+    std::fs::write(
+        &notifier,
+        format!(
+            "#!/bin/sh\necho \"$PARALLEL_CC_NOTIFY_STATE\" > '{}/notified-'$$.txt\n",
+            out.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&notifier, std::fs::Permissions::from_mode(0o755)).unwrap();
+    for (key, value) in [
+        ("notify.enabled", "true".to_owned()),
+        ("notify.idleAfterWorkingMinutes", "0".to_owned()),
+        ("notify.command", json!([notifier]).to_string()),
+    ] {
+        let output = env
+            .pcc("git-pcc")
+            .args(["config", "set", key, &value])
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let plugin = env.home.join(".config/opencode/plugins/parallel-cc.js");
+    assert!(report.to_string().contains("opencode-hooks"), "{report}");
+    assert!(std::fs::read_to_string(&plugin)
+        .unwrap()
+        .contains(support::bin("git-pcc").to_str().unwrap()));
 
     let listed = env
         .command(opencode_bin())
@@ -669,8 +919,30 @@ fn opencode_sessions_run_wrapped_and_its_mcp_client_connects_to_ours() {
         let output = finish(child, "opencode-parallel");
         assert!(output.contains("\"type\":\"step_finish\""), "{output}");
     }
-    // No hooks: the sessions lived while OpenCode ran, with no state.
-    assert_two_sessions_in(&env, &repo, &out, "opencode", Value::Null);
+    // Our plugin's hook before the shell tool reported each session working;
+    // its session.idle hook turned a session idle, which the notifier was
+    // told. (`opencode run` exits right after its session turns idle, and
+    // the wrapper then releases the session: the last hook of a run may
+    // find it gone, so one of the two is enough here.)
+    assert_two_sessions_in(&env, &repo, &out, "opencode", json!("working"));
+    let mut notified = Vec::new();
+    for _ in 0..100 {
+        notified = files_with_prefix(&out, "notified-");
+        if !notified.is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(!notified.is_empty() && notified.len() <= 2, "{notified:?}");
+    assert!(
+        notified.iter().all(|state| state.trim() == "idle"),
+        "{notified:?}"
+    );
+
+    // Uninstalling takes the plugin away, and the directory made for it.
+    install(&env, &["--agent", "opencode", "--hooks", "--uninstall"]);
+    assert!(!plugin.exists() && !plugin.parent().unwrap().exists());
+    assert!(config_dir.join("opencode.json").exists());
     let offered = logged_requests(&server)
         .iter()
         .map(|request| request["body"]["tools"].to_string())

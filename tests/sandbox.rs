@@ -52,6 +52,8 @@ use support::{snapshot, TestEnv};
 ///   to `proof.txt` and commits it, and shows the raw values on stdout, on
 ///   stderr, in that commit's message, in an assistant message, in a tool
 ///   call and in its final result
+/// - `hash-env=NAME`: writes the SHA-256 hash of `$NAME` (or `missing`) to
+///   `env-NAME.txt`
 /// - `secret-names`: leaves uncommitted `dir-$GITHUB_TOKEN/file.txt` and a
 ///   file named `$ANTHROPIC_API_KEY`
 /// - `hide-edits`: marks `au-edit.txt` and `au-gone.txt` assume-unchanged,
@@ -175,6 +177,11 @@ if "nested" in flags:
     write("fresh/draft.txt", "draft\n")
 
 result = "done"
+if "hash-env" in opts:
+    value = os.environ.get(opts["hash-env"])
+    digest = hashlib.sha256(value.encode()).hexdigest() if value else "missing"
+    write(f"env-{opts['hash-env']}.txt", digest + "\n")
+
 if "secrets" in flags:
     proof = ""
     for name in ["ANTHROPIC_API_KEY", "GITHUB_TOKEN"]:
@@ -2127,6 +2134,18 @@ fn bad_input_is_refused_with_one_line_and_starts_nothing() {
             vec!["--multi", "--task", "x", "--task", ""],
             vec!["task 2", "empty"],
         ),
+        (
+            vec!["--multi", "--task", "x", "--task", "codex:"],
+            vec!["task 2", "empty"],
+        ),
+        (
+            vec!["--multi", "--task", "x", "--task", "codex: y"],
+            vec!["task 2 (codex)"],
+        ),
+        (
+            vec!["--prompt", "x", "--print-env", "--env", "ANTHROPIC_API_KEY"],
+            vec!["--env ANTHROPIC_API_KEY", "--print-env", "hint"],
+        ),
     ];
     for (args, needles) in cases {
         let mut full = vec!["run"];
@@ -2163,6 +2182,99 @@ fn bad_input_is_refused_with_one_line_and_starts_nothing() {
         );
     }
     bench.assert_no_stand_in_left();
+}
+
+#[test]
+fn env_by_name_passes_our_own_secrets_and_never_prints_one() {
+    let bench = Bench::new(&[("README.md", "hello\n")]);
+    // A Codex stand-in, so that a task can name Codex.
+    std::os::unix::fs::symlink(bench.bin.join("claude"), bench.bin.join("codex")).unwrap();
+    let openai_key = format!("sk-proj-test{}", unique());
+    let with_env = |args: &[&str]| {
+        let mut command = bench.sandbox();
+        command
+            .args(args)
+            .env("OPENAI_API_KEY", &openai_key)
+            .env("PCC_PLAIN", "plain-value")
+            .output()
+            .unwrap()
+    };
+    let leaks = |output: &Output| {
+        let all = format!("{}{}", text(&output.stdout), text(&output.stderr));
+        all.contains(&openai_key) || all.contains(&bench.key)
+    };
+
+    // Printed: the environment of each agent of the batch, secrets masked,
+    // a plain variable passed by name as it is; nothing starts.
+    let output = with_env(&[
+        "--json",
+        "run",
+        "--print-env",
+        "--env",
+        "PCC_PLAIN",
+        "--multi",
+        "--task",
+        "x",
+        "--task",
+        "codex: y",
+    ]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert!(!leaks(&output));
+    let printed: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let environments = printed["environments"].as_array().unwrap();
+    assert_eq!(environments.len(), 2, "{printed:#}");
+    let (claude, codex) = (&environments[0], &environments[1]);
+    assert_eq!(claude["agent"], "claude");
+    assert_eq!(claude["environment"]["ANTHROPIC_API_KEY"], "[REDACTED]");
+    assert_eq!(claude["environment"]["PCC_PLAIN"], "plain-value");
+    assert_eq!(claude["environment"]["OPENAI_API_KEY"], Value::Null);
+    let author = claude["environment"]["GIT_AUTHOR_NAME"].as_str().unwrap();
+    assert!(!author.is_empty() && author != "[REDACTED]", "{author}");
+    assert_eq!(codex["agent"], "codex");
+    assert_eq!(codex["environment"]["OPENAI_API_KEY"], "[REDACTED]");
+    assert_eq!(codex["environment"]["ANTHROPIC_API_KEY"], Value::Null);
+    assert_eq!(codex["environment"]["PCC_PLAIN"], "plain-value");
+    let output = with_env(&["run", "--print-env"]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let lines = text(&output.stdout);
+    assert!(
+        lines.lines().any(|l| l == "ANTHROPIC_API_KEY=[REDACTED]"),
+        "{lines}"
+    );
+    assert!(!leaks(&output));
+    assert_eq!(bench.run_rows(), 0);
+    assert!(bench.run_dirs().is_empty());
+
+    // Asked to print one of our own secrets by name: refused, in one line.
+    let output = with_env(&["run", "--print-env", "--env", "OPENAI_API_KEY"]);
+    assert!(!output.status.success());
+    let err = text(&output.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.starts_with("error: --env OPENAI_API_KEY: "), "{err}");
+    assert!(output.stdout.is_empty() && !leaks(&output));
+
+    // Not printed: the same name is passed to the agent, masked in all
+    // the run reports.
+    let output = with_env(&[
+        "--json",
+        "run",
+        "--env",
+        "OPENAI_API_KEY",
+        "--prompt",
+        "hash-env=OPENAI_API_KEY",
+        "--branch",
+        "auto",
+    ]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert!(!leaks(&output));
+    let result: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let branch = result["branch"].as_str().unwrap();
+    assert_eq!(
+        bench.show_text(branch, "env-OPENAI_API_KEY.txt"),
+        format!("{}\n", sha256(&openai_key))
+    );
+    let log = bench.log_of(result["sessionId"].as_str().unwrap());
+    assert!(!log.contains(&openai_key));
 }
 
 #[test]

@@ -441,3 +441,48 @@ fn in_a_worktree_the_user_made_the_session_works_there_and_leaves_it() {
     unsafe { libc::kill(holder.id() as i32, libc::SIGTERM) };
     wait_with_timeout(&mut holder);
 }
+
+/// A stand-in for Aider's notifications: it runs its notifications command
+/// as Aider does when it waits for its user (through a shell, with its own
+/// stdin, here a pipe the test keeps open), then records the status.
+const AIDER_STAND_IN: &str = r#"#!/usr/bin/env bash
+[ "$AIDER_NOTIFICATIONS" = true ] || { echo "notifications off" > "$STAND_IN_RECORD.status"; exit 1; }
+sh -c "$AIDER_NOTIFICATIONS_COMMAND"
+git-pcc status --json > "$STAND_IN_RECORD.tmp"
+mv "$STAND_IN_RECORD.tmp" "$STAND_IN_RECORD.status"
+"#;
+
+#[test]
+fn an_aider_session_turns_idle_when_aider_waits_for_its_user() {
+    let w = world();
+    let aider = w.stand_in_dir.join("aider");
+    std::fs::write(&aider, AIDER_STAND_IN).unwrap();
+    let mut permissions = std::fs::metadata(&aider).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut permissions, 0o755);
+    std::fs::set_permissions(&aider, permissions).unwrap();
+
+    let mut child = w
+        .wrapper("aider", "exit")
+        .args(["--agent", "aider"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let _held_open = child.stdin.take();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "the wrapped stand-in hung");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    assert!(status.success(), "{stderr}");
+    let text = std::fs::read_to_string(w.records.join("aider.status")).unwrap();
+    let report: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let sessions = report["sessions"].as_array().unwrap();
+    assert_eq!(sessions.len(), 1, "{report}");
+    assert_eq!(sessions[0]["agent"], "aider", "{report}");
+    assert_eq!(sessions[0]["state"], "idle", "{report}");
+}

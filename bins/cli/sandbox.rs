@@ -86,10 +86,12 @@ pub struct RunArgs {
     /// Run several tasks in parallel, each in its own sandbox
     #[arg(long)]
     pub multi: bool,
-    /// A task for --multi (repeatable)
+    /// A task for --multi (repeatable); 'NAME: TEXT' gives it to the agent NAME
+    /// when that is a known agent (e.g. 'codex: fix the parser')
     #[arg(long, value_name = "TEXT", requires = "multi")]
     pub task: Vec<String>,
-    /// A file with one task per line for --multi (blank lines and # comments skipped)
+    /// A file with one task per line for --multi, 'NAME: ' first to name its agent
+    /// (blank lines and # comments skipped)
     #[arg(long, value_name = "FILE", requires = "multi")]
     pub task_file: Option<PathBuf>,
     /// At most this many agents at once with --multi (the local backend prepares the next sandboxes meanwhile) [default: 3]
@@ -150,15 +152,19 @@ pub struct RunArgs {
     /// The npm registry the token is for (default: https://registry.npmjs.org/)
     #[arg(long, value_name = "URL", requires = "npm_token")]
     pub npm_registry: Option<String>,
-    /// The agent to run: claude (default, by config sandbox.agentCommand),
-    /// codex, gemini, aider, opencode or one from config (agents.<name>);
-    /// only its credentials reach the sandbox
+    /// The agent to run: claude (default, by config sandbox.agentCommand, unless
+    /// the template names one), codex, gemini, aider, opencode or one from config
+    /// (agents.<name>); only its credentials reach the sandbox
     #[arg(long, value_name = "NAME")]
     pub agent: Option<String>,
     /// Pass this variable of your environment into the sandbox (repeatable;
-    /// its value is masked in what the run reports)
+    /// its value is masked in what the run reports when its name looks like a secret's)
     #[arg(long, value_name = "NAME")]
     pub env: Vec<String>,
+    /// Print the environment each agent would get (secrets masked) and start nothing;
+    /// refuses --env naming a secret of parallel-cc's own (an agent's key, E2B_API_KEY, GITHUB_TOKEN, ...)
+    #[arg(long)]
+    pub print_env: bool,
 }
 
 #[derive(Debug, Args)]
@@ -285,6 +291,8 @@ fn run_agent(args: RunArgs, json: bool) -> anyhow::Result<Output> {
                 prompt.clone()
             }
             (None, Some(file)) => sandbox_run::read_prompt_file(file)?,
+            // The environment does not depend on the prompt.
+            (None, None) if args.print_env => String::new(),
             (None, None) => {
                 return Err(UserError::with_hint(
                     "no prompt given",
@@ -327,9 +335,21 @@ fn run_agent(args: RunArgs, json: bool) -> anyhow::Result<Output> {
         target_branch: args.target_branch.clone(),
         agent: args.agent.clone(),
         env_names: args.env.clone(),
+        print_env: args.print_env,
     };
     let plan = sandbox_run::plan(&data_dir, &options)
         .map_err(|err| crate::scope::with_repo_hint(err, args.repo != std::path::Path::new(".")))?;
+    let tasks = if args.multi {
+        multi::parse_tasks(&plan.config, &prompts)?
+    } else {
+        Vec::new()
+    };
+    if args.print_env {
+        let mut plans = vec![&plan];
+        let others = multi::agent_plans(&plan, &tasks)?;
+        plans.extend(&others);
+        return Ok(environments_output(&plans));
+    }
     install_signal_handlers();
     local::become_subreaper();
     let cancel = Cancel::default();
@@ -356,7 +376,7 @@ fn run_agent(args: RunArgs, json: bool) -> anyhow::Result<Output> {
         let view = ProgressView::new(prompts.len(), json);
         let batch = multi::run_batch(
             &plan,
-            prompts,
+            tasks,
             &options,
             &|task, p| view.report(task, p),
             &cancel,
@@ -429,6 +449,25 @@ fn run_agent(args: RunArgs, json: bool) -> anyhow::Result<Output> {
     Ok(Output::new(&result, result_human(&result)).with_exit_code(code))
 }
 
+/// `--print-env`: the environment of each agent's runs, masked.
+fn environments_output(plans: &[&sandbox_run::Plan]) -> Output {
+    let mut human = String::new();
+    let mut environments = Vec::new();
+    for plan in plans {
+        let env = plan.printable_environment();
+        if plans.len() > 1 {
+            human.push_str(&format!("# {}\n", plan.agent.name));
+        }
+        for (name, value) in &env {
+            human.push_str(&format!("{name}={value}\n"));
+        }
+        let map: serde_json::Map<String, serde_json::Value> =
+            env.into_iter().map(|(k, v)| (k, json!(v))).collect();
+        environments.push(json!({"agent": plan.agent.name, "environment": map}));
+    }
+    Output::new(&json!({ "environments": environments }), human)
+}
+
 fn result_human(result: &RunResult) -> String {
     let mut pairs: Vec<(&str, String)> = vec![
         ("run", result.session_id.clone()),
@@ -482,12 +521,13 @@ fn result_human(result: &RunResult) -> String {
 }
 
 fn batch_human(batch: &BatchResult) -> String {
-    let mut rows = vec![["TASK", "STATUS", "TIME", "COST", "RESULT"]
+    let mut rows = vec![["TASK", "AGENT", "STATUS", "TIME", "COST", "RESULT"]
         .map(String::from)
         .to_vec()];
     for (i, task) in batch.tasks.iter().enumerate() {
         rows.push(vec![
             format!("task-{}", i + 1),
+            task.agent.clone(),
             task.status.as_str().to_owned(),
             format!("{:.1}s", task.duration_seconds),
             format!("${:.4}", task.total_cost),

@@ -63,6 +63,9 @@ pub struct CreateArgs {
     /// The E2B sandbox template it starts from
     #[arg(long, value_name = "NAME")]
     pub e2b_template: Option<String>,
+    /// The agent its runs start unless --agent or a task names another (claude, codex, gemini, aider, opencode or one from config)
+    #[arg(long, value_name = "NAME")]
+    pub agent: Option<String>,
     /// A shell command run to prepare the sandbox (repeatable, run in order)
     #[arg(long, value_name = "CMD")]
     pub setup: Vec<String>,
@@ -135,6 +138,13 @@ fn show(data_dir: &std::path::Path, name: &str) -> anyhow::Result<Output> {
         "e2b template".into(),
         template.e2b_template.clone().unwrap_or_else(none),
     ]);
+    rows.push(vec![
+        "agent".into(),
+        template
+            .agent
+            .clone()
+            .unwrap_or_else(|| format!("(none: {})", pcc::agents::DEFAULT_AGENT)),
+    ]);
     push_block(
         &mut rows,
         "environment",
@@ -197,6 +207,7 @@ fn create_template(data_dir: &std::path::Path, args: CreateArgs) -> anyhow::Resu
             setup_commands: Vec::new(),
             environment: Default::default(),
             metadata: Default::default(),
+            agent: None,
         },
     };
     template.name = args.name.clone();
@@ -205,6 +216,9 @@ fn create_template(data_dir: &std::path::Path, args: CreateArgs) -> anyhow::Resu
     }
     if let Some(e2b) = args.e2b_template {
         template.e2b_template = Some(e2b);
+    }
+    if let Some(agent) = args.agent {
+        template.agent = Some(agent);
     }
     template.setup_commands.extend(args.setup);
     for pair in &args.env {

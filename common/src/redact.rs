@@ -27,9 +27,10 @@ const TOKEN_PREFIXES: &[&str] = &[
     "AKIA",
 ];
 
-/// Whether an environment variable's name says it carries a secret.
+/// Whether an environment variable's name says it carries a secret
+/// (`AUTH` in it, but not as part of `AUTHOR`: git's author is no secret).
 pub fn is_secret_name(name: &str) -> bool {
-    let upper = name.to_ascii_uppercase();
+    let upper = name.to_ascii_uppercase().replace("AUTHOR", "");
     [
         "KEY",
         "TOKEN",
@@ -192,6 +193,26 @@ fn mask_private_keys(text: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn secret_names_are_told_from_git_identities() {
+        for name in [
+            "ANTHROPIC_AUTH_TOKEN",
+            "OAUTH_CLIENT",
+            "db_password",
+            "E2B_API_KEY",
+        ] {
+            assert!(is_secret_name(name), "{name}");
+        }
+        for name in [
+            "GIT_AUTHOR_NAME",
+            "GIT_AUTHOR_EMAIL",
+            "AUTHORS_FILE",
+            "PATH",
+        ] {
+            assert!(!is_secret_name(name), "{name}");
+        }
+    }
 
     #[test]
     fn known_values_and_token_shapes_are_masked() {

@@ -35,16 +35,21 @@ pub struct Template {
     pub environment: BTreeMap<String, String>,
     #[serde(default)]
     pub metadata: Map<String, Value>,
+    /// The agent its runs start (a profile's name; `--agent` and a task's
+    /// own agent go before it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
 }
 
 /// The fields a template file may have, in the order they are written.
-pub const FIELDS: [&str; 6] = [
+pub const FIELDS: [&str; 7] = [
     "name",
     "description",
     "e2bTemplate",
     "setupCommands",
     "environment",
     "metadata",
+    "agent",
 ];
 
 /// The longest template name.
@@ -87,6 +92,8 @@ struct TemplateFile {
     environment: BTreeMap<String, String>,
     #[serde(default)]
     metadata: Map<String, Value>,
+    #[serde(default)]
+    agent: Option<String>,
 }
 
 impl From<TemplateFile> for Template {
@@ -98,6 +105,7 @@ impl From<TemplateFile> for Template {
             setup_commands: file.setup_commands,
             environment: file.environment,
             metadata: file.metadata,
+            agent: file.agent,
         }
     }
 }
@@ -275,6 +283,14 @@ pub fn validate(template: &Template) -> Result<()> {
             return refuse(format!(
                 "e2bTemplate '{}' contains whitespace",
                 e2b.escape_debug()
+            ));
+        }
+    }
+    if let Some(agent) = &template.agent {
+        if !crate::agents::is_valid_name(agent) {
+            return refuse(format!(
+                "agent '{}' is not an agent's name (lower-case letters, digits and -)",
+                agent.escape_debug()
             ));
         }
     }
@@ -557,6 +573,7 @@ mod tests {
             setup_commands: vec!["make setup".to_owned()],
             environment: BTreeMap::from([("LOG_LEVEL".to_owned(), "debug".to_owned())]),
             metadata: Map::new(),
+            agent: None,
         }
     }
 
@@ -643,6 +660,15 @@ mod tests {
         let mut blank = sample("b");
         blank.description = " ".to_owned();
         assert!(user_message(validate(&blank).unwrap_err()).contains("description is empty"));
+
+        let mut agent = sample("a");
+        agent.agent = Some("Codex CLI".to_owned());
+        assert!(user_message(validate(&agent).unwrap_err())
+            .contains("'Codex CLI' is not an agent's name"));
+        agent.agent = Some("codex".to_owned());
+        validate(&agent).unwrap();
+        let again = parse(&to_json(&agent), "a.json").unwrap();
+        assert_eq!(again.agent.as_deref(), Some("codex"));
     }
 
     #[test]

@@ -71,8 +71,13 @@ pub enum Hooks {
     Codex,
     /// Gemini CLI's hooks in `~/.gemini/settings.json` (`BeforeTool`, ...).
     Gemini,
+    /// A plugin of ours in OpenCode's global plugin directory that runs our
+    /// hook commands on its events (`tool.execute.before`, `session.idle`,
+    /// `permission.asked`, ...): states only, a claim stays advisory.
+    OpencodePlugin,
     /// None we install: the session's processes keep it alive, its state is
-    /// not reported and a claim is advisory for it (Aider, OpenCode).
+    /// not reported and a claim is advisory for it (Aider, whose wrapped
+    /// sessions report idle through its `--notifications-command`).
     None,
 }
 
@@ -230,7 +235,7 @@ pub fn built_in() -> Vec<AgentProfile> {
             command: "opencode".into(),
             headless: words(&["opencode", "run", "--format", "json", "{prompt}"]),
             output: Output::OpencodeJson,
-            hooks: Hooks::None,
+            hooks: Hooks::OpencodePlugin,
             mcp: McpConfig::OpencodeJson,
             credentials: words(&["OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY"]),
             reports_cost: true,

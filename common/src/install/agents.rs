@@ -7,7 +7,9 @@
 //!   that TOML file is never parsed nor rewritten);
 //! - Gemini CLI: hooks and `mcpServers` in `~/.gemini/settings.json`;
 //! - OpenCode: the MCP server in `~/.config/opencode/opencode.json`
-//!   (`mcp`); it has no command hooks, so none are installed.
+//!   (`mcp`); it has no command hooks: a plugin file of ours,
+//!   `~/.config/opencode/plugins/parallel-cc.js`, runs our hook commands
+//!   on its events instead.
 
 use std::path::{Path, PathBuf};
 
@@ -57,6 +59,83 @@ pub const GEMINI_HOOK_EVENTS: HookTable = &[
     ("PreCompress", "hook pre-compact --agent gemini", None),
 ];
 
+/// OpenCode's events our plugin reports, as it names them.
+pub const OPENCODE_PLUGIN_EVENTS: &[&str] = &[
+    "tool.execute.before",
+    "tool.execute.after",
+    "session.status",
+    "permission.asked",
+    "permission.replied",
+    "question.asked",
+    "session.idle",
+    "session.error",
+    "session.compacted",
+];
+
+/// The plugin's source; `__GIT_PCC__` stands for our binary's path.
+const OPENCODE_PLUGIN: &str = include_str!("opencode_plugin.js");
+
+/// How our plugin's first line begins: a file there without it is not ours.
+const OPENCODE_PLUGIN_MARK: &str = "// parallel-cc: reports this OpenCode session's state";
+
+/// `~/.config/opencode/plugins/parallel-cc.js`.
+fn opencode_plugin_path() -> Result<PathBuf> {
+    Ok(paths::home_dir()?
+        .join(".config")
+        .join("opencode")
+        .join("plugins")
+        .join("parallel-cc.js"))
+}
+
+/// The plugin calling `git_pcc`.
+fn opencode_plugin(git_pcc: &Path) -> String {
+    let path = serde_json::to_string(&git_pcc.to_string_lossy()).unwrap_or_default();
+    OPENCODE_PLUGIN.replace("__GIT_PCC__", &path)
+}
+
+/// Whether the file at `path` is our plugin.
+fn is_our_plugin(path: &Path) -> bool {
+    std::fs::read_to_string(path).is_ok_and(|text| text.starts_with(OPENCODE_PLUGIN_MARK))
+}
+
+fn install_opencode_plugin(profile: &AgentProfile, git_pcc: &Path) -> Result<FileChange> {
+    let path = opencode_plugin_path()?;
+    let text = opencode_plugin(git_pcc);
+    let component = component(profile, "hooks");
+    if std::fs::read_to_string(&path).is_ok_and(|t| t == text) {
+        return Ok(unchanged(&component, &path));
+    }
+    if path.exists() && !is_our_plugin(&path) {
+        return Err(UserError::with_hint(
+            format!("{} exists and is not parallel-cc's plugin", path.display()),
+            "move it away, then install again",
+        )
+        .into());
+    }
+    let backup_path = write_file(&path, text.as_bytes(), false, Direction::Install)?;
+    Ok(FileChange {
+        component,
+        path: path.display().to_string(),
+        changed: true,
+        backup_path,
+    })
+}
+
+fn uninstall_opencode_plugin(profile: &AgentProfile) -> Result<FileChange> {
+    let path = opencode_plugin_path()?;
+    let component = component(profile, "hooks");
+    if !is_our_plugin(&path) {
+        return Ok(unchanged(&component, &path));
+    }
+    let backup_path = write_file(&path, b"", true, Direction::Uninstall)?;
+    Ok(FileChange {
+        component,
+        path: path.display().to_string(),
+        changed: true,
+        backup_path,
+    })
+}
+
 /// `$CODEX_HOME`, else `~/.codex`.
 fn codex_home() -> Result<PathBuf> {
     match std::env::var_os("CODEX_HOME").filter(|v| !v.is_empty()) {
@@ -77,7 +156,7 @@ fn hooks_file(profile: &AgentProfile) -> Result<Option<(PathBuf, HookTable)>> {
             paths::home_dir()?.join(".gemini").join("settings.json"),
             GEMINI_HOOK_EVENTS,
         )),
-        Hooks::Claude | Hooks::None => None,
+        Hooks::Claude | Hooks::OpencodePlugin | Hooks::None => None,
     })
 }
 
@@ -115,6 +194,9 @@ fn component(profile: &AgentProfile, what: &str) -> String {
 /// Installs the hooks of `profile` (not Claude Code's: see
 /// `install_hooks`).
 pub fn install_agent_hooks(profile: &AgentProfile, git_pcc: &Path) -> Result<FileChange> {
+    if profile.hooks == Hooks::OpencodePlugin {
+        return install_opencode_plugin(profile, git_pcc);
+    }
     let Some((path, events)) = hooks_file(profile)? else {
         return Err(no_hooks(profile));
     };
@@ -131,6 +213,9 @@ pub fn install_agent_hooks(profile: &AgentProfile, git_pcc: &Path) -> Result<Fil
 
 /// Removes the hooks of `profile`, only ours.
 pub fn uninstall_agent_hooks(profile: &AgentProfile) -> Result<Option<FileChange>> {
+    if profile.hooks == Hooks::OpencodePlugin {
+        return uninstall_opencode_plugin(profile).map(Some);
+    }
     let Some((path, _)) = hooks_file(profile)? else {
         return Ok(None);
     };
@@ -150,6 +235,18 @@ pub fn uninstall_agent_hooks(profile: &AgentProfile) -> Result<Option<FileChange
 
 /// The events with a hook of ours for `profile`, and the file they are in.
 pub fn installed_agent_hooks(profile: &AgentProfile) -> Result<Option<(PathBuf, Vec<String>)>> {
+    if profile.hooks == Hooks::OpencodePlugin {
+        let path = opencode_plugin_path()?;
+        let events = if is_our_plugin(&path) {
+            OPENCODE_PLUGIN_EVENTS
+                .iter()
+                .map(|e| (*e).to_owned())
+                .collect()
+        } else {
+            Vec::new()
+        };
+        return Ok(Some((path, events)));
+    }
     let Some((path, _)) = hooks_file(profile)? else {
         return Ok(None);
     };

@@ -3,6 +3,12 @@
 //! in order; with fail-fast the first failure cancels the queued tasks and
 //! stops the running ones. Each task's log, result and patch are copied to
 //! `<output dir>/task-N/`, and `summary-report.md` sums the batch up.
+//!
+//! A task may name its agent: `codex: fix the parser` gives the task to
+//! the agent `codex` when that is a known profile's name (any other text
+//! before a colon is part of the prompt); the others run the batch's
+//! agent (`--agent`, else the template's, else Claude Code). Each agent
+//! gets a plan of its own, checked before anything starts.
 
 use std::fmt::Write as _;
 use std::fs::File;
@@ -48,8 +54,44 @@ pub struct BatchResult {
     pub report: String,
 }
 
-/// Reads a task file: one task per line; blank lines and lines starting
-/// with `#` are skipped.
+/// A task of a batch: what the agent is asked, and the agent the task
+/// names, if it names one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchTask {
+    pub prompt: String,
+    pub agent: Option<String>,
+}
+
+/// Reads a task as `--task` and task files give it: `NAME: prompt` when
+/// NAME is one of `agents`, else the whole text is the prompt.
+pub fn parse_task(text: &str, agents: &[String]) -> BatchTask {
+    if let Some((name, rest)) = text.split_once(':') {
+        let name = name.trim();
+        if agents.iter().any(|a| a == name) {
+            return BatchTask {
+                prompt: rest.trim().to_owned(),
+                agent: Some(name.to_owned()),
+            };
+        }
+    }
+    BatchTask {
+        prompt: text.to_owned(),
+        agent: None,
+    }
+}
+
+/// [`parse_task`] for each text, with the agents `config` knows.
+pub fn parse_tasks(config: &crate::config::Config, texts: &[String]) -> Result<Vec<BatchTask>> {
+    let names: Vec<String> = crate::agents::all(config)?
+        .into_iter()
+        .map(|p| p.name)
+        .collect();
+    Ok(texts.iter().map(|t| parse_task(t, &names)).collect())
+}
+
+/// Reads a task file: one task per line, `NAME: ` first to name its agent
+/// (see [`parse_task`]); blank lines and lines starting with `#` are
+/// skipped.
 pub fn read_task_file(path: &Path) -> Result<Vec<String>> {
     let bytes = std::fs::read(path).map_err(|err| {
         UserError::new(format!("cannot read task file {}: {err}", path.display()))
@@ -80,10 +122,11 @@ pub fn read_task_file(path: &Path) -> Result<Vec<String>> {
 }
 
 /// Runs a batch. `report` sees every task's progress, from the worker
-/// threads.
+/// threads. A task that names an agent other than `plan`'s runs with a
+/// plan of that agent.
 pub fn run_batch(
     plan: &Plan,
-    prompts: Vec<String>,
+    batch_tasks: Vec<BatchTask>,
     options: &BatchOptions,
     report: &(dyn Fn(&Task, Progress) + Sync),
     cancel: &Cancel,
@@ -91,16 +134,24 @@ pub fn run_batch(
     if options.max_concurrent == 0 {
         return Err(UserError::new("--max-concurrent must be at least 1").into());
     }
-    if prompts.is_empty() {
+    if batch_tasks.is_empty() {
         return Err(UserError::with_hint(
             "--multi needs tasks",
             "give --task TEXT (repeatable) or --task-file FILE",
         )
         .into());
     }
-    for (i, prompt) in prompts.iter().enumerate() {
-        run::check_prompt(prompt, &format!("task {}", i + 1))?;
+    for (i, task) in batch_tasks.iter().enumerate() {
+        run::check_prompt(&task.prompt, &format!("task {}", i + 1))?;
     }
+    let other_plans = agent_plans(plan, &batch_tasks)?;
+    let plan_of = |task: &BatchTask| -> &Plan {
+        task.agent
+            .as_deref()
+            .and_then(|name| other_plans.iter().find(|p| p.agent.name == name))
+            .unwrap_or(plan)
+    };
+    let task_plans: Vec<&Plan> = batch_tasks.iter().map(plan_of).collect();
     if options.output_dir.exists() && !options.output_dir.is_dir() {
         return Err(UserError::new(format!(
             "--output-dir {} is not a directory",
@@ -109,18 +160,18 @@ pub fn run_batch(
         .into());
     }
     if let super::run::BranchChoice::Named(name) = &plan.branch {
-        for index in 1..=prompts.len() {
+        for index in 1..=batch_tasks.len() {
             super::results::check_branch_free(&plan.repo_path, &format!("{name}-task-{index}"))?;
         }
     }
     let started = Instant::now();
     let batch_id = uuid::Uuid::new_v4().to_string();
-    let tasks: Vec<Task> = prompts
+    let tasks: Vec<Task> = batch_tasks
         .into_iter()
         .enumerate()
-        .map(|(i, prompt)| Task {
+        .map(|(i, task)| Task {
             batch: Some((batch_id.clone(), i + 1)),
-            ..Task::new(prompt)
+            ..Task::new(task.prompt)
         })
         .collect();
 
@@ -150,7 +201,7 @@ pub fn run_batch(
 
     {
         let db = Database::open(&plan.data_dir)?;
-        for task in &tasks {
+        for (task, plan) in tasks.iter().zip(&task_plans) {
             run::record_pending(&db, plan, task)?;
         }
     }
@@ -186,6 +237,7 @@ pub fn run_batch(
             scope.spawn(|_| loop {
                 let i = next.fetch_add(1, Ordering::SeqCst);
                 let Some(task) = tasks.get(i) else { break };
+                let plan = task_plans[i];
                 if let Some(slots) = &slots {
                     // A task killed while it waits goes on at once, to be
                     // ended before it starts.
@@ -230,8 +282,8 @@ pub fn run_batch(
         .into_inner()
         .unwrap_or_else(|e| e.into_inner())
         .into_iter()
-        .zip(&tasks)
-        .map(|(r, task)| r.unwrap_or_else(|| failed(plan, task, "the task did not run")))
+        .zip(tasks.iter().zip(&task_plans))
+        .map(|(r, (task, plan))| r.unwrap_or_else(|| failed(plan, task, "the task did not run")))
         .collect();
     let wall = started.elapsed().as_secs_f64();
     write_outputs(plan, &tasks_done, &options.output_dir)?;
@@ -262,6 +314,33 @@ pub fn run_batch(
         .display()
         .to_string();
     Ok(result)
+}
+
+/// A plan for each agent the tasks name besides `plan`'s, in the order
+/// they are first named.
+pub fn agent_plans(plan: &Plan, tasks: &[BatchTask]) -> Result<Vec<Plan>> {
+    let mut plans: Vec<Plan> = Vec::new();
+    for (i, task) in tasks.iter().enumerate() {
+        let Some(name) = task.agent.as_deref() else {
+            continue;
+        };
+        if name == plan.agent.name || plans.iter().any(|p| p.agent.name == name) {
+            continue;
+        }
+        let origin = format!("task {} ({name})", i + 1);
+        let other = plan
+            .for_agent(name)
+            .map_err(|err| match err.downcast::<UserError>() {
+                Ok(user) => UserError {
+                    message: format!("{origin}: {}", user.message),
+                    hint: user.hint,
+                }
+                .into(),
+                Err(err) => err.context(origin),
+            })?;
+        plans.push(other);
+    }
+    Ok(plans)
 }
 
 fn round(seconds: f64) -> f64 {
@@ -305,9 +384,9 @@ pub fn summary_report(batch: &BatchResult) -> String {
     );
     let _ = writeln!(
         out,
-        "| Task | Status | Duration | Cost | Branch | Files | Prompt |"
+        "| Task | Agent | Status | Duration | Cost | Branch | Files | Prompt |"
     );
-    let _ = writeln!(out, "|---|---|---|---|---|---|---|");
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|");
     for (i, task) in batch.tasks.iter().enumerate() {
         let prompt: String = task
             .prompt
@@ -333,8 +412,9 @@ pub fn summary_report(batch: &BatchResult) -> String {
         };
         let _ = writeln!(
             out,
-            "| {} | {} | {:.1} s | ${:.4} | {} | {} | {} |",
+            "| {} | {} | {} | {:.1} s | ${:.4} | {} | {} | {} |",
             i + 1,
+            task.agent,
             task.status.as_str(),
             task.duration_seconds,
             task.total_cost,
@@ -365,4 +445,48 @@ pub fn summary_report(batch: &BatchResult) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn agents() -> Vec<String> {
+        ["claude", "codex", "my-agent"].map(String::from).to_vec()
+    }
+
+    fn task(prompt: &str, agent: Option<&str>) -> BatchTask {
+        BatchTask {
+            prompt: prompt.to_owned(),
+            agent: agent.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn a_known_agent_before_a_colon_takes_the_task() {
+        let known = agents();
+        assert_eq!(
+            parse_task("codex: fix the parser", &known),
+            task("fix the parser", Some("codex"))
+        );
+        assert_eq!(
+            parse_task("my-agent:tidy up: the docs", &known),
+            task("tidy up: the docs", Some("my-agent"))
+        );
+        assert_eq!(parse_task("claude:", &known), task("", Some("claude")));
+    }
+
+    #[test]
+    fn any_other_text_before_a_colon_is_part_of_the_prompt() {
+        let known = agents();
+        for text in [
+            "fix: the parser",
+            "Codex: fix the parser",
+            "note: codex: is named later",
+            "no colon at all",
+            "http://example.com: read it",
+        ] {
+            assert_eq!(parse_task(text, &known), task(text, None), "{text}");
+        }
+    }
 }

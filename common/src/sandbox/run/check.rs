@@ -63,10 +63,14 @@ pub struct RunOptions {
     /// Push the branch and open a pull request against this branch.
     pub git_live: bool,
     pub target_branch: Option<String>,
-    /// The agent to run (default: Claude Code, by `sandbox.agentCommand`).
+    /// The agent to run (default: the template's, else Claude Code, by
+    /// `sandbox.agentCommand`).
     pub agent: Option<String>,
     /// Further variables of this environment the sandbox gets, by name.
     pub env_names: Vec<String>,
+    /// The environment is to be printed ([`Plan::printable_environment`]):
+    /// `env_names` may not name a secret of our own.
+    pub print_env: bool,
 }
 
 /// The kinds of sandbox.
@@ -126,6 +130,8 @@ pub struct Plan {
     pub branch: BranchChoice,
     pub pack_options: PackOptions,
     pub confinement: Confinement,
+    /// What the plan was made from, to make the plan of another agent.
+    options: RunOptions,
 }
 
 /// Checks a prompt: something to do, and text a process can take.
@@ -193,10 +199,12 @@ pub fn plan(data_dir: &Path, options: &RunOptions) -> Result<Plan> {
     let timeout_minutes = timeout_minutes(options.timeout_minutes, &config)?;
 
     // The environment: what is passed on, the credentials, the template's.
-    let agent = match &options.agent {
-        Some(name) => crate::agents::find(&config, name)?,
-        None => crate::agents::find(&config, crate::agents::DEFAULT_AGENT)?,
-    };
+    let agent_name = options
+        .agent
+        .as_deref()
+        .or(template.as_ref().and_then(|t| t.agent.as_deref()))
+        .unwrap_or(crate::agents::DEFAULT_AGENT);
+    let agent = crate::agents::find(&config, agent_name)?;
     let claude = agent.name == crate::agents::DEFAULT_AGENT;
     let mut env = passed_on_environment();
     let (auth, oauth_credentials) = if claude {
@@ -204,6 +212,9 @@ pub fn plan(data_dir: &Path, options: &RunOptions) -> Result<Plan> {
     } else {
         (agent_credentials(&agent, &mut env)?, None)
     };
+    if options.print_env {
+        refuse_printing_own_secrets(&config, &options.env_names)?;
+    }
     add_named_environment(&mut env, &options.env_names)?;
     if let Some(template) = &template {
         add_template_environment(&mut env, template);
@@ -245,6 +256,9 @@ pub fn plan(data_dir: &Path, options: &RunOptions) -> Result<Plan> {
     if let Some(npmrc) = npm_config_file(options, &mut redactor)? {
         private_files.push(npmrc);
     }
+    if let Some(settings) = gemini_settings_file(&agent, &env) {
+        private_files.push(settings);
+    }
 
     let git_live = git_live(options, &config, &repo_path, &repo, &mut redactor)?;
     let branch = branch_choice(&options.branch, &repo_path, git_live.is_some())?;
@@ -279,6 +293,7 @@ pub fn plan(data_dir: &Path, options: &RunOptions) -> Result<Plan> {
                 .unwrap_or_else(|| "auto".to_owned()),
         ),
         config,
+        options: options.clone(),
     })
 }
 
@@ -385,6 +400,42 @@ fn add_named_environment(env: &mut Vec<(String, String)>, names: &[String]) -> R
         };
         env.retain(|(k, _)| k != name);
         env.push((name.clone(), value.to_string_lossy().into_owned()));
+    }
+    Ok(())
+}
+
+/// The variables holding secrets of parallel-cc's own: every agent's
+/// credentials, the E2B key, the GitHub and npm tokens.
+pub fn own_secret_names(config: &Config) -> Result<Vec<String>> {
+    let mut names: Vec<String> = [
+        "E2B_API_KEY",
+        "GITHUB_TOKEN",
+        "GH_TOKEN",
+        "NPM_TOKEN",
+        "ANTHROPIC_AUTH_TOKEN",
+    ]
+    .map(String::from)
+    .to_vec();
+    for profile in crate::agents::all(config)? {
+        for name in profile.credentials {
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
+    }
+    Ok(names)
+}
+
+/// `--env NAME` for one of our own secrets passes it, but never prints it:
+/// with the environment to be printed, it is refused.
+fn refuse_printing_own_secrets(config: &Config, names: &[String]) -> Result<()> {
+    let own = own_secret_names(config)?;
+    if let Some(name) = names.iter().find(|n| own.contains(n)) {
+        return Err(UserError::with_hint(
+            format!("--env {name}: {name} holds a secret of parallel-cc's own, which --print-env does not print"),
+            format!("leave out --print-env to pass it to the sandbox, or leave out --env {name} to print the rest"),
+        )
+        .into());
     }
     Ok(())
 }
@@ -554,6 +605,25 @@ fn oauth_credentials_file(file: &Path, redactor: &mut Redactor) -> Result<Privat
         }
     }
     Ok((".claude/.credentials.json".to_owned(), bytes))
+}
+
+/// The Gemini CLI's settings for its sandbox's home: its API key chosen as
+/// its way in (its base URL would otherwise make it expect a gateway's)
+/// and the workspace trusted (in an untrusted folder it turns `--yolo`
+/// back into asking, which nobody answers); `None` for other agents, or
+/// without `GEMINI_API_KEY`.
+fn gemini_settings_file(agent: &AgentProfile, env: &[(String, String)]) -> Option<PrivateFile> {
+    if agent.output != crate::agents::Output::GeminiStreamJson || !has(env, "GEMINI_API_KEY") {
+        return None;
+    }
+    let settings = serde_json::json!({
+        "security": {"auth": {"selectedType": "gemini-api-key"}, "folderTrust": {"enabled": false}},
+        "privacy": {"usageStatisticsEnabled": false}
+    });
+    Some((
+        ".gemini/settings.json".to_owned(),
+        format!("{settings}\n").into_bytes(),
+    ))
 }
 
 /// `--ssh-key`: a private key for the agent's `~/.ssh`, and the
@@ -730,6 +800,38 @@ fn pack_options(config: &Config, options: &RunOptions) -> PackOptions {
 }
 
 impl Plan {
+    /// The same request with another agent: its own credentials, command
+    /// and output, checked in full like the first.
+    pub fn for_agent(&self, name: &str) -> Result<Plan> {
+        let options = RunOptions {
+            agent: Some(name.to_owned()),
+            ..self.options.clone()
+        };
+        plan(&self.data_dir, &options)
+    }
+
+    /// The environment the run gives its agent (besides its run's id and
+    /// what the sandbox itself sets), sorted by name, for people to read:
+    /// a variable whose name is a secret's shows as masked, and so does
+    /// every secret the run knows wherever it appears in a value.
+    pub fn printable_environment(&self) -> Vec<(String, String)> {
+        let own = own_secret_names(&self.config).unwrap_or_default();
+        let mut env: Vec<(String, String)> = self
+            .env
+            .iter()
+            .map(|(k, v)| {
+                let value = if own.contains(k) || crate::redact::is_secret_name(k) {
+                    crate::redact::MASK.to_owned()
+                } else {
+                    self.redactor.redact(v).into_owned()
+                };
+                (k.clone(), value)
+            })
+            .collect();
+        env.sort();
+        env
+    }
+
     /// The branch a task's work comes back on.
     pub fn branch_for(&self, task: &Task) -> Option<String> {
         match &self.branch {
