@@ -76,12 +76,19 @@ pub const AIDER_VARIABLES: [&str; 5] = [
 ];
 
 /// Points Aider at the stand-in, through its environment (Aider reads each
-/// option from `AIDER_<OPTION>`): a model of an OpenAI-compatible API at
+/// option from `AIDER_<OPTION>`; those the tests' environment has are
+/// taken out): a model of an OpenAI-compatible API at
 /// the server's base URL, the model's context size and prices from a
 /// metadata file (so no model catalogue is fetched), and the whole-file
 /// edit format the script's replies are written in. The file is outside
 /// the HOME, which a confined sandbox hides.
 pub fn configure_aider(env: &TestEnv, command: &mut Command, server: &ModelServer) {
+    // None of the options of the environment the tests run in.
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("AIDER_") {
+            command.env_remove(name);
+        }
+    }
     let metadata = env.path().join("aider-models.json");
     std::fs::write(
         &metadata,
