@@ -8,7 +8,7 @@
 #   bubblewrap (confines local sandbox runs), bash-completion, zsh and fish
 #   (the completion tests run each shell's own completion), nodejs and npm
 #   (for the Claude Code CLI), tmux (runs it interactively), python3-venv
-#   (for the virtual environment);
+#   (for the virtual environments);
 # - the pinned Claude Code CLI, from the npm registry, under
 #   target/claude-code (the end-to-end tests run it offline), and the
 #   pinned Codex CLI, Gemini CLI and OpenCode under target/codex,
