@@ -8,11 +8,13 @@
 #   bubblewrap (confines local sandbox runs), bash-completion, zsh and fish
 #   (the completion tests run each shell's own completion), nodejs and npm
 #   (for the Claude Code CLI), tmux (runs it interactively), python3-venv
-#   (for the virtual environment);
+#   (for the virtual environments);
 # - the pinned Claude Code CLI, from the npm registry, under
 #   target/claude-code (the end-to-end tests run it offline), and the
 #   pinned Codex CLI, Gemini CLI and OpenCode under target/codex,
-#   target/gemini-cli and target/opencode;
+#   target/gemini-cli and target/opencode, and the pinned Aider, from PyPI,
+#   in a virtual environment of its own under target/aider (PCC_CODEX,
+#   PCC_GEMINI, PCC_OPENCODE, PCC_AIDER name another installation instead);
 # - the MCP Python SDK and E2B's Python SDK, pinned, from PyPI, in a virtual
 #   environment under target/python (the system's Python is left as it is).
 #   The E2B stand-in is held to that SDK: bumping its pin is a deliberate
@@ -107,25 +109,39 @@ need python3 || { echo "test.sh: python3 is required (scripted model server, MCP
 # installed into a virtual environment of this checkout.
 mcp_version=2.3.0
 e2b_version=2.63.0
+# Aider (aider-chat: the newest release, which wants Python 3.10 to 3.12)
+# gets a virtual environment of its own: its many pinned dependencies stay
+# out of the one the MCP and E2B SDKs share.
+aider_version=0.86.2
 venv=target/python
-pinned() {
-  "$venv/bin/python3" -c "import importlib.metadata as m, sys; sys.exit(m.version('$1') != '$2')" 2>/dev/null
+pinned() { # VENV PACKAGE VERSION
+  "$1/bin/python3" -c "import importlib.metadata as m, sys; sys.exit(m.version('$2') != '$3')" 2>/dev/null
 }
-if ! "$venv/bin/python3" -c "" 2>/dev/null; then
-  rm -rf "$venv"
-  if ! python3 -m venv "$venv" >/dev/null 2>&1; then
-    rm -rf "$venv"
+ensure_venv() { # DIR
+  "$1/bin/python3" -c "" 2>/dev/null && return 0
+  rm -rf "$1"
+  if ! python3 -m venv "$1" >/dev/null 2>&1; then
+    rm -rf "$1"
     apt_install python3-venv
-    quietly python3 -m venv "$venv"
+    quietly python3 -m venv "$1"
   fi
-fi
-if ! pinned mcp "$mcp_version"; then
+}
+pip_install() { # VENV REQUIREMENT
+  quietly "$1/bin/python3" -m pip install --quiet --disable-pip-version-check --no-input "$2"
+}
+ensure_venv "$venv"
+if ! pinned "$venv" mcp "$mcp_version"; then
   echo "test.sh: installing the MCP Python SDK $mcp_version from PyPI into $venv"
-  quietly "$venv/bin/python3" -m pip install --quiet --disable-pip-version-check --no-input "mcp==$mcp_version"
+  pip_install "$venv" "mcp==$mcp_version"
 fi
-if ! pinned e2b "$e2b_version"; then
+if ! pinned "$venv" e2b "$e2b_version"; then
   echo "test.sh: installing the E2B Python SDK $e2b_version from PyPI into $venv"
-  quietly "$venv/bin/python3" -m pip install --quiet --disable-pip-version-check --no-input "e2b==$e2b_version"
+  pip_install "$venv" "e2b==$e2b_version"
+fi
+if [ -z "${PCC_AIDER:-}" ] && ! pinned target/aider aider-chat "$aider_version"; then
+  ensure_venv target/aider
+  echo "test.sh: installing Aider $aider_version from PyPI into target/aider"
+  pip_install target/aider "aider-chat==$aider_version"
 fi
 export PCC_PYTHON="$PWD/$venv/bin/python3"
 

@@ -1,8 +1,11 @@
-//! End to end with the real Codex CLI and Gemini CLI, offline against the
-//! scripted stand-in of their model APIs: `git pcc install --agent NAME`
-//! wires their hooks and MCP server in; two wrapped sessions run at once
-//! (main checkout and a worktree) with their hooks reporting into our
-//! database; a claim a Claude Code session holds denies their edit.
+//! End to end with the real Codex CLI, Gemini CLI, OpenCode and Aider,
+//! offline against the scripted stand-in of their model APIs: `git pcc
+//! install --agent NAME` wires their hooks and MCP server in; two wrapped
+//! sessions run at once (main checkout and a worktree) with their hooks
+//! reporting into our database; a claim a Claude Code session holds denies
+//! their edit; a sandbox run brings their work back with their tokens.
+//! Aider has no hooks and no MCP client: its wrapped sessions turn idle
+//! through its notifications command.
 //!
 //! Codex runs a hook only once its user trusted it (`/hooks` in its
 //! terminal UI); these runs pass `--dangerously-bypass-hook-trust`, which
@@ -15,8 +18,9 @@ use std::process::{Child, Command, Stdio};
 
 use serde_json::{json, Value};
 use support::agents::{
-    codex_bin, configure_codex, configure_codex_home, configure_gemini, configure_gemini_home,
-    gemini_bin, logged_requests, opencode_bin, opencode_config, path_with,
+    aider_bin, codex_bin, configure_aider, configure_codex, configure_codex_home, configure_gemini,
+    configure_gemini_home, gemini_bin, logged_requests, opencode_bin, opencode_config, path_with,
+    AIDER_VARIABLES,
 };
 use support::claude::{files_with_prefix, path_with_claude, wait_for, ModelServer};
 use support::wrapper;
@@ -948,4 +952,212 @@ fn opencode_sessions_run_wrapped_and_its_mcp_client_connects_to_ours() {
         .map(|request| request["body"]["tools"].to_string())
         .any(|tools| tools.contains("get_parallel_status") && tools.contains("claim_file"));
     assert!(offered, "our MCP tools reached the model's tool list");
+}
+
+/// The stand-in's answer to Aider: a new file, in its whole-file edit format.
+const AIDER_REPLY: &str = "I will write the notes.\n\nnotes.md\n```\nnotes from aider\n```\n";
+
+/// A post-commit hook for `repo` (its worktrees share it): each commit
+/// records the status, and where it was made, paired by the hook's PID.
+fn record_each_commit(repo: &Path, out: &Path) {
+    let hook = repo.join(".git/hooks/post-commit");
+    std::fs::create_dir_all(hook.parent().unwrap()).unwrap();
+    std::fs::write(
+        &hook,
+        format!(
+            "#!/bin/sh\nunset GIT_DIR GIT_WORK_TREE GIT_INDEX_FILE\n\
+             '{}' status --json > '{}/status-'$$.json\npwd -P > '{}/pwd-'$$.txt\n",
+            support::bin("git-pcc").display(),
+            out.display(),
+            out.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+#[test]
+fn aider_sessions_run_wrapped_commit_their_work_and_turn_idle_when_it_asks() {
+    let env = TestEnv::new();
+    // `.aider*` ignored, as Aider offers on its first run in a repository.
+    let repo = env.repo_with(
+        "app",
+        &[("README.md", "hello\n"), (".gitignore", ".aider*\n")],
+    );
+    let out = env.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    record_each_commit(&repo, &out);
+    let server = ModelServer::start_script(
+        &env,
+        json!({"reply": AIDER_REPLY, "commit": "docs: add the notes"}),
+    );
+
+    let links = env.path().join("links");
+    std::fs::create_dir_all(&links).unwrap();
+    std::os::unix::fs::symlink(wrapper(), links.join("aider-parallel")).unwrap();
+    let agents: Vec<Child> = (1..=2)
+        .map(|n| {
+            let mut command = env.command(links.join("aider-parallel"));
+            configure_aider(&env, &mut command, &server);
+            // Each its own author: the two commits differ.
+            let author = format!("Aider User {n}");
+            let child = command
+                .current_dir(&repo)
+                .env("GIT_AUTHOR_NAME", &author)
+                .env("GIT_COMMITTER_NAME", &author)
+                .env("PATH", path_with(&env, &aider_bin()))
+                .args(["--message", "write the notes", "--yes-always"])
+                .args(["--no-check-update", "--no-show-release-notes"])
+                .args(["--analytics-disable", "--no-pretty"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(1500));
+            child
+        })
+        .collect();
+    for child in agents {
+        let output = finish(child, "aider-parallel");
+        assert!(output.contains("Applied edit to notes.md"), "{output}");
+    }
+
+    // Each commit was made in its own checkout, main and a worktree, while
+    // its session was live, recorded as Aider's; Aider had asked its user
+    // (whether to create notes.md) before, which ran its notifications
+    // command, our Stop hook: the session was idle.
+    let mut places: Vec<String> = files_with_prefix(&out, "pwd-")
+        .iter()
+        .map(|p| p.trim().to_owned())
+        .collect();
+    places.sort();
+    assert_eq!(places.len(), 2, "{places:?}");
+    let repo_path = repo.to_str().unwrap().to_owned();
+    assert!(places.contains(&repo_path), "{places:?}");
+    let worktree = places.iter().find(|p| **p != repo_path).unwrap().clone();
+    for (place, snapshot) in own_snapshots(&out) {
+        let own = snapshot["sessions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["worktreePath"] == place.as_str())
+            .unwrap_or_else(|| panic!("no session at {place}: {snapshot}"))
+            .clone();
+        assert_eq!(own["agent"], "aider", "{own}");
+        assert_eq!(own["isMainRepo"], place == repo_path, "{own}");
+        assert_eq!(own["state"], "idle", "{own}");
+    }
+
+    // Both sessions were released; each checkout has Aider's commit, and
+    // the worktree is kept for it.
+    let status = env.status();
+    assert_eq!(status["totalSessions"], 0, "{status}");
+    for place in [&repo_path, &worktree] {
+        let place = Path::new(place);
+        assert_eq!(
+            env.git(place, &["log", "-1", "--format=%s"]).trim(),
+            "docs: add the notes"
+        );
+        assert_eq!(
+            env.git(place, &["show", "HEAD:notes.md"]),
+            "notes from aider\n"
+        );
+        assert_eq!(env.git(place, &["status", "--porcelain"]), "");
+    }
+    let kept = status["keptWorktrees"].as_array().unwrap();
+    assert_eq!(kept.len(), 1, "{status}");
+    assert_eq!(kept[0]["worktreePath"], worktree.as_str(), "{status}");
+    assert_eq!(kept[0]["unmergedCommits"], 1, "{status}");
+    assert!(logged_requests(&server)
+        .iter()
+        .all(|request| request["body"]["model"] == "scripted"));
+}
+
+#[test]
+fn an_aider_sandbox_run_brings_its_work_back_with_its_tokens_and_cost() {
+    let env = TestEnv::new();
+    let repo = env.repo_with(
+        "app",
+        &[("README.md", "hello\n"), (".gitignore", ".aider*\n")],
+    );
+    let server = ModelServer::start_script(&env, json!({"reply": AIDER_REPLY}));
+    let mut command = env.pcc("git-pcc-sandbox");
+    configure_aider(&env, &mut command, &server);
+    command.args(["run", "--agent", "aider", "--timeout", "3"]);
+    for name in AIDER_VARIABLES {
+        command.args(["--env", name]);
+    }
+    command
+        .args(["--prompt", "write the notes", "--branch", "auto", "--json"])
+        .current_dir(&repo)
+        .env("OPENAI_API_KEY", OPENAI_KEY)
+        .env("ANTHROPIC_API_KEY", ANTHROPIC_KEY)
+        .env("PATH", path_with(&env, &aider_bin()))
+        .env("PARALLEL_CC_GIT_USER", "Sandbox Agent")
+        .env("PARALLEL_CC_GIT_EMAIL", "agent@example.com");
+    let (output, result) = env.json(&mut command);
+    assert!(
+        output.status.success(),
+        "{}\n{result}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(result["status"], "COMPLETED", "{result}");
+    assert_eq!(result["agent"], "aider");
+    // Its own count of the tokens and the cost it worked out from the
+    // prices in the model's metadata, as its summary line in the log says.
+    let log = std::fs::read_to_string(result["outputLog"].as_str().unwrap()).unwrap();
+    let summary = log
+        .lines()
+        .find_map(|line| line.strip_prefix("Tokens: "))
+        .unwrap_or_else(|| panic!("no summary line: {log}"));
+    let (sent, rest) = summary.split_once(" sent, ").unwrap();
+    let (received, cost) = rest.split_once(" received. Cost: $").unwrap();
+    let session_cost = cost
+        .split(", $")
+        .nth(1)
+        .unwrap()
+        .trim_end_matches(" session.");
+    let sent: u64 = sent.parse().unwrap();
+    assert!(sent > 0, "{summary}");
+    assert_eq!(result["inputTokens"], sent, "{result}");
+    assert_eq!(result["outputTokens"], received.parse::<u64>().unwrap());
+    assert_eq!(result["costSource"], "reported", "{result}");
+    let reported: f64 = session_cost.parse().unwrap();
+    assert!(reported > 0.0, "{summary}");
+    assert_eq!(result["agentCost"], reported, "{result}");
+    assert_eq!(result["lastActivity"], "Applied edit to notes.md");
+    // Its edit (not committed: the profile runs it with --no-auto-commits)
+    // came back as the branch's one commit; its own files (`.aider*`,
+    // ignored) stayed out.
+    assert_eq!(result["filesChanged"], json!(["notes.md"]), "{result}");
+    let branch = result["branch"].as_str().unwrap();
+    assert_eq!(
+        env.git(&repo, &["show", &format!("{branch}:notes.md")]),
+        "notes from aider\n"
+    );
+    assert_eq!(
+        env.git(&repo, &["rev-list", "--count", &format!("main..{branch}")]),
+        "1\n"
+    );
+    let conn = env.db();
+    let (agent, tokens, source): (String, i64, String) = conn
+        .query_row(
+            "SELECT agent, input_tokens, cost_source FROM sandbox_runs",
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+        )
+        .unwrap();
+    assert_eq!(
+        (agent.as_str(), tokens as u64, source.as_str()),
+        ("aider", sent, "reported")
+    );
+    // The keys are written nowhere.
+    for text in [
+        log,
+        result.to_string(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    ] {
+        assert!(!text.contains(OPENAI_KEY) && !text.contains(ANTHROPIC_KEY));
+    }
 }

@@ -2606,3 +2606,59 @@ fn an_agent_installed_in_the_home_is_found_when_the_home_is_hidden() {
     let files = bench.show_text("from-home", "files.txt");
     assert_eq!(lines_of(&files), ["README.md"], "{files}");
 }
+
+#[test]
+fn an_agent_in_a_python_virtual_environment_in_the_home_runs_when_the_home_is_hidden() {
+    let mut bench = Bench::new(&[("README.md", "hello\n")]);
+    // As pipx and `uv tool` install a Python agent (Aider): a virtual
+    // environment in the home holding its code, its command linked from
+    // ~/.local/bin. Confinement hides the home, but not the environment.
+    let venv = bench.env.home.join(".local/share/uv/tools/standin");
+    let made = Command::new(python())
+        .args(["-m", "venv", "--without-pip"])
+        .arg(&venv)
+        .output()
+        .unwrap();
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let site = Command::new(venv.join("bin/python3"))
+        .args([
+            "-c",
+            "import sysconfig; print(sysconfig.get_paths()['purelib'])",
+        ])
+        .output()
+        .unwrap();
+    let site = PathBuf::from(String::from_utf8(site.stdout).unwrap().trim());
+    std::fs::write(site.join("standin_agent.py"), STAND_IN).unwrap();
+    std::fs::remove_file(bench.bin.join("claude")).unwrap();
+    let script = venv.join("bin/claude");
+    std::fs::write(
+        &script,
+        format!(
+            "#!{}\nimport standin_agent\n",
+            venv.join("bin/python3").display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let home_bin = bench.env.home.join(".local/bin");
+    std::fs::create_dir_all(&home_bin).unwrap();
+    std::os::unix::fs::symlink(&script, home_bin.join("claude")).unwrap();
+    bench.bin = home_bin;
+
+    let result = bench.ok_json(&[
+        "run",
+        "--prompt",
+        "list-files",
+        "--branch",
+        "from-venv",
+        "--json",
+    ]);
+    assert_eq!(result["status"], "COMPLETED", "{result:#}");
+    let files = bench.show_text("from-venv", "files.txt");
+    assert_eq!(lines_of(&files), ["README.md"], "{files}");
+}

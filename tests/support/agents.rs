@@ -1,9 +1,10 @@
 //! The real Codex CLI and Gemini CLI against the scripted model server
 //! (`tests/support/model_server.py`, a stand-in for the OpenAI Responses
 //! API and the Gemini API: the only part of these tests that is not the
-//! real thing), and OpenCode against its Chat Completions stand-in.
-//! `scripts/test.sh` installs the pinned CLIs under `target/codex`,
-//! `target/gemini-cli` and `target/opencode`.
+//! real thing), and Aider and OpenCode against its Chat Completions
+//! stand-in. `scripts/test.sh` installs the pinned CLIs under
+//! `target/codex`, `target/gemini-cli`, `target/opencode` and (a Python
+//! virtual environment) `target/aider`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -12,13 +13,17 @@ use super::claude::ModelServer;
 use super::TestEnv;
 
 fn installed(dir: &str, name: &str, variable: &str) -> PathBuf {
+    installed_at(&format!("{dir}/node_modules/.bin"), name, variable)
+}
+
+/// `$variable`, else `target/<dir>/<name>`, which must be there.
+fn installed_at(dir: &str, name: &str, variable: &str) -> PathBuf {
     if let Some(path) = std::env::var_os(variable) {
         return PathBuf::from(path);
     }
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("target")
         .join(dir)
-        .join("node_modules/.bin")
         .join(name);
     assert!(
         path.exists(),
@@ -54,6 +59,60 @@ pub fn opencode_config(server: &ModelServer) -> String {
         "model": "standin/scripted"
     })
     .to_string()
+}
+
+/// Aider: `$PCC_AIDER`, else the virtual environment `target/aider`.
+pub fn aider_bin() -> PathBuf {
+    installed_at("aider/bin", "aider", "PCC_AIDER")
+}
+
+/// The variables [`configure_aider`] sets, for a sandbox's `--env`.
+pub const AIDER_VARIABLES: [&str; 5] = [
+    "OPENAI_API_BASE",
+    "AIDER_MODEL",
+    "AIDER_MODEL_METADATA_FILE",
+    "AIDER_EDIT_FORMAT",
+    "LITELLM_LOCAL_MODEL_COST_MAP",
+];
+
+/// Points Aider at the stand-in, through its environment (Aider reads each
+/// option from `AIDER_<OPTION>`; those the tests' environment has are
+/// taken out): a model of an OpenAI-compatible API at
+/// the server's base URL, the model's context size and prices from a
+/// metadata file (so no model catalogue is fetched), and the whole-file
+/// edit format the script's replies are written in. The file is outside
+/// the HOME, which a confined sandbox hides.
+pub fn configure_aider(env: &TestEnv, command: &mut Command, server: &ModelServer) {
+    // None of the options of the environment the tests run in.
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("AIDER_") {
+            command.env_remove(name);
+        }
+    }
+    let metadata = env.path().join("aider-models.json");
+    std::fs::write(
+        &metadata,
+        serde_json::json!({"openai/scripted": {
+            "max_input_tokens": 128000,
+            "max_output_tokens": 4096,
+            "input_cost_per_token": 0.000002,
+            "output_cost_per_token": 0.000008,
+            "litellm_provider": "openai",
+            "mode": "chat"
+        }})
+        .to_string(),
+    )
+    .unwrap();
+    command
+        .env(
+            "OPENAI_API_BASE",
+            format!("http://127.0.0.1:{}/v1", server.port),
+        )
+        .env("OPENAI_API_KEY", "sk-test-aider-standin")
+        .env("AIDER_MODEL", "openai/scripted")
+        .env("AIDER_MODEL_METADATA_FILE", &metadata)
+        .env("AIDER_EDIT_FORMAT", "whole")
+        .env("LITELLM_LOCAL_MODEL_COST_MAP", "True");
 }
 
 /// The Gemini CLI: `$PCC_GEMINI`, else `target/gemini-cli`.

@@ -32,10 +32,13 @@ processes can share one server:
 - then the answer is the script's final text;
 - requests without tools (titles, summaries) get a short text;
 - an agent that edits through its replies rather than tools (Aider) gets
-  the script's "reply" text, when the script has one, instead of "final".
+  the script's "reply" text, when the script has one, instead of "final";
+  its request for a commit message (a system message asking for one) gets
+  the script's "commit" text, when it has one.
 
 Usage: model_server.py SCRIPT.json PORT_FILE
-SCRIPT.json: {"commands": ["echo hi", ...], "final": "done", "delay": 0}; a
+SCRIPT.json: {"commands": ["echo hi", ...], "final": "done", "delay": 0,
+"reply": "...", "commit": "..."}; a
 command may also be {"tool": NAME, "input": {...}} (Messages API) or
 {"tool": NAME, "args": {...}} (Gemini API), a call of another tool; with
 "delay" (seconds) each answer to a request with tools waits that long first,
@@ -163,9 +166,21 @@ def chat_message(body):
         call = {"id": f"call_{done:04d}", "type": "function",
                 "function": {"name": "bash", "arguments": json.dumps({"command": command, "description": "scripted step"})}}
         return {"role": "assistant", "content": None, "tool_calls": [call]}, "tool_calls"
-    # Aider offers no tools: its edits are in the reply's text.
-    text = final_text(tools) if tools else SCRIPT.get("reply", "Scripted session")
+    # Aider offers no tools: its edits are in the reply's text, and it asks
+    # for each commit's message in a conversation of its own.
+    if tools:
+        text = final_text(tools)
+    elif asks_for_commit_message(messages) and "commit" in SCRIPT:
+        text = SCRIPT["commit"]
+    else:
+        text = SCRIPT.get("reply", "Scripted session")
     return {"role": "assistant", "content": text}, "stop"
+
+
+def asks_for_commit_message(messages):
+    system = " ".join(str(m.get("content")) for m in messages
+                      if isinstance(m, dict) and m.get("role") == "system")
+    return "commit message" in system
 
 
 def chat_reply(body):

@@ -507,7 +507,8 @@ fn gitlink_entry(path: &Path, oid: git2::Oid) -> git2::IndexEntry {
 
 /// The directories under the hidden ones that a confined command still
 /// needs to see: each PATH directory there (and where it really is), and the
-/// directory the program really lives in.
+/// directory the program really lives in (its whole package or virtual
+/// environment).
 fn visible_in_hidden(program: &Path, search_path: &str, hidden: &[PathBuf]) -> Vec<PathBuf> {
     let under_hidden = |path: &Path| hidden.iter().any(|h| path.starts_with(h));
     let mut found: Vec<PathBuf> = Vec::new();
@@ -528,10 +529,12 @@ fn visible_in_hidden(program: &Path, search_path: &str, hidden: &[PathBuf]) -> V
         if let Some(parent) = real.parent() {
             add(parent.to_owned());
             // A script run by an interpreter lives in a package: keep the
-            // package (e.g. npm's node_modules/<name>) whole.
+            // package (e.g. npm's node_modules/<name>) whole, or the Python
+            // virtual environment it was installed in (pipx's and `uv
+            // tool`'s, where Aider's installers put it) with its libraries.
             if let Some(package) = parent
                 .ancestors()
-                .find(|a| a.join("package.json").is_file())
+                .find(|a| a.join("package.json").is_file() || a.join("pyvenv.cfg").is_file())
             {
                 add(package.to_owned());
             }
