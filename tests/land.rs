@@ -768,7 +768,15 @@ fn more_items_than_jobs_run_jobs_checks_at_a_time_and_a_failure_restacks_the_wai
 
 #[test]
 fn a_speculative_land_killed_at_any_step_resumes_and_lands_each_item_once() {
-    let steps = [
+    // Three items checked at once; then four with two checked at once, two
+    // prepared and waiting for their turn when the kill comes.
+    for (agents, jobs) in [(3, "3"), (4, "2")] {
+        killed_and_resumed(agents, jobs);
+    }
+}
+
+fn killed_and_resumed(agents: usize, jobs: &str) {
+    let failpoints = [
         "land:after-candidate@3",
         "land:during-check@2",
         "land:after-check",
@@ -776,18 +784,19 @@ fn a_speculative_land_killed_at_any_step_resumes_and_lands_each_item_once() {
         "land:after-ref",
         "land:after-record@2",
     ];
-    for step in steps {
-        let w = world(3);
-        for index in 0..3 {
+    for failpoint in failpoints {
+        let step = format!("{failpoint} with {agents} items, --jobs {jobs}");
+        let w = world(agents);
+        for index in 0..agents {
             w.agent_commit(index, &format!("f{index}.txt"), &format!("{index}\n"));
         }
         let old_tip = w.main_tip();
         let names: Vec<&str> = w.agents.iter().map(|a| a.branch.as_str()).collect();
         let mut command = w.land_command(&names);
         command
-            .args(["--check", "test -e f0.txt -o -e f1.txt -o -e f2.txt"])
-            .args(["--jobs", "3", "--json"])
-            .env("PARALLEL_CC_FAILPOINT", step);
+            .args(["--check", "ls f*.txt"])
+            .args(["--jobs", jobs, "--json"])
+            .env("PARALLEL_CC_FAILPOINT", failpoint);
         let output = command.output().unwrap();
         use std::os::unix::process::ExitStatusExt;
         assert_eq!(
@@ -808,30 +817,26 @@ fn a_speculative_land_killed_at_any_step_resumes_and_lands_each_item_once() {
             "{step}: main at {tip}, not {old_tip} nor one of {candidates:?}"
         );
         let mut command = w.land_command(&names);
-        command.args(["--jobs", "3", "--json"]);
+        command.args(["--jobs", jobs, "--json"]);
         let (output, report) = w.env.json(&mut command);
         assert!(output.status.success(), "{step}: {}", stderr(&output));
         for item in report["items"].as_array().unwrap() {
             assert_eq!(item["state"], "landed", "{step}: {report:#}");
         }
         let log = w.git(&["log", "--format=%s", "main"]);
-        assert_eq!(
-            log.lines().collect::<Vec<_>>(),
-            [
-                "agent 2: f2.txt",
-                "agent 1: f1.txt",
-                "agent 0: f0.txt",
-                "initial"
-            ],
-            "{step}"
-        );
-        assert_eq!(w.status().len(), 3, "{step}");
+        let mut expected: Vec<String> = (0..agents)
+            .rev()
+            .map(|index| format!("agent {index}: f{index}.txt"))
+            .collect();
+        expected.push("initial".to_owned());
+        assert_eq!(log.lines().collect::<Vec<_>>(), expected, "{step}");
+        assert_eq!(w.status().len(), agents, "{step}");
         let events: i64 = w
             .env
             .db()
             .query_row("SELECT COUNT(*) FROM merge_events", [], |r| r.get(0))
             .unwrap();
-        assert_eq!(events, 3, "{step}");
+        assert_eq!(events, agents as i64, "{step}");
         let worktrees = w.git(&["worktree", "list", "--porcelain"]);
         assert!(!worktrees.contains("land/scratch"), "{step}: {worktrees}");
         assert_eq!(w.git(&["status", "--porcelain"]), "", "{step}");
