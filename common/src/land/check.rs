@@ -211,8 +211,8 @@ impl Ticket {
             if first && state.running < lanes.limit {
                 state.waiting.remove(&self.number);
                 state.running += 1;
+                // The ticket, dropped on return, finds itself out of line.
                 drop(state);
-                std::mem::forget(self);
                 return Some(Lane { lanes });
             }
             state = lanes
