@@ -693,8 +693,95 @@ fn speculative_checks_run_at_once_and_a_failure_rechecks_only_what_stood_on_it()
 }
 
 #[test]
+fn more_items_than_jobs_run_jobs_checks_at_a_time_and_a_failure_restacks_the_waiting_ones() {
+    let w = world(4);
+    w.agent_commit(0, "f0.txt", "0\n");
+    w.agent_commit(1, "fail.txt", "this branch breaks the check\n");
+    w.agent_commit(2, "f2.txt", "2\n");
+    w.agent_commit(3, "f3.txt", "3\n");
+    let old_tip = w.main_tip();
+    let (started, running) = (w.env.path().join("started"), w.env.path().join("running"));
+    std::fs::create_dir_all(&started).unwrap();
+    std::fs::create_dir_all(&running).unwrap();
+    // Each run marks that it runs (its shell's pid) and says how many runs
+    // it sees running (marks whose process lives: a cancelled run is
+    // killed), waits (30 s at most) for two runs to have started, so the
+    // first two overlap, then ends.
+    let check = format!(
+        "touch {running}/$$; n=0; for p in $(ls {running}); do kill -0 $p 2>/dev/null && n=$((n+1)); done; \
+         echo \"running $n\"; touch {started}/$$; i=0; \
+         while [ $(ls {started} | wc -l) -lt 2 ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done; \
+         sleep 0.3; echo \"saw $(ls {started} | wc -l)\"; rm {running}/$$; test ! -e fail.txt",
+        running = running.display(),
+        started = started.display()
+    );
+    let names: Vec<&str> = w.agents.iter().map(|a| a.branch.as_str()).collect();
+    let mut args = names.clone();
+    args.extend(["--check", &check, "--jobs", "2"]);
+    let (output, report) = w.land(&args);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let items = report["items"].as_array().unwrap();
+    let states: Vec<&str> = items.iter().map(|i| i["state"].as_str().unwrap()).collect();
+    assert_eq!(
+        states,
+        ["landed", "failed", "landed", "landed"],
+        "{report:#}"
+    );
+    let log = w.git(&["log", "--format=%s", &format!("{old_tip}..main")]);
+    assert_eq!(
+        log.lines().collect::<Vec<_>>(),
+        ["agent 3: f3.txt", "agent 2: f2.txt", "agent 0: f0.txt"]
+    );
+    assert!(!w.main_files().contains(&"fail.txt".to_owned()));
+    assert_eq!(items[3]["landedCommit"].as_str().unwrap(), w.main_tip());
+    assert_eq!(items[2]["checkedTip"], items[0]["landedCommit"]);
+    assert_eq!(items[3]["checkedTip"], items[2]["landedCommit"]);
+    // No run ever saw more than two runs at once; the first two overlapped.
+    let runs: Vec<_> = items
+        .iter()
+        .map(|i| check_runs(i["logPath"].as_str().unwrap()))
+        .collect();
+    // (A run cancelled early may have printed nothing.)
+    let cancelled = |run: &(String, Vec<String>)| run.1.iter().any(|l| l.contains("cancelled"));
+    for run in runs.iter().flatten() {
+        if cancelled(run) && !run.1.iter().any(|l| l.starts_with("running ")) {
+            continue;
+        }
+        let at_once = printed(run, "running");
+        assert!((1.0..=2.0).contains(&at_once), "{runs:?}");
+    }
+    assert!(printed(&runs[0][0], "saw") >= 2.0, "{runs:?}");
+    assert!(printed(&runs[1][0], "saw") >= 2.0, "{runs:?}");
+    // The last run of each landed item checked what landed.
+    for index in [0, 2, 3] {
+        let last = runs[index].last().unwrap();
+        assert_eq!(last.0, items[index]["landedCommit"].as_str().unwrap());
+    }
+    for item in items {
+        assert_eq!(item["attempts"], 1, "{item:#}");
+    }
+    let events: i64 = w
+        .env
+        .db()
+        .query_row("SELECT COUNT(*) FROM merge_events", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(events, 3);
+    let worktrees = w.git(&["worktree", "list", "--porcelain"]);
+    assert!(!worktrees.contains("land/scratch"), "{worktrees}");
+    assert_eq!(w.git(&["status", "--porcelain"]), "");
+}
+
+#[test]
 fn a_speculative_land_killed_at_any_step_resumes_and_lands_each_item_once() {
-    let steps = [
+    // Three items checked at once; then four with two checked at once, two
+    // prepared and waiting for their turn when the kill comes.
+    for (agents, jobs) in [(3, "3"), (4, "2")] {
+        killed_and_resumed(agents, jobs);
+    }
+}
+
+fn killed_and_resumed(agents: usize, jobs: &str) {
+    let failpoints = [
         "land:after-candidate@3",
         "land:during-check@2",
         "land:after-check",
@@ -702,18 +789,19 @@ fn a_speculative_land_killed_at_any_step_resumes_and_lands_each_item_once() {
         "land:after-ref",
         "land:after-record@2",
     ];
-    for step in steps {
-        let w = world(3);
-        for index in 0..3 {
+    for failpoint in failpoints {
+        let step = format!("{failpoint} with {agents} items, --jobs {jobs}");
+        let w = world(agents);
+        for index in 0..agents {
             w.agent_commit(index, &format!("f{index}.txt"), &format!("{index}\n"));
         }
         let old_tip = w.main_tip();
         let names: Vec<&str> = w.agents.iter().map(|a| a.branch.as_str()).collect();
         let mut command = w.land_command(&names);
         command
-            .args(["--check", "test -e f0.txt -o -e f1.txt -o -e f2.txt"])
-            .args(["--jobs", "3", "--json"])
-            .env("PARALLEL_CC_FAILPOINT", step);
+            .args(["--check", "ls f*.txt"])
+            .args(["--jobs", jobs, "--json"])
+            .env("PARALLEL_CC_FAILPOINT", failpoint);
         let output = command.output().unwrap();
         use std::os::unix::process::ExitStatusExt;
         assert_eq!(
@@ -734,30 +822,26 @@ fn a_speculative_land_killed_at_any_step_resumes_and_lands_each_item_once() {
             "{step}: main at {tip}, not {old_tip} nor one of {candidates:?}"
         );
         let mut command = w.land_command(&names);
-        command.args(["--jobs", "3", "--json"]);
+        command.args(["--jobs", jobs, "--json"]);
         let (output, report) = w.env.json(&mut command);
         assert!(output.status.success(), "{step}: {}", stderr(&output));
         for item in report["items"].as_array().unwrap() {
             assert_eq!(item["state"], "landed", "{step}: {report:#}");
         }
         let log = w.git(&["log", "--format=%s", "main"]);
-        assert_eq!(
-            log.lines().collect::<Vec<_>>(),
-            [
-                "agent 2: f2.txt",
-                "agent 1: f1.txt",
-                "agent 0: f0.txt",
-                "initial"
-            ],
-            "{step}"
-        );
-        assert_eq!(w.status().len(), 3, "{step}");
+        let mut expected: Vec<String> = (0..agents)
+            .rev()
+            .map(|index| format!("agent {index}: f{index}.txt"))
+            .collect();
+        expected.push("initial".to_owned());
+        assert_eq!(log.lines().collect::<Vec<_>>(), expected, "{step}");
+        assert_eq!(w.status().len(), agents, "{step}");
         let events: i64 = w
             .env
             .db()
             .query_row("SELECT COUNT(*) FROM merge_events", [], |r| r.get(0))
             .unwrap();
-        assert_eq!(events, 3, "{step}");
+        assert_eq!(events, agents as i64, "{step}");
         let worktrees = w.git(&["worktree", "list", "--porcelain"]);
         assert!(!worktrees.contains("land/scratch"), "{step}: {worktrees}");
         assert_eq!(w.git(&["status", "--porcelain"]), "", "{step}");

@@ -9,19 +9,22 @@
 //!
 //! [`spawn`] runs a check on a thread of its own ([`Running`]): the
 //! speculative checks of stacked candidates run at once, one thread and one
-//! scratch worktree each, and a check whose candidate no longer stands is
-//! cancelled.
+//! scratch worktree each, their commands `jobs` at a time ([`Lanes`], in
+//! the order they were started), and a check whose candidate no longer
+//! stands is cancelled. Its outcome is given as soon as its command ended;
+//! its scratch worktree is removed after that, while the item lands.
 //!
 //! Scratch worktrees are made and removed with the git CLI with the
 //! repository's hooks turned off (they are ours, not an operation of the
 //! user's); one left by a runner that died is removed by the next check of
 //! the same item or by [`remove_stale`] when the next runner starts.
 
+use std::collections::BTreeSet;
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{mpsc, Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -76,7 +79,11 @@ fn git(repo_path: &Path) -> Command {
 
 /// Scratch worktrees are made, removed and pruned one at a time: a prune
 /// would take the administrative files of a worktree another thread is
-/// making, and concurrent ones were seen to fail under load.
+/// making, and `git worktree add` reads every worktree's administrative
+/// files, so two at once fail now and then (`failed to read
+/// .git/worktrees/<name>/commondir`: 13 of 240 adds, 8 at a time, under
+/// load). Checks hardly wait for this: a candidate's worktree is made
+/// while the checks before it run.
 static WORKTREES: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
@@ -140,20 +147,123 @@ pub struct CheckJob {
     pub timeout: Duration,
 }
 
-/// A check running on a thread of its own. Dropping it cancels the check
-/// and waits for its scratch worktree to be removed.
+/// The check commands of one runner that may run at once (`--jobs`). A
+/// check takes its place in line when it is started, makes its scratch
+/// worktree, then waits for a lane; lanes go to the checks in the order
+/// they were started, so a candidate prepared ahead starts its command as
+/// soon as one before it ends.
+pub struct Lanes {
+    limit: usize,
+    state: Mutex<LaneState>,
+    freed: Condvar,
+}
+
+#[derive(Default)]
+struct LaneState {
+    running: usize,
+    next_ticket: u64,
+    waiting: BTreeSet<u64>,
+}
+
+impl Lanes {
+    pub fn new(limit: usize) -> Arc<Lanes> {
+        Arc::new(Lanes {
+            limit: limit.max(1),
+            state: Mutex::new(LaneState::default()),
+            freed: Condvar::new(),
+        })
+    }
+
+    fn state(&self) -> MutexGuard<'_, LaneState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A place in line, taken in the order checks are started.
+    fn line_up(self: &Arc<Lanes>) -> Ticket {
+        let mut state = self.state();
+        let number = state.next_ticket;
+        state.next_ticket += 1;
+        state.waiting.insert(number);
+        Ticket {
+            lanes: Arc::clone(self),
+            number,
+        }
+    }
+}
+
+/// A check's place in line; leaving it (dropped) lets the next one go.
+struct Ticket {
+    lanes: Arc<Lanes>,
+    number: u64,
+}
+
+impl Ticket {
+    /// Waits until a lane is free and no check started earlier waits for
+    /// one; `None` when `cancel` is set meanwhile.
+    fn enter(self, cancel: &AtomicBool) -> Option<Lane> {
+        let lanes = Arc::clone(&self.lanes);
+        let mut state = lanes.state();
+        loop {
+            if cancel.load(Ordering::SeqCst) {
+                return None;
+            }
+            let first = state.waiting.first() == Some(&self.number);
+            if first && state.running < lanes.limit {
+                state.waiting.remove(&self.number);
+                state.running += 1;
+                // The ticket, dropped on return, finds itself out of line.
+                drop(state);
+                return Some(Lane { lanes });
+            }
+            state = lanes
+                .freed
+                .wait_timeout(state, Duration::from_millis(20))
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+    }
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        self.lanes.state().waiting.remove(&self.number);
+        self.lanes.freed.notify_all();
+    }
+}
+
+/// A lane taken: its check's command runs.
+struct Lane {
+    lanes: Arc<Lanes>,
+}
+
+impl Drop for Lane {
+    fn drop(&mut self) {
+        self.lanes.state().running -= 1;
+        self.lanes.freed.notify_all();
+    }
+}
+
+/// A check running on a thread of its own. Its outcome is there as soon as
+/// its command ended; dropping it cancels the check if it still runs and
+/// waits for its scratch worktree to be removed.
 pub struct Running {
     cancel: Arc<AtomicBool>,
-    handle: Option<JoinHandle<Result<CheckOutcome>>>,
+    outcome: mpsc::Receiver<Result<CheckOutcome>>,
+    handle: Option<JoinHandle<()>>,
 }
 
 impl Running {
-    /// Waits for the check's outcome.
-    pub fn wait(mut self) -> Result<CheckOutcome> {
-        match self.handle.take().map(JoinHandle::join) {
-            Some(Ok(outcome)) => outcome,
-            _ => anyhow::bail!("the check's thread stopped unexpectedly"),
+    /// Waits for the check's outcome (not for its scratch worktree to go).
+    pub fn wait(&mut self) -> Result<CheckOutcome> {
+        match self.outcome.recv() {
+            Ok(outcome) => outcome,
+            Err(_) => anyhow::bail!("the check's thread stopped unexpectedly"),
         }
+    }
+
+    /// Whether its thread is done, scratch worktree removed.
+    pub fn is_finished(&self) -> bool {
+        self.handle.as_ref().is_none_or(JoinHandle::is_finished)
     }
 }
 
@@ -166,13 +276,25 @@ impl Drop for Running {
     }
 }
 
-/// Starts `job` on a thread of its own.
-pub fn spawn(job: CheckJob) -> Running {
+/// Starts `job` on a thread of its own, its command in one of `lanes`.
+pub fn spawn(job: CheckJob, lanes: &Arc<Lanes>) -> Running {
     let cancel = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&cancel);
-    let handle = std::thread::spawn(move || run(&job, &flag));
+    let ticket = lanes.line_up();
+    let (sender, outcome) = mpsc::channel();
+    let handle = std::thread::spawn(move || {
+        let scratch = scratch_root(&job.data_dir).join(&job.item_id);
+        let result = make_scratch(&job, &scratch).and_then(|()| match ticket.enter(&flag) {
+            // The lane is held until the command ended.
+            Some(_lane) => run_in(&job, &scratch, &flag),
+            None => anyhow::bail!("cancelled before it started"),
+        });
+        let _ = sender.send(result);
+        remove_scratch(&job.repo_path, &scratch);
+    });
     Running {
         cancel,
+        outcome,
         handle: Some(handle),
     }
 }
@@ -180,24 +302,25 @@ pub fn spawn(job: CheckJob) -> Running {
 /// Checks `job.commit` of the repository at `job.repo_path` with
 /// `job.command`; `cancel` stops it early.
 pub fn run(job: &CheckJob, cancel: &AtomicBool) -> Result<CheckOutcome> {
-    let CheckJob {
-        data_dir,
-        repo_path,
-        item_id,
-        commit,
-        ..
-    } = job;
-    let (data_dir, repo_path) = (data_dir.as_path(), repo_path.as_path());
-    let scratch = scratch_root(data_dir).join(item_id);
-    remove_scratch(repo_path, &scratch);
+    let scratch = scratch_root(&job.data_dir).join(&job.item_id);
+    let outcome = make_scratch(job, &scratch).and_then(|()| run_in(job, &scratch, cancel));
+    remove_scratch(&job.repo_path, &scratch);
+    outcome
+}
+
+/// A scratch worktree at `scratch`, detached at `job.commit` (one left by
+/// a runner that died removed first).
+fn make_scratch(job: &CheckJob, scratch: &Path) -> Result<()> {
+    let (data_dir, repo_path) = (job.data_dir.as_path(), job.repo_path.as_path());
+    remove_scratch(repo_path, scratch);
     std::fs::create_dir_all(scratch_root(data_dir))
         .with_context(|| format!("cannot create {}", scratch_root(data_dir).display()))?;
     let added = {
         let _alone = one_at_a_time();
         git(repo_path)
             .args(["worktree", "add", "--detach", "--force", "--quiet"])
-            .arg(&scratch)
-            .arg(commit.as_str())
+            .arg(scratch)
+            .arg(job.commit.as_str())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .output()
@@ -209,9 +332,7 @@ pub fn run(job: &CheckJob, cancel: &AtomicBool) -> Result<CheckOutcome> {
             String::from_utf8_lossy(&added.stderr).trim()
         );
     }
-    let outcome = run_in(job, &scratch, cancel);
-    remove_scratch(repo_path, &scratch);
-    outcome
+    Ok(())
 }
 
 fn run_in(job: &CheckJob, scratch: &Path, cancel: &AtomicBool) -> Result<CheckOutcome> {

@@ -1,8 +1,12 @@
-//! How a runner goes through the queue: a window of up to `jobs` claimed
-//! items onto one target, in queue order, stacked: the first is built on
-//! the target's tip, each next one on the candidate of the one before it,
-//! and every candidate's check starts at once, on a thread and in a
-//! scratch worktree of its own (speculative checks, as merge queues do).
+//! How a runner goes through the queue: a window of claimed items onto one
+//! target, in queue order, stacked: the first is built on the target's
+//! tip, each next one on the candidate of the one before it, and every
+//! candidate's check is started at once, on a thread and in a scratch
+//! worktree of its own (speculative checks, as merge queues do). Up to
+//! `jobs` check commands run at a time; the window holds `2 × jobs` items,
+//! so the candidates next in line are built and their worktrees made while
+//! the others are checked, and a check that ends lets the next one's
+//! command start at once, before its own item is even landed.
 //! Only the first item of the window ever moves the target, and only to a
 //! candidate built on the tip the target is at:
 //!
@@ -19,13 +23,14 @@
 //! real tip. With `jobs` 1 the window holds one item: the sequential queue.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Result;
 use git2::Oid;
 
 use super::candidate::{Built, Candidate};
-use super::check::{self, CheckJob, Running};
+use super::check::{self, CheckJob, Lanes, Running};
 use super::queue::{self, Ending, Item};
 use super::runner::{self, Admitted, RunContext, MAX_ATTEMPTS};
 use super::target::{self, Moved};
@@ -39,6 +44,11 @@ pub(super) struct Pipeline<'a> {
     context: &'a RunContext<'a>,
     jobs: usize,
     window: Vec<Slot>,
+    /// Where the checks' commands run, `jobs` at a time.
+    lanes: Arc<Lanes>,
+    /// Checks that gave their outcome, their scratch worktrees still
+    /// being removed.
+    retired: Vec<Running>,
     processed: Vec<String>,
 }
 
@@ -85,6 +95,8 @@ impl<'a> Pipeline<'a> {
             context,
             jobs,
             window: Vec::new(),
+            lanes: Lanes::new(jobs),
+            retired: Vec::new(),
             processed: Vec::new(),
         }
     }
@@ -107,10 +119,22 @@ impl<'a> Pipeline<'a> {
         }
     }
 
+    /// How many items the window holds: with `jobs` above 1, twice what
+    /// can be checked at once, so that while `jobs` candidates are checked
+    /// the next ones are built and their scratch worktrees made, and each
+    /// check that ends lets the next one start at once.
+    fn size(&self) -> usize {
+        if self.jobs > 1 {
+            self.jobs * 2
+        } else {
+            1
+        }
+    }
+
     /// Claims items until the window is full or the next item lands
     /// elsewhere. An item for a pull request is dealt with at once.
     fn fill(&mut self, db: &mut Database) -> Result<()> {
-        while self.window.len() < self.jobs {
+        while self.window.len() < self.size() {
             let onto = self.window.first().map(|s| s.item.target_branch.clone());
             let Some(item) =
                 db.immediate(|tx| queue::claim_next(tx, self.context.repo_key, onto.as_deref()))?
@@ -164,7 +188,7 @@ impl<'a> Pipeline<'a> {
             if slot.stacked.as_ref().map(|s| s.base) != Some(base) {
                 // Dropping a running check cancels it.
                 slot.stacked = None;
-                match stack(self.context, db, slot, base) {
+                match stack(self.context, db, slot, base, &self.lanes) {
                     Ok(stacked) => slot.stacked = Some(stacked),
                     Err(err) => {
                         let slot = self.window.remove(index);
@@ -186,7 +210,9 @@ impl<'a> Pipeline<'a> {
     fn settle_first(&mut self, db: &mut Database) -> Result<()> {
         let first = self.window.remove(0);
         let item = first.item.clone();
-        match settle(self.context, db, first) {
+        let settled = settle(self.context, db, first, &mut self.retired);
+        self.retired.retain(|running| !running.is_finished());
+        match settled {
             Ok(Some(again)) => self.window.insert(0, again),
             Ok(None) => self.processed.push(item.id),
             Err(err) => {
@@ -199,7 +225,13 @@ impl<'a> Pipeline<'a> {
 }
 
 /// Builds `slot` on `base`, records its candidate and starts its check.
-fn stack(context: &RunContext, db: &mut Database, slot: &Slot, base: Oid) -> Result<Stacked> {
+fn stack(
+    context: &RunContext,
+    db: &mut Database,
+    slot: &Slot,
+    base: Oid,
+    lanes: &Arc<Lanes>,
+) -> Result<Stacked> {
     let item = &slot.item;
     let built = match runner::build(&context.repo, item, slot.source, base)? {
         Built::Conflict(files) => Stack::Conflict(files),
@@ -216,14 +248,15 @@ fn stack(context: &RunContext, db: &mut Database, slot: &Slot, base: Oid) -> Res
             })?;
             failpoint::hit("land:after-candidate");
             let check = item.check_command.as_ref().map(|command| {
-                check::spawn(CheckJob {
+                let job = CheckJob {
                     data_dir: context.data_dir.to_path_buf(),
                     repo_path: context.repo_path.to_path_buf(),
                     item_id: item.id.clone(),
                     commit: candidate.commit.clone(),
                     command: command.clone(),
                     timeout: check_timeout(item),
-                })
+                };
+                check::spawn(job, lanes)
             });
             Stack::Ready { candidate, check }
         }
@@ -237,8 +270,14 @@ pub(super) fn check_timeout(item: &Item) -> Duration {
 
 /// Ends the first item of the window, built on the target's tip: lands it
 /// when its check passes and the tip is still there. Returns it when it
-/// must be built again (the target moved).
-fn settle(context: &RunContext, db: &mut Database, mut first: Slot) -> Result<Option<Slot>> {
+/// must be built again (the target moved). Its check, once it gave its
+/// outcome, goes to `retired` (its scratch worktree is removed meanwhile).
+fn settle(
+    context: &RunContext,
+    db: &mut Database,
+    mut first: Slot,
+    retired: &mut Vec<Running>,
+) -> Result<Option<Slot>> {
     let item = first.item.clone();
     let Some(Stacked { base, built }) = first.stacked.take() else {
         anyhow::bail!("the item was not built");
@@ -265,8 +304,10 @@ fn settle(context: &RunContext, db: &mut Database, mut first: Slot) -> Result<Op
         Stack::Ready { candidate, check } => (candidate, check),
     };
     let mut log_path = None;
-    if let Some(running) = check {
-        let outcome = running.wait()?;
+    if let Some(mut running) = check {
+        let outcome = running.wait();
+        retired.push(running);
+        let outcome = outcome?;
         failpoint::hit("land:after-check");
         if !outcome.passed {
             runner::finish(
