@@ -9,7 +9,9 @@
 //! - concurrent edit: when one side's change contains the other's (the
 //!   other is a step on the shortest token edit path from the base to it),
 //!   the containing side wins; when both sides only change version
-//!   numbers, the side with the newer ones wins.
+//!   numbers, the side with the newer ones wins. Containment also fixes a
+//!   structural hunk inside items (no top-level item added or removed, no
+//!   side emptied).
 //!
 //! A file's suggestion fixes every hunk or none; when a hunk has no safe
 //! fix, the fallback explains why. A suggestion is auto-applicable only
@@ -371,7 +373,8 @@ fn fix_hunk(
     let text = HunkText::of(versions, &hunk.hunk);
     match hunk.conflict_type {
         ConflictType::Trivial => trivial_merge(hunk, &text),
-        ConflictType::Structural => structural_merge(language, versions, hunk, &text),
+        ConflictType::Structural => structural_merge(language, versions, hunk, &text)
+            .or_else(|why| contained_inside_items(hunk, &text).ok_or(why)),
         ConflictType::ConcurrentEdit => {
             concurrent_edit(&text).or_else(|why| newer_version(&text).ok_or(why))
         }
@@ -382,6 +385,23 @@ fn fix_hunk(
         ConflictType::Unknown => Err(format!("{}; nothing can be checked", hunk.reason)),
     }
 }
+
+/// A structural hunk inside items (statements, members or parameters
+/// added or removed, blocks nested otherwise, but no top-level item added
+/// or removed, and neither side emptied): the containing side wins, as for
+/// a concurrent edit. Where a side adds or removes top-level items or
+/// deletes the whole hunk, people often moved code elsewhere, which
+/// containment cannot see; those are declined.
+fn contained_inside_items(hunk: &HunkAnalysis, text: &HunkText) -> Option<HunkFix> {
+    let emptied = |lines: &[&str]| lines.iter().all(|l| l.trim().is_empty());
+    if hunk.reason.contains(TOP_LEVEL) || emptied(text.ours) || emptied(text.theirs) {
+        return None;
+    }
+    concurrent_edit(text).ok()
+}
+
+/// How the classification names the file's outermost list.
+const TOP_LEVEL: &str = "top-level items";
 
 /// Formatting-only: ours. Imports: ours' lines, then theirs' lines ours
 /// lacks.
