@@ -695,6 +695,15 @@ fn newer_version(text: &HunkText) -> Option<HunkFix> {
     if base_rest != our_rest || our_rest != their_rest {
         return None;
     }
+    // Only on lines that say they hold a version: other dotted numbers
+    // (timeouts, ratios, addresses) have no "newer".
+    let changed_lines_say_version = [&ours, &theirs].iter().all(|side| {
+        side.lines()
+            .all(|line| versions_in(line).1.is_empty() || line.to_lowercase().contains("version"))
+    });
+    if !changed_lines_say_version {
+        return None;
+    }
     let mut newer = None;
     for (our, their) in our_versions.iter().zip(&their_versions) {
         let order = compare_versions(our, their)?;
@@ -746,7 +755,7 @@ fn versions_in(text: &str) -> (String, Vec<&str>) {
 }
 
 /// Where a version number starting at `at` ends: digits, at least one
-/// `.digits`, then an optional pre-release tag (`dev0`, `-rc1`, `b2`).
+/// `.digits`, then an optional tag (`dev0`, `-rc1`, `b2`, `.feature`).
 fn version_end(bytes: &[u8], at: usize) -> Option<usize> {
     let digits = |from: usize| {
         from + bytes[from..]
@@ -764,17 +773,14 @@ fn version_end(bytes: &[u8], at: usize) -> Option<usize> {
         return None;
     }
     let mut tag = end;
-    if tag < bytes.len() && matches!(bytes[tag], b'.' | b'-') {
+    if tag < bytes.len() && matches!(bytes[tag], b'.' | b'-' | b'+') {
         tag += 1;
     }
     let word = bytes[tag..]
         .iter()
         .take_while(|b| b.is_ascii_alphabetic())
         .count();
-    if PRE_RELEASE
-        .iter()
-        .any(|t| t.as_bytes() == &bytes[tag..tag + word])
-    {
+    if word > 0 {
         tag += word;
         if tag < bytes.len() && bytes[tag] == b'.' {
             tag += 1;
@@ -784,11 +790,12 @@ fn version_end(bytes: &[u8], at: usize) -> Option<usize> {
     Some(end)
 }
 
-/// Pre-release tags a version number may end with.
+/// Tags that mark a pre-release: it comes before the untagged release.
 const PRE_RELEASE: &[&str] = &["dev", "a", "alpha", "b", "beta", "pre", "rc"];
 
 /// How two version numbers compare (a pre-release before its release), or
-/// `None` for the same release with different pre-release tags.
+/// `None` for the same numbers tagged differently or with a tag that is no
+/// pre-release (a branch's label: nothing says which is newer).
 fn compare_versions(a: &str, b: &str) -> Option<std::cmp::Ordering> {
     use std::cmp::Ordering;
     let split = |v: &str| -> (Vec<u64>, String) {
@@ -808,11 +815,21 @@ fn compare_versions(a: &str, b: &str) -> Option<std::cmp::Ordering> {
     let ((a_parts, a_tag), (b_parts, b_tag)) = (split(a), split(b));
     match a_parts.cmp(&b_parts) {
         Ordering::Equal if a_tag == b_tag => Some(Ordering::Equal),
-        Ordering::Equal if a_tag.is_empty() => Some(Ordering::Greater),
-        Ordering::Equal if b_tag.is_empty() => Some(Ordering::Less),
+        Ordering::Equal if a_tag.is_empty() && pre_release(&b_tag) => Some(Ordering::Greater),
+        Ordering::Equal if b_tag.is_empty() && pre_release(&a_tag) => Some(Ordering::Less),
         Ordering::Equal => None,
         order => Some(order),
     }
+}
+
+/// Whether a version's tag (`.dev0`, `-rc1`, `b2`) marks a pre-release.
+fn pre_release(tag: &str) -> bool {
+    let word: String = tag
+        .trim_start_matches(['.', '-', '+'])
+        .chars()
+        .take_while(char::is_ascii_alphabetic)
+        .collect();
+    PRE_RELEASE.contains(&word.to_lowercase().as_str())
 }
 
 /// The length of the longest common subsequence, or `None` when the
@@ -900,15 +917,58 @@ mod tests {
             Some("version='2.0-dev',\n")
         );
         assert_eq!(
-            fix("v = '1.9'\n", "v = '1.10'\n", "v = '1.9.1'\n").as_deref(),
-            Some("v = '1.10'\n")
+            fix(
+                "VERSION = '1.9'\n",
+                "VERSION = '1.10'\n",
+                "VERSION = '1.9.1'\n"
+            )
+            .as_deref(),
+            Some("VERSION = '1.10'\n")
         );
-        // Anything else changed, or the same release tagged differently: no fix.
+        // A branch's label is a tag too; numbers still decide.
+        assert_eq!(
+            fix(
+                "__version__ = '6.6'\n",
+                "__version__ = '6.6.bashcompletion'\n",
+                "__version__ = '7.0-dev'\n"
+            )
+            .as_deref(),
+            Some("__version__ = '7.0-dev'\n")
+        );
+        // Anything else changed, the same release tagged differently, or a
+        // label against its release: no fix.
         assert_eq!(fix("v = '1.0'\n", "w = '1.1'\n", "v = '1.2'\n"), None);
-        assert_eq!(fix("v = '1.0'\n", "v = '1.1a1'\n", "v = '1.1rc1'\n"), None);
+        assert_eq!(
+            fix(
+                "version = '1.0'\n",
+                "version = '1.1a1'\n",
+                "version = '1.1rc1'\n"
+            ),
+            None
+        );
+        assert_eq!(
+            fix(
+                "version = '1.0'\n",
+                "version = '1.1.x'\n",
+                "version = '1.1'\n"
+            ),
+            None
+        );
+        // Dotted numbers on a line that holds no version have no newer one.
+        assert_eq!(
+            fix("timeout = 0.5\n", "timeout = 0.7\n", "timeout = 0.6\n"),
+            None
+        );
         assert_eq!(fix("x = 1\n", "x = 2\n", "x = 3\n"), None);
         // Each side newer in one place.
-        assert_eq!(fix("a(1.0, 1.0)\n", "a(1.1, 1.0)\n", "a(1.0, 1.1)\n"), None);
+        assert_eq!(
+            fix(
+                "versions(1.0, 1.0)\n",
+                "versions(1.1, 1.0)\n",
+                "versions(1.0, 1.1)\n"
+            ),
+            None
+        );
     }
 
     #[test]
