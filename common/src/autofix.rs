@@ -9,7 +9,8 @@
 //! - concurrent edit: when one side's change contains the other's (the
 //!   other is a step on the shortest token edit path from the base to it),
 //!   the containing side wins; when both sides only change version
-//!   numbers, the side with the newer ones wins. Containment also fixes a
+//!   numbers, the side with the newer ones wins if they are development
+//!   versions (the main line's, against a release branch's bump). Containment also fixes a
 //!   structural hunk inside items (no top-level item added or removed, no
 //!   side emptied).
 //!
@@ -679,9 +680,10 @@ fn concurrent_edit(text: &HunkText) -> Result<HunkFix, String> {
 }
 
 /// Both sides only set version numbers, differently (a release branch's
-/// bump against the main line's): the side whose every changed version is
-/// the newer wins. Declines when anything else in the hunk differs, or when
-/// each side is newer somewhere.
+/// bump against the main line's development version): the side whose every
+/// changed version is the newer, and a development version, wins. Declines when anything else in the hunk differs, when a
+/// side bumps a number the other leaves, or when each side is newer
+/// somewhere.
 fn newer_version(text: &HunkText) -> Option<HunkFix> {
     use std::cmp::Ordering;
     let (base, ours, theirs) = (
@@ -689,7 +691,7 @@ fn newer_version(text: &HunkText) -> Option<HunkFix> {
         merge3::join(text.ours),
         merge3::join(text.theirs),
     );
-    let (base_rest, _) = versions_in(&base);
+    let (base_rest, base_versions) = versions_in(&base);
     let (our_rest, our_versions) = versions_in(&ours);
     let (their_rest, their_versions) = versions_in(&theirs);
     if base_rest != our_rest || our_rest != their_rest {
@@ -704,6 +706,16 @@ fn newer_version(text: &HunkText) -> Option<HunkFix> {
     if !changed_lines_say_version {
         return None;
     }
+    // Both sides bump the same numbers: a number only one side bumps is a
+    // change of its own (a toolchain requirement next to the version), not
+    // a newer release of the same thing.
+    let same_numbers_bumped = base_versions
+        .iter()
+        .zip(our_versions.iter().zip(&their_versions))
+        .all(|(base, (our, their))| (our != base) == (their != base));
+    if !same_numbers_bumped {
+        return None;
+    }
     let mut newer = None;
     for (our, their) in our_versions.iter().zip(&their_versions) {
         let order = compare_versions(our, their)?;
@@ -711,6 +723,17 @@ fn newer_version(text: &HunkText) -> Option<HunkFix> {
             continue;
         }
         if newer.is_some_and(|n| n != order) {
+            return None;
+        }
+        // The newer must be a development version (`8.2.0.dev0`,
+        // `7.0-dev`): the main line's next release against a release
+        // branch's bump. Two releases apart are someone's choice.
+        let newest = if order == Ordering::Greater {
+            our
+        } else {
+            their
+        };
+        if !pre_release(version_tag(newest)) {
             return None;
         }
         newer = Some(order);
@@ -799,10 +822,7 @@ const PRE_RELEASE: &[&str] = &["dev", "a", "alpha", "b", "beta", "pre", "rc"];
 fn compare_versions(a: &str, b: &str) -> Option<std::cmp::Ordering> {
     use std::cmp::Ordering;
     let split = |v: &str| -> (Vec<u64>, String) {
-        let numeric_len = v
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(v.len());
-        let numeric = v[..numeric_len].trim_end_matches('.');
+        let numeric = &v[..v.len() - version_tag(v).len()];
         let mut parts: Vec<u64> = numeric
             .split('.')
             .map(|p| p.parse().unwrap_or(u64::MAX))
@@ -810,7 +830,7 @@ fn compare_versions(a: &str, b: &str) -> Option<std::cmp::Ordering> {
         while parts.last() == Some(&0) {
             parts.pop();
         }
-        (parts, v[numeric.len()..].to_owned())
+        (parts, version_tag(v).to_owned())
     };
     let ((a_parts, a_tag), (b_parts, b_tag)) = (split(a), split(b));
     match a_parts.cmp(&b_parts) {
@@ -820,6 +840,16 @@ fn compare_versions(a: &str, b: &str) -> Option<std::cmp::Ordering> {
         Ordering::Equal => None,
         order => Some(order),
     }
+}
+
+/// A version number's tag: what follows its dotted numbers (`.dev0` of
+/// `8.1.0.dev0`), empty for a release.
+fn version_tag(version: &str) -> &str {
+    let numeric = version
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(version.len());
+    let numeric = version[..numeric].trim_end_matches('.').len();
+    &version[numeric..]
 }
 
 /// Whether a version's tag (`.dev0`, `-rc1`, `b2`) marks a pre-release.
@@ -902,10 +932,10 @@ mod tests {
             fix(
                 base,
                 "__version__ = \"8.1.4.dev1\"\n",
-                "__version__ = \"8.1.4\"\n"
+                "__version__ = \"8.1.5.dev0\"\n"
             )
             .as_deref(),
-            Some("__version__ = \"8.1.4\"\n")
+            Some("__version__ = \"8.1.5.dev0\"\n")
         );
         assert_eq!(
             fix(
@@ -919,11 +949,20 @@ mod tests {
         assert_eq!(
             fix(
                 "VERSION = '1.9'\n",
-                "VERSION = '1.10'\n",
+                "VERSION = '1.10a1'\n",
                 "VERSION = '1.9.1'\n"
             )
             .as_deref(),
-            Some("VERSION = '1.10'\n")
+            Some("VERSION = '1.10a1'\n")
+        );
+        // Two releases: which one to publish is someone's choice.
+        assert_eq!(
+            fix(
+                "version = \"0.3.1\"\n",
+                "version = \"0.3.2\"\n",
+                "version = \"0.4.0\"\n"
+            ),
+            None
         );
         // A branch's label is a tag too; numbers still decide.
         assert_eq!(
@@ -951,6 +990,15 @@ mod tests {
                 "version = '1.0'\n",
                 "version = '1.1.x'\n",
                 "version = '1.1'\n"
+            ),
+            None
+        );
+        // A number only one side bumps is a change of its own.
+        assert_eq!(
+            fix(
+                "version = \"0.3.1\"\nrust-version = \"1.82\"\n",
+                "version = \"0.3.2\"\nrust-version = \"1.82\"\n",
+                "version = \"0.4.0\"\nrust-version = \"1.85\"\n"
             ),
             None
         );
