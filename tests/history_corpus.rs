@@ -6,7 +6,9 @@
 //! with a reason in `tests/history_corpus/exceptions.json`. The figures
 //! (detection agreement with git, fix coverage, agreement with people) are
 //! printed, and written as JSON to `PCC_HISTORY_REPORT` when it is set
-//! (`scripts/bench/history.py` reads them).
+//! (`scripts/bench/history.py` reads them). With `PCC_HISTORY_DUMP=DIR`,
+//! each case's hunks (class, reason), git-style conflicted text and fix are
+//! written to DIR as JSON, for studying the cases a fix misses.
 //!
 //! Where the corpus has not been built, only the checked-in manifest and
 //! exceptions are checked.
@@ -17,7 +19,7 @@ use std::sync::{Arc, Mutex};
 
 use pcc::analysis;
 use pcc::autofix;
-use pcc::merge3::Versions;
+use pcc::merge3::{self, Versions};
 use pcc::merge_names::{ChangedFile, MergeNames};
 use serde_json::{json, Value};
 
@@ -143,6 +145,23 @@ fn evaluate(dir: &Path, case: &Value) -> Outcome {
         (0, 0)
     });
     outcome.refused_across_files = alone.auto_applicable && !suggestion.auto_applicable;
+    if let Some(dump) = std::env::var_os("PCC_HISTORY_DUMP") {
+        let marked = merge3::render(&merge.regions, &versions, |_, _| None);
+        let hunks: Vec<Value> = analysis
+            .hunks
+            .iter()
+            .map(|h| {
+                json!({"class": h.conflict_type.as_str(), "reason": h.reason,
+                       "imports": h.imports_only, "additions": h.additions_only})
+            })
+            .collect();
+        let record = json!({"id": id, "path": path, "hunks": hunks, "marked": marked,
+            "auto": suggestion.auto_applicable, "fix": suggestion.resolved,
+            "alone": alone.auto_applicable, "explanation": suggestion.explanation,
+            "risks": suggestion.risks});
+        let file = Path::new(&dump).join(format!("{}.json", id.replace('/', "_")));
+        std::fs::write(file, serde_json::to_string(&record).unwrap()).unwrap();
+    }
     if suggestion.auto_applicable {
         outcome.auto = Some((
             suggestion.strategy.as_str(),

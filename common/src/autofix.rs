@@ -3,10 +3,16 @@
 //! - trivial merge: formatting-only differences keep ours; import
 //!   additions become ours' imports followed by theirs' new ones;
 //! - structural merge: when both sides only insert whole items declaring
-//!   different names, each insertion point gets ours' lines, then theirs';
+//!   different names, each insertion point gets ours' lines, then theirs'
+//!   (declined when half the smaller insertion's lines are also in the
+//!   other's: much the same change made twice);
 //! - concurrent edit: when one side's change contains the other's (the
 //!   other is a step on the shortest token edit path from the base to it),
-//!   the containing side wins.
+//!   the containing side wins; when both sides only change version
+//!   numbers, the side with the newer ones wins if they are development
+//!   versions (the main line's, against a release branch's bump). Containment also fixes a
+//!   structural hunk inside items (no top-level item added or removed, no
+//!   side emptied).
 //!
 //! A file's suggestion fixes every hunk or none; when a hunk has no safe
 //! fix, the fallback explains why. A suggestion is auto-applicable only
@@ -368,8 +374,11 @@ fn fix_hunk(
     let text = HunkText::of(versions, &hunk.hunk);
     match hunk.conflict_type {
         ConflictType::Trivial => trivial_merge(hunk, &text),
-        ConflictType::Structural => structural_merge(language, versions, hunk, &text),
-        ConflictType::ConcurrentEdit => concurrent_edit(&text),
+        ConflictType::Structural => structural_merge(language, versions, hunk, &text)
+            .or_else(|why| contained_inside_items(hunk, &text).ok_or(why)),
+        ConflictType::ConcurrentEdit => {
+            concurrent_edit(&text).or_else(|why| newer_version(&text).ok_or(why))
+        }
         ConflictType::Semantic => Err(format!(
             "{}; merging the text would leave code that uses the old definition",
             hunk.reason
@@ -377,6 +386,23 @@ fn fix_hunk(
         ConflictType::Unknown => Err(format!("{}; nothing can be checked", hunk.reason)),
     }
 }
+
+/// A structural hunk inside items (statements, members or parameters
+/// added or removed, blocks nested otherwise, but no top-level item added
+/// or removed, and neither side emptied): the containing side wins, as for
+/// a concurrent edit. Where a side adds or removes top-level items or
+/// deletes the whole hunk, people often moved code elsewhere, which
+/// containment cannot see; those are declined.
+fn contained_inside_items(hunk: &HunkAnalysis, text: &HunkText) -> Option<HunkFix> {
+    let emptied = |lines: &[&str]| lines.iter().all(|l| l.trim().is_empty());
+    if hunk.reason.contains(TOP_LEVEL) || emptied(text.ours) || emptied(text.theirs) {
+        return None;
+    }
+    concurrent_edit(text).ok()
+}
+
+/// How the classification names the file's outermost list.
+const TOP_LEVEL: &str = "top-level items";
 
 /// Formatting-only: ours. Imports: ours' lines, then theirs' lines ours
 /// lacks.
@@ -523,6 +549,11 @@ fn structural_merge(
         }
         declared.push((names, used));
     }
+    if let Some(line) = same_code_inserted(text, &our_gaps, &their_gaps) {
+        return Err(format!(
+            "both sides insert much the same code (`{line}`); it may be one change made twice"
+        ));
+    }
     let (ours, theirs) = (&declared[0], &declared[1]);
     let clash: Vec<&String> = ours
         .0
@@ -553,6 +584,30 @@ fn structural_merge(
                 .to_owned(),
         risks: vec!["the items are placed ours first; check the order where it matters".to_owned()],
     })
+}
+
+/// A line both sides insert, when at least half the lines of the smaller
+/// insertion are also in the other's (blank lines and lines of bare
+/// punctuation aside): the sides made much the same change.
+fn same_code_inserted(
+    text: &HunkText,
+    our_gaps: &[merge3::Lines],
+    their_gaps: &[merge3::Lines],
+) -> Option<String> {
+    let inserted = |side: &[&str], gaps: &[merge3::Lines]| -> std::collections::BTreeSet<String> {
+        gaps.iter()
+            .flat_map(|gap| &side[gap.start..gap.end])
+            .map(|line| line.trim().to_owned())
+            .filter(|line| line.chars().any(char::is_alphanumeric))
+            .collect()
+    };
+    let (ours, theirs) = (
+        inserted(text.ours, our_gaps),
+        inserted(text.theirs, their_gaps),
+    );
+    let shared: Vec<&String> = ours.intersection(&theirs).collect();
+    let smaller = ours.len().min(theirs.len());
+    (!shared.is_empty() && 2 * shared.len() >= smaller).then(|| shared[0].clone())
 }
 
 /// The lines a side inserts before each base line (and after the last), as
@@ -624,6 +679,189 @@ fn concurrent_edit(text: &HunkText) -> Result<HunkFix, String> {
     })
 }
 
+/// Both sides only set version numbers, differently (a release branch's
+/// bump against the main line's development version): the side whose every
+/// changed version is the newer, and a development version, wins. Declines when anything else in the hunk differs, when a
+/// side bumps a number the other leaves, or when each side is newer
+/// somewhere.
+fn newer_version(text: &HunkText) -> Option<HunkFix> {
+    use std::cmp::Ordering;
+    let (base, ours, theirs) = (
+        merge3::join(text.base),
+        merge3::join(text.ours),
+        merge3::join(text.theirs),
+    );
+    let (base_rest, base_versions) = versions_in(&base);
+    let (our_rest, our_versions) = versions_in(&ours);
+    let (their_rest, their_versions) = versions_in(&theirs);
+    if base_rest != our_rest || our_rest != their_rest {
+        return None;
+    }
+    // Only on lines that say they hold a version: other dotted numbers
+    // (timeouts, ratios, addresses) have no "newer".
+    let changed_lines_say_version = [&ours, &theirs].iter().all(|side| {
+        side.lines()
+            .all(|line| versions_in(line).1.is_empty() || line.to_lowercase().contains("version"))
+    });
+    if !changed_lines_say_version {
+        return None;
+    }
+    // Both sides bump the same numbers: a number only one side bumps is a
+    // change of its own (a toolchain requirement next to the version), not
+    // a newer release of the same thing.
+    let same_numbers_bumped = base_versions
+        .iter()
+        .zip(our_versions.iter().zip(&their_versions))
+        .all(|(base, (our, their))| (our != base) == (their != base));
+    if !same_numbers_bumped {
+        return None;
+    }
+    let mut newer = None;
+    for (our, their) in our_versions.iter().zip(&their_versions) {
+        let order = compare_versions(our, their)?;
+        if order == Ordering::Equal {
+            continue;
+        }
+        if newer.is_some_and(|n| n != order) {
+            return None;
+        }
+        // The newer must be a development version (`8.2.0.dev0`,
+        // `7.0-dev`): the main line's next release against a release
+        // branch's bump. Two releases apart are someone's choice.
+        let newest = if order == Ordering::Greater {
+            our
+        } else {
+            their
+        };
+        if !pre_release(version_tag(newest)) {
+            return None;
+        }
+        newer = Some(order);
+    }
+    let (winner, text, other) = match newer? {
+        Ordering::Greater => ("ours", ours, "theirs"),
+        _ => ("theirs", theirs, "ours"),
+    };
+    Some(HunkFix {
+        text,
+        strategy: Strategy::ConcurrentEdit,
+        safety: 0.8,
+        similarity: 1.0,
+        explanation: format!(
+            "Both sides only change version numbers here and {winner}' are the newer: keep {winner}."
+        ),
+        risks: vec![format!("{other}' older version number is not kept")],
+    })
+}
+
+/// The text with each version number (`1.2`, `8.1.0.dev0`, `2.0-rc1`)
+/// replaced by a placeholder, and the version numbers in order.
+fn versions_in(text: &str) -> (String, Vec<&str>) {
+    let bytes = text.as_bytes();
+    let (mut rest, mut found) = (String::new(), Vec::new());
+    let (mut at, mut copied) = (0, 0);
+    while at < bytes.len() {
+        let starts = bytes[at].is_ascii_digit()
+            && (at == 0 || !(bytes[at - 1].is_ascii_alphanumeric() || bytes[at - 1] == b'.'));
+        match starts.then(|| version_end(bytes, at)).flatten() {
+            Some(end) => {
+                rest.push_str(&text[copied..at]);
+                rest.push('\u{0}');
+                found.push(&text[at..end]);
+                (at, copied) = (end, end);
+            }
+            None => at += 1,
+        }
+    }
+    rest.push_str(&text[copied..]);
+    (rest, found)
+}
+
+/// Where a version number starting at `at` ends: digits, at least one
+/// `.digits`, then an optional tag (`dev0`, `-rc1`, `b2`, `.feature`).
+fn version_end(bytes: &[u8], at: usize) -> Option<usize> {
+    let digits = |from: usize| {
+        from + bytes[from..]
+            .iter()
+            .take_while(|b| b.is_ascii_digit())
+            .count()
+    };
+    let mut end = digits(at);
+    let mut parts = 1;
+    while end + 1 < bytes.len() && bytes[end] == b'.' && bytes[end + 1].is_ascii_digit() {
+        end = digits(end + 1);
+        parts += 1;
+    }
+    if parts < 2 {
+        return None;
+    }
+    let mut tag = end;
+    if tag < bytes.len() && matches!(bytes[tag], b'.' | b'-' | b'+') {
+        tag += 1;
+    }
+    let word = bytes[tag..]
+        .iter()
+        .take_while(|b| b.is_ascii_alphabetic())
+        .count();
+    if word > 0 {
+        tag += word;
+        if tag < bytes.len() && bytes[tag] == b'.' {
+            tag += 1;
+        }
+        end = digits(tag);
+    }
+    Some(end)
+}
+
+/// Tags that mark a pre-release: it comes before the untagged release.
+const PRE_RELEASE: &[&str] = &["dev", "a", "alpha", "b", "beta", "pre", "rc"];
+
+/// How two version numbers compare (a pre-release before its release), or
+/// `None` for the same numbers tagged differently or with a tag that is no
+/// pre-release (a branch's label: nothing says which is newer).
+fn compare_versions(a: &str, b: &str) -> Option<std::cmp::Ordering> {
+    use std::cmp::Ordering;
+    let split = |v: &str| -> (Vec<u64>, String) {
+        let numeric = &v[..v.len() - version_tag(v).len()];
+        let mut parts: Vec<u64> = numeric
+            .split('.')
+            .map(|p| p.parse().unwrap_or(u64::MAX))
+            .collect();
+        while parts.last() == Some(&0) {
+            parts.pop();
+        }
+        (parts, version_tag(v).to_owned())
+    };
+    let ((a_parts, a_tag), (b_parts, b_tag)) = (split(a), split(b));
+    match a_parts.cmp(&b_parts) {
+        Ordering::Equal if a_tag == b_tag => Some(Ordering::Equal),
+        Ordering::Equal if a_tag.is_empty() && pre_release(&b_tag) => Some(Ordering::Greater),
+        Ordering::Equal if b_tag.is_empty() && pre_release(&a_tag) => Some(Ordering::Less),
+        Ordering::Equal => None,
+        order => Some(order),
+    }
+}
+
+/// A version number's tag: what follows its dotted numbers (`.dev0` of
+/// `8.1.0.dev0`), empty for a release.
+fn version_tag(version: &str) -> &str {
+    let numeric = version
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(version.len());
+    let numeric = version[..numeric].trim_end_matches('.').len();
+    &version[numeric..]
+}
+
+/// Whether a version's tag (`.dev0`, `-rc1`, `b2`) marks a pre-release.
+fn pre_release(tag: &str) -> bool {
+    let word: String = tag
+        .trim_start_matches(['.', '-', '+'])
+        .chars()
+        .take_while(char::is_ascii_alphabetic)
+        .collect();
+    PRE_RELEASE.contains(&word.to_lowercase().as_str())
+}
+
 /// The length of the longest common subsequence, or `None` when the
 /// inputs are too large to compare here.
 fn lcs(a: &[&str], b: &[&str]) -> Option<usize> {
@@ -670,6 +908,118 @@ mod tests {
     }
 
     #[test]
+    fn the_newer_version_number_wins() {
+        let fix = |b: &'static str, o: &'static str, t: &'static str| {
+            let (b, o, t) = (vec![b], vec![o], vec![t]);
+            newer_version(&HunkText {
+                base: &b,
+                ours: &o,
+                theirs: &t,
+            })
+            .map(|f| f.text)
+        };
+        let base = "__version__ = \"8.1.4.dev0\"\n";
+        assert_eq!(
+            fix(
+                base,
+                "__version__ = \"8.2.0.dev0\"\n",
+                "__version__ = \"8.1.4\"\n"
+            )
+            .as_deref(),
+            Some("__version__ = \"8.2.0.dev0\"\n")
+        );
+        assert_eq!(
+            fix(
+                base,
+                "__version__ = \"8.1.4.dev1\"\n",
+                "__version__ = \"8.1.5.dev0\"\n"
+            )
+            .as_deref(),
+            Some("__version__ = \"8.1.5.dev0\"\n")
+        );
+        assert_eq!(
+            fix(
+                "version='0.7',\n",
+                "version='1.1-dev',\n",
+                "version='2.0-dev',\n"
+            )
+            .as_deref(),
+            Some("version='2.0-dev',\n")
+        );
+        assert_eq!(
+            fix(
+                "VERSION = '1.9'\n",
+                "VERSION = '1.10a1'\n",
+                "VERSION = '1.9.1'\n"
+            )
+            .as_deref(),
+            Some("VERSION = '1.10a1'\n")
+        );
+        // Two releases: which one to publish is someone's choice.
+        assert_eq!(
+            fix(
+                "version = \"0.3.1\"\n",
+                "version = \"0.3.2\"\n",
+                "version = \"0.4.0\"\n"
+            ),
+            None
+        );
+        // A branch's label is a tag too; numbers still decide.
+        assert_eq!(
+            fix(
+                "__version__ = '6.6'\n",
+                "__version__ = '6.6.bashcompletion'\n",
+                "__version__ = '7.0-dev'\n"
+            )
+            .as_deref(),
+            Some("__version__ = '7.0-dev'\n")
+        );
+        // Anything else changed, the same release tagged differently, or a
+        // label against its release: no fix.
+        assert_eq!(fix("v = '1.0'\n", "w = '1.1'\n", "v = '1.2'\n"), None);
+        assert_eq!(
+            fix(
+                "version = '1.0'\n",
+                "version = '1.1a1'\n",
+                "version = '1.1rc1'\n"
+            ),
+            None
+        );
+        assert_eq!(
+            fix(
+                "version = '1.0'\n",
+                "version = '1.1.x'\n",
+                "version = '1.1'\n"
+            ),
+            None
+        );
+        // A number only one side bumps is a change of its own.
+        assert_eq!(
+            fix(
+                "version = \"0.3.1\"\nrust-version = \"1.82\"\n",
+                "version = \"0.3.2\"\nrust-version = \"1.82\"\n",
+                "version = \"0.4.0\"\nrust-version = \"1.85\"\n"
+            ),
+            None
+        );
+        // Dotted numbers on a line that holds no version have no newer one.
+        assert_eq!(
+            fix("timeout = 0.5\n", "timeout = 0.7\n", "timeout = 0.6\n"),
+            None
+        );
+        assert_eq!(fix("x = 1\n", "x = 2\n", "x = 3\n"), None);
+        // Each side newer in one place.
+        assert_eq!(
+            fix(
+                "versions(1.0, 1.0)\n",
+                "versions(1.1, 1.0)\n",
+                "versions(1.0, 1.1)\n"
+            ),
+            None
+        );
+    }
+
+    #[test]
     fn imports_are_united_in_sorted_order_where_they_are_sorted() {
         let base = ["\t\"fmt\"\n", "\t\"strings\"\n"];
         let ours = ["\t\"fmt\"\n", "\t\"os\"\n", "\t\"strings\"\n"];
@@ -708,6 +1058,41 @@ mod tests {
             .unwrap()
             .contains("`B`"));
         assert_eq!(declared_twice(Language::Go, &versions, ours), None);
+        // Type declarations too.
+        let ours = "package p\n\ntype I interface {\n\tM()\n}\n";
+        let versions = Versions::new("package p\n", ours, ours);
+        let twice = "package p\n\ntype I interface {\n\tM()\n}\n\ntype I interface {\n\tM()\n}\n";
+        assert!(declared_twice(Language::Go, &versions, twice)
+            .unwrap()
+            .contains("`I`"));
+    }
+
+    #[test]
+    fn insertions_of_much_the_same_code_are_not_independent() {
+        let base: [&str; 0] = [];
+        let ours = ["if a {\n", "\tb()\n", "}\n", "if c {\n", "\td()\n", "}\n"];
+        let theirs = ["if a {\n", "\tb()\n", "}\n", "if c {\n", "\te()\n", "}\n"];
+        let text = HunkText {
+            base: &base,
+            ours: &ours,
+            theirs: &theirs,
+        };
+        let (our_gaps, their_gaps) = (gaps(&base, &ours), gaps(&base, &theirs));
+        assert!(same_code_inserted(&text, &our_gaps, &their_gaps).is_some());
+        let theirs = [
+            "fn f() {\n",
+            "\tb()\n",
+            "\tlet x = 1;\n",
+            "\tg(x);\n",
+            "}\n",
+        ];
+        let text = HunkText {
+            base: &base,
+            ours: &ours,
+            theirs: &theirs,
+        };
+        let their_gaps = gaps(&base, &theirs);
+        assert_eq!(same_code_inserted(&text, &our_gaps, &their_gaps), None);
     }
 
     #[test]

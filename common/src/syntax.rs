@@ -433,7 +433,8 @@ impl Parsed {
                         | "decorated_definition"
                         | "expression_statement"
                         | "var_declaration"
-                        | "const_declaration" => {
+                        | "const_declaration"
+                        | "type_declaration" => {
                             let mut cursor = item.walk();
                             declarations.extend(item.named_children(&mut cursor));
                             None
