@@ -10,10 +10,12 @@
 //! that starts the item it is in to the line that starts the next item.
 //! A window that does not parse cleanly is widened to the whole file.
 
+use std::cell::RefCell;
 use std::collections::HashSet;
 use std::ops::Range;
+use std::sync::OnceLock;
 
-use tree_sitter::{Node, Parser, Tree};
+use tree_sitter::{Node, Parser, Tree, TreeCursor};
 
 /// A language whose files are parsed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -147,9 +149,54 @@ pub struct Definition {
     pub line: usize,
 }
 
+/// What the questions asked of a tree need to know of each node kind of a
+/// grammar, by kind id: looking a kind up by its name on every node costs
+/// more than the walk itself.
+struct Kinds {
+    container: Vec<Option<&'static str>>,
+    comment: Vec<bool>,
+}
+
+impl Kinds {
+    fn of(language: Language) -> &'static Kinds {
+        static TABLES: [OnceLock<Kinds>; 6] = [const { OnceLock::new() }; 6];
+        TABLES[language as usize].get_or_init(|| {
+            let grammar = language.grammar();
+            let names: Vec<&str> = (0..grammar.node_kind_count())
+                .map(|id| {
+                    u16::try_from(id)
+                        .ok()
+                        .and_then(|id| grammar.node_kind_for_id(id))
+                })
+                .map(Option::unwrap_or_default)
+                .collect();
+            Kinds {
+                container: names.iter().map(|name| container_named(name)).collect(),
+                comment: names.iter().map(|name| name.contains("comment")).collect(),
+            }
+        })
+    }
+
+    /// The container kind of a node, as [`CONTAINERS`] names it.
+    fn container(&self, node: Node) -> Option<&'static str> {
+        match self.container.get(usize::from(node.kind_id())) {
+            Some(kind) => *kind,
+            None => container_named(node.kind()),
+        }
+    }
+
+    fn is_comment(&self, node: Node) -> bool {
+        match self.comment.get(usize::from(node.kind_id())) {
+            Some(comment) => *comment,
+            None => node.kind().contains("comment"),
+        }
+    }
+}
+
 /// A parsed stretch of lines of one version of a file.
 pub struct Parsed {
     pub tree: Tree,
+    kinds: &'static Kinds,
     /// The parsed text.
     pub text: String,
     /// The first line of the file that the text starts with.
@@ -159,10 +206,22 @@ pub struct Parsed {
 }
 
 /// Parses `text` in `language`; `None` when the grammar cannot be loaded.
+/// Each thread keeps one parser per language: a conflict is parsed in many
+/// small windows, and making a parser costs about as much as parsing one.
 pub fn parse(language: Language, text: &str) -> Option<Tree> {
-    let mut parser = Parser::new();
-    parser.set_language(&language.grammar()).ok()?;
-    parser.parse(text, None)
+    thread_local! {
+        static PARSERS: RefCell<[Option<Parser>; 6]> = const { RefCell::new([const { None }; 6]) };
+    }
+    PARSERS.with(|parsers| {
+        let mut parsers = parsers.borrow_mut();
+        let slot = &mut parsers[language as usize];
+        if slot.is_none() {
+            let mut parser = Parser::new();
+            parser.set_language(&language.grammar()).ok()?;
+            *slot = Some(parser);
+        }
+        slot.as_mut()?.parse(text, None)
+    })
 }
 
 /// Whether `text` parses without a syntax error.
@@ -199,6 +258,7 @@ fn parse_lines(language: Language, lines: &[&str], range: Range<usize>) -> Optio
     let tree = parse(language, &text)?;
     Some(Parsed {
         tree,
+        kinds: Kinds::of(language),
         text,
         first_line: range.start,
         line_starts,
@@ -254,23 +314,26 @@ impl Parsed {
     /// the shape a hunk has in this version.
     pub fn shape(&self, span: Range<usize>) -> Vec<(&'static str, Vec<(String, String)>)> {
         let mut shape = Vec::new();
-        self.collect_shape(self.tree.root_node(), &span, &mut shape);
+        let mut cursor = self.tree.walk();
+        self.collect_shape(&mut cursor, true, &span, &mut shape);
         shape
     }
 
+    /// One walk of the nodes the span reaches, with one cursor: a node's
+    /// parent and kind are not looked up again for each node.
     fn collect_shape(
         &self,
-        node: Node,
+        cursor: &mut TreeCursor,
+        is_root: bool,
         span: &Range<usize>,
         shape: &mut Vec<(&'static str, Vec<(String, String)>)>,
     ) {
-        let is_root = node.parent().is_none();
-        if let Some(kind) = container_kind(node) {
+        let node = cursor.node();
+        if let Some(kind) = self.kinds.container(node) {
             if is_root || reaches_into(inner_range(node), span) {
                 let mut children = Vec::new();
-                let mut cursor = node.walk();
-                for child in node.named_children(&mut cursor) {
-                    if child.kind().contains("comment") {
+                for child in named_children(cursor) {
+                    if self.kinds.is_comment(child) {
                         continue;
                     }
                     if overlaps(child.byte_range(), span) {
@@ -283,15 +346,23 @@ impl Parsed {
                 shape.push((kind, children));
             }
         }
-        let mut cursor = node.walk();
-        for child in node.named_children(&mut cursor) {
+        if !cursor.goto_first_child() {
+            return;
+        }
+        loop {
+            let child = cursor.node();
             let range = child.byte_range();
-            if overlaps(range.clone(), span)
-                || (span.is_empty() && range.start < span.start && span.start < range.end)
+            if child.is_named()
+                && (overlaps(range.clone(), span)
+                    || (span.is_empty() && range.start < span.start && span.start < range.end))
             {
-                self.collect_shape(child, span, shape);
+                self.collect_shape(cursor, false, span, shape);
+            }
+            if !cursor.goto_next_sibling() {
+                break;
             }
         }
+        cursor.goto_parent();
     }
 
     /// Definitions whose header (name, parameters, return type) touches
@@ -511,7 +582,29 @@ fn is_require(node: Node, text: &str) -> bool {
 }
 
 fn container_kind(node: Node) -> Option<&'static str> {
-    CONTAINERS.iter().copied().find(|k| *k == node.kind())
+    container_named(node.kind())
+}
+
+fn container_named(kind: &str) -> Option<&'static str> {
+    CONTAINERS.iter().copied().find(|k| *k == kind)
+}
+
+/// The named children of the cursor's node, the cursor left on that node.
+fn named_children<'t>(cursor: &mut TreeCursor<'t>) -> Vec<Node<'t>> {
+    let mut children = Vec::new();
+    if cursor.goto_first_child() {
+        loop {
+            let child = cursor.node();
+            if child.is_named() {
+                children.push(child);
+            }
+            if !cursor.goto_next_sibling() {
+                break;
+            }
+        }
+        cursor.goto_parent();
+    }
+    children
 }
 
 fn definition_name(node: Node) -> Option<Node> {
