@@ -426,8 +426,14 @@ impl<'v> HunkTrees<'v> {
         lines: &[&str],
         at: Lines,
     ) -> Option<&'c Parsed> {
-        cell.get_or_init(|| syntax::parse_around(self.language, lines, range(at)))
-            .as_ref()
+        cell.get_or_init(|| {
+            // The first version parsed lends its tree to the others.
+            let similar = [&self.base, &self.ours, &self.theirs]
+                .into_iter()
+                .find_map(|other| other.get().and_then(Option::as_ref));
+            syntax::parse_around_like(self.language, lines, range(at), similar)
+        })
+        .as_ref()
     }
 }
 

@@ -15,7 +15,7 @@ use std::collections::HashSet;
 use std::ops::Range;
 use std::sync::OnceLock;
 
-use tree_sitter::{Node, Parser, Tree, TreeCursor};
+use tree_sitter::{InputEdit, Node, Parser, Point, Tree, TreeCursor};
 
 /// A language whose files are parsed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -209,6 +209,12 @@ pub struct Parsed {
 /// Each thread keeps one parser per language: a conflict is parsed in many
 /// small windows, and making a parser costs about as much as parsing one.
 pub fn parse(language: Language, text: &str) -> Option<Tree> {
+    parse_reusing(language, text, None)
+}
+
+/// Parses `text`, reusing the parts of `old` (a tree edited to match it)
+/// that the edit leaves alone.
+fn parse_reusing(language: Language, text: &str, old: Option<&Tree>) -> Option<Tree> {
     thread_local! {
         static PARSERS: RefCell<[Option<Parser>; 6]> = const { RefCell::new([const { None }; 6]) };
     }
@@ -220,7 +226,7 @@ pub fn parse(language: Language, text: &str) -> Option<Tree> {
             parser.set_language(&language.grammar()).ok()?;
             *slot = Some(parser);
         }
-        slot.as_mut()?.parse(text, None)
+        slot.as_mut()?.parse(text, old)
     })
 }
 
@@ -233,8 +239,27 @@ pub fn parses_cleanly(language: Language, text: &str) -> bool {
 /// the whole file when the window has syntax errors. `None` when even the
 /// whole file does not parse cleanly.
 pub fn parse_around(language: Language, lines: &[&str], range: Range<usize>) -> Option<Parsed> {
+    parse_around_like(language, lines, range, None)
+}
+
+/// [`parse_around`], reusing the tree of `similar`, the same stretch of
+/// another version of the file: the versions of a conflict differ in a few
+/// lines, and what they share is not parsed again. A window that does not
+/// parse cleanly that way is parsed afresh before anything is concluded.
+pub fn parse_around_like(
+    language: Language,
+    lines: &[&str],
+    range: Range<usize>,
+    similar: Option<&Parsed>,
+) -> Option<Parsed> {
     let window = window(lines, range);
     let whole = 0..lines.len();
+    if let Some(similar) = similar {
+        let parsed = parse_lines_reusing(language, lines, window.clone(), Some(similar))?;
+        if !parsed.tree.root_node().has_error() {
+            return Some(parsed);
+        }
+    }
     let parsed = parse_lines(language, lines, window.clone())?;
     if !parsed.tree.root_node().has_error() {
         return Some(parsed);
@@ -247,6 +272,15 @@ pub fn parse_around(language: Language, lines: &[&str], range: Range<usize>) -> 
 }
 
 fn parse_lines(language: Language, lines: &[&str], range: Range<usize>) -> Option<Parsed> {
+    parse_lines_reusing(language, lines, range, None)
+}
+
+fn parse_lines_reusing(
+    language: Language,
+    lines: &[&str],
+    range: Range<usize>,
+    similar: Option<&Parsed>,
+) -> Option<Parsed> {
     let text: String = lines[range.clone()].concat();
     let mut line_starts = Vec::with_capacity(range.len() + 1);
     let mut at = 0;
@@ -255,7 +289,12 @@ fn parse_lines(language: Language, lines: &[&str], range: Range<usize>) -> Optio
         at += line.len();
     }
     line_starts.push(at);
-    let tree = parse(language, &text)?;
+    let old = similar.map(|similar| {
+        let mut tree = similar.tree.clone();
+        tree.edit(&edit_between(&similar.text, &text));
+        tree
+    });
+    let tree = parse_reusing(language, &text, old.as_ref())?;
     Some(Parsed {
         tree,
         kinds: Kinds::of(language),
@@ -263,6 +302,50 @@ fn parse_lines(language: Language, lines: &[&str], range: Range<usize>) -> Optio
         first_line: range.start,
         line_starts,
     })
+}
+
+/// The edit that turns `old` into `new`: everything between their common
+/// start and their common end, cut at character boundaries.
+fn edit_between(old: &str, new: &str) -> InputEdit {
+    let (a, b) = (old.as_bytes(), new.as_bytes());
+    let mut start = a.iter().zip(b).take_while(|(x, y)| x == y).count();
+    while !(old.is_char_boundary(start) && new.is_char_boundary(start)) {
+        start -= 1;
+    }
+    let most = a.len().min(b.len()) - start;
+    let mut common_end = a
+        .iter()
+        .rev()
+        .zip(b.iter().rev())
+        .take(most)
+        .take_while(|(x, y)| x == y)
+        .count();
+    while !(old.is_char_boundary(a.len() - common_end)
+        && new.is_char_boundary(b.len() - common_end))
+    {
+        common_end -= 1;
+    }
+    let (old_end, new_end) = (a.len() - common_end, b.len() - common_end);
+    InputEdit {
+        start_byte: start,
+        old_end_byte: old_end,
+        new_end_byte: new_end,
+        start_position: point_at(old, start),
+        old_end_position: point_at(old, old_end),
+        new_end_position: point_at(new, new_end),
+    }
+}
+
+/// The row and column (in bytes) of a byte offset.
+fn point_at(text: &str, byte: usize) -> Point {
+    let before = &text.as_bytes()[..byte];
+    let row = before.iter().filter(|&&c| c == b'\n').count();
+    let column = before.len()
+        - before
+            .iter()
+            .rposition(|&c| c == b'\n')
+            .map_or(0, |i| i + 1);
+    Point { row, column }
 }
 
 /// The lines from the start of the top-level item holding `range` to the
