@@ -403,7 +403,8 @@ impl Parsed {
     }
 
     /// One walk of the nodes the span reaches, with one cursor: a node's
-    /// parent and kind are not looked up again for each node.
+    /// parent and kind are not looked up again for each node, and the
+    /// children before the span are skipped, not visited one by one.
     fn collect_shape(
         &self,
         cursor: &mut TreeCursor,
@@ -415,26 +416,36 @@ impl Parsed {
         if let Some(kind) = self.kinds.container(node) {
             if is_root || reaches_into(inner_range(node), span) {
                 let mut children = Vec::new();
-                for child in named_children(cursor) {
-                    if self.kinds.is_comment(child) {
-                        continue;
-                    }
-                    if overlaps(child.byte_range(), span) {
-                        children.push((
-                            child.kind().to_owned(),
-                            token_text(&self.text[child.byte_range()]),
-                        ));
+                // An empty span overlaps no child.
+                if !span.is_empty() {
+                    for child in named_children_within(cursor, span) {
+                        if !self.kinds.is_comment(child) {
+                            children.push((
+                                child.kind().to_owned(),
+                                token_text(&self.text[child.byte_range()]),
+                            ));
+                        }
                     }
                 }
                 shape.push((kind, children));
             }
         }
-        if !cursor.goto_first_child() {
+        // The children a span reaches start before its end (a point: before
+        // it) and end after its start.
+        let stop = if span.is_empty() {
+            span.start
+        } else {
+            span.end
+        };
+        if cursor.goto_first_child_for_byte(span.start).is_none() {
             return;
         }
         loop {
             let child = cursor.node();
             let range = child.byte_range();
+            if range.start >= stop {
+                break;
+            }
             if child.is_named()
                 && (overlaps(range.clone(), span)
                     || (span.is_empty() && range.start < span.start && span.start < range.end))
@@ -672,13 +683,17 @@ fn container_named(kind: &str) -> Option<&'static str> {
     CONTAINERS.iter().copied().find(|k| *k == kind)
 }
 
-/// The named children of the cursor's node, the cursor left on that node.
-fn named_children<'t>(cursor: &mut TreeCursor<'t>) -> Vec<Node<'t>> {
+/// The named children of the cursor's node that overlap a non-empty
+/// `span`, the cursor left on that node.
+fn named_children_within<'t>(cursor: &mut TreeCursor<'t>, span: &Range<usize>) -> Vec<Node<'t>> {
     let mut children = Vec::new();
-    if cursor.goto_first_child() {
+    if cursor.goto_first_child_for_byte(span.start).is_some() {
         loop {
             let child = cursor.node();
-            if child.is_named() {
+            if child.start_byte() >= span.end {
+                break;
+            }
+            if child.is_named() && overlaps(child.byte_range(), span) {
                 children.push(child);
             }
             if !cursor.goto_next_sibling() {
