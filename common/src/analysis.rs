@@ -16,6 +16,7 @@
 //! - UNKNOWN: a version does not parse, or (in a language we do not parse)
 //!   the hunk changes the number of lines.
 
+use std::cell::OnceCell;
 use std::collections::HashSet;
 use std::ops::Range;
 
@@ -263,16 +264,10 @@ fn classify_hunk(
         imports_only: false,
         additions_only: false,
     };
-    let parsed = language.map(|language| {
-        (
-            syntax::parse_around(language, &versions.base, range(hunk.base)),
-            syntax::parse_around(language, &versions.ours, range(hunk.ours)),
-            syntax::parse_around(language, &versions.theirs, range(hunk.theirs)),
-        )
-    });
-    if let Some((_, Some(ours), _)) = &parsed {
+    let parsed = language.map(|language| HunkTrees::new(language, versions, &hunk));
+    if let Some(ours) = parsed.as_ref().and_then(HunkTrees::ours) {
         result.symbols = ours.enclosing_symbols(ours.span(range(hunk.ours)));
-    } else if let Some((Some(base), _, _)) = &parsed {
+    } else if let Some(base) = parsed.as_ref().and_then(HunkTrees::base) {
         result.symbols = base.enclosing_symbols(base.span(range(hunk.base)));
     }
     let decide = |result: &mut HunkAnalysis, class, severity, reason: String| {
@@ -302,15 +297,17 @@ fn classify_hunk(
         return result;
     }
     let imports = match &parsed {
-        Some((base, Some(ours), Some(theirs))) => {
-            ours.all_imports(range(hunk.ours))
-                && theirs.all_imports(range(hunk.theirs))
-                && (text.base.iter().all(|l| l.trim().is_empty())
-                    || base
-                        .as_ref()
-                        .is_some_and(|b| b.all_imports(range(hunk.base))))
-        }
-        Some(_) => false,
+        Some(trees) => match (trees.ours(), trees.theirs()) {
+            (Some(ours), Some(theirs)) => {
+                ours.all_imports(range(hunk.ours))
+                    && theirs.all_imports(range(hunk.theirs))
+                    && (text.base.iter().all(|l| l.trim().is_empty())
+                        || trees
+                            .base()
+                            .is_some_and(|b| b.all_imports(range(hunk.base))))
+            }
+            _ => false,
+        },
         None => [text.base, text.ours, text.theirs]
             .iter()
             .all(|lines| lines.iter().all(|l| looks_like_import(l))),
@@ -341,7 +338,8 @@ fn classify_hunk(
         }
         return result;
     };
-    let (Some(base), Some(ours), Some(theirs)) = parsed else {
+    let (Some(base), Some(ours), Some(theirs)) = (parsed.base(), parsed.ours(), parsed.theirs())
+    else {
         let reason = "a version of the file does not parse".to_owned();
         decide(&mut result, ConflictType::Unknown, Severity::High, reason);
         return result;
@@ -385,6 +383,58 @@ fn classify_hunk(
         );
     }
     result
+}
+
+/// A hunk's window parsed in each version, each only when a question
+/// needs it: most hunks are decided before all three are asked.
+struct HunkTrees<'v> {
+    language: Language,
+    versions: &'v Versions<'v>,
+    hunk: &'v Hunk,
+    base: OnceCell<Option<Parsed>>,
+    ours: OnceCell<Option<Parsed>>,
+    theirs: OnceCell<Option<Parsed>>,
+}
+
+impl<'v> HunkTrees<'v> {
+    fn new(language: Language, versions: &'v Versions<'v>, hunk: &'v Hunk) -> HunkTrees<'v> {
+        HunkTrees {
+            language,
+            versions,
+            hunk,
+            base: OnceCell::new(),
+            ours: OnceCell::new(),
+            theirs: OnceCell::new(),
+        }
+    }
+
+    fn base(&self) -> Option<&Parsed> {
+        self.parsed(&self.base, &self.versions.base, self.hunk.base)
+    }
+
+    fn ours(&self) -> Option<&Parsed> {
+        self.parsed(&self.ours, &self.versions.ours, self.hunk.ours)
+    }
+
+    fn theirs(&self) -> Option<&Parsed> {
+        self.parsed(&self.theirs, &self.versions.theirs, self.hunk.theirs)
+    }
+
+    fn parsed<'c>(
+        &self,
+        cell: &'c OnceCell<Option<Parsed>>,
+        lines: &[&str],
+        at: Lines,
+    ) -> Option<&'c Parsed> {
+        cell.get_or_init(|| {
+            // The first version parsed lends its tree to the others.
+            let similar = [&self.base, &self.ours, &self.theirs]
+                .into_iter()
+                .find_map(|other| other.get().and_then(Option::as_ref));
+            syntax::parse_around_like(self.language, lines, range(at), similar)
+        })
+        .as_ref()
+    }
 }
 
 fn range(lines: Lines) -> Range<usize> {

@@ -10,10 +10,12 @@
 //! that starts the item it is in to the line that starts the next item.
 //! A window that does not parse cleanly is widened to the whole file.
 
+use std::cell::RefCell;
 use std::collections::HashSet;
 use std::ops::Range;
+use std::sync::OnceLock;
 
-use tree_sitter::{Node, Parser, Tree};
+use tree_sitter::{InputEdit, Node, Parser, Point, Tree, TreeCursor};
 
 /// A language whose files are parsed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -147,9 +149,54 @@ pub struct Definition {
     pub line: usize,
 }
 
+/// What the questions asked of a tree need to know of each node kind of a
+/// grammar, by kind id: looking a kind up by its name on every node costs
+/// more than the walk itself.
+struct Kinds {
+    container: Vec<Option<&'static str>>,
+    comment: Vec<bool>,
+}
+
+impl Kinds {
+    fn of(language: Language) -> &'static Kinds {
+        static TABLES: [OnceLock<Kinds>; 6] = [const { OnceLock::new() }; 6];
+        TABLES[language as usize].get_or_init(|| {
+            let grammar = language.grammar();
+            let names: Vec<&str> = (0..grammar.node_kind_count())
+                .map(|id| {
+                    u16::try_from(id)
+                        .ok()
+                        .and_then(|id| grammar.node_kind_for_id(id))
+                })
+                .map(Option::unwrap_or_default)
+                .collect();
+            Kinds {
+                container: names.iter().map(|name| container_named(name)).collect(),
+                comment: names.iter().map(|name| name.contains("comment")).collect(),
+            }
+        })
+    }
+
+    /// The container kind of a node, as [`CONTAINERS`] names it.
+    fn container(&self, node: Node) -> Option<&'static str> {
+        match self.container.get(usize::from(node.kind_id())) {
+            Some(kind) => *kind,
+            None => container_named(node.kind()),
+        }
+    }
+
+    fn is_comment(&self, node: Node) -> bool {
+        match self.comment.get(usize::from(node.kind_id())) {
+            Some(comment) => *comment,
+            None => node.kind().contains("comment"),
+        }
+    }
+}
+
 /// A parsed stretch of lines of one version of a file.
 pub struct Parsed {
     pub tree: Tree,
+    kinds: &'static Kinds,
     /// The parsed text.
     pub text: String,
     /// The first line of the file that the text starts with.
@@ -159,10 +206,28 @@ pub struct Parsed {
 }
 
 /// Parses `text` in `language`; `None` when the grammar cannot be loaded.
+/// Each thread keeps one parser per language: a conflict is parsed in many
+/// small windows, and making a parser costs about as much as parsing one.
 pub fn parse(language: Language, text: &str) -> Option<Tree> {
-    let mut parser = Parser::new();
-    parser.set_language(&language.grammar()).ok()?;
-    parser.parse(text, None)
+    parse_reusing(language, text, None)
+}
+
+/// Parses `text`, reusing the parts of `old` (a tree edited to match it)
+/// that the edit leaves alone.
+fn parse_reusing(language: Language, text: &str, old: Option<&Tree>) -> Option<Tree> {
+    thread_local! {
+        static PARSERS: RefCell<[Option<Parser>; 6]> = const { RefCell::new([const { None }; 6]) };
+    }
+    PARSERS.with(|parsers| {
+        let mut parsers = parsers.borrow_mut();
+        let slot = &mut parsers[language as usize];
+        if slot.is_none() {
+            let mut parser = Parser::new();
+            parser.set_language(&language.grammar()).ok()?;
+            *slot = Some(parser);
+        }
+        slot.as_mut()?.parse(text, old)
+    })
 }
 
 /// Whether `text` parses without a syntax error.
@@ -174,8 +239,27 @@ pub fn parses_cleanly(language: Language, text: &str) -> bool {
 /// the whole file when the window has syntax errors. `None` when even the
 /// whole file does not parse cleanly.
 pub fn parse_around(language: Language, lines: &[&str], range: Range<usize>) -> Option<Parsed> {
+    parse_around_like(language, lines, range, None)
+}
+
+/// [`parse_around`], reusing the tree of `similar`, the same stretch of
+/// another version of the file: the versions of a conflict differ in a few
+/// lines, and what they share is not parsed again. A window that does not
+/// parse cleanly that way is parsed afresh before anything is concluded.
+pub fn parse_around_like(
+    language: Language,
+    lines: &[&str],
+    range: Range<usize>,
+    similar: Option<&Parsed>,
+) -> Option<Parsed> {
     let window = window(lines, range);
     let whole = 0..lines.len();
+    if let Some(similar) = similar {
+        let parsed = parse_lines_reusing(language, lines, window.clone(), Some(similar))?;
+        if !parsed.tree.root_node().has_error() {
+            return Some(parsed);
+        }
+    }
     let parsed = parse_lines(language, lines, window.clone())?;
     if !parsed.tree.root_node().has_error() {
         return Some(parsed);
@@ -188,6 +272,15 @@ pub fn parse_around(language: Language, lines: &[&str], range: Range<usize>) -> 
 }
 
 fn parse_lines(language: Language, lines: &[&str], range: Range<usize>) -> Option<Parsed> {
+    parse_lines_reusing(language, lines, range, None)
+}
+
+fn parse_lines_reusing(
+    language: Language,
+    lines: &[&str],
+    range: Range<usize>,
+    similar: Option<&Parsed>,
+) -> Option<Parsed> {
     let text: String = lines[range.clone()].concat();
     let mut line_starts = Vec::with_capacity(range.len() + 1);
     let mut at = 0;
@@ -196,13 +289,63 @@ fn parse_lines(language: Language, lines: &[&str], range: Range<usize>) -> Optio
         at += line.len();
     }
     line_starts.push(at);
-    let tree = parse(language, &text)?;
+    let old = similar.map(|similar| {
+        let mut tree = similar.tree.clone();
+        tree.edit(&edit_between(&similar.text, &text));
+        tree
+    });
+    let tree = parse_reusing(language, &text, old.as_ref())?;
     Some(Parsed {
         tree,
+        kinds: Kinds::of(language),
         text,
         first_line: range.start,
         line_starts,
     })
+}
+
+/// The edit that turns `old` into `new`: everything between their common
+/// start and their common end, cut at character boundaries.
+fn edit_between(old: &str, new: &str) -> InputEdit {
+    let (a, b) = (old.as_bytes(), new.as_bytes());
+    let mut start = a.iter().zip(b).take_while(|(x, y)| x == y).count();
+    while !(old.is_char_boundary(start) && new.is_char_boundary(start)) {
+        start -= 1;
+    }
+    let most = a.len().min(b.len()) - start;
+    let mut common_end = a
+        .iter()
+        .rev()
+        .zip(b.iter().rev())
+        .take(most)
+        .take_while(|(x, y)| x == y)
+        .count();
+    while !(old.is_char_boundary(a.len() - common_end)
+        && new.is_char_boundary(b.len() - common_end))
+    {
+        common_end -= 1;
+    }
+    let (old_end, new_end) = (a.len() - common_end, b.len() - common_end);
+    InputEdit {
+        start_byte: start,
+        old_end_byte: old_end,
+        new_end_byte: new_end,
+        start_position: point_at(old, start),
+        old_end_position: point_at(old, old_end),
+        new_end_position: point_at(new, new_end),
+    }
+}
+
+/// The row and column (in bytes) of a byte offset.
+fn point_at(text: &str, byte: usize) -> Point {
+    let before = &text.as_bytes()[..byte];
+    let row = before.iter().filter(|&&c| c == b'\n').count();
+    let column = before.len()
+        - before
+            .iter()
+            .rposition(|&c| c == b'\n')
+            .map_or(0, |i| i + 1);
+    Point { row, column }
 }
 
 /// The lines from the start of the top-level item holding `range` to the
@@ -254,44 +397,66 @@ impl Parsed {
     /// the shape a hunk has in this version.
     pub fn shape(&self, span: Range<usize>) -> Vec<(&'static str, Vec<(String, String)>)> {
         let mut shape = Vec::new();
-        self.collect_shape(self.tree.root_node(), &span, &mut shape);
+        let mut cursor = self.tree.walk();
+        self.collect_shape(&mut cursor, true, &span, &mut shape);
         shape
     }
 
+    /// One walk of the nodes the span reaches, with one cursor: a node's
+    /// parent and kind are not looked up again for each node, and the
+    /// children before the span are skipped, not visited one by one.
     fn collect_shape(
         &self,
-        node: Node,
+        cursor: &mut TreeCursor,
+        is_root: bool,
         span: &Range<usize>,
         shape: &mut Vec<(&'static str, Vec<(String, String)>)>,
     ) {
-        let is_root = node.parent().is_none();
-        if let Some(kind) = container_kind(node) {
+        let node = cursor.node();
+        if let Some(kind) = self.kinds.container(node) {
             if is_root || reaches_into(inner_range(node), span) {
                 let mut children = Vec::new();
-                let mut cursor = node.walk();
-                for child in node.named_children(&mut cursor) {
-                    if child.kind().contains("comment") {
-                        continue;
-                    }
-                    if overlaps(child.byte_range(), span) {
-                        children.push((
-                            child.kind().to_owned(),
-                            token_text(&self.text[child.byte_range()]),
-                        ));
+                // An empty span overlaps no child.
+                if !span.is_empty() {
+                    for child in named_children_within(cursor, span) {
+                        if !self.kinds.is_comment(child) {
+                            children.push((
+                                child.kind().to_owned(),
+                                token_text(&self.text[child.byte_range()]),
+                            ));
+                        }
                     }
                 }
                 shape.push((kind, children));
             }
         }
-        let mut cursor = node.walk();
-        for child in node.named_children(&mut cursor) {
+        // The children a span reaches start before its end (a point: before
+        // it) and end after its start.
+        let stop = if span.is_empty() {
+            span.start
+        } else {
+            span.end
+        };
+        if cursor.goto_first_child_for_byte(span.start).is_none() {
+            return;
+        }
+        loop {
+            let child = cursor.node();
             let range = child.byte_range();
-            if overlaps(range.clone(), span)
-                || (span.is_empty() && range.start < span.start && span.start < range.end)
+            if range.start >= stop {
+                break;
+            }
+            if child.is_named()
+                && (overlaps(range.clone(), span)
+                    || (span.is_empty() && range.start < span.start && span.start < range.end))
             {
-                self.collect_shape(child, span, shape);
+                self.collect_shape(cursor, false, span, shape);
+            }
+            if !cursor.goto_next_sibling() {
+                break;
             }
         }
+        cursor.goto_parent();
     }
 
     /// Definitions whose header (name, parameters, return type) touches
@@ -512,7 +677,33 @@ fn is_require(node: Node, text: &str) -> bool {
 }
 
 fn container_kind(node: Node) -> Option<&'static str> {
-    CONTAINERS.iter().copied().find(|k| *k == node.kind())
+    container_named(node.kind())
+}
+
+fn container_named(kind: &str) -> Option<&'static str> {
+    CONTAINERS.iter().copied().find(|k| *k == kind)
+}
+
+/// The named children of the cursor's node that overlap a non-empty
+/// `span`, the cursor left on that node.
+fn named_children_within<'t>(cursor: &mut TreeCursor<'t>, span: &Range<usize>) -> Vec<Node<'t>> {
+    let mut children = Vec::new();
+    if cursor.goto_first_child_for_byte(span.start).is_some() {
+        loop {
+            let child = cursor.node();
+            if child.start_byte() >= span.end {
+                break;
+            }
+            if child.is_named() && overlaps(child.byte_range(), span) {
+                children.push(child);
+            }
+            if !cursor.goto_next_sibling() {
+                break;
+            }
+        }
+        cursor.goto_parent();
+    }
+    children
 }
 
 fn definition_name(node: Node) -> Option<Node> {
