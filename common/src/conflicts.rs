@@ -428,6 +428,7 @@ mod worktree {
                 [dir, b"/", name].concat()
             }
         };
+        let mut listing = Vec::new();
         for dir in &tracked_dirs {
             let full = workdir.join(std::ffi::OsStr::from_bytes(dir));
             let files = dirs.get(dir).map(Vec::as_slice).unwrap_or(&[]);
@@ -465,16 +466,25 @@ mod worktree {
                     }
                 }
             }
+            // Untracked entries of this directory, listed from the open
+            // descriptor where the system allows.
+            let names = read_names(fd, &mut listing).or_else(|| {
+                let entries = std::fs::read_dir(&full).ok()?;
+                Some(
+                    entries
+                        .flatten()
+                        .map(|entry| entry.file_name().as_bytes().to_vec())
+                        .collect(),
+                )
+            });
             if fd >= 0 {
                 // SAFETY: fd came from open above.
                 unsafe { libc::close(fd) };
             }
-            // Untracked entries of this directory.
-            let Ok(entries) = std::fs::read_dir(&full) else {
+            let Some(names) = names else {
                 continue;
             };
-            for entry in entries.flatten() {
-                let name = entry.file_name().as_bytes().to_vec();
+            for name in names {
                 if (dir.is_empty() && name == b".git") || known.contains(name.as_slice()) {
                     continue;
                 }
@@ -520,6 +530,52 @@ mod worktree {
         } else {
             changed.push(text);
         }
+    }
+
+    /// The names in the directory open as `fd` (`.` and `..` left out),
+    /// read with `getdents64` into `buffer`; `None` when it cannot be.
+    #[cfg(target_os = "linux")]
+    fn read_names(fd: libc::c_int, buffer: &mut Vec<u8>) -> Option<Vec<Vec<u8>>> {
+        if fd < 0 {
+            return None;
+        }
+        buffer.resize(32 * 1024, 0);
+        let mut names = Vec::new();
+        loop {
+            // SAFETY: the kernel writes at most buffer.len() bytes of
+            // whole dirent64 records into the buffer.
+            let read = unsafe {
+                libc::syscall(libc::SYS_getdents64, fd, buffer.as_mut_ptr(), buffer.len())
+            };
+            if read < 0 {
+                return None;
+            }
+            if read == 0 {
+                return Some(names);
+            }
+            // Each record: inode (8 bytes), offset (8), its length (2),
+            // type (1), then the name ending in NUL.
+            let records = &buffer[..read as usize];
+            let mut at = 0;
+            while at < records.len() {
+                let length = usize::from(u16::from_ne_bytes([
+                    *records.get(at + 16)?,
+                    *records.get(at + 17)?,
+                ]));
+                let record = records.get(at..at + length).filter(|_| length > 19)?;
+                let name = &record[19..];
+                let name = &name[..name.iter().position(|b| *b == 0).unwrap_or(name.len())];
+                if name != b"." && name != b".." {
+                    names.push(name.to_vec());
+                }
+                at += length;
+            }
+        }
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn read_names(_fd: libc::c_int, _buffer: &mut Vec<u8>) -> Option<Vec<Vec<u8>>> {
+        None
     }
 
     fn stat_at(dir_fd: libc::c_int, name: &[u8]) -> Option<libc::stat> {
