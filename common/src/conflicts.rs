@@ -10,6 +10,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result};
 use git2::{Oid, Repository};
@@ -92,6 +93,21 @@ pub struct CheckoutState {
 /// state's tree written by editing HEAD's tree along the changed paths
 /// alone, so unchanged directories cost neither a write nor a lookup.
 pub fn capture_checkout(path: &Path) -> Result<CheckoutState> {
+    capture_checkout_with(path, &HeadFiles::default())
+}
+
+/// Captures many checkouts of one repository (see [`capture_checkout`])
+/// in parallel, reading each HEAD tree they stand on once for all.
+pub fn capture_checkouts(paths: &[&Path]) -> Vec<Result<CheckoutState>> {
+    crate::tree_merge::fast_reads();
+    let heads = HeadFiles::default();
+    paths
+        .par_iter()
+        .map(|path| capture_checkout_with(path, &heads))
+        .collect()
+}
+
+fn capture_checkout_with(path: &Path, heads: &HeadFiles) -> Result<CheckoutState> {
     let checkout =
         Repository::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let head = checkout.head()?.peel_to_commit()?;
@@ -105,24 +121,14 @@ pub fn capture_checkout(path: &Path) -> Result<CheckoutState> {
         // A tree cannot be made of unmerged paths; this names the error.
         index.write_tree_to(&checkout)?;
     }
+    let entries: Vec<git2::IndexEntry> = index.iter().collect();
     let mut edits: BTreeMap<String, Edit> = BTreeMap::new();
     let mut changed_files = Vec::new();
-    let staged = checkout.diff_tree_to_index(Some(&head_tree), Some(&index), None)?;
-    for delta in staged.deltas() {
-        let file = if delta.status() == git2::Delta::Deleted {
-            delta.old_file()
-        } else {
-            delta.new_file()
-        };
-        let Some(name) = file.path().and_then(Path::to_str) else {
-            continue;
-        };
-        let edit =
-            (delta.status() != git2::Delta::Deleted).then(|| (file.id(), i32::from(file.mode())));
-        changed_files.push(name.to_owned());
-        edits.insert(name.to_owned(), edit);
+    for (name, edit) in staged_changes(&checkout, &head_tree, &index, &entries, heads)? {
+        changed_files.push(name.clone());
+        edits.insert(name, edit);
     }
-    for name in worktree::changed_paths(&checkout, &index, &workdir)? {
+    for name in worktree::changed_paths(&checkout, &index, &entries, &workdir)? {
         if let Some(edit) = worktree_edit(&checkout, &workdir, &name)? {
             edits.insert(name.clone(), edit);
         }
@@ -144,6 +150,125 @@ pub fn capture_checkout(path: &Path) -> Result<CheckoutState> {
         commit: head.id(),
         changed_files,
     })
+}
+
+/// The files of a tree, every level flattened: path -> (id, mode).
+type FileList = HashMap<Vec<u8>, (Oid, u32)>;
+
+/// HEAD trees flattened once for many checkouts standing on them (the
+/// sessions of a repository mostly share a few commits), so comparing an
+/// index with its HEAD reads no tree again.
+#[derive(Default)]
+struct HeadFiles {
+    trees: Mutex<HashMap<Oid, Arc<FilesSlot>>>,
+}
+
+/// One tree's files, once read; its lock is held while they are read.
+type FilesSlot = Mutex<Option<Arc<FileList>>>;
+
+impl HeadFiles {
+    fn of(&self, tree: &git2::Tree) -> Result<Arc<FileList>> {
+        let slot = {
+            let mut trees = self.trees.lock().unwrap_or_else(|e| e.into_inner());
+            Arc::clone(trees.entry(tree.id()).or_default())
+        };
+        // Held while the tree is read: a second checkout on the same tree
+        // waits for it rather than reading it too.
+        let mut slot = slot.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(files) = slot.as_ref() {
+            return Ok(Arc::clone(files));
+        }
+        let mut files = FileList::new();
+        tree.walk(git2::TreeWalkMode::PreOrder, |root, entry| {
+            if entry.kind() == Some(git2::ObjectType::Tree) {
+                return git2::TreeWalkResult::Ok;
+            }
+            let path = [root.as_bytes(), entry.name_bytes()].concat();
+            files.insert(path, (entry.id(), entry.filemode() as u32));
+            git2::TreeWalkResult::Ok
+        })?;
+        let files = Arc::new(files);
+        *slot = Some(Arc::clone(&files));
+        Ok(files)
+    }
+}
+
+/// The index's changes against HEAD's tree, by path: the staged blob (id,
+/// mode), or `None` for a deletion. Entries are compared by id and mode
+/// with HEAD's files listed once (see [`HeadFiles`]); an index holding
+/// submodules or entries flagged intent-to-add or skip-worktree is left to
+/// libgit2's tree-to-index diff, which knows their rules.
+fn staged_changes(
+    checkout: &Repository,
+    head_tree: &git2::Tree,
+    index: &git2::Index,
+    entries: &[git2::IndexEntry],
+    heads: &HeadFiles,
+) -> Result<Vec<(String, Edit)>> {
+    const GITLINK: u32 = 0o160000;
+    const SPECIAL: u16 = (1 << 13) | (1 << 14);
+    let plain = entries
+        .iter()
+        .all(|e| e.mode != GITLINK && e.flags_extended & SPECIAL == 0);
+    let files = if plain {
+        Some(heads.of(head_tree)?)
+    } else {
+        None
+    };
+    let Some(files) = files.filter(|files| files.values().all(|(_, mode)| *mode != GITLINK)) else {
+        return libgit2_staged_changes(checkout, head_tree, index);
+    };
+    let mut changes = Vec::new();
+    let mut matched = 0;
+    for entry in entries {
+        let name = match std::str::from_utf8(&entry.path) {
+            Ok(name) => name,
+            Err(_) => continue,
+        };
+        match files.get(&entry.path) {
+            Some(&(id, mode)) => {
+                matched += 1;
+                if id != entry.id || mode != entry.mode {
+                    changes.push((name.to_owned(), Some((entry.id, entry.mode as i32))));
+                }
+            }
+            None => changes.push((name.to_owned(), Some((entry.id, entry.mode as i32)))),
+        }
+    }
+    if matched < files.len() {
+        let indexed: std::collections::HashSet<&[u8]> =
+            entries.iter().map(|e| e.path.as_slice()).collect();
+        for path in files.keys().filter(|p| !indexed.contains(p.as_slice())) {
+            if let Ok(name) = std::str::from_utf8(path) {
+                changes.push((name.to_owned(), None));
+            }
+        }
+    }
+    Ok(changes)
+}
+
+/// [`staged_changes`] as libgit2's tree-to-index diff finds them.
+fn libgit2_staged_changes(
+    checkout: &Repository,
+    head_tree: &git2::Tree,
+    index: &git2::Index,
+) -> Result<Vec<(String, Edit)>> {
+    let staged = checkout.diff_tree_to_index(Some(head_tree), Some(index), None)?;
+    let mut changes = Vec::new();
+    for delta in staged.deltas() {
+        let file = if delta.status() == git2::Delta::Deleted {
+            delta.old_file()
+        } else {
+            delta.new_file()
+        };
+        let Some(name) = file.path().and_then(Path::to_str) else {
+            continue;
+        };
+        let edit =
+            (delta.status() != git2::Delta::Deleted).then(|| (file.id(), i32::from(file.mode())));
+        changes.push((name.to_owned(), edit));
+    }
+    Ok(changes)
 }
 
 /// What becomes of a path in a tree: a blob or tree (id, mode), or nothing.
@@ -225,13 +350,13 @@ fn edit_tree(
 /// path), compare with the index, hash only what looks changed, and list
 /// untracked files that are not ignored.
 mod worktree {
-    use std::collections::{BTreeMap, HashSet};
+    use std::collections::{HashMap, HashSet};
     use std::ffi::CString;
     use std::os::unix::ffi::OsStrExt;
     use std::path::Path;
 
     use anyhow::Result;
-    use git2::{Index, ObjectType, Oid, Repository};
+    use git2::{Index, IndexEntry, ObjectType, Oid, Repository};
 
     struct Tracked {
         name: Vec<u8>,
@@ -242,34 +367,48 @@ mod worktree {
     }
 
     /// Repository-relative paths of files that differ from the index.
-    pub fn changed_paths(repo: &Repository, index: &Index, workdir: &Path) -> Result<Vec<String>> {
-        let mut dirs: BTreeMap<Vec<u8>, Vec<Tracked>> = BTreeMap::new();
+    pub fn changed_paths(
+        repo: &Repository,
+        index: &Index,
+        entries: &[IndexEntry],
+        workdir: &Path,
+    ) -> Result<Vec<String>> {
+        let mut dirs: HashMap<Vec<u8>, Vec<Tracked>> = HashMap::new();
         let mut tracked_dirs: HashSet<Vec<u8>> = HashSet::new();
-        for entry in index.iter() {
+        for entry in entries {
             if entry.mode == 0o160000 {
                 continue;
             }
-            let path = entry.path.clone();
+            let path = entry.path.as_slice();
             let (dir, name) = match path.iter().rposition(|b| *b == b'/') {
-                Some(at) => (path[..at].to_vec(), path[at + 1..].to_vec()),
-                None => (Vec::new(), path.clone()),
+                Some(at) => (&path[..at], &path[at + 1..]),
+                None => (&path[..0], path),
             };
-            let mut parent = dir.clone();
-            loop {
-                tracked_dirs.insert(parent.clone());
-                match parent.iter().rposition(|b| *b == b'/') {
-                    Some(at) => parent.truncate(at),
-                    None if !parent.is_empty() => parent.clear(),
-                    None => break,
+            // A directory already known has its parents known too.
+            if !tracked_dirs.contains(dir) {
+                let mut parent = dir.to_vec();
+                while !tracked_dirs.contains(&parent) {
+                    tracked_dirs.insert(parent.clone());
+                    match parent.iter().rposition(|b| *b == b'/') {
+                        Some(at) => parent.truncate(at),
+                        None if !parent.is_empty() => parent.clear(),
+                        None => break,
+                    }
                 }
             }
-            dirs.entry(dir).or_default().push(Tracked {
-                name,
+            let tracked = Tracked {
+                name: name.to_vec(),
                 size: entry.file_size,
                 mtime: (entry.mtime.seconds(), entry.mtime.nanoseconds()),
                 ino: entry.ino,
                 id: entry.id,
-            });
+            };
+            match dirs.get_mut(dir) {
+                Some(files) => files.push(tracked),
+                None => {
+                    dirs.insert(dir.to_vec(), vec![tracked]);
+                }
+            }
         }
         // Entries not older than the index file are "racily clean": their
         // stat data cannot prove them unchanged (nanoseconds compared).
@@ -289,6 +428,7 @@ mod worktree {
                 [dir, b"/", name].concat()
             }
         };
+        let mut listing = Vec::new();
         for dir in &tracked_dirs {
             let full = workdir.join(std::ffi::OsStr::from_bytes(dir));
             let files = dirs.get(dir).map(Vec::as_slice).unwrap_or(&[]);
@@ -304,7 +444,6 @@ mod worktree {
                 )
             };
             for file in files {
-                let relative = join(dir, &file.name);
                 let stat = if fd < 0 {
                     None
                 } else {
@@ -318,6 +457,7 @@ mod worktree {
                         && (st.st_mtime, st.st_mtime_nsec) < index_mtime
                 });
                 if !same {
+                    let relative = join(dir, &file.name);
                     let path = workdir.join(std::ffi::OsStr::from_bytes(&relative));
                     let unchanged = stat.is_some()
                         && Oid::hash_file(ObjectType::Blob, &path).is_ok_and(|id| id == file.id);
@@ -326,16 +466,25 @@ mod worktree {
                     }
                 }
             }
+            // Untracked entries of this directory, listed from the open
+            // descriptor where the system allows.
+            let names = read_names(fd, &mut listing).or_else(|| {
+                let entries = std::fs::read_dir(&full).ok()?;
+                Some(
+                    entries
+                        .flatten()
+                        .map(|entry| entry.file_name().as_bytes().to_vec())
+                        .collect(),
+                )
+            });
             if fd >= 0 {
                 // SAFETY: fd came from open above.
                 unsafe { libc::close(fd) };
             }
-            // Untracked entries of this directory.
-            let Ok(entries) = std::fs::read_dir(&full) else {
+            let Some(names) = names else {
                 continue;
             };
-            for entry in entries.flatten() {
-                let name = entry.file_name().as_bytes().to_vec();
+            for name in names {
                 if (dir.is_empty() && name == b".git") || known.contains(name.as_slice()) {
                     continue;
                 }
@@ -383,8 +532,63 @@ mod worktree {
         }
     }
 
+    /// The names in the directory open as `fd` (`.` and `..` left out),
+    /// read with `getdents64` into `buffer`; `None` when it cannot be.
+    #[cfg(target_os = "linux")]
+    fn read_names(fd: libc::c_int, buffer: &mut Vec<u8>) -> Option<Vec<Vec<u8>>> {
+        if fd < 0 {
+            return None;
+        }
+        buffer.resize(32 * 1024, 0);
+        let mut names = Vec::new();
+        loop {
+            // SAFETY: the kernel writes at most buffer.len() bytes of
+            // whole dirent64 records into the buffer.
+            let read = unsafe {
+                libc::syscall(libc::SYS_getdents64, fd, buffer.as_mut_ptr(), buffer.len())
+            };
+            if read < 0 {
+                return None;
+            }
+            if read == 0 {
+                return Some(names);
+            }
+            // Each record: inode (8 bytes), offset (8), its length (2),
+            // type (1), then the name ending in NUL.
+            let records = &buffer[..read as usize];
+            let mut at = 0;
+            while at < records.len() {
+                let length = usize::from(u16::from_ne_bytes([
+                    *records.get(at + 16)?,
+                    *records.get(at + 17)?,
+                ]));
+                let record = records.get(at..at + length).filter(|_| length > 19)?;
+                let name = &record[19..];
+                let name = &name[..name.iter().position(|b| *b == 0).unwrap_or(name.len())];
+                if name != b"." && name != b".." {
+                    names.push(name.to_vec());
+                }
+                at += length;
+            }
+        }
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn read_names(_fd: libc::c_int, _buffer: &mut Vec<u8>) -> Option<Vec<Vec<u8>>> {
+        None
+    }
+
     fn stat_at(dir_fd: libc::c_int, name: &[u8]) -> Option<libc::stat> {
-        let name = CString::new(name).ok()?;
+        // Most names fit a buffer on the stack: no allocation per file.
+        let mut buffer = [0u8; 256];
+        let owned;
+        let name = if name.len() < buffer.len() && !name.contains(&0) {
+            buffer[..name.len()].copy_from_slice(name);
+            std::ffi::CStr::from_bytes_until_nul(&buffer).ok()?
+        } else {
+            owned = CString::new(name).ok()?;
+            owned.as_c_str()
+        };
         // SAFETY: stat is plain data; fstatat fills it or fails.
         let mut st: libc::stat = unsafe { std::mem::zeroed() };
         let result =
@@ -657,10 +861,11 @@ pub fn predict(data_dir: &Path, repo_path: &Path) -> Result<Prediction> {
     let repo_key = paths::to_db_string(repo_path)?;
     let sessions = crate::session::live_sessions(data_dir, &repo_key)?;
     // Each session's state once (HEAD plus uncommitted changes), in parallel.
-    let states: Vec<Result<CheckoutState>> = sessions
-        .par_iter()
-        .map(|session| capture_checkout(Path::new(&session.worktree_path)))
+    let checkouts: Vec<&Path> = sessions
+        .iter()
+        .map(|session| Path::new(&session.worktree_path))
         .collect();
+    let states = capture_checkouts(&checkouts);
     let mut participants = Vec::with_capacity(sessions.len());
     for (session, state) in sessions.into_iter().zip(states) {
         let state = state?;

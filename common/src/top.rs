@@ -1,7 +1,7 @@
 //! The data of one frame of `git pcc top`: a [`Snapshot`] gathered once per
 //! refresh. Sessions come grouped by repository, those waiting for their
 //! user first; each live session's checkout is scanned once (see
-//! [`conflicts::capture_checkout`]) and that one scan gives both its row's
+//! [`conflicts::capture_checkouts`]) and that one scan gives both its row's
 //! changed files and its side in the repository's conflict matrix, so a
 //! refresh costs less than `status` and `conflicts --predict` run apart.
 //! Beside them: the claims held, recent merges and the sandbox runs going
@@ -269,13 +269,16 @@ fn repository_view(
     let repo = git::open(Path::new(&repo_path)).ok();
     let alive: Vec<bool> = sessions.iter().map(Session::is_alive).collect();
     let has_repo = repo.is_some();
-    let captured: Vec<Option<Result<conflicts::CheckoutState>>> = sessions
-        .par_iter()
-        .zip(alive.par_iter())
-        .map(|(session, alive)| {
-            (*alive && has_repo)
-                .then(|| conflicts::capture_checkout(Path::new(&session.worktree_path)))
-        })
+    let to_capture: Vec<&Path> = sessions
+        .iter()
+        .zip(&alive)
+        .filter(|(_, alive)| **alive && has_repo)
+        .map(|(session, _)| Path::new(&session.worktree_path))
+        .collect();
+    let mut states = conflicts::capture_checkouts(&to_capture).into_iter();
+    let captured: Vec<Option<Result<conflicts::CheckoutState>>> = alive
+        .iter()
+        .map(|alive| (*alive && has_repo).then(|| states.next()).flatten())
         .collect();
     let mut participants = Vec::new();
     let mut rows = Vec::with_capacity(sessions.len());

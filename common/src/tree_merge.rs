@@ -79,6 +79,18 @@ struct SideChanges {
 const RENAME_LIMIT: usize = 7000;
 
 fn side_changes(repo: &Repository, base: &git2::Tree, side: &git2::Tree) -> Result<SideChanges> {
+    let mut changed = HashMap::new();
+    if modifications_only(repo, base, side, "", &mut changed)? {
+        return Ok(SideChanges {
+            changed,
+            added: BTreeMap::new(),
+        });
+    }
+    diff_changes(repo, base, side)
+}
+
+/// A side's changes from libgit2's tree diff, renames found.
+fn diff_changes(repo: &Repository, base: &git2::Tree, side: &git2::Tree) -> Result<SideChanges> {
     let mut options = DiffOptions::new();
     options.ignore_submodules(false);
     let mut diff = repo.diff_tree_to_tree(Some(base), Some(side), Some(&mut options))?;
@@ -125,6 +137,59 @@ fn side_changes(repo: &Repository, base: &git2::Tree, side: &git2::Tree) -> Resu
         }
     }
     Ok(changes)
+}
+
+/// A side's changes when it only modifies files in place, found by
+/// descending only into the subtrees that differ (a whole-tree diff reads
+/// every tree); `false`, with `changed` partly filled, when it adds or
+/// deletes a path, changes a path's type or touches a submodule: renames
+/// and type changes are then left to libgit2's diff.
+fn modifications_only(
+    repo: &Repository,
+    base: &git2::Tree,
+    side: &git2::Tree,
+    prefix: &str,
+    changed: &mut HashMap<String, Change>,
+) -> Result<bool> {
+    const TREE: u32 = 0o040000;
+    const KIND: u32 = 0o170000;
+    if base.len() != side.len() {
+        return Ok(false);
+    }
+    for (before, after) in base.iter().zip(side.iter()) {
+        if before.name_bytes() != after.name_bytes() {
+            return Ok(false);
+        }
+        let (old_mode, new_mode) = (before.filemode_raw() as u32, after.filemode_raw() as u32);
+        let canonical = |mode: u32| matches!(mode, TREE | 0o100644 | 0o100755 | 0o120000);
+        if !canonical(old_mode) || !canonical(new_mode) {
+            return Ok(false);
+        }
+        if before.id() == after.id() && old_mode == new_mode {
+            continue;
+        }
+        if old_mode & KIND != new_mode & KIND {
+            return Ok(false);
+        }
+        let Ok(name) = std::str::from_utf8(after.name_bytes()) else {
+            return Ok(false);
+        };
+        let path = format!("{prefix}{name}");
+        if old_mode & KIND == TREE {
+            let (old_tree, new_tree) = (repo.find_tree(before.id())?, repo.find_tree(after.id())?);
+            if !modifications_only(repo, &old_tree, &new_tree, &format!("{path}/"), changed)? {
+                return Ok(false);
+            }
+            continue;
+        }
+        let version = Version {
+            path: path.clone(),
+            id: after.id(),
+            mode: new_mode,
+        };
+        changed.insert(path, Change::Modified(version));
+    }
+    Ok(true)
 }
 
 /// How deep in the merging of merge bases a merge is (0: the merge asked
@@ -537,7 +602,7 @@ pub fn verify(kind: Kind, base: &[u8], ours: &[u8], theirs: &[u8]) -> Option<Kin
 
 /// Objects are read without hashing them again to check their ids, as git
 /// reads them (libgit2 checks by default, which costs more than the merge).
-fn fast_reads() {
+pub(crate) fn fast_reads() {
     git2::opts::strict_hash_verification(false);
 }
 
@@ -587,4 +652,114 @@ fn merge_base_at(repo: &Repository, ours: Oid, theirs: Oid, depth: Depth) -> Res
         )?;
     }
     Ok(Some(merged))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tree(repo: &Repository, files: &[(&str, &str, i32)]) -> Oid {
+        let mut index = Index::new().unwrap();
+        for (path, text, mode) in files {
+            let id = repo.blob(text.as_bytes()).unwrap();
+            index
+                .add(&IndexEntry {
+                    ctime: IndexTime::new(0, 0),
+                    mtime: IndexTime::new(0, 0),
+                    dev: 0,
+                    ino: 0,
+                    mode: *mode as u32,
+                    uid: 0,
+                    gid: 0,
+                    file_size: 0,
+                    id,
+                    flags: path.len() as u16,
+                    flags_extended: 0,
+                    path: path.as_bytes().to_vec(),
+                })
+                .unwrap();
+        }
+        index.write_tree_to(repo).unwrap()
+    }
+
+    fn listed(changes: &SideChanges) -> Vec<String> {
+        let mut listed: Vec<String> = changes
+            .changed
+            .iter()
+            .map(|(path, change)| format!("{path} {change:?}"))
+            .collect();
+        listed.extend(changes.added.keys().map(|path| format!("+{path}")));
+        listed.sort();
+        listed
+    }
+
+    /// A side that only modifies files in place is read along the
+    /// subtrees that differ, and gives what the whole-tree diff gives; a
+    /// side that adds, deletes or changes a type goes to the diff.
+    #[test]
+    fn in_place_changes_are_those_of_the_tree_diff() {
+        let temp = tempfile::tempdir().unwrap();
+        let repo = Repository::init(temp.path()).unwrap();
+        let find = |id| repo.find_tree(id).unwrap();
+        let base = find(tree(
+            &repo,
+            &[
+                ("a.txt", "a\n", 0o100644),
+                ("d/e/f.txt", "f\n", 0o100644),
+                ("d/e/g.txt", "g\n", 0o100644),
+                ("d/h.sh", "h\n", 0o100644),
+                ("x/y.txt", "y\n", 0o100644),
+            ],
+        ));
+        let modified = find(tree(
+            &repo,
+            &[
+                ("a.txt", "a\n", 0o100644),
+                ("d/e/f.txt", "f, edited\n", 0o100644),
+                ("d/e/g.txt", "g\n", 0o100644),
+                ("d/h.sh", "h\n", 0o100755),
+                ("x/y.txt", "y, edited\n", 0o100644),
+            ],
+        ));
+        let mut changed = HashMap::new();
+        assert!(modifications_only(&repo, &base, &modified, "", &mut changed).unwrap());
+        let fast = side_changes(&repo, &base, &modified).unwrap();
+        assert_eq!(
+            listed(&fast),
+            listed(&diff_changes(&repo, &base, &modified).unwrap())
+        );
+        assert_eq!(fast.changed.len(), 3);
+        for other in [
+            vec![
+                ("a.txt", "a\n", 0o100644),
+                ("d/e/f.txt", "f, edited\n", 0o100644),
+                ("d/e/g.txt", "g\n", 0o100644),
+                ("d/e/new.txt", "new\n", 0o100644),
+                ("d/h.sh", "h\n", 0o100644),
+                ("x/y.txt", "y\n", 0o100644),
+            ],
+            vec![
+                ("a.txt", "a\n", 0o100644),
+                ("d/e/f.txt", "f\n", 0o100644),
+                ("d/e/moved.txt", "g\n", 0o100644),
+                ("d/h.sh", "h\n", 0o100644),
+                ("x/y.txt", "y\n", 0o100644),
+            ],
+            vec![
+                ("a.txt", "a.txt\n", 0o120000),
+                ("d/e/f.txt", "f\n", 0o100644),
+                ("d/e/g.txt", "g\n", 0o100644),
+                ("d/h.sh", "h\n", 0o100644),
+                ("x/y.txt", "y\n", 0o100644),
+            ],
+        ] {
+            let side = find(tree(&repo, &other));
+            let mut changed = HashMap::new();
+            assert!(!modifications_only(&repo, &base, &side, "", &mut changed).unwrap());
+            assert_eq!(
+                listed(&side_changes(&repo, &base, &side).unwrap()),
+                listed(&diff_changes(&repo, &base, &side).unwrap())
+            );
+        }
+    }
 }
