@@ -454,31 +454,7 @@ fn a_codex_sandbox_run_brings_its_work_back_with_its_tokens_and_estimated_cost()
         ],
         "wrote the notes",
     );
-    // Codex is pointed at the stand-in by its headless line in config, as
-    // a user would point it at a provider of theirs; its tokens are priced.
-    let provider = format!(
-        "model_providers.standin={{name=\"scripted stand-in\",base_url=\"http://127.0.0.1:{}/v1\",wire_api=\"responses\",env_key=\"OPENAI_API_KEY\"}}",
-        server.port
-    );
-    std::fs::create_dir_all(&env.data_dir).unwrap();
-    std::fs::write(
-        env.data_dir.join("config.json"),
-        json!({
-            "agents": {
-                "codex": {
-                    "headless": [
-                        "codex", "exec", "--json", "--skip-git-repo-check",
-                        "--dangerously-bypass-approvals-and-sandbox", "-m", "gpt-5",
-                        "-c", "model_provider=\"standin\"", "-c", provider, "{prompt}"
-                    ],
-                    "model": "gpt-5"
-                },
-                "prices": {"gpt-5*": {"input": 1.25, "output": 10.0}}
-            }
-        })
-        .to_string(),
-    )
-    .unwrap();
+    codex_standin_config(&env, &server);
     let mut command = env.pcc("git-pcc-sandbox");
     command
         .args([

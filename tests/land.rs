@@ -69,6 +69,14 @@ fn world(agents: usize) -> World {
 }
 
 impl World {
+    /// How many merge events are recorded (one per landed item).
+    fn merge_events(&self) -> i64 {
+        self.env
+            .db()
+            .query_row("SELECT COUNT(*) FROM merge_events", [], |r| r.get(0))
+            .unwrap()
+    }
+
     fn commit(&self, dir: &Path, file: &str, content: &str, message: &str) {
         let path = dir.join(file);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -401,11 +409,7 @@ fn two_racing_lands_land_every_item_exactly_once() {
     );
     let items = w.status();
     assert_eq!(items.len(), 4, "{items:?}");
-    let events: i64 = w
-        .env
-        .db()
-        .query_row("SELECT COUNT(*) FROM merge_events", [], |r| r.get(0))
-        .unwrap();
+    let events = w.merge_events();
     assert_eq!(events, 4);
 }
 
@@ -467,11 +471,7 @@ fn a_land_killed_at_any_step_leaves_a_checked_tip_or_the_old_one_and_resumes() {
         let worktrees = w.git(&["worktree", "list", "--porcelain"]);
         assert!(!worktrees.contains("land/scratch"), "{step}: {worktrees}");
         assert_eq!(w.git(&["status", "--porcelain"]), "", "{step}");
-        let events: i64 = w
-            .env
-            .db()
-            .query_row("SELECT COUNT(*) FROM merge_events", [], |r| r.get(0))
-            .unwrap();
+        let events = w.merge_events();
         assert_eq!(events, 2, "{step}");
     }
 }
@@ -682,11 +682,7 @@ fn speculative_checks_run_at_once_and_a_failure_rechecks_only_what_stood_on_it()
     for item in items {
         assert_eq!(item["attempts"], 1, "{item:#}");
     }
-    let events: i64 = w
-        .env
-        .db()
-        .query_row("SELECT COUNT(*) FROM merge_events", [], |r| r.get(0))
-        .unwrap();
+    let events = w.merge_events();
     assert_eq!(events, 2);
     let worktrees = w.git(&["worktree", "list", "--porcelain"]);
     assert!(!worktrees.contains("land/scratch"), "{worktrees}");
@@ -760,11 +756,7 @@ fn more_items_than_jobs_run_jobs_checks_at_a_time_and_a_failure_restacks_the_wai
     for item in items {
         assert_eq!(item["attempts"], 1, "{item:#}");
     }
-    let events: i64 = w
-        .env
-        .db()
-        .query_row("SELECT COUNT(*) FROM merge_events", [], |r| r.get(0))
-        .unwrap();
+    let events = w.merge_events();
     assert_eq!(events, 3);
     let worktrees = w.git(&["worktree", "list", "--porcelain"]);
     assert!(!worktrees.contains("land/scratch"), "{worktrees}");
@@ -836,11 +828,7 @@ fn killed_and_resumed(agents: usize, jobs: &str) {
         expected.push("initial".to_owned());
         assert_eq!(log.lines().collect::<Vec<_>>(), expected, "{step}");
         assert_eq!(w.status().len(), agents, "{step}");
-        let events: i64 = w
-            .env
-            .db()
-            .query_row("SELECT COUNT(*) FROM merge_events", [], |r| r.get(0))
-            .unwrap();
+        let events = w.merge_events();
         assert_eq!(events, agents as i64, "{step}");
         let worktrees = w.git(&["worktree", "list", "--porcelain"]);
         assert!(!worktrees.contains("land/scratch"), "{step}: {worktrees}");
