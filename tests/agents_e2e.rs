@@ -437,6 +437,55 @@ fn a_gemini_write_of_a_file_a_claude_session_holds_is_denied() {
     );
 }
 
+#[test]
+fn an_opencode_write_of_a_file_a_claude_session_holds_is_denied() {
+    let env = TestEnv::new();
+    let repo = env.repo_with("app", &[("src/lib.rs", "fn a() {}\n")]);
+    let server = ModelServer::start_script(
+        &env,
+        json!({
+            "commands": [{"tool": "write", "args": {"filePath": "src/lib.rs", "content": "fn b() {}\n"}}],
+            "final": "tried"
+        }),
+    );
+    let config_dir = env.home.join(".config/opencode");
+    std::fs::create_dir_all(&config_dir).unwrap();
+    std::fs::write(config_dir.join("opencode.json"), opencode_config(&server)).unwrap();
+    install(&env, &["--agent", "opencode", "--hooks"]);
+    let (_holder, claude_id) = claude_session_claiming(&env, &repo, "src/lib.rs");
+
+    let mut wrapped = env.command(wrapper());
+    wrapped
+        .current_dir(&repo)
+        .env("PATH", path_with(&env, &opencode_bin()))
+        .args([
+            "--agent",
+            "opencode",
+            "run",
+            "--format",
+            "json",
+            "do the scripted steps",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let output = finish(wrapped.spawn().unwrap(), "claude-parallel --agent opencode");
+
+    assert_no_work_kept(&env, &repo);
+    let denied = output
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .find(|event| event["type"] == "tool_use")
+        .expect("a tool event");
+    let state = &denied["part"]["state"];
+    assert_eq!(state["status"], "error", "{denied}");
+    let message = state["error"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("src/lib.rs is claimed EXCLUSIVE by another parallel-cc session")
+            && message.contains(&claude_id),
+        "{denied}"
+    );
+}
+
 /// The agent's API key in the sandbox test: a value of its own, so that
 /// finding it anywhere is certainly a leak.
 const OPENAI_KEY: &str = "sk-test-openai-sandbox-7d41aa09";

@@ -210,7 +210,8 @@ pub fn worktree_create(data_dir: &Path, payload: &Value) -> HookOutcome {
 }
 
 /// The tools whose edits a claim guards, and where each names its file:
-/// Claude Code's, then the Gemini CLI's (`write_file`, `replace`).
+/// Claude Code's, the Gemini CLI's (`write_file`, `replace`), then
+/// OpenCode's (`edit`, `write`; their `filePath`).
 const EDIT_TOOLS: &[(&str, &str)] = &[
     ("Edit", "file_path"),
     ("Write", "file_path"),
@@ -218,6 +219,8 @@ const EDIT_TOOLS: &[(&str, &str)] = &[
     ("NotebookEdit", "notebook_path"),
     ("write_file", "file_path"),
     ("replace", "file_path"),
+    ("edit", "file_path"),
+    ("write", "file_path"),
 ];
 
 /// The files a tool call is about to change, as given (absolute, or

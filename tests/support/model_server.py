@@ -162,9 +162,14 @@ def chat_message(body):
     done = sum(1 for m in messages if isinstance(m, dict) and m.get("role") == "tool")
     tools = [(t.get("function") or {}).get("name") for t in body.get("tools") or [] if isinstance(t, dict)]
     command = next_step(tools, "bash", done)
+    if isinstance(command, dict):
+        # A step that names another of its tools: {"tool": "write", "args": {...}}.
+        name, arguments = command["tool"], command["args"]
+    elif command is not None:
+        name, arguments = "bash", {"command": command, "description": "scripted step"}
     if command is not None:
         call = {"id": f"call_{done:04d}", "type": "function",
-                "function": {"name": "bash", "arguments": json.dumps({"command": command, "description": "scripted step"})}}
+                "function": {"name": name, "arguments": json.dumps(arguments)}}
         return {"role": "assistant", "content": None, "tool_calls": [call]}, "tool_calls"
     # Aider offers no tools: its edits are in the reply's text, and it asks
     # for each commit's message in a conversation of its own.

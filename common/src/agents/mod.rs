@@ -73,7 +73,7 @@ pub enum Hooks {
     Gemini,
     /// A plugin of ours in OpenCode's global plugin directory that runs our
     /// hook commands on its events (`tool.execute.before`, `session.idle`,
-    /// `permission.asked`, ...): states only, a claim stays advisory.
+    /// `permission.asked`, ...), and stops an edit our pre-tool hook denies.
     OpencodePlugin,
     /// None we install: the session's processes keep it alive, its state is
     /// not reported and a claim is advisory for it (Aider, whose wrapped

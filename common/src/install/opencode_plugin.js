@@ -1,25 +1,40 @@
 // parallel-cc: reports this OpenCode session's state (working, waiting,
 // idle, compacting) to parallel-cc by running its hook commands on
-// OpenCode's events. Written by `git pcc install --agent opencode`, removed
-// by `git pcc install --agent opencode --uninstall`; changes to it are lost.
+// OpenCode's events, and stops edits of files another session claims.
+// Written by `git pcc install --agent opencode`, removed by
+// `git pcc install --agent opencode --uninstall`; changes to it are lost.
 import { spawn } from "node:child_process";
 
 const GIT_PCC = __GIT_PCC__;
 
 // Runs `git-pcc ARGS` with the payload on its stdin and waits for it (our
-// hooks take milliseconds and always exit 0); never fails OpenCode.
+// hooks take milliseconds and always exit 0); resolves to what it printed,
+// and never fails OpenCode.
 function report(args, payload) {
   return new Promise((resolve) => {
     try {
-      const child = spawn(GIT_PCC, args, { stdio: ["pipe", "ignore", "ignore"] });
-      child.on("error", () => resolve());
-      child.on("close", () => resolve());
+      const child = spawn(GIT_PCC, args, { stdio: ["pipe", "pipe", "ignore"] });
+      let printed = "";
+      child.stdout.on("data", (chunk) => (printed += chunk));
+      child.on("error", () => resolve(""));
+      child.on("close", () => resolve(printed));
       child.stdin.on("error", () => {});
       child.stdin.end(JSON.stringify(payload));
     } catch {
-      resolve();
+      resolve("");
     }
   });
+}
+
+// The reason our pre-tool hook denied the call for (an edit of a file
+// another session holds EXCLUSIVE), if it did.
+function denial(printed) {
+  try {
+    const out = JSON.parse(printed)?.hookSpecificOutput;
+    return out?.permissionDecision === "deny" ? out.permissionDecisionReason : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 const hook = (event, name, cwd, fields) =>
@@ -33,10 +48,14 @@ function text(value) {
 
 export const ParallelCc = async ({ directory }) => ({
   "tool.execute.before": async (input, output) => {
-    await hook("pre-tool-use", "PreToolUse", directory, {
+    const printed = await hook("pre-tool-use", "PreToolUse", directory, {
       tool_name: input?.tool,
       tool_input: output?.args ?? {},
     });
+    // A hook that throws stops the tool call; OpenCode gives the model the
+    // message as the tool's error.
+    const reason = denial(printed);
+    if (reason) throw new Error(reason);
   },
   "tool.execute.after": async () => {
     await report(["heartbeat", "--hook"], { hook_event_name: "PostToolUse", cwd: directory });

@@ -214,7 +214,8 @@ pub struct HookPayload {
 /// The parts of a tool's input that hooks read.
 #[derive(Debug, Default, Deserialize)]
 pub struct ToolInput {
-    #[serde(default)]
+    /// The file of an edit tool (`filePath` in OpenCode's tools).
+    #[serde(default, alias = "filePath")]
     pub file_path: Option<String>,
     #[serde(default)]
     pub notebook_path: Option<String>,
@@ -222,8 +223,9 @@ pub struct ToolInput {
     #[serde(default)]
     pub questions: Option<Value>,
     /// A shell command (Codex CLI's `Bash`, which carries its
-    /// `apply_patch`), or the patch of its `apply_patch` tool.
-    #[serde(default)]
+    /// `apply_patch`), or the patch of an `apply_patch` tool (OpenCode's
+    /// `patchText`).
+    #[serde(default, alias = "patchText")]
     pub command: Option<String>,
 }
 
