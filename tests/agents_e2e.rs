@@ -14,7 +14,7 @@
 mod support;
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 
 use serde_json::{json, Value};
 use support::agents::{
@@ -486,6 +486,41 @@ fn an_opencode_write_of_a_file_a_claude_session_holds_is_denied() {
     );
 }
 
+/// `git pcc sandbox run --agent AGENT` of one prompt in `repo` (local
+/// backend, work back as a branch), the agent found in `agent_bin`'s
+/// directory, the variables `passed` given by name.
+fn sandbox_run(
+    env: &TestEnv,
+    repo: &Path,
+    agent: &str,
+    agent_bin: &Path,
+    passed: &[&str],
+) -> Command {
+    let mut command = env.pcc("git-pcc-sandbox");
+    command.args(["run", "--agent", agent, "--timeout", "3"]);
+    for name in passed {
+        command.args(["--env", name]);
+    }
+    command
+        .args(["--prompt", "write the notes", "--branch", "auto", "--json"])
+        .current_dir(repo)
+        .env("PATH", path_with(env, agent_bin))
+        .env("PARALLEL_CC_GIT_USER", "Sandbox Agent")
+        .env("PARALLEL_CC_GIT_EMAIL", "agent@example.com");
+    command
+}
+
+/// Runs a [`sandbox_run`], which must succeed: its output and JSON result.
+fn completed(env: &TestEnv, command: &mut Command) -> (Output, Value) {
+    let (output, result) = env.json(command);
+    assert!(
+        output.status.success(),
+        "{}\n{result}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output, result)
+}
+
 /// The agent's API key in the sandbox test: a value of its own, so that
 /// finding it anywhere is certainly a leak.
 const OPENAI_KEY: &str = "sk-test-openai-sandbox-7d41aa09";
@@ -504,31 +539,12 @@ fn a_codex_sandbox_run_brings_its_work_back_with_its_tokens_and_estimated_cost()
         "wrote the notes",
     );
     codex_standin_config(&env, &server);
-    let mut command = env.pcc("git-pcc-sandbox");
+    let mut command = sandbox_run(&env, &repo, "codex", &codex_bin(), &["PCC_EXTRA"]);
     command
-        .args([
-            "run",
-            "--agent",
-            "codex",
-            "--timeout",
-            "3",
-            "--env",
-            "PCC_EXTRA",
-        ])
-        .args(["--prompt", "write the notes", "--branch", "auto", "--json"])
-        .current_dir(&repo)
         .env("OPENAI_API_KEY", OPENAI_KEY)
         .env("ANTHROPIC_API_KEY", ANTHROPIC_KEY)
-        .env("PCC_EXTRA", "passed-by-name")
-        .env("PATH", path_with(&env, &codex_bin()))
-        .env("PARALLEL_CC_GIT_USER", "Sandbox Agent")
-        .env("PARALLEL_CC_GIT_EMAIL", "agent@example.com");
-    let (output, result) = env.json(&mut command);
-    assert!(
-        output.status.success(),
-        "{}\n{result}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+        .env("PCC_EXTRA", "passed-by-name");
+    let (output, result) = completed(&env, &mut command);
     assert_eq!(result["status"], "COMPLETED", "{result}");
     assert_eq!(result["agent"], "codex");
     assert_eq!(result["inputTokens"], 200);
@@ -765,24 +781,13 @@ fn a_gemini_sandbox_run_brings_its_work_back_with_its_tokens() {
         .to_string(),
     )
     .unwrap();
-    let mut command = env.pcc("git-pcc-sandbox");
+    let passed = ["GOOGLE_GEMINI_BASE_URL"];
+    let mut command = sandbox_run(&env, &repo, "gemini", &gemini_bin(), &passed);
     configure_gemini(&mut command, &server);
     command
-        .args(["run", "--agent", "gemini", "--timeout", "3"])
-        .args(["--env", "GOOGLE_GEMINI_BASE_URL"])
-        .args(["--prompt", "write the notes", "--branch", "auto", "--json"])
-        .current_dir(&repo)
         .env("GEMINI_API_KEY", GEMINI_KEY)
-        .env("ANTHROPIC_API_KEY", ANTHROPIC_KEY)
-        .env("PATH", path_with(&env, &gemini_bin()))
-        .env("PARALLEL_CC_GIT_USER", "Sandbox Agent")
-        .env("PARALLEL_CC_GIT_EMAIL", "agent@example.com");
-    let (output, result) = env.json(&mut command);
-    assert!(
-        output.status.success(),
-        "{}\n{result}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+        .env("ANTHROPIC_API_KEY", ANTHROPIC_KEY);
+    let (output, result) = completed(&env, &mut command);
     assert_eq!(result["status"], "COMPLETED", "{result}");
     assert_eq!(result["agent"], "gemini");
     assert!(result["inputTokens"].as_u64().unwrap() > 0, "{result}");
@@ -829,23 +834,12 @@ fn an_opencode_sandbox_run_brings_its_work_back_with_its_tokens() {
         .to_string(),
     )
     .unwrap();
-    let mut command = env.pcc("git-pcc-sandbox");
+    let passed = ["OPENCODE_CONFIG_CONTENT"];
+    let mut command = sandbox_run(&env, &repo, "opencode", &opencode_bin(), &passed);
     command
-        .args(["run", "--agent", "opencode", "--timeout", "3"])
-        .args(["--env", "OPENCODE_CONFIG_CONTENT"])
-        .args(["--prompt", "write the notes", "--branch", "auto", "--json"])
-        .current_dir(&repo)
         .env("OPENAI_API_KEY", OPENAI_KEY)
-        .env("OPENCODE_CONFIG_CONTENT", opencode_config(&server))
-        .env("PATH", path_with(&env, &opencode_bin()))
-        .env("PARALLEL_CC_GIT_USER", "Sandbox Agent")
-        .env("PARALLEL_CC_GIT_EMAIL", "agent@example.com");
-    let (output, result) = env.json(&mut command);
-    assert!(
-        output.status.success(),
-        "{}\n{result}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+        .env("OPENCODE_CONFIG_CONTENT", opencode_config(&server));
+    let (_, result) = completed(&env, &mut command);
     assert_eq!(result["status"], "COMPLETED", "{result}");
     assert_eq!(result["agent"], "opencode");
     assert_eq!(result["toolCalls"], 1, "{result}");
@@ -1107,26 +1101,12 @@ fn an_aider_sandbox_run_brings_its_work_back_with_its_tokens_and_cost() {
         &[("README.md", "hello\n"), (".gitignore", ".aider*\n")],
     );
     let server = ModelServer::start_script(&env, json!({"reply": AIDER_REPLY}));
-    let mut command = env.pcc("git-pcc-sandbox");
+    let mut command = sandbox_run(&env, &repo, "aider", &aider_bin(), &AIDER_VARIABLES);
     configure_aider(&env, &mut command, &server);
-    command.args(["run", "--agent", "aider", "--timeout", "3"]);
-    for name in AIDER_VARIABLES {
-        command.args(["--env", name]);
-    }
     command
-        .args(["--prompt", "write the notes", "--branch", "auto", "--json"])
-        .current_dir(&repo)
         .env("OPENAI_API_KEY", OPENAI_KEY)
-        .env("ANTHROPIC_API_KEY", ANTHROPIC_KEY)
-        .env("PATH", path_with(&env, &aider_bin()))
-        .env("PARALLEL_CC_GIT_USER", "Sandbox Agent")
-        .env("PARALLEL_CC_GIT_EMAIL", "agent@example.com");
-    let (output, result) = env.json(&mut command);
-    assert!(
-        output.status.success(),
-        "{}\n{result}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+        .env("ANTHROPIC_API_KEY", ANTHROPIC_KEY);
+    let (output, result) = completed(&env, &mut command);
     assert_eq!(result["status"], "COMPLETED", "{result}");
     assert_eq!(result["agent"], "aider");
     // Its own count of the tokens and the cost it worked out from the

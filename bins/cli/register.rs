@@ -54,12 +54,22 @@ pub struct RegisterArgs {
 
 pub fn run(args: RegisterArgs) -> anyhow::Result<Output> {
     let data_dir = crate::data_dir()?;
-    crate::config::warn_about_settings(&data_dir);
-    // A settings file that cannot be read is reported by the registration
+    // Read once for the warnings, the agent and the registration; a
+    // settings file that cannot be read is reported by the registration
     // itself, with what is wrong with the data directory.
-    let config = pcc::config::Config::load(&data_dir)
-        .unwrap_or_else(|_| pcc::config::Config::defaults(&data_dir));
-    let agent = pcc::agents::find(&config, &args.agent)?;
+    let loaded = pcc::config::Config::load(&data_dir).ok();
+    if let Some(config) = &loaded {
+        crate::config::warn_about(config);
+    }
+    let defaults;
+    let config = match &loaded {
+        Some(config) => config,
+        None => {
+            defaults = pcc::config::Config::defaults(&data_dir);
+            &defaults
+        }
+    };
+    let agent = pcc::agents::find(config, &args.agent)?;
     let resume = match (&args.resume, args.continue_latest) {
         (Some(id), _) => Some(session::Resume::Conversation(id.clone())),
         (None, true) => Some(session::Resume::Latest),
@@ -83,6 +93,7 @@ pub fn run(args: RegisterArgs) -> anyhow::Result<Output> {
         patience: session::Patience::Command,
         base: args.base.as_deref(),
         agent: Some(&agent.name),
+        config: loaded.as_ref(),
     };
     let mut registration = session::register_from(&data_dir, &repo, args.pid, &request)
         .map_err(|err| crate::scope::with_repo_hint(err, args.repo != std::path::Path::new(".")))?;

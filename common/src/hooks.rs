@@ -119,6 +119,7 @@ pub fn session_start(
         patience: Patience::Hook,
         base: None,
         agent: Some(agent_name),
+        config: None,
     };
     match session::register_from(data_dir, &cwd, agent, &request) {
         Ok(registration) => {

@@ -91,6 +91,7 @@ pub fn register_with(
         patience,
         base: None,
         agent: None,
+        config: None,
     };
     register_from(data_dir, repo, pid, &request)
 }
@@ -105,6 +106,8 @@ pub struct Request<'a> {
     pub base: Option<&'a str>,
     /// The agent profile the session runs, written with the session's row.
     pub agent: Option<&'a str>,
+    /// The settings, when the caller read them already (`None`: read here).
+    pub config: Option<&'a Config>,
 }
 
 /// [`register_with`] with every choice of a [`Request`].
@@ -119,12 +122,16 @@ pub fn register_from(
         patience,
         base,
         agent,
+        config,
     } = *request;
     ensure_running(pid)?;
     let checkout = git::resolve_checkout(repo)?;
     let mut db = Database::open(data_dir)?;
     patience.apply(&db)?;
-    let config = Config::load(data_dir)?.for_repository(&checkout.repo_path);
+    let config = match config {
+        Some(config) => config.for_repository(&checkout.repo_path),
+        None => Config::load(data_dir)?.for_repository(&checkout.repo_path),
+    };
     let base = BaseSpec::choose(base, &config);
     let guard = guard_repository(data_dir, &mut db, &checkout.repo_path, &config, patience)?;
     // One agent may ask for several worktrees (one per subagent).
