@@ -816,7 +816,11 @@ fn killed_and_resumed(agents: usize, jobs: &str) {
         let mut command = w.land_command(&names);
         command.args(["--jobs", jobs, "--json"]);
         let (output, report) = w.env.json(&mut command);
-        assert!(output.status.success(), "{step}: {}", stderr(&output));
+        assert!(
+            output.status.success(),
+            "{step}: {}{report:#}",
+            stderr(&output)
+        );
         for item in report["items"].as_array().unwrap() {
             assert_eq!(item["state"], "landed", "{step}: {report:#}");
         }

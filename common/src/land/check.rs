@@ -315,10 +315,15 @@ fn make_scratch(job: &CheckJob, scratch: &Path) -> Result<()> {
     remove_scratch(repo_path, scratch);
     std::fs::create_dir_all(scratch_root(data_dir))
         .with_context(|| format!("cannot create {}", scratch_root(data_dir).display()))?;
+    // Forced twice: a runner killed during its `git worktree add` leaves
+    // this path registered as missing but locked (git locks a worktree
+    // while it makes it), and the path is ours alone.
     let added = {
         let _alone = one_at_a_time();
         git(repo_path)
-            .args(["worktree", "add", "--detach", "--force", "--quiet"])
+            .args([
+                "worktree", "add", "--detach", "--force", "--force", "--quiet",
+            ])
             .arg(scratch)
             .arg(job.commit.as_str())
             .stdout(Stdio::null())
